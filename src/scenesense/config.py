@@ -1,0 +1,259 @@
+"""Typed experiment configuration: frozen dataclasses, strict YAML loading and dotted overrides.
+
+Precedence: dataclass defaults < YAML file (``-c``) < recipe deltas < ``--set key.path=value``.
+Unknown keys and type mismatches are errors (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scenesense.types import MODALITIES
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, mistyped or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """A registered component chosen by name, with keyword arguments for its constructor."""
+
+    name: str  # registry name, e.g. "transformer" or "cross_attention"
+    params: dict[str, Any] = field(default_factory=dict)  # constructor kwargs (sizes are derived)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from."""
+
+    dataset: str = "synthetic"  # DATASETS registry name: synthetic | meld | store | ...
+    root: str | None = None  # dataset root (MELD CSV folder, store folder, ...)
+    train_split: str = "train"  # split used for fitting
+    dev_split: str = "dev"  # split used for model selection (early stopping) and reporting
+    features: dict[str, str] = field(default_factory=dict)  # modality -> feature set name in the store
+    params: dict[str, Any] = field(default_factory=dict)  # dataset-specific options (e.g. synthetic sizes)
+    cache_dir: str | None = None  # where derived stores go (default: $SCENESENSE_CACHE or ~/.cache/scenesense)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Encoders, fusion, modality dropout and head."""
+
+    encoders: dict[str, ComponentConfig] = field(default_factory=dict)  # per modality; unset -> default
+    sequence_encoder: ComponentConfig = field(  # used for sequence modalities without an entry above
+        default_factory=lambda: ComponentConfig(
+            "transformer", {"num_layers": 3, "num_heads": 4, "dim_feedforward": 512, "dropout": 0.1}
+        )
+    )
+    vector_encoder: ComponentConfig = field(default_factory=lambda: ComponentConfig("linear"))  # for [D] inputs
+    out_dim: int = 512  # every encoder's output size (the paper's modality_dim)
+    use_residual: bool = False  # outer residual around each encoder (the paper's residual variant)
+    fusion: ComponentConfig = field(default_factory=lambda: ComponentConfig("concat"))
+    modality_dropout: float = 0.5  # probability of dropping a modality while training (>= 2 modalities)
+    modality_dropout_mode: str = "batch"  # "batch": one draw per batch (paper); "sample": per sample
+    head_hidden_dim: int = 256  # MLP head: fused -> hidden -> classes
+    head_dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Optimisation, early stopping and hardware (the paper's settings by default)."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0  # max gradient norm (0 disables)
+    patience: int = 5  # early stopping on dev loss; best weights are restored
+    class_weighted_loss: bool = False  # cross-entropy weighted by inverse train class frequency
+    seed: int = 0
+    accelerator: str = "cpu"  # Lightning Fabric accelerator: cpu | cuda | gpu | mps | auto
+    devices: int = 1  # Fabric devices (> 1 uses DDP)
+    precision: str = "32-true"  # Fabric precision, e.g. "bf16-mixed"
+    num_workers: int = 0  # DataLoader workers
+    progress: bool = True  # tqdm progress bar on stderr
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one training run needs."""
+
+    name: str = "experiment"  # run directory: <output_dir>/<name>/<timestamp>-s<seed>
+    modalities: tuple[str, ...] = ("audio", "text", "vision")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    output_dir: str = "runs"
+
+
+# ---------------------------------------------------------------------------------------------
+# dict <-> dataclass
+
+
+def to_dict(cfg: Any) -> Any:  # noqa: ANN401
+    """Convert a (nested) config dataclass to plain YAML-able Python values."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:  # noqa: ANN401, C901
+    """Check ``value`` against the annotation ``tp`` and convert containers; raise ConfigError."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if tp is ComponentConfig and isinstance(value, str):
+            return ComponentConfig(value)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        if tp is ComponentConfig:
+            value = dict(value)
+            if "name" not in value:
+                raise ConfigError(f"{where}: a component needs a 'name'")
+            name = value.pop("name")
+            params = dict(value.pop("params", {}) or {})
+            params.update(value)  # flat form: {name: x, num_heads: 4}
+            return ComponentConfig(str(name), params)
+        return from_dict(tp, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_tp, val_tp = args
+        return {str(k): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, where) for v in value)
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {list(value)}")
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value))
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp in (int, str) and isinstance(value, tp) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:  # noqa: ANN401
+    """Build dataclass ``cls`` from a mapping, strictly: unknown keys and bad types raise."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``delta`` into a copy of ``base`` (mappings merge, other values replace).
+
+    A component mapping with a new ``name`` replaces the old component instead of merging into it.
+    """
+    out = dict(base)
+    for key, value in delta.items():
+        old = out.get(key)
+        same_component = not (isinstance(value, dict) and "name" in value and isinstance(old, dict)
+                              and old.get("name") != value["name"])
+        if isinstance(value, dict) and isinstance(old, dict) and same_component:
+            out[key] = merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``"a.b.c=value"`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    path, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    node: dict[str, Any] = {}
+    out = node
+    keys = path.strip().split(".")
+    for key in keys[:-1]:
+        node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML ({err})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def build_config(*layers: dict[str, Any]) -> ExperimentConfig:
+    """Merge ``layers`` (lowest precedence first) over the defaults and validate the result."""
+    merged = to_dict(ExperimentConfig())
+    for layer in layers:
+        merged = merge(merged, layer)
+    cfg = from_dict(ExperimentConfig, merged)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: ExperimentConfig) -> None:
+    if not cfg.modalities:
+        raise ConfigError("modalities: at least one modality is required")
+    for m in cfg.modalities:
+        if m not in MODALITIES:
+            raise ConfigError(f"modalities: unknown modality {m!r}; expected some of {list(MODALITIES)}")
+    if len(set(cfg.modalities)) != len(cfg.modalities):
+        raise ConfigError(f"modalities: duplicates in {list(cfg.modalities)}")
+    if not 0.0 <= cfg.model.modality_dropout < 1.0:
+        raise ConfigError("model.modality_dropout must be in [0, 1)")
+    if cfg.model.modality_dropout_mode not in ("batch", "sample"):
+        raise ConfigError("model.modality_dropout_mode must be 'batch' or 'sample'")
+    t = cfg.trainer
+    if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
+        raise ConfigError("trainer: epochs, batch_size, patience must be >= 1 and lr > 0")
+
+
+def dump_yaml(cfg: ExperimentConfig) -> str:
+    """The fully resolved config as YAML text."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,110 @@
+"""Core contracts shared by every layer of the package.
+
+Modalities are *named*: every modality-wise value is a ``dict[str, ...]`` keyed by a name from
+:data:`MODALITIES` and iterated in sorted order.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple, TypedDict
+
+import numpy as np
+from torch import Tensor
+
+Modality = Literal["audio", "text", "vision"]
+MODALITIES: tuple[str, ...] = ("audio", "text", "vision")
+
+
+def validate_modality(name: str) -> str:
+    """Return ``name`` if it is a known modality, else raise ``ValueError``."""
+    if name not in MODALITIES:
+        raise ValueError(f"unknown modality {name!r}; expected one of {list(MODALITIES)}")
+    return name
+
+
+class Sample(TypedDict):
+    """One utterance as returned by a dataset.
+
+    Fields:
+        id: unique utterance key, e.g. ``"dia3_utt1"``.
+        dialogue_id: dialogue key (``""`` when the data has none).
+        position: position of the utterance in its dialogue (``-1`` when unknown).
+        speaker: speaker name (``""`` when unknown).
+        inputs: per modality a ``[T, D]`` sequence (true length ``T``) or a ``[D]`` vector.
+        present: per modality, False where the modality is missing for this sample.
+        label: class id, or a float for regression.
+    """
+
+    id: str
+    dialogue_id: str
+    position: int
+    speaker: str
+    inputs: dict[str, np.ndarray]
+    present: dict[str, bool]
+    label: int | float
+
+
+class Batch(TypedDict):
+    """A padded batch, as built by :func:`scenesense.data.collate.collate`.
+
+    Fields:
+        ids: ``B`` utterance keys.
+        inputs: per modality ``[B, T, D]`` (zero padded) or ``[B, D]``.
+        masks: per *sequence* modality ``[B, T]`` booleans, True = real step. A sample whose
+            modality is missing has an all-False row.
+        present: per modality ``[B]`` booleans, False = modality missing for that sample.
+        label: ``[B]`` class ids (long) or regression targets (float).
+    """
+
+    ids: list[str]
+    inputs: dict[str, Tensor]
+    masks: dict[str, Tensor]
+    present: dict[str, Tensor]
+    label: Tensor
+
+
+class EncoderOutput(NamedTuple):
+    """What a modality encoder returns.
+
+    Fields:
+        sequence: ``[B, T, D]`` per-step features (``None`` for vector encoders).
+        pooled: ``[B, D]`` utterance-level features (masked pooling over real steps).
+        mask: ``[B, T]`` booleans, True = real step (``None`` for vector encoders).
+    """
+
+    sequence: Tensor | None
+    pooled: Tensor
+    mask: Tensor | None
+
+
+class FusionOutput(NamedTuple):
+    """What a fusion module returns.
+
+    Fields:
+        fused: ``[B, out_dim]`` fused representation.
+        modality_weights: per modality ``[B]`` or ``[B, D]`` weights, where the fusion has them.
+        attention: named attention maps ``[B, T_query, T_key]`` (averaged over heads), where the
+            fusion has them, e.g. ``{"text->vision": ...}``.
+    """
+
+    fused: Tensor
+    modality_weights: dict[str, Tensor] | None = None
+    attention: dict[str, Tensor] | None = None
+
+
+class ModelOutput(NamedTuple):
+    """What :class:`scenesense.models.classifier.MultimodalClassifier` returns.
+
+    Fields:
+        logits: ``[B, C]`` class scores (``[B, 1]`` for regression).
+        fused: ``[B, D]`` fused representation.
+        modality_weights: passed through from the fusion.
+        attention: passed through from the fusion.
+        aux_losses: extra loss terms the trainer adds to the task loss.
+    """
+
+    logits: Tensor
+    fused: Tensor
+    modality_weights: dict[str, Tensor] | None
+    attention: dict[str, Tensor] | None
+    aux_losses: dict[str, Tensor]
