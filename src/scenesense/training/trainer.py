@@ -1,0 +1,315 @@
+"""One generic trainer for every model that follows the ``ModelOutput`` contract.
+
+Lightning Fabric owns devices, precision and data parallelism; this short loop owns the paper's
+recipe done properly: cross-entropy, Adam, gradient clipping, early stopping on dev loss with the
+best weights restored, seeding, and checkpoints from which a killed run resumes to exactly the
+weights and history of an uninterrupted one. Reproducibility: the global generators are seeded
+when :meth:`Trainer.fit` starts, epoch ``e``'s train order comes from a generator seeded with
+``(seed, e)``, and the global random states are saved in ``last.pt`` after every epoch. Models are
+built *before* ``fit``: seed before building them (:func:`scenesense.utils.seed.seed_everything`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from lightning_fabric import Fabric
+from lightning_fabric.wrappers import is_wrapped
+from torch import Tensor, nn
+from torch.optim import Adam, Optimizer
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+import scenesense.training.checkpoint as ckpt
+from scenesense.config import TrainerConfig
+from scenesense.training.losses import CrossEntropyLoss, class_weights_from_dataset
+from scenesense.types import Batch, ModelOutput
+from scenesense.utils.seed import derive_seed, seed_everything, seed_worker
+
+log = logging.getLogger(__name__)  # a child of the "scenesense" logger
+
+CollateFn = Callable[[list[Any]], Batch]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :meth:`Trainer.fit` returns.
+
+    Fields:
+        history: one dict per finished epoch with ``epoch`` (1-based), ``train_loss`` (sample-weighted
+            mean), ``dev_loss`` (sample-weighted mean), ``dev_accuracy`` (``None`` for non-integer
+            labels) and ``epoch_time`` (seconds).
+        best_epoch: 1-based epoch with the lowest dev loss; its weights are in the model.
+        best_dev_loss: that dev loss.
+        stopped_early: True if early stopping ended the run before ``cfg.epochs``.
+        resumed_from_epoch: last finished epoch read from ``last.pt``; ``None`` for a fresh run.
+        checkpoint_path: ``<run_dir>/checkpoint.pt`` with the best weights; ``None`` without run_dir.
+    """
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_dev_loss: float
+    stopped_early: bool
+    resumed_from_epoch: int | None = None
+    checkpoint_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What :meth:`Trainer.predict` returns, in dataset order.
+
+    Fields:
+        ids: ``N`` utterance keys.
+        labels: ``[N]`` true labels.
+        logits: ``[N, C]`` float32 class scores.
+        probs: ``[N, C]`` float64 softmax of ``logits``.
+        modality_weights: per modality ``[N]`` or ``[N, D]`` fusion weights, if the model gives them.
+    """
+
+    ids: list[str]
+    labels: np.ndarray
+    logits: np.ndarray
+    probs: np.ndarray
+    modality_weights: dict[str, np.ndarray] | None = None
+
+
+def _validate_config(cfg: TrainerConfig) -> None:
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.patience < 1:
+        raise ValueError(f"epochs, batch_size and patience must be >= 1, got {cfg.epochs}, "
+                         f"{cfg.batch_size}, {cfg.patience}")
+    if not cfg.lr > 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:
+        raise ValueError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
+                         f"{cfg.weight_decay}")
+
+
+def _check_finite(loss: Tensor, where: str, epoch: int, batch: int, n_batches: int) -> float:
+    value = loss.item()
+    if not math.isfinite(value):
+        raise RuntimeError(f"non-finite {where} loss ({value}) at epoch {epoch}, batch {batch}/{n_batches}; "
+                           "check the inputs for NaN/inf, lower the learning rate or use precision='32-true'")
+    return value
+
+
+class Trainer:
+    """Fit, early-stop, checkpoint and predict any model that returns :class:`ModelOutput`.
+
+    The model is called as ``model(batch["inputs"], batch["masks"], batch["present"])``; the
+    training loss is ``loss_fn(logits, label) + sum(aux_losses.values())`` and the dev loss (early
+    stopping) is ``loss_fn`` alone. Evaluation runs every rank over the whole dev set, so all ranks
+    take the same early-stopping decision.
+
+    Args:
+        cfg: optimisation, early stopping and hardware settings.
+        run_dir: where ``last.pt`` (resume state) and ``checkpoint.pt`` (best weights) go; a run_dir
+            that already holds ``last.pt`` is resumed. ``None`` writes nothing.
+        loss_fn: task loss ``(logits [B, C], label [B]) -> scalar``, used as given (then
+            ``cfg.class_weighted_loss`` is ignored). ``None``: the registered ``"cross_entropy"``,
+            weighted by ``class_weights_from_dataset(train_set)`` if ``cfg.class_weighted_loss``.
+    """
+
+    def __init__(self, cfg: TrainerConfig, run_dir: Path | str | None = None,
+                 loss_fn: nn.Module | None = None) -> None:
+        _validate_config(cfg)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.loss_fn = loss_fn
+        # Fabric validates the accelerator and precision strings and names the valid ones
+        precision: Any = cfg.precision
+        self.fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=precision)
+
+    def _loader(self, dataset: Dataset, collate_fn: CollateFn, epoch: int | None = None) -> DataLoader:
+        """Eval loader (every rank sees all data, in order) or, with ``epoch``, a shuffled train loader."""
+        cfg, fabric = self.cfg, self.fabric
+        kwargs: dict[str, Any] = {"batch_size": cfg.batch_size, "collate_fn": collate_fn,
+                                  "num_workers": cfg.num_workers,
+                                  "worker_init_fn": seed_worker if cfg.num_workers else None}
+        if epoch is None:
+            loader = DataLoader(dataset, shuffle=False, **kwargs)
+        elif fabric.world_size > 1:
+            # the epoch is folded into the seed: Fabric calls set_epoch(0) on a fresh loader's sampler
+            sampler: DistributedSampler[int] = DistributedSampler(
+                dataset, num_replicas=fabric.world_size, rank=fabric.global_rank, shuffle=True,
+                seed=derive_seed(cfg.seed, epoch))
+            loader = DataLoader(dataset, sampler=sampler, **kwargs)
+        else:
+            generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch))
+            loader = DataLoader(dataset, shuffle=True, generator=generator, **kwargs)
+        return cast(DataLoader, fabric.setup_dataloaders(loader, use_distributed_sampler=False))
+
+    def _log(self, msg: str, *args: object) -> None:
+        if self.fabric.is_global_zero:  # one line per run, not one per rank
+            log.info(msg, *args)
+
+    def _build_loss(self, train_set: Dataset) -> nn.Module:
+        if self.loss_fn is not None:
+            loss_fn = self.loss_fn
+        elif self.cfg.class_weighted_loss:
+            loss_fn = CrossEntropyLoss(class_weights_from_dataset(train_set))
+        else:
+            loss_fn = CrossEntropyLoss()
+        return loss_fn.to(self.fabric.device)
+
+    def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module,
+                     loader: DataLoader, epoch: int) -> float:
+        cfg, fabric = self.cfg, self.fabric
+        model.train()
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr, leave=False,
+                   disable=not (cfg.progress and fabric.is_global_zero), dynamic_ncols=True)
+        for i, batch in enumerate(bar, start=1):
+            out: ModelOutput = model(batch["inputs"], batch["masks"], batch["present"])
+            loss = loss_fn(out.logits, batch["label"]) + sum(out.aux_losses.values())
+            value = _check_finite(loss, "train", epoch, i, len(loader))
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            if cfg.grad_clip > 0:
+                fabric.clip_gradients(model, optimizer, max_norm=cfg.grad_clip)
+            optimizer.step()
+            n = len(batch["ids"])
+            total, count = total + value * n, count + n
+            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        if fabric.world_size > 1:  # DDP: every rank saw a different shard
+            sums = fabric.all_reduce(torch.tensor([total, count], device=fabric.device), reduce_op="sum")
+            total, count = cast(Tensor, sums).tolist()
+        return total / count
+
+    @torch.no_grad()
+    def _outputs(self, model: nn.Module, loader: DataLoader) -> Iterator[tuple[Batch, ModelOutput]]:
+        was_training = model.training
+        model.eval()
+        try:
+            for batch in loader:
+                yield batch, model(batch["inputs"], batch["masks"], batch["present"])
+        finally:
+            model.train(was_training)
+
+    def _evaluate(self, model: nn.Module, loss_fn: nn.Module, loader: DataLoader,
+                  epoch: int) -> tuple[float, float | None]:
+        """Dev loss (sample-weighted mean of batch losses) and accuracy (``None`` for float labels)."""
+        total, correct, count, is_classification = 0.0, 0, 0, True
+        for i, (batch, out) in enumerate(self._outputs(model, loader), start=1):
+            label, n = batch["label"], len(batch["ids"])
+            total += _check_finite(loss_fn(out.logits, label), "dev", epoch, i, len(loader)) * n
+            is_classification = is_classification and not label.is_floating_point()
+            if is_classification:
+                correct += int((out.logits.argmax(dim=1) == label).sum())
+            count += n
+        return total / count, (correct / count if is_classification else None)
+
+    def _save_last(self, state: ckpt.TrainingState, model: nn.Module, optimizer: Optimizer) -> None:
+        if self.run_dir is not None:
+            if self.fabric.is_global_zero:
+                ckpt.save_last(self.run_dir / ckpt.LAST_FILE, state, model, optimizer, self.cfg)
+            self.fabric.barrier()
+
+    def _finish(self, state: ckpt.TrainingState, model: nn.Module, resumed: int | None) -> FitResult:
+        """Restore the best weights, write ``checkpoint.pt`` and build the result."""
+        if state.best_state is None:
+            raise RuntimeError("no epoch finished, so there are no best weights to restore")
+        model.load_state_dict(state.best_state)
+        path = None if self.run_dir is None else self.run_dir / ckpt.CHECKPOINT_FILE
+        if path is not None and self.fabric.is_global_zero:
+            ckpt.save_checkpoint(path, state.best_state, {
+                "best_epoch": state.best_epoch, "best_dev_loss": state.best_dev_loss,
+                "epochs_run": state.epoch, "stopped_early": state.stopped_early,
+                "trainer_config": ckpt.fingerprinted_config(self.cfg)})
+        self.fabric.barrier()
+        return FitResult(list(state.history), state.best_epoch, state.best_dev_loss, state.stopped_early,
+                         resumed, path)
+
+    def fit(self, model: nn.Module, train_set: Dataset, dev_set: Dataset, collate_fn: CollateFn) -> FitResult:
+        """Train ``model`` in place, early-stopping on dev loss; the best weights end up in ``model``.
+
+        Args:
+            model: ``model(inputs, masks, present) -> ModelOutput``, not yet set up by Fabric.
+            train_set: map-style dataset of samples for ``collate_fn``.
+            dev_set: dataset used for early stopping (never the test split).
+            collate_fn: list of samples -> :class:`~scenesense.types.Batch`.
+
+        Returns:
+            FitResult (history, best epoch and dev loss, whether it stopped early or resumed).
+
+        Raises:
+            ValueError: if a dataset is empty or ``run_dir`` holds a run with another trainer config.
+            RuntimeError: if a loss is NaN or infinite (names the epoch and batch).
+        """
+        cfg, fabric = self.cfg, self.fabric
+        sizes = len(train_set), len(dev_set)  # type: ignore[arg-type]
+        if 0 in sizes:
+            raise ValueError(f"empty dataset: {sizes[0]} train and {sizes[1]} dev samples")
+        fabric.launch()
+        saved = None if self.run_dir is None else ckpt.load_last(self.run_dir / ckpt.LAST_FILE, cfg)
+        state: ckpt.TrainingState = saved["state"] if saved is not None else ckpt.TrainingState()
+        resumed = state.epoch if saved is not None else None
+        if saved is not None and (state.stopped_early or state.epoch >= cfg.epochs):
+            self._log("run in %s already finished (epoch %d); nothing to train", self.run_dir, state.epoch)
+            return self._finish(state, model, resumed)
+
+        seed_everything(cfg.seed)
+        self.loss_fn_ = loss_fn = self._build_loss(train_set)
+        optimizer = Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        fmodel, foptimizer = fabric.setup(model, optimizer)
+        if saved is not None:
+            fmodel.load_state_dict(saved["model"])
+            foptimizer.load_state_dict(saved["optimizer"])
+            ckpt.restore_rng_state(saved["rng"])
+            self._log("resuming %s after epoch %d", self.run_dir, state.epoch)
+        dev_loader = self._loader(dev_set, collate_fn)
+
+        while state.epoch < cfg.epochs and not state.stopped_early:
+            epoch, start = state.epoch + 1, time.perf_counter()
+            train_loader = self._loader(train_set, collate_fn, epoch)
+            train_loss = self._train_epoch(fmodel, foptimizer, loss_fn, train_loader, epoch)
+            dev_loss, dev_accuracy = self._evaluate(fmodel, loss_fn, dev_loader, epoch)
+            state.epoch = epoch
+            state.history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss,
+                                  "dev_accuracy": dev_accuracy, "epoch_time": time.perf_counter() - start})
+            improved = dev_loss < state.best_dev_loss
+            if improved:
+                state.best_epoch, state.best_dev_loss, state.bad_epochs = epoch, dev_loss, 0
+                state.best_state = ckpt.cpu_state_dict(fmodel)
+            else:
+                state.bad_epochs += 1
+                state.stopped_early = state.bad_epochs >= cfg.patience and epoch < cfg.epochs
+            acc = "-" if dev_accuracy is None else f"{dev_accuracy:.4f}"
+            mark = "  *best" if improved else ""
+            self._log("epoch %d/%d  train_loss %.4f  dev_loss %.4f  dev_acc %s  %.1fs%s", epoch, cfg.epochs,
+                     train_loss, dev_loss, acc, state.history[-1]["epoch_time"], mark)
+            self._save_last(state, fmodel, foptimizer)
+        if state.stopped_early:
+            self._log("early stopping after epoch %d (patience %d); best epoch %d", state.epoch, cfg.patience,
+                     state.best_epoch)
+        return self._finish(state, fmodel, resumed)
+
+    def predict(self, model: nn.Module, dataset: Dataset, collate_fn: CollateFn) -> Predictions:
+        """Run ``model`` over ``dataset`` in order (eval mode, no gradients).
+
+        Returns:
+            Predictions with ids, labels ``[N]``, logits ``[N, C]``, probs ``[N, C]`` and, if the
+            model outputs them, pooled modality weights.
+        """
+        self.fabric.launch()
+        fmodel = model if is_wrapped(model) else self.fabric.setup_module(model)
+        ids: list[str] = []
+        labels: list[Tensor] = []
+        logits: list[Tensor] = []
+        weights: dict[str, list[Tensor]] = {}
+        for batch, out in self._outputs(fmodel, self._loader(dataset, collate_fn)):
+            ids.extend(batch["ids"])
+            labels.append(batch["label"].cpu())
+            logits.append(out.logits.float().cpu())
+            for name, w in (out.modality_weights or {}).items():
+                weights.setdefault(name, []).append(w.float().cpu())
+        all_logits = torch.cat(logits)
+        return Predictions(ids, torch.cat(labels).numpy(), all_logits.numpy(),
+                           torch.softmax(all_logits.double(), dim=1).numpy(),
+                           {k: torch.cat(v).numpy() for k, v in sorted(weights.items())} or None)

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from scenesense.data.meld import (
+    MELD_COLUMNS,
+    DataFormatError,
+    dialogue_positions,
+    find_meld_csv,
+    read_meld_csv,
+    repair_text,
+)
+
+
+def test_reads_the_published_layout(write_meld_csv, meld_rows):
+    path = write_meld_csv("dev_sent_emo.csv", bom=True)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfSr No.,Utterance")
+    assert b'"00:16:16,059"' in raw
+    assert b"\r\n" in raw
+    utts = read_meld_csv(path)
+    assert [u.id for u in utts] == ["dia0_utt0", "dia0_utt1", "dia1_utt0", "dia1_utt1", "dia1_utt4",
+                                    "dia3_utt2", "dia3_utt3", "dia3_utt5"]
+    first = utts[0]
+    assert (first.dialogue_id, first.utterance_id, first.sr_no) == (0, 0, 1)
+    assert (first.season, first.episode) == (8, 21)
+    assert first.text == meld_rows[0][1]
+    assert (first.start_time, first.end_time) == ("00:16:16,059", "00:16:21,731")
+    assert utts[4].speaker == "Richard’s Date"
+    assert utts[5].text == 'He said "no", then left.'
+    assert [u.emotion for u in utts] == [r[3] for r in meld_rows]
+    assert [u.sentiment for u in utts] == [r[4] for r in meld_rows]
+    assert utts[0].dialogue_key == "dia0"
+
+
+def test_positions_rank_utterance_ids_within_dialogues(write_meld_csv):
+    utts = read_meld_csv(write_meld_csv())
+    reordered = [utts[4], utts[2], utts[7], utts[3], utts[5], utts[0], utts[6], utts[1]]
+    assert dialogue_positions(reordered) == [2, 0, 2, 1, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("variant", ["c1", "mojibake"])
+def test_encoding_variants_read_as_the_current_text(write_meld_csv, variant):
+    clean = read_meld_csv(write_meld_csv("clean/dev_sent_emo.csv", variant="clean"))
+    damaged_path = write_meld_csv(f"{variant}/dev_sent_emo.csv", variant=variant, bom=False)
+    raw = damaged_path.read_text(encoding="utf-8")
+    assert ("\x92" in raw and "\xa0" in raw) if variant == "c1" else ("â€™" in raw)
+    assert read_meld_csv(damaged_path) == clean
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("must\x92ve \x85 \x97 \x93x\x94", "must’ve … — “x”"),
+    ("â€™ â€¦ Ã©tÃ©", "’ … été"),
+    ("café’s naïve é’", "café’s naïve é’"),  # legitimate non-ASCII text is left alone
+    ("a\xa0 b", "a  b"),
+])
+def test_repair_text(text, expected):
+    assert repair_text(text) == expected
+
+
+def test_missing_column_is_named(write_meld_csv, meld_rows):
+    header = [h for h in MELD_COLUMNS if h != "Emotion"]
+    path = write_meld_csv("train_sent_emo.csv", [r[:3] + r[4:] for r in meld_rows], header=header)
+    with pytest.raises(DataFormatError, match=r"missing column\(s\) \['Emotion'\]") as err:
+        read_meld_csv(path)
+    assert str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("row", "column", "value", "message"), [
+    (2, "Emotion", "happy", r"line 4 \(dia1_utt0\): unknown emotion 'happy'; valid: \['neutral', 'surprise'"),
+    (3, "Sentiment", "mixed", r"dia1_utt1\): unknown sentiment 'mixed'"),
+    (1, "Utterance_ID", "0", r"line 3 \(dia0_utt0\): duplicate utterance .* first at line 2"),
+    (1, "Dialogue_ID", "x1", r"line 3: Dialogue_ID 'x1' is not an integer"),
+])
+def test_format_errors_are_one_line_and_name_the_file(write_meld_csv, meld_rows, row, column, value, message):
+    meld_rows[row][MELD_COLUMNS.index(column)] = value
+    path = write_meld_csv("train_sent_emo.csv", meld_rows)
+    with pytest.raises(DataFormatError, match=message) as err:
+        read_meld_csv(path)
+    assert str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_find_meld_csv(tmp_path, write_meld_csv):
+    write_meld_csv("MELD.Raw/train/train_sent_emo.csv")
+    write_meld_csv("MELD.Raw/val_sent_emo.csv")
+    assert find_meld_csv(tmp_path, "train") == tmp_path / "MELD.Raw/train/train_sent_emo.csv"
+    assert find_meld_csv(tmp_path, "dev") == tmp_path / "MELD.Raw/val_sent_emo.csv"
+    assert find_meld_csv(tmp_path, "test", required=False) is None
+    with pytest.raises(FileNotFoundError, match="test_sent_emo.csv"):
+        find_meld_csv(tmp_path, "test")
+    with pytest.raises(ValueError, match="unknown MELD split"):
+        find_meld_csv(tmp_path, "validation")
+    write_meld_csv("copy/train_sent_emo.csv")
+    with pytest.raises(DataFormatError, match="several MELD train CSVs"):
+        find_meld_csv(tmp_path, "train")
+
+
+EMOTIONS = {
+    "train": {"neutral": 4710, "joy": 1743, "surprise": 1205, "anger": 1109, "sadness": 683, "disgust": 271,
+              "fear": 268},
+    "dev": {"neutral": 470, "joy": 163, "surprise": 150, "anger": 153, "sadness": 111, "disgust": 22,
+            "fear": 40},
+}
+SENTIMENTS = {"train": {"neutral": 4710, "negative": 2945, "positive": 2334},
+              "dev": {"neutral": 470, "negative": 406, "positive": 233}}
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_real_meld_counts(meld_data_dir, split):
+    utts = read_meld_csv(find_meld_csv(meld_data_dir, split))
+    assert len(utts) == {"train": 9989, "dev": 1109}[split]
+    assert Counter(u.emotion for u in utts) == EMOTIONS[split]
+    assert Counter(u.sentiment for u in utts) == SENTIMENTS[split]
+    assert len({u.dialogue_id for u in utts}) == {"train": 1038, "dev": 114}[split]

@@ -1,0 +1,125 @@
+"""Contract tests run over every registered encoder (tiny sizes, CPU)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import scenesense.encoders  # noqa: F401  (registers the encoders)
+from scenesense.registry import ENCODERS
+from scenesense.types import EncoderOutput
+
+IN_DIM, OUT_DIM = 6, 8
+TINY = {"num_layers": 1, "num_heads": 2, "dim_feedforward": 16, "dropout": 0.0, "hidden_dim": 8}
+LENGTHS = (5, 2, 0)  # the last row has no real step
+
+
+def _params(name: str) -> set[str]:
+    return set(inspect.signature(ENCODERS.get(name)).parameters)
+
+
+def _variants(kind: str | None = None) -> list:
+    out = []
+    for name in ENCODERS.names():
+        if kind is not None and ENCODERS.get(name).input_kind != kind:
+            continue
+        out.append(pytest.param(name, {}, id=name))
+        if "use_residual" in _params(name):
+            out.append(pytest.param(name, {"use_residual": True}, id=f"{name}-residual"))
+        if "d_model" in _params(name):
+            out.append(pytest.param(name, {"d_model": 4}, id=f"{name}-d_model4"))
+    return out
+
+
+def _make(name: str, extra: dict):
+    kwargs = {k: v for k, v in TINY.items() if k in _params(name)}
+    return ENCODERS.create(name, in_dim=IN_DIM, out_dim=OUT_DIM, **kwargs, **extra).eval()
+
+
+def _inputs(kind: str, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    if kind == "vector":
+        return torch.randn(len(LENGTHS), IN_DIM, generator=g), None
+    mask = torch.arange(max(LENGTHS)).unsqueeze(0) < torch.tensor(LENGTHS).unsqueeze(1)  # [3, 5]
+    return torch.randn(len(LENGTHS), max(LENGTHS), IN_DIM, generator=g), mask
+
+
+@pytest.mark.parametrize(("name", "extra"), _variants())
+def test_shapes_out_dim_and_no_nan(name, extra):
+    torch.manual_seed(0)
+    enc = _make(name, extra)
+    x, mask = _inputs(enc.input_kind)
+    out = enc(x, mask)
+    assert isinstance(out, EncoderOutput)
+    assert enc.out_dim == OUT_DIM
+    assert out.pooled.shape == (len(LENGTHS), OUT_DIM)
+    assert torch.isfinite(out.pooled).all()
+    if enc.input_kind == "vector":
+        assert out.sequence is None
+        assert out.mask is None
+        return
+    assert out.sequence.shape == (len(LENGTHS), max(LENGTHS), OUT_DIM)
+    assert torch.isfinite(out.sequence).all()
+    assert torch.equal(out.mask, mask)
+    assert (out.sequence[~mask] == 0).all()  # padded steps are zeros
+    assert (out.pooled[2] == 0).all()  # row without real steps
+    assert out.pooled[:2].abs().sum() > 0
+
+
+@pytest.mark.parametrize(("name", "extra"), _variants())
+def test_gradients_reach_every_parameter(name, extra):
+    torch.manual_seed(0)
+    enc = _make(name, extra).train()
+    x, mask = _inputs(enc.input_kind)
+    out = enc(x, mask)
+    loss = (out.pooled * torch.randn_like(out.pooled)).sum()  # random weights: LayerNorm sums have zero grad
+    if out.sequence is not None:
+        loss = loss + (out.sequence * torch.randn_like(out.sequence)).sum()
+    loss.backward()
+    for pname, p in enc.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize(("name", "extra"), _variants("sequence"))
+def test_padded_values_do_not_change_outputs(name, extra):
+    torch.manual_seed(0)
+    enc = _make(name, extra)
+    x, mask = _inputs("sequence")
+    noisy = torch.where(mask.unsqueeze(-1), x, 1e3 * torch.randn_like(x))
+    a, b = enc(x, mask), enc(noisy, mask)
+    assert_close(a.pooled, b.pooled)
+    assert_close(a.sequence, b.sequence)
+
+
+@pytest.mark.parametrize(("name", "extra"), _variants("sequence"))
+def test_padded_sample_equals_the_unpadded_sample(name, extra):
+    # fails if padding enters attention or pooling, even when padded values are zero
+    torch.manual_seed(0)
+    enc = _make(name, extra)
+    x, mask = _inputs("sequence")
+    batch = enc(x, mask)
+    alone = enc(x[1:2, : LENGTHS[1]])  # row 1 has 2 real steps; mask=None = all real
+    assert_close(batch.pooled[1:2], alone.pooled, atol=1e-5, rtol=1e-5)
+    assert_close(batch.sequence[1:2, : LENGTHS[1]], alone.sequence, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "extra"), _variants())
+def test_wrong_input_kind_and_size_raise(name, extra):
+    enc = _make(name, extra)
+    if enc.input_kind == "sequence":
+        with pytest.raises(ValueError, match=r"takes sequences \[B, T, 6\] but got shape \(3, 6\)"):
+            enc(torch.zeros(3, IN_DIM))
+        with pytest.raises(ValueError, match="mask shape"):
+            enc(torch.zeros(3, 4, IN_DIM), torch.ones(3, 5, dtype=torch.bool))
+        bad = torch.zeros(3, 4, IN_DIM + 1)
+    else:
+        with pytest.raises(ValueError, match=r"takes vectors \[B, 6\] but got shape \(3, 4, 6\)"):
+            enc(torch.zeros(3, 4, IN_DIM))
+        bad = torch.zeros(3, IN_DIM + 1)
+    with pytest.raises(ValueError, match="expected feature size 6"):
+        enc(bad)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from scenesense.encoders.transformer import TransformerSequenceEncoder
+from scenesense.layers.pooling import masked_mean
+
+
+def _encoder(**kwargs) -> TransformerSequenceEncoder:
+    torch.manual_seed(0)
+    base = {"in_dim": 6, "out_dim": 8, "num_layers": 1, "num_heads": 2, "dim_feedforward": 16, "dropout": 0.0}
+    return TransformerSequenceEncoder(**{**base, **kwargs}).eval()
+
+
+def _hidden(enc: TransformerSequenceEncoder, x, mask):
+    return enc.encoder(enc.positional(enc.input_proj(x)), src_key_padding_mask=~mask)
+
+
+def test_heads_must_divide_d_model():
+    with pytest.raises(ValueError, match="d_model 300 is not divisible by num_heads 7"):
+        TransformerSequenceEncoder(300, num_heads=7)
+    with pytest.raises(ValueError, match="d_model 10 is not divisible by num_heads 4"):
+        TransformerSequenceEncoder(300, d_model=10, num_heads=4)
+
+
+def test_input_projection_only_when_d_model_differs():
+    assert isinstance(_encoder().input_proj, torch.nn.Identity)
+    proj = _encoder(d_model=4).input_proj
+    assert (proj.in_features, proj.out_features) == (6, 4)
+
+
+def test_plain_pooled_is_projection_of_masked_mean():
+    enc = _encoder()
+    x, mask = torch.randn(2, 4, 6), torch.tensor([[True, True, True, False], [True, False, False, False]])
+    h = _hidden(enc, x, mask)
+    assert_close(enc(x, mask).pooled, enc.out_proj(masked_mean(h, mask)), atol=1e-5, rtol=1e-5)
+
+
+def test_residual_formula():
+    enc = _encoder(use_residual=True)
+    x, mask = torch.randn(2, 4, 6), torch.tensor([[True, True, True, False], [True, True, False, False]])
+    h = _hidden(enc, x, mask)
+    expected_pooled = enc.norm(enc.out_proj(masked_mean(h, mask)) + enc.residual_proj(masked_mean(x, mask)))
+    expected_seq = enc.norm(enc.out_proj(h) + enc.residual_proj(x)) * mask.unsqueeze(-1)
+    out = enc(x, mask)
+    assert_close(out.pooled, expected_pooled, atol=1e-5, rtol=1e-5)
+    assert_close(out.sequence, expected_seq, atol=1e-5, rtol=1e-5)
+
+
+def test_positions_matter():
+    # without positional encoding a transformer + mean pooling is invariant to step order
+    enc = _encoder()
+    x = torch.randn(1, 5, 6)
+    assert not torch.allclose(enc(x).pooled, enc(x.flip(1)).pooled, atol=1e-4)

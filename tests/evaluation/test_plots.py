@@ -1,0 +1,52 @@
+"""Plots: files appear, are valid images and leave no temporary files or pyplot state."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _assert_png(path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 1000
+    image = mpimg.imread(path)
+    assert image.ndim == 3
+    assert image.shape[0] > 100
+    assert image.shape[1] > 100
+
+
+def test_loss_curves_png(tmp_path):
+    history = [{"epoch": e, "train_loss": 1.0 / e, "dev_loss": 1.0 + (e - 3) ** 2 / 10, "epoch_time": 0.1}
+               for e in range(1, 8)]
+    backend = matplotlib.get_backend()
+    out = plot_loss_curves(history, tmp_path / "sub" / "loss.png", title="toy")
+    assert out == tmp_path / "sub" / "loss.png"
+    _assert_png(out)
+    assert matplotlib.get_backend() == backend  # global state untouched
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["loss.png"]
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_confusion_matrix_png_and_other_formats(tmp_path, normalize):
+    cm = np.array([[5, 1, 0], [2, 3, 0], [0, 0, 0]])  # last class has no samples
+    names = ["a", "b", "c"]
+    _assert_png(plot_confusion_matrix(cm, names, tmp_path / "cm.png", normalize=normalize))
+    svg = plot_confusion_matrix(cm.tolist(), names, tmp_path / "cm.svg", normalize=normalize, title="x")
+    assert b"<svg" in svg.read_bytes()[:500]
+
+
+def test_bad_inputs_raise(tmp_path):
+    with pytest.raises(ValueError, match=r"cm must be \[2, 2\]"):
+        plot_confusion_matrix(np.zeros((3, 3)), ["a", "b"], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="empty"):
+        plot_loss_curves([], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="dev_loss"):
+        plot_loss_curves([{"train_loss": 1.0}], tmp_path / "x.png")
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,310 @@
+"""Trainer: fit, early stopping, seeding, class weights, resume exactness, NaN errors, checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from scenesense.config import TrainerConfig
+from scenesense.training.checkpoint import load_checkpoint, load_weights
+from scenesense.training.losses import CrossEntropyLoss
+from scenesense.training.trainer import Trainer
+from scenesense.types import Batch, ModelOutput, Sample
+
+C, D = 3, 4
+
+
+# --------------------------------------------------------------------------- tiny data and model
+class ToyDataset(Dataset):
+    """Variable-length ``audio`` sequences; labels from a fixed linear rule or at random."""
+
+    def __init__(self, n: int, seed: int, learnable: bool = True, nan_at: int | None = None) -> None:
+        rng = np.random.default_rng(seed)
+        rule = np.random.default_rng(123).normal(size=(D, C))
+        self.x = [rng.normal(size=(int(rng.integers(2, 6)), D)).astype(np.float32) for _ in range(n)]
+        if nan_at is not None:
+            self.x[nan_at][0, 0] = np.nan
+        self.labels = (np.array([x.mean(0) @ rule for x in self.x]).argmax(1) if learnable
+                       else rng.integers(0, C, size=n))
+        self.num_classes = C
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> Sample:
+        self.reads += 1
+        return Sample(id=f"u{i}", dialogue_id="", position=-1, speaker="", inputs={"audio": self.x[i]},
+                      present={"audio": True}, label=int(self.labels[i]))
+
+
+class SimulatedKillError(Exception):
+    """Stands in for SIGKILL in the middle of an epoch."""
+
+
+class KillAfter(ToyDataset):
+    """A ToyDataset that dies once ``limit`` samples have been read."""
+
+    def __init__(self, limit: int, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.limit = limit
+
+    def __getitem__(self, i: int) -> Sample:
+        if self.reads >= self.limit:
+            raise SimulatedKillError
+        return super().__getitem__(i)
+
+
+class RecordingDataset(ToyDataset):
+    """A ToyDataset that remembers the order in which samples were read."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.order: list[int] = []
+
+    def __getitem__(self, i: int) -> Sample:
+        self.order.append(i)
+        return super().__getitem__(i)
+
+
+def collate(samples: list[Sample]) -> Batch:
+    lengths = [len(s["inputs"]["audio"]) for s in samples]
+    x = torch.zeros(len(samples), max(lengths), D)
+    for j, s in enumerate(samples):
+        x[j, : lengths[j]] = torch.from_numpy(s["inputs"]["audio"])
+    mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]  # [B, T]
+    return Batch(ids=[s["id"] for s in samples], inputs={"audio": x}, masks={"audio": mask},
+                 present={"audio": torch.ones(len(samples), dtype=torch.bool)},
+                 label=torch.tensor([s["label"] for s in samples]))
+
+
+class StubModel(nn.Module):
+    """Masked mean pooling -> MLP with dropout; implements the model interface."""
+
+    def __init__(self, dropout: float = 0.0, aux: float | None = None) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(D, 16)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(16, C)
+        self.aux = aux
+
+    def forward(self, inputs: dict[str, Tensor], masks: dict[str, Tensor],
+                present: dict[str, Tensor]) -> ModelOutput:
+        m = masks["audio"].unsqueeze(-1).float()  # [B, T, 1]
+        pooled = (inputs["audio"] * m).sum(1) / m.sum(1).clamp_min(1.0)  # [B, D]
+        fused = self.drop(torch.relu(self.hidden(pooled)))
+        aux = {} if self.aux is None else {"const": torch.tensor(self.aux)}
+        weights = {"audio": present["audio"].float()}
+        return ModelOutput(self.head(fused), fused, weights, None, aux)
+
+
+def make_model(init_seed: int = 0, **kwargs: float | None) -> StubModel:
+    torch.manual_seed(init_seed)
+    return StubModel(**kwargs)
+
+
+def config(**overrides: object) -> TrainerConfig:
+    base: dict[str, object] = dict(epochs=2, batch_size=8, lr=1e-2, patience=100, progress=False)
+    return TrainerConfig(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+def without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k != "epoch_time"} for h in history]
+
+
+def assert_same_state(a: dict[str, Tensor], b: dict[str, Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def dev_loss(trainer: Trainer, model: nn.Module, dev: ToyDataset) -> float:
+    logits = torch.from_numpy(trainer.predict(model, dev, collate).logits)
+    return float(nn.functional.cross_entropy(logits, torch.from_numpy(dev.labels)))
+
+
+@pytest.fixture
+def data() -> tuple[ToyDataset, ToyDataset]:
+    return ToyDataset(48, seed=1), ToyDataset(24, seed=2)
+
+
+# --------------------------------------------------------------------------- tests
+def test_two_epoch_fit(data):
+    result = Trainer(config()).fit(make_model(), *data, collate)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    for h in result.history:
+        assert set(h) == {"epoch", "train_loss", "dev_loss", "dev_accuracy", "epoch_time"}
+        assert math.isfinite(h["train_loss"])
+        assert math.isfinite(h["dev_loss"])
+        assert 0 <= h["dev_accuracy"] <= 1
+    assert result.best_dev_loss == min(h["dev_loss"] for h in result.history)
+    assert result.history[result.best_epoch - 1]["dev_loss"] == result.best_dev_loss
+    assert not result.stopped_early
+    assert result.resumed_from_epoch is None
+    assert result.checkpoint_path is None
+
+
+def test_loss_decreases_on_learnable_toy():
+    train, dev = ToyDataset(96, seed=1), ToyDataset(48, seed=2)
+    result = Trainer(config(epochs=20)).fit(make_model(), train, dev, collate)
+    assert result.history[-1]["train_loss"] < 0.2 * result.history[0]["train_loss"]
+    assert result.history[-1]["dev_accuracy"] >= 0.85  # chance is about 1/3
+
+
+def test_early_stopping_restores_best_epoch_weights(tmp_path):
+    train, dev = ToyDataset(16, seed=3, learnable=False), ToyDataset(16, seed=4, learnable=False)
+    cfg = config(epochs=40, lr=1e-2, patience=2)
+    model = make_model()
+    result = Trainer(cfg, run_dir=tmp_path).fit(model, train, dev, collate)
+    assert result.stopped_early
+    assert result.best_epoch > 1
+    assert len(result.history) == result.best_epoch + 2 < 40
+    restored = model.state_dict()
+    last = load_checkpoint(tmp_path / "last.pt")["model"]
+    assert any(not torch.equal(restored[k], last[k]) for k in last)  # restoring changed something
+    replay = make_model()  # same seed, stopped exactly at the best epoch
+    Trainer(replace(cfg, epochs=result.best_epoch)).fit(replay, train, dev, collate)
+    assert_same_state(restored, replay.state_dict())
+    assert_same_state(restored, load_checkpoint(tmp_path / "checkpoint.pt")["model"])
+    assert dev_loss(Trainer(cfg), model, dev) == pytest.approx(result.best_dev_loss, rel=1e-6)
+
+
+def test_train_order_is_a_fresh_seeded_shuffle_each_epoch(data):
+    orders = []
+    for _ in range(2):
+        train = RecordingDataset(48, seed=1)
+        Trainer(config()).fit(make_model(), train, data[1], collate)
+        orders.append(train.order)
+    first, second = orders[0][:48], orders[0][48:]
+    assert sorted(first) == sorted(second) == list(range(48))
+    assert first != second
+    assert orders[0] == orders[1]
+
+
+def test_same_seed_same_history_other_seed_differs(data):
+    runs = [Trainer(config(epochs=3, seed=s)).fit(make_model(dropout=0.3), *data, collate) for s in (7, 7, 8)]
+    assert without_time(runs[0].history) == without_time(runs[1].history)
+    assert without_time(runs[0].history) != without_time(runs[2].history)
+
+
+def test_class_weighted_loss_matches_hand_computation():
+    train, dev = ToyDataset(40, seed=5), ToyDataset(20, seed=6)
+    trainer = Trainer(config(epochs=1, batch_size=64, class_weighted_loss=True))
+    model = make_model()
+    result = trainer.fit(model, train, dev, collate)
+    counts = np.bincount(train.labels, minlength=C).astype(float)
+    inverse = np.where(counts > 0, 1 / np.maximum(counts, 1), 0)
+    expected_w = inverse / inverse[counts > 0].mean()
+    np.testing.assert_allclose(trainer.loss_fn_.class_weights.numpy(), expected_w, rtol=1e-6)
+    logits = trainer.predict(model, dev, collate).logits.astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    nll = -log_p[np.arange(len(dev)), dev.labels]
+    w = expected_w[dev.labels]
+    assert result.history[0]["dev_loss"] == pytest.approx((w * nll).sum() / w.sum(), rel=1e-5)
+
+
+def test_aux_losses_are_added_to_the_training_loss(data):
+    plain = Trainer(config()).fit(make_model(), *data, collate)
+    with_aux = Trainer(config()).fit(make_model(aux=0.5), *data, collate)
+    for a, b in zip(plain.history, with_aux.history, strict=False):
+        assert b["train_loss"] == pytest.approx(a["train_loss"] + 0.5, abs=1e-5)
+
+
+def test_killed_run_resumes_to_identical_weights_and_history(tmp_path, data):
+    train, dev = data
+    cfg = config(epochs=5, patience=3)
+    full_model = make_model(dropout=0.3)
+    full = Trainer(cfg, run_dir=tmp_path / "full").fit(full_model, train, dev, collate)
+
+    killable = KillAfter(2 * len(train) + 5, 48, seed=1)  # dies 5 samples into epoch 3
+    with pytest.raises(SimulatedKillError):
+        Trainer(cfg, run_dir=tmp_path / "killed").fit(make_model(dropout=0.3), killable, dev, collate)
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["state"]["epoch"] == 2
+
+    resumed_model = make_model(init_seed=99, dropout=0.3)  # weights must come from last.pt
+    resumed = Trainer(cfg, run_dir=tmp_path / "killed").fit(resumed_model, train, dev, collate)
+    assert resumed.resumed_from_epoch == 2
+    assert without_time(resumed.history) == without_time(full.history)
+    assert (resumed.best_epoch, resumed.best_dev_loss) == (full.best_epoch, full.best_dev_loss)
+    assert_same_state(resumed_model.state_dict(), full_model.state_dict())
+    assert_same_state(load_checkpoint(tmp_path / "killed" / "last.pt")["model"],
+                      load_checkpoint(tmp_path / "full" / "last.pt")["model"])
+
+
+def test_finished_run_returns_stored_result_without_training(tmp_path, data):
+    train, dev = data
+    first = Trainer(config(), run_dir=tmp_path).fit(make_model(), train, dev, collate)
+    untouchable = KillAfter(0, 48, seed=1)
+    model = make_model(init_seed=5)
+    again = Trainer(config(), run_dir=tmp_path).fit(model, untouchable, dev, collate)
+    assert again.history == first.history
+    assert again.best_epoch == first.best_epoch
+    assert again.resumed_from_epoch == 2
+    assert untouchable.reads == 0
+    assert_same_state(model.state_dict(), load_checkpoint(tmp_path / "checkpoint.pt")["model"])
+
+
+def test_resume_with_other_config_is_refused(tmp_path, data):
+    Trainer(config(epochs=1), run_dir=tmp_path).fit(make_model(), *data, collate)
+    with pytest.raises(ValueError, match="run_dir was created with a different trainer config.*lr"):
+        Trainer(config(epochs=1, lr=1e-3), run_dir=tmp_path).fit(make_model(), *data, collate)
+    Trainer(config(epochs=1, progress=True), run_dir=tmp_path).fit(make_model(), *data, collate)  # UI only
+
+
+def test_nan_loss_raises_with_epoch_and_batch(data):
+    train = ToyDataset(48, seed=1, nan_at=7)
+    with pytest.raises(RuntimeError, match=r"non-finite train loss \(nan\) at epoch 1, batch \d+/6"):
+        Trainer(config()).fit(make_model(), train, data[1], collate)
+
+
+def test_checkpoint_loads_into_fresh_model_with_identical_logits(tmp_path, data):
+    train, dev = data
+    model = make_model()
+    trainer = Trainer(config(), run_dir=tmp_path)
+    trainer.fit(model, train, dev, collate)
+    fresh = load_weights(make_model(init_seed=42), tmp_path / "checkpoint.pt")
+    before, after = trainer.predict(model, dev, collate), Trainer(config()).predict(fresh, dev, collate)
+    np.testing.assert_array_equal(before.logits, after.logits)
+    assert before.ids == [f"u{i}" for i in range(len(dev))]
+    np.testing.assert_array_equal(before.labels, dev.labels)
+    np.testing.assert_allclose(before.probs.sum(1), 1.0, rtol=1e-12)
+    assert before.modality_weights is not None
+    assert before.modality_weights["audio"].shape == (len(dev),)
+
+
+def test_explicit_loss_fn_is_used(data):
+    weights = torch.tensor([0.0, 0.0, 1.0])
+    trainer = Trainer(config(epochs=1), loss_fn=CrossEntropyLoss(weights))
+    trainer.fit(make_model(), *data, collate)
+    assert torch.equal(trainer.loss_fn_.class_weights, weights)
+
+
+def test_progress_bar_on_stderr_and_epoch_lines_in_log(data, capsys, caplog):
+    with caplog.at_level(logging.INFO, logger="scenesense"):
+        Trainer(config(epochs=1, progress=True)).fit(make_model(), *data, collate)
+    assert "epoch 1/1" in capsys.readouterr().err
+    assert any(r.name.startswith("scenesense") and "dev_loss" in r.getMessage() for r in caplog.records)
+
+
+def test_invalid_config_is_rejected():
+    with pytest.raises(ValueError, match="patience"):
+        Trainer(config(patience=0))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_mixed_precision_fit_and_cpu_checkpoint(tmp_path, data):
+    cfg = config(accelerator="cuda", precision="bf16-mixed")
+    model = make_model(aux=0.1)
+    result = Trainer(cfg, run_dir=tmp_path).fit(model, *data, collate)
+    assert all(math.isfinite(h["train_loss"]) for h in result.history)
+    fresh = load_weights(make_model(), tmp_path / "checkpoint.pt")
+    assert next(fresh.parameters()).device.type == "cpu"
+    assert Trainer(config()).predict(fresh, data[1], collate).logits.shape == (len(data[1]), C)
