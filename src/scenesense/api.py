@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
 from scenesense.evaluation.report import write_predictions_csv
 from scenesense.models.builders import build_model
-from scenesense.registry import DATASETS
+from scenesense.data.sources import default_cache_dir, extract_meld_for_spec, prepare_dataset
 from scenesense.training.trainer import FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, write_json
 from scenesense.utils.seed import seed_everything
@@ -48,16 +47,9 @@ class EvalResult:
     predictions_csv: Path
 
 
-def cache_dir(cfg_dir: str | None = None) -> Path:
-    """Folder for derived stores: ``cfg_dir``, else ``$SCENESENSE_CACHE``, else ``~/.cache/scenesense``."""
-    root = cfg_dir or os.environ.get("SCENESENSE_CACHE") or Path.home() / ".cache" / "scenesense"
-    return Path(root).expanduser()
-
-
 def prepare_store(cfg: ExperimentConfig) -> Path:
     """Materialise the configured dataset as a feature store folder and return it."""
-    prepare = DATASETS.get(cfg.data.dataset)
-    return Path(prepare(cfg.data, cache_dir(cfg.data.cache_dir)))
+    return prepare_dataset(cfg.data)
 
 
 def _split_file(store_dir: Path, split: str) -> Path:
@@ -192,10 +184,8 @@ def _eval_data_file(spec: dict[str, Any], store: str | Path | None, split: str |
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such store file or folder")
         return path, path.stem
-    from scenesense.data.sources import extract_meld_for_spec
-
     csv_path = Path(csv)  # type: ignore[arg-type]
-    return extract_meld_for_spec(csv_path, spec, cache_dir()), csv_path.stem
+    return extract_meld_for_spec(csv_path, spec, default_cache_dir()), csv_path.stem
 
 
 def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str | None = None,

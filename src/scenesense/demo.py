@@ -28,7 +28,9 @@ DEMO_DELTA: dict[str, Any] = {
     },
     "trainer": {"epochs": 25, "lr": 1e-3, "batch_size": 32, "patience": 6, "progress": False},
 }
-CROSS_ATTENTION_PARAMS: dict[str, Any] = {"num_heads": 4}
+# Cross-attention at width 64: 4 heads, a position-wise feed-forward sublayer and the same-moment
+# time prior (see CrossAttentionBlock); the paper's version has neither extra.
+CROSS_ATTENTION_PARAMS: dict[str, Any] = {"num_heads": 4, "dim_feedforward": 128, "time_bias": 20.0}
 QUICK_DATA: dict[str, Any] = {"n_train": 600, "n_dev": 200, "n_test": 200}
 CO_OCCURRENCE = ("sync", "async")
 

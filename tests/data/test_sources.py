@@ -11,7 +11,7 @@ from scenesense.data.store import FeatureStoreDataset, StoreError, open_store_sp
 from scenesense.extraction.text import TextExtractor, TextFeatures
 from scenesense.registry import DATASETS, EXTRACTORS
 
-TINY = {"n_train": 12, "n_dev": 6, "n_test": 6, "max_len": 10}
+TINY = {"n_train": 12, "n_dev": 6, "n_test": 6, "min_len": 10, "max_len": 12}
 
 
 class StubTextExtractor(TextExtractor):

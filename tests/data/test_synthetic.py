@@ -40,7 +40,7 @@ def benchmark(tmp_path_factory):
 
 
 def test_store_structure_and_provenance(tmp_path):
-    root = generate_synthetic(tmp_path, n_train=60, n_dev=12, n_test=7, seed=1, min_len=6, max_len=9)
+    root = generate_synthetic(tmp_path, n_train=60, n_dev=12, n_test=7, seed=1, min_len=10, max_len=13)
     split = open_store_split(root / "train.h5")
     assert split.label_space == SYNTHETIC_CLASSES
     assert np.bincount(split.labels).tolist() == [10] * 6
@@ -49,14 +49,14 @@ def test_store_structure_and_provenance(tmp_path):
         "vision": ("vision", "sequence", 32)}
     assert split.source["seed"] == 1
     assert split.source["n_train"] == 60
-    assert split.source["max_len"] == 9
+    assert split.source["max_len"] == 13
     assert split.features["text"].provenance["missing_rate"] == 0.0
     assert open_store_split(root / "test.h5").n == 7
     with h5py.File(root / "train.h5", "r") as f:
         lengths = f["features/text/lengths"][:]
         np.testing.assert_array_equal(lengths, f["features/vision/lengths"][:])  # one shared time grid
-        assert lengths.min() >= 6
-        assert lengths.max() <= 9
+        assert lengths.min() >= 10
+        assert lengths.max() <= 13
 
 
 def test_same_seed_gives_byte_identical_arrays(tmp_path):
@@ -86,11 +86,14 @@ def test_missing_modalities_are_zero_and_never_all_missing(tmp_path):
 def test_sync_async_event_positions(tmp_path):
     root = generate_synthetic(tmp_path, n_train=120, n_dev=6, n_test=6, noise=0.05, seed=2)
     batch, protos = _batch(root / "train.h5"), synthetic_prototypes(2, 32)
-    p = (batch["inputs"]["text"].numpy() @ protos["event_a"]).argmax(1)
-    q = (batch["inputs"]["vision"].numpy() @ protos["event_b"]).argmax(1)
+    a = batch["inputs"]["text"].numpy() @ protos["event_a"]  # [N, T]
+    b = batch["inputs"]["vision"].numpy() @ protos["event_b"]
+    assert ((a > 3).sum(1)[np.isin(batch["label"].numpy(), [SYNC, ASYNC])] == 3).all()  # 3-step events
+    assert ((b > 3).sum(1) == 3).all()
+    p, q = (a > 3).argmax(1), (b > 3).argmax(1)  # first step of each event
     labels = batch["label"].numpy()
     assert (p[labels == SYNC] == q[labels == SYNC]).all()
-    assert (np.abs(p - q)[labels == ASYNC] >= 3).all()
+    assert (np.abs(p - q)[labels == ASYNC] >= 4).all()  # async events never overlap
 
 
 def test_pooled_features_are_at_chance_on_sync_async_but_solve_unimodal_classes(benchmark):
@@ -111,13 +114,12 @@ def test_an_aligned_feature_separates_sync_from_async(benchmark):
     y_tr, y_dv = train["label"].numpy(), dev["label"].numpy()
     pair_tr, pair_dv = np.isin(y_tr, [SYNC, ASYNC]), np.isin(y_dv, [SYNC, ASYNC])
     clf = LogisticRegression().fit(_aligned(train, protos)[pair_tr], y_tr[pair_tr])
-    # Near the noise limit (one-step events of norm 6 against vision noise 1.5 miss a few percent).
     assert clf.score(_aligned(dev, protos)[pair_dv], y_dv[pair_dv]) > 0.94
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"dim": 4}, "dim must be an int >= 8"), ({"min_len": 4, "max_len": 8}, "min_len"),
-    ({"min_len": 10, "max_len": 8}, "max_len"), ({"missing_rate": 1.0}, "missing_rate"),
+    ({"min_len": 12, "max_len": 11}, "max_len"), ({"missing_rate": 1.0}, "missing_rate"),
     ({"n_dev": 0}, "n_dev"), ({"noise": -1.0}, "noise"),
 ])
 def test_invalid_parameters(tmp_path, kwargs, message):

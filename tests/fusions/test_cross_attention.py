@@ -7,6 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
+from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput
 
 S = math.sqrt(2) * math.log(3)  # text query; its score against key (1, 0) is S / sqrt(2) = ln 3
@@ -116,3 +117,18 @@ def test_errors():
     encoded["vision"] = EncoderOutput(None, encoded["vision"].pooled, None)
     with pytest.raises(ValueError, match="needs a sequence for modality 'vision'"):
         fusion(encoded)
+
+
+def test_time_prior_and_feedforward_options_train_end_to_end():
+    torch.manual_seed(0)
+    fusion = FUSIONS.create("residual_cross_attention", modality_dims={"text": 8, "vision": 8},
+                            sequence_modalities=["text", "vision"], num_heads=2, dim_feedforward=16,
+                            time_bias=5.0)
+    text_mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    encoded = {"text": EncoderOutput(torch.randn(2, 5, 8), torch.randn(2, 8), text_mask),
+               "vision": EncoderOutput(torch.randn(2, 7, 8), torch.randn(2, 8), torch.ones(2, 7, dtype=torch.bool))}
+    out = fusion(encoded)
+    assert out.fused.shape == (2, fusion.out_dim) and torch.isfinite(out.fused).all()
+    out.fused.sum().backward()
+    slopes = [p for n, p in fusion.named_parameters() if n.endswith("log_time_slope")]
+    assert len(slopes) == 2 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in slopes)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from scenesense.layers.attention import CrossAttentionBlock, unmask_empty_rows
+from scenesense.layers.attention import CrossAttentionBlock, unmask_empty_rows, relative_times
 
 
 def _identity_block(use_residual: bool = False) -> CrossAttentionBlock:
@@ -84,3 +84,39 @@ def test_errors():
         block(torch.zeros(1, 2, 4), torch.zeros(1, 2, 3))
     with pytest.raises(ValueError, match="key_mask shape"):
         block(torch.zeros(1, 2, 4), torch.zeros(1, 2, 4), torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_relative_times_are_fractions_of_the_true_length():
+    mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    expected = torch.tensor([[0.25, 0.75, 1.25, 1.75], [0.125, 0.375, 0.625, 0.875]])
+    torch.testing.assert_close(relative_times(mask), expected)
+
+
+def test_time_bias_aligns_equal_moments():
+    torch.manual_seed(0)
+    block = CrossAttentionBlock(4, 2, time_bias=1000.0)
+    query, key = torch.randn(1, 3, 4), torch.randn(1, 6, 4)  # key stream at twice the rate
+    qmask, kmask = torch.ones(1, 3, dtype=torch.bool), torch.ones(1, 6, dtype=torch.bool)
+    _, weights = block(query, key, kmask, qmask, query_times=relative_times(qmask),
+                       key_times=relative_times(kmask))
+    # query times 1/6, 3/6, 5/6; key times 1/12, 3/12, ...: each query sits between keys 2i and 2i+1
+    torch.testing.assert_close(weights[0].sum(-1), torch.ones(3))
+    pairs = weights[0].reshape(3, 3, 2).sum(-1)  # mass on the two keys of each query's moment
+    torch.testing.assert_close(pairs, torch.eye(3), atol=1e-3, rtol=0)
+
+
+def test_time_bias_needs_times():
+    block = CrossAttentionBlock(4, 2, time_bias=1.0)
+    with pytest.raises(ValueError, match="query_times"):
+        block(torch.randn(1, 3, 4), torch.randn(1, 3, 4))
+
+
+def test_feedforward_sublayer_is_applied_per_step():
+    torch.manual_seed(0)
+    block = CrossAttentionBlock(4, 2, use_residual=True, dim_feedforward=8)
+    query, key = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
+    out, _ = block(query, key)
+    plain = CrossAttentionBlock(4, 2, use_residual=True)
+    plain.load_state_dict({k: v for k, v in block.state_dict().items() if k.startswith(("attention", "norm"))})
+    base, _ = plain(query, key)
+    torch.testing.assert_close(out, block.ff_norm(base + block.feedforward(base)))

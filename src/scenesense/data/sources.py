@@ -36,7 +36,7 @@ from scenesense.registry import DATASETS, EXTRACTORS
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_DEFAULTS: dict[str, Any] = {
-    "n_train": 2400, "n_dev": 600, "n_test": 600, "seed": 0, "dim": 32, "min_len": 8, "max_len": 24,
+    "n_train": 2400, "n_dev": 600, "n_test": 600, "seed": 0, "dim": 32, "min_len": 12, "max_len": 20,
     "noise": 1.0, "missing_rate": 0.0,
 }
 MELD_DEFAULTS: dict[str, Any] = {

@@ -9,31 +9,31 @@ and every step and vector carries i.i.d. Gaussian noise: std ``noise`` for text 
 =========  ==========================================  ====================================
 class      text                                        vision / audio
 =========  ==========================================  ====================================
-text_a     event ``text_a`` on 3 steps from random p   nothing class-specific
-text_b     event ``text_b`` on 3 steps from random p   nothing class-specific
+text_a     event ``text_a`` on steps [p, p + 3)         nothing class-specific
+text_b     event ``text_b`` on steps [p, p + 3)         nothing class-specific
 audio_a    no class event                              audio += ``audio_a`` prototype
 audio_b    no class event                              audio += ``audio_b`` prototype
-sync       event ``A`` at step p                       vision event ``B`` at step q = p
-async      event ``A`` at step p                       vision event ``B`` at q, ``|p - q| >= 3``
+sync       event ``A`` on steps [p, p + 3)              vision event ``B`` on [q, q + 3), q = p
+async      event ``A`` on steps [p, p + 3)              vision event ``B`` on [q, q + 3), |p-q| >= 4
 =========  ==========================================  ====================================
 
-Events have norm 6 per step (audio prototypes: 4); the unimodal text events span 3 steps so
-that they survive mean pooling. Shared by every class (so none of it is a shortcut):
+Events have norm 6 per step (audio prototypes: 4) and span 3 consecutive steps (so they survive
+mean pooling, and co-occurring events overlap for 3 steps). Shared by every class (so none of it is a shortcut):
 
 - vision carries event ``B`` at a uniform step q in *every* sample, and nothing else; vision
   alone is therefore uninformative, and only its alignment with text matters;
 - text carries one distractor event (one of two directions) at a uniform step other than p,
   and audio carries one distractor direction, so "this modality contains an event" is no cue.
 
-Sync vs async. p is uniform on ``[0, L)``; async draws ``k ~ U{3..L-3}`` and sets
-``q = (p + k) mod L``, which keeps q uniform and ``|p - q|`` (= k or L - k) at least 3. Hence the
+Sync vs async. With ``S = L - 2`` possible start steps, p is uniform on ``[0, S)``; async draws
+``k ~ U{4..S-4}`` and sets ``q = (p + k) mod S``, which keeps q uniform and ``|p - q|`` (= k or
+S - k) at least 4, so the two events never overlap. Hence the
 per-modality distributions of sync and async samples are *identical* (text: A at a uniform step;
 vision: B at a uniform step; same lengths, audio, noise); only the *joint* placement differs.
 A model that mean-pools each modality before fusing (concat, hadamard on pooled raw features)
 is at chance on sync/async by construction, while one that aligns the sequences (cross-attention)
 can solve them. Expected ceilings: text-only 4/6 (text_a, text_b, sync+async merged, audio
-classes merged), pooled fusions 5/6, aligned fusion close to 6/6 (at ``noise=1`` the one-step
-events against vision noise leave ~3% of sync/async samples ambiguous).
+classes merged), pooled fusions 5/6, aligned fusion close to 6/6.
 
 Caveat: a learned per-modality encoder with positional encodings can in principle write the
 *position* of an event into its pooled vector, and a fusion can then compare positions; the
@@ -59,12 +59,13 @@ SYNTHETIC_CLASSES = LabelSpace(("text_a", "text_b", "audio_a", "audio_b", "sync"
 PROTOTYPE_NAMES: tuple[str, ...] = (
     "text_a", "text_b", "audio_a", "audio_b", "event_a", "event_b", "distractor_0", "distractor_1",
 )
-DESIGN_VERSION = 1
+DESIGN_VERSION = 2
 TEXT_EVENT_SCALE = 6.0  # norm of a text/vision event at one step (per-step noise std is `noise`)
-TEXT_CLASS_EVENT_WIDTH = 3  # the text_a/text_b events span this many consecutive steps
+EVENT_WIDTH = 3  # every text and vision event spans this many consecutive steps
 AUDIO_EVENT_SCALE = 4.0  # norm of an audio prototype or distractor
 VISION_NOISE_FACTOR = 1.5  # vision noise std = VISION_NOISE_FACTOR * noise
-MIN_ASYNC_GAP = 3
+MIN_ASYNC_GAP = EVENT_WIDTH + 1  # async events never overlap in time
+MIN_LEN = 2 * MIN_ASYNC_GAP + EVENT_WIDTH - 1  # shortest length with room for an async pair
 _WRITE_BATCH = 512
 
 
@@ -91,8 +92,8 @@ def _validate_params(sizes: dict[str, int], dim: int, min_len: int, max_len: int
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name} must be a positive int, got {n!r}")
     _validate_dim(dim)
-    if not (isinstance(min_len, int) and isinstance(max_len, int)) or min_len < 2 * MIN_ASYNC_GAP:
-        raise ValueError(f"min_len must be an int >= {2 * MIN_ASYNC_GAP}, got {min_len!r}")
+    if not (isinstance(min_len, int) and isinstance(max_len, int)) or min_len < MIN_LEN:
+        raise ValueError(f"min_len must be an int >= {MIN_LEN}, got {min_len!r}")
     if max_len < min_len:
         raise ValueError(f"max_len ({max_len!r}) must be >= min_len ({min_len!r})")
     if not noise >= 0:
@@ -120,12 +121,12 @@ def _make_split(rng: np.random.Generator, n: int, protos: dict[str, np.ndarray],
     text = rng.normal(0.0, noise, size=(n, max_len, dim))  # [N, T, D]
     vision = rng.normal(0.0, VISION_NOISE_FACTOR * noise, size=(n, max_len, dim))  # [N, T, D]
     audio = rng.normal(0.0, noise, size=(n, dim))  # [N, D]
-    is_text_class = np.isin(labels, [c("text_a"), c("text_b")])
-    width = np.where(is_text_class, TEXT_CLASS_EVENT_WIDTH, 1)  # [N] steps covered by the text event
-    p = _uniform_step(rng, lengths - width + 1)  # the text event covers steps [p, p + width)
-    gap = MIN_ASYNC_GAP + _uniform_step(rng, lengths - 2 * MIN_ASYNC_GAP + 1)  # k in [3, L-3]
+    width = EVENT_WIDTH  # every text/vision event covers this many consecutive steps
+    starts = lengths - width + 1  # [N] possible start steps
+    p = _uniform_step(rng, starts)  # the text event covers steps [p, p + width)
+    gap = MIN_ASYNC_GAP + _uniform_step(rng, starts - 2 * MIN_ASYNC_GAP + 1)  # in [gap, starts - gap]
     q = np.where(labels == c("sync"), p,
-                 np.where(labels == c("async"), (p + gap) % lengths, _uniform_step(rng, lengths)))
+                 np.where(labels == c("async"), (p + gap) % starts, _uniform_step(rng, starts)))
     r = (p + width + _uniform_step(rng, lengths - width)) % lengths  # distractor step, outside the event
     text_distractor = rng.integers(0, 2, size=n)
     audio_distractor = rng.integers(0, 2, size=n)
@@ -134,12 +135,10 @@ def _make_split(rng: np.random.Generator, n: int, protos: dict[str, np.ndarray],
     class_to_event = {"text_a": "text_a", "text_b": "text_b", "sync": "event_a", "async": "event_a"}
     for name, proto in class_to_event.items():
         text_event[labels == c(name)] = protos[proto]
-    for offset in range(TEXT_CLASS_EVENT_WIDTH):
-        steps = np.minimum(p + offset, lengths - 1)
-        covered = offset < width
-        text[rows[covered], steps[covered]] += TEXT_EVENT_SCALE * text_event[covered]
+    for offset in range(width):
+        text[rows, p + offset] += TEXT_EVENT_SCALE * text_event
+        vision[rows, q + offset] += TEXT_EVENT_SCALE * protos["event_b"]
     text[rows, r] += TEXT_EVENT_SCALE * np.stack([protos[f"distractor_{k}"] for k in text_distractor])
-    vision[rows, q] += TEXT_EVENT_SCALE * protos["event_b"]
     audio += AUDIO_EVENT_SCALE * np.stack([protos[f"distractor_{k}"] for k in audio_distractor])
     for name in ("audio_a", "audio_b"):
         audio[labels == c(name)] += AUDIO_EVENT_SCALE * protos[name]
@@ -183,8 +182,8 @@ def generate_synthetic(
     n_test: int = 600,
     seed: int = 0,
     dim: int = 32,
-    min_len: int = 8,
-    max_len: int = 24,
+    min_len: int = 12,
+    max_len: int = 20,
     noise: float = 1.0,
     missing_rate: float = 0.0,
 ) -> Path:

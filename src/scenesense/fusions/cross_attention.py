@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from scenesense.fusions.base import Fusion
-from scenesense.layers.attention import CrossAttentionBlock, validate_heads
+from scenesense.layers.attention import CrossAttentionBlock, relative_times, validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput, FusionOutput
@@ -77,6 +77,9 @@ class CrossAttentionFusion(Fusion):
         dropout: attention dropout.
         use_residual: ``LayerNorm(attended + query)`` in each direction.
         dim: attention width (``None``: the largest sequence-modality size).
+        dim_feedforward: position-wise feed-forward sublayer after attention (0: none, as the paper).
+        time_bias: initial slope of the same-moment prior (0: none, as the paper); see
+            :class:`~scenesense.layers.attention.CrossAttentionBlock`.
 
     Raises:
         ValueError: with fewer than 2 sequence modalities, unknown sequence modalities, or a
@@ -93,6 +96,8 @@ class CrossAttentionFusion(Fusion):
         dropout: float = 0.0,
         use_residual: bool = False,
         dim: int | None = None,
+        dim_feedforward: int = 0,
+        time_bias: float = 0.0,
     ) -> None:
         super().__init__(modality_dims)
         self.sequence_modalities = _validate_sequence_modalities(self.modality_dims, sequence_modalities)
@@ -109,7 +114,8 @@ class CrossAttentionFusion(Fusion):
         )
         self.blocks = nn.ModuleDict(
             {
-                m: CrossAttentionBlock(self.dim, num_heads, dropout=dropout, use_residual=use_residual)
+                m: CrossAttentionBlock(self.dim, num_heads, dropout=dropout, use_residual=use_residual,
+                                       dim_feedforward=dim_feedforward, time_bias=time_bias)
                 for m in self.sequence_modalities
             }
         )
@@ -135,6 +141,7 @@ class CrossAttentionFusion(Fusion):
         for m in self.sequence_modalities:
             sequence, masks[m] = _sequence_of(m, encoded[m], self.modality_dims[m])
             streams[m] = self.projections[m](sequence)  # [B, T_m, dim]
+        times = {m: relative_times(masks[m]) for m in self.sequence_modalities}  # [B, T_m] in (0, 1)
         parts: list[Tensor] = []
         attention: dict[str, Tensor] = {}
         for m in self.modalities:
@@ -144,8 +151,9 @@ class CrossAttentionFusion(Fusion):
             others = [o for o in self.sequence_modalities if o != m]
             keys = torch.cat([streams[o] for o in others], dim=1)  # [B, sum T_o, dim]
             key_mask = torch.cat([masks[o] for o in others], dim=1)  # [B, sum T_o]
+            key_times = torch.cat([times[o] for o in others], dim=1)  # [B, sum T_o]
             attended, weights = self.blocks[m](
-                streams[m], keys, key_mask, masks[m]
+                streams[m], keys, key_mask, masks[m], query_times=times[m], key_times=key_times
             )  # [B, T_m, dim], [B, T_m, sum T_o]
             parts.append(masked_mean(attended, masks[m]))  # [B, dim]
             per_other = weights.split([streams[o].shape[1] for o in others], dim=-1)
@@ -167,6 +175,8 @@ class ResidualCrossAttentionFusion(CrossAttentionFusion):
         num_heads: attention heads (must divide ``dim``).
         dropout: attention dropout.
         dim: attention width (``None``: the largest sequence-modality size).
+        dim_feedforward: position-wise feed-forward sublayer after attention (0: none).
+        time_bias: initial slope of the same-moment prior (0: none).
     """
 
     def __init__(
@@ -176,6 +186,8 @@ class ResidualCrossAttentionFusion(CrossAttentionFusion):
         num_heads: int = 8,
         dropout: float = 0.0,
         dim: int | None = None,
+        dim_feedforward: int = 0,
+        time_bias: float = 0.0,
     ) -> None:
         super().__init__(
             modality_dims,
@@ -184,4 +196,6 @@ class ResidualCrossAttentionFusion(CrossAttentionFusion):
             dropout=dropout,
             use_residual=True,
             dim=dim,
+            dim_feedforward=dim_feedforward,
+            time_bias=time_bias,
         )
