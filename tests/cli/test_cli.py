@@ -1,0 +1,140 @@
+"""The CLI in-process: every subcommand, JSON output, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from scenesense.cli import main
+
+TINY_MODEL = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
+              "--set", "model.sequence_encoder.params.num_layers=1",
+              "--set", "model.sequence_encoder.params.dim_feedforward=16",
+              "--set", "trainer.progress=false", "--set", "trainer.batch_size=8"]
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict:
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("scenesense: error:")]
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_list_shows_every_registry(capsys):
+    assert main(["list", "--json"]) == 0
+    listing = _json(capsys)
+    assert {"concat", "hadamard", "cross_attention", "residual_cross_attention"} <= set(listing["fusions"])
+    assert {"synthetic", "meld", "store"} <= set(listing["datasets"])
+    assert {"transformer", "linear"} <= set(listing["encoders"])
+    assert set(listing["recipes"]) >= {"concat", "hadamard", "cross_attention", "residual",
+                                       "residual_cross_attention"}
+
+
+def test_dry_run_prints_the_resolved_config(capsys):
+    assert main(["train", "--recipe", "residual", "--dry-run", "--set", "trainer.lr=0.003"]) == 0
+    out = capsys.readouterr().out
+    assert "use_residual: true" in out and "lr: 0.003" in out and "name: residual" in out
+
+
+@pytest.mark.parametrize("args", [["--set", "trainer.lrr=1"], ["--set", "trainer.epochs=zero"],
+                                  ["--set", "modalities=[smell]"]])
+def test_config_errors_exit_2(capsys, args):
+    assert main(["train", "--dry-run", *args]) == 2
+    assert _error_line(capsys)
+
+
+def test_train_evaluate_resume_on_synthetic(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    params = ["--set", "data.params={n_train: 60, n_dev: 24, n_test: 24}"]
+    argv = ["train", "--recipe", "residual_cross_attention", "--epochs", "2", "--run-dir", str(run_dir),
+            "--json", *params, *TINY_MODEL, "--set", "model.fusion.params.num_heads=2"]
+    assert main(argv) == 0
+    result = _json(capsys)
+    metrics = result["metrics"]
+    assert metrics["n"] == 24 and len(metrics["history"]) == 2
+    assert set(metrics["per_class"]) == {"text_a", "text_b", "audio_a", "audio_b", "sync", "async"}
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "checkpoint.pt", "loss_curves.png",
+                 "confusion_matrix.png", "model_spec.json", "train.log"):
+        assert (run_dir / name).is_file(), name
+    # a finished run is not trained again, and gives the same numbers
+    assert main(argv) == 0
+    assert _json(capsys)["metrics"]["accuracy"] == metrics["accuracy"]
+    store = next((tmp_path / "cache" / "synthetic").iterdir())
+    assert main(["evaluate", str(run_dir), "--store", str(store), "--split", "test", "--json"]) == 0
+    scored = _json(capsys)
+    assert scored["n"] == 24 and 0.0 <= scored["weighted_f1"] <= 1.0
+    assert Path(scored["predictions"]).is_file()
+    # a changed config in the same run dir is refused
+    assert main([*argv, "--set", "trainer.lr=0.5"]) == 1
+    assert "different config" in _error_line(capsys)
+
+
+def test_missing_modality_is_a_one_line_error(tiny_store, tmp_path, capsys):
+    argv = ["train", "--dataset", "store", "--root", str(tiny_store), "--modalities", "text", "vision",
+            "--run-dir", str(tmp_path / "r"), *TINY_MODEL]
+    assert main(argv) == 1
+    assert "vision" in _error_line(capsys)
+
+
+def test_incomplete_store_is_a_one_line_error(tiny_store, tmp_path, capsys):
+    with h5py.File(tiny_store / "dev.h5", "r+") as f:
+        f.attrs["complete"] = False
+    argv = ["train", "--dataset", "store", "--root", str(tiny_store), "--modalities", "text",
+            "--run-dir", str(tmp_path / "r"), *TINY_MODEL]
+    assert main(argv) == 1
+    assert "incomplete" in _error_line(capsys)
+
+
+def test_nan_features_are_a_one_line_error(tiny_store, tmp_path, capsys):
+    with h5py.File(tiny_store / "train.h5", "r+") as f:
+        data = f["features/text/data"]
+        data[2, 0, 0] = np.nan
+    argv = ["train", "--dataset", "store", "--root", str(tiny_store), "--modalities", "text",
+            "--run-dir", str(tmp_path / "r"), "--epochs", "1", *TINY_MODEL]
+    assert main(argv) == 1
+    line = _error_line(capsys)
+    assert "train2" in line or "finite" in line.lower() or "nan" in line.lower()
+
+
+@pytest.fixture
+def meld_run(tmp_path_factory, write_meld_csv, meld_rows):
+    """A 1-epoch text model trained through the CLI on tiny MELD CSVs (real MiniLM features)."""
+    root = write_meld_csv("meld/train_sent_emo.csv").parent
+    write_meld_csv("meld/dev_sent_emo.csv")
+    cache = tmp_path_factory.mktemp("cache")
+    return root, cache
+
+
+def test_meld_text_train_and_evaluate_any_csv(meld_run, tmp_path, write_meld_csv, meld_rows, capsys,
+                                              monkeypatch):
+    root, cache = meld_run
+    monkeypatch.setenv("SCENESENSE_CACHE", str(cache))
+    run_dir = tmp_path / "meld_run"
+    assert main(["train", "--dataset", "meld", "--root", str(root), "--modalities", "text", "--epochs", "1",
+                 "--run-dir", str(run_dir), "--json", *TINY_MODEL]) == 0
+    assert _json(capsys)["metrics"]["n"] == len(meld_rows)
+    held_out = write_meld_csv("elsewhere/some_test_split.csv", meld_rows[:5])
+    assert main(["evaluate", str(run_dir), "--csv", str(held_out), "--json"]) == 0
+    scored = _json(capsys)
+    assert scored["n"] == 5
+    assert set(scored["per_class"]) == {"neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"}
+    # bad CSVs: a missing column, an unknown label -> one line, exit 1
+    header = ["Sr No.", "Utterance", "Speaker", "Sentiment", "Dialogue_ID", "Utterance_ID", "Season",
+              "Episode", "StartTime", "EndTime"]
+    no_emotion = write_meld_csv("bad/missing.csv", [r[:3] + r[4:] for r in meld_rows], header=header)
+    assert main(["evaluate", str(run_dir), "--csv", str(no_emotion)]) == 1
+    assert "Emotion" in _error_line(capsys)
+    bad_rows = [list(r) for r in meld_rows]
+    bad_rows[1][3] = "boredom"
+    unknown = write_meld_csv("bad/unknown.csv", bad_rows)
+    assert main(["evaluate", str(run_dir), "--csv", str(unknown)]) == 1
+    assert "boredom" in _error_line(capsys)
