@@ -101,10 +101,13 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult
     atomic_write_text(run_path / "config.yaml", dump_yaml(cfg))
     handler = logging.FileHandler(run_path / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    level = log.level
     log.addHandler(handler)
+    log.setLevel(logging.INFO if level in (logging.NOTSET,) or level > logging.INFO else level)
     try:
         return _train(cfg, run_path)
     finally:
+        log.setLevel(level)
         log.removeHandler(handler)
         handler.close()
 

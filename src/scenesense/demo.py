@@ -8,6 +8,7 @@ a Markdown report with a comparison table and plots.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,15 @@ def _row(recipe: str, metrics: dict[str, Any], seconds: float) -> dict[str, Any]
     }
 
 
+def _discard_stale_run(run_dir: Path, cfg: Any) -> None:  # noqa: ANN401
+    """The demo owns its run folders: one made with other settings is replaced, a matching one resumed."""
+    from scenesense.config import ExperimentConfig, from_dict, load_yaml
+
+    saved = run_dir / "config.yaml"
+    if saved.exists() and from_dict(ExperimentConfig, load_yaml(saved)) != cfg:
+        shutil.rmtree(run_dir)
+
+
 def run_demo(output_dir: str | Path = "runs/demo", *, seed: int = 0, epochs: int | None = None,
              quick: bool = False, variants: tuple[str, ...] = SCENE_SENSE_RECIPES) -> DemoResult:
     """Train ``variants`` on the synthetic benchmark and write ``<output_dir>/report.md``.
@@ -91,6 +101,7 @@ def run_demo(output_dir: str | Path = "runs/demo", *, seed: int = 0, epochs: int
     rows = []
     for recipe in variants:
         cfg = _variant_config(recipe, out, seed, epochs, quick)
+        _discard_stale_run(out / recipe, cfg)
         start = time.perf_counter()
         result = api.train(cfg, run_dir=out / recipe)
         seconds = time.perf_counter() - start
