@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from dataclasses import replace
 from typing import Any
 
 from scenesense.cli.common import print_json, summary_row
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--run-dir takes one seed; use --output-dir with --seeds")
     rows, results = [], []
     for seed in seeds:
-        seeded = build_config({**_as_dict(cfg), "trainer": {**_as_dict(cfg)["trainer"], "seed": seed}})
+        seeded = replace(cfg, trainer=replace(cfg.trainer, seed=seed))
         result = api.train(seeded, run_dir=args.run_dir)
         results.append(result)
         rows.append({**summary_row(str(result.run_dir), result.metrics), "seed": seed})
@@ -97,8 +98,3 @@ def run(args: argparse.Namespace) -> int:
         print("mean ± std: " + ", ".join(f"{k} {out['mean'][k]:.4f} ± {out['std'][k]:.4f}" for k in out["mean"]))
     return 0
 
-
-def _as_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    from scenesense.config import to_dict
-
-    return to_dict(cfg)
