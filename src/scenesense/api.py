@@ -14,13 +14,13 @@ import torch
 
 from scenesense.config import ExperimentConfig, dump_yaml, from_dict, load_yaml
 from scenesense.data.collate import collate
+from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.labels import LabelSpace
-from scenesense.data.store import FeatureStoreDataset
+from scenesense.data.sources import default_cache_dir, extract_meld_for_spec, prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
 from scenesense.evaluation.report import write_predictions_csv
 from scenesense.models.builders import build_model
-from scenesense.data.sources import default_cache_dir, extract_meld_for_spec, prepare_dataset
 from scenesense.training.trainer import FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, write_json
 from scenesense.utils.seed import seed_everything

@@ -7,6 +7,7 @@ Unknown keys and type mismatches are errors (:class:`ConfigError`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -110,6 +111,17 @@ def to_dict(cfg: Any) -> Any:  # noqa: ANN401
     return cfg
 
 
+def _as_float(value: Any) -> float | None:  # noqa: ANN401
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:  # noqa: ANN401, C901
     """Check ``value`` against the annotation ``tp`` and convert containers; raise ConfigError."""
     origin = typing.get_origin(tp)
@@ -157,8 +169,12 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:  # noqa: ANN401, C901
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} values, got {list(value)}")
         return tuple(_coerce(a, v, where) for a, v in zip(args, value))
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and not isinstance(value, bool):
+        number = _as_float(value)  # YAML 1.1 reads "3e-4" (no dot) as a string
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+            return number
     if tp is bool:
         if isinstance(value, bool):
             return value

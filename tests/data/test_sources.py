@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from scenesense.config import ConfigError, DataConfig
+from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.sources import extract_meld_for_spec, extract_meld_split, prepare_dataset
-from scenesense.data.store import FeatureStoreDataset, StoreError, open_store_split
+from scenesense.data.store import StoreError, open_store_split
 from scenesense.extraction.text import TextExtractor, TextFeatures
 from scenesense.registry import DATASETS, EXTRACTORS
 

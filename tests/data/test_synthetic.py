@@ -6,7 +6,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from scenesense.data.collate import collate
-from scenesense.data.store import FeatureStoreDataset, open_store_split
+from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.data.store import open_store_split
 from scenesense.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic, synthetic_prototypes
 
 SYNC, ASYNC = SYNTHETIC_CLASSES.id_of("sync"), SYNTHETIC_CLASSES.id_of("async")

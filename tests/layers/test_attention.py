@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from scenesense.layers.attention import CrossAttentionBlock, unmask_empty_rows, relative_times
+from scenesense.layers.attention import CrossAttentionBlock, relative_times, unmask_empty_rows
 
 
 def _identity_block(use_residual: bool = False) -> CrossAttentionBlock:

@@ -6,6 +6,7 @@ Importing this package registers the ``DATASETS`` entries (``synthetic``, ``stor
 from __future__ import annotations
 
 from scenesense.data.collate import collate as collate
+from scenesense.data.dataset import FeatureStoreDataset as FeatureStoreDataset
 from scenesense.data.labels import MELD_EMOTIONS as MELD_EMOTIONS
 from scenesense.data.labels import MELD_SENTIMENTS as MELD_SENTIMENTS
 from scenesense.data.labels import LabelSpace as LabelSpace
@@ -19,7 +20,6 @@ from scenesense.data.sources import extract_meld_split as extract_meld_split
 from scenesense.data.sources import prepare_dataset as prepare_dataset
 from scenesense.data.store import FeatureInfo as FeatureInfo
 from scenesense.data.store import FeatureSpec as FeatureSpec
-from scenesense.data.store import FeatureStoreDataset as FeatureStoreDataset
 from scenesense.data.store import StoreError as StoreError
 from scenesense.data.store import StoreSplit as StoreSplit
 from scenesense.data.store import StoreWriter as StoreWriter

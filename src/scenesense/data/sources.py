@@ -1,7 +1,7 @@
 """Dataset sources: each ``DATASETS`` entry materialises a feature store directory.
 
 An entry is a function ``prepare(cfg: DataConfig, cache_dir: Path) -> Path``; the returned folder
-holds ``<split>.h5`` files that :class:`~scenesense.data.store.FeatureStoreDataset` reads.
+holds ``<split>.h5`` files that :class:`~scenesense.data.dataset.FeatureStoreDataset` reads.
 
 Registered: ``synthetic`` (generated, cached by parameters), ``store`` (an existing store
 directory at ``cfg.root``) and ``meld`` (MELD CSVs at ``cfg.root``; text features extracted once

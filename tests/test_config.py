@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+
+from scenesense.config import (
+    ComponentConfig,
+    ConfigError,
+    ExperimentConfig,
+    build_config,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    parse_override,
+)
+
+
+def test_parse_override_nests_keys_and_parses_yaml_values():
+    assert parse_override("trainer.epochs=3") == {"trainer": {"epochs": 3}}
+    assert parse_override("modalities=[text, audio]") == {"modalities": ["text", "audio"]}
+    assert parse_override("model.fusion.params.num_heads=2") == {"model": {"fusion": {"params": {"num_heads": 2}}}}
+    with pytest.raises(ConfigError, match="must look like key.path=value"):
+        parse_override("trainer.epochs")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("3e-4", 3e-4), ("0.001", 1e-3), ("2", 2.0), ("1.5E+1", 15.0)])
+def test_float_fields_accept_every_number_spelling(raw, expected):
+    # PyYAML reads "3e-4" as a string (YAML 1.1 wants a dot); the config must still take it.
+    cfg = build_config(parse_override(f"trainer.lr={raw}"))
+    assert cfg.trainer.lr == expected
+    assert isinstance(cfg.trainer.lr, float)
+
+
+@pytest.mark.parametrize("raw", ["nan", ".inf", "-inf", "fast", "true"])
+def test_float_fields_reject_non_numbers_and_non_finite_values(raw):
+    with pytest.raises(ConfigError, match=r"config.trainer.lr: expected"):
+        build_config(parse_override(f"trainer.lr={raw}"))
+
+
+def test_layers_merge_in_order_and_a_new_component_name_replaces_its_params():
+    cfg = build_config(
+        {"model": {"fusion": {"name": "cross_attention", "params": {"num_heads": 2}}}},
+        parse_override("model.fusion.params.dropout=0.3"),
+        {"trainer": {"epochs": 4}},
+        {"trainer": {"epochs": 7}},
+    )
+    assert cfg.model.fusion == ComponentConfig("cross_attention", {"num_heads": 2, "dropout": 0.3})
+    assert cfg.trainer.epochs == 7
+    replaced = build_config({"model": {"fusion": {"name": "cross_attention", "params": {"num_heads": 2}}}},
+                            {"model": {"fusion": {"name": "concat"}}})
+    assert replaced.model.fusion == ComponentConfig("concat", {})
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ({"trainer": {"epoch": 3}}, r"config.trainer: unknown key\(s\) \['epoch'\]"),
+    ({"trainer": {"epochs": "many"}}, r"config.trainer.epochs: expected int, got 'many'"),
+    ({"trainer": {"progress": "yes"}}, "expected true/false"),
+    ({"modalities": ["txt"]}, "unknown modality 'txt'"),
+    ({"modalities": ["text", "text"]}, "duplicates"),
+    ({"model": {"modality_dropout": 1.0}}, r"modality_dropout must be in \[0, 1\)"),
+    ({"trainer": {"epochs": 0}}, "epochs, batch_size, patience must be >= 1"),
+])
+def test_invalid_configs_name_the_key(layer, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(layer)
+
+
+def test_yaml_round_trip_is_exact(tmp_path):
+    cfg = build_config({"name": "x", "modalities": ["text"], "trainer": {"betas": [0.8, 0.9], "lr": 3e-4},
+                        "model": {"fusion": {"name": "cross_attention", "num_heads": 2}}})
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(cfg))
+    assert from_dict(ExperimentConfig, load_yaml(path)) == cfg
+
+
+def test_load_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_yaml(tmp_path / "absent.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_yaml(tmp_path / "list.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [1\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_yaml(tmp_path / "bad.yaml")
