@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def probe(store: Path, seed: int) -> dict[str, float]:
 
 
 def main() -> None:
+    """Extract (or reuse) the MELD text store, fit the probe and the model, print both on dev."""
     from scenesense import api
     from scenesense.config import build_config, parse_override
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--output-dir", default="runs/benchmarks")
     parser.add_argument("--set", action="append", default=[], help="config overrides for the model")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # per-epoch lines
 
     cfg = build_config({"name": "meld_text", "modalities": ["text"], "output_dir": args.output_dir,
                         "data": {"dataset": "meld", "root": args.root}, "trainer": {"seed": args.seed}},

@@ -12,24 +12,16 @@ from scenesense.registry import ENCODERS
 from scenesense.types import EncoderOutput
 
 
-@ENCODERS.register("linear")
-class LinearVectorEncoder(ModalityEncoder):
-    """``Dropout(Linear(x))``: the paper's audio encoder (1611 -> 512).
-
-    Args:
-        in_dim: input feature size ``D``.
-        out_dim: output size.
-        dropout: dropout on the output.
-    """
+class _VectorEncoder(ModalityEncoder):
+    """A network ``net`` applied to ``[B, in_dim]`` vectors; subclasses build ``net``."""
 
     input_kind: ClassVar[Literal["sequence", "vector"]] = "vector"
+    net: nn.Module
 
-    def __init__(self, in_dim: int, out_dim: int = 512, dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
         self.in_dim = in_dim
         self.out_dim = out_dim
-        self.proj = nn.Linear(in_dim, out_dim)
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> EncoderOutput:
         """Encode vectors.
@@ -45,11 +37,26 @@ class LinearVectorEncoder(ModalityEncoder):
             ValueError: if ``x`` is not ``[B, in_dim]``.
         """
         validate_vector_input(x, self.in_dim)
-        return EncoderOutput(sequence=None, pooled=self.dropout(self.proj(x)), mask=None)
+        return EncoderOutput(sequence=None, pooled=self.net(x), mask=None)
+
+
+@ENCODERS.register("linear")
+class LinearVectorEncoder(_VectorEncoder):
+    """``Dropout(Linear(x))``: the paper's audio encoder (1611 -> 512).
+
+    Args:
+        in_dim: input feature size ``D``.
+        out_dim: output size.
+        dropout: dropout on the output.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = 512, dropout: float = 0.0) -> None:
+        super().__init__(in_dim, out_dim)
+        self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.Dropout(dropout))
 
 
 @ENCODERS.register("mlp")
-class MLPVectorEncoder(ModalityEncoder):
+class MLPVectorEncoder(_VectorEncoder):
     """``Linear -> ReLU -> Dropout -> Linear`` on feature vectors.
 
     Args:
@@ -59,26 +66,6 @@ class MLPVectorEncoder(ModalityEncoder):
         dropout: dropout after the hidden activation.
     """
 
-    input_kind: ClassVar[Literal["sequence", "vector"]] = "vector"
-
     def __init__(self, in_dim: int, out_dim: int = 512, hidden_dim: int = 512, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.in_dim = in_dim
-        self.out_dim = out_dim
-        self.mlp = MLP(in_dim, out_dim, hidden_dims=(hidden_dim,), dropout=dropout)
-
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> EncoderOutput:
-        """Encode vectors.
-
-        Args:
-            x: ``[B, in_dim]`` features.
-            mask: ignored (vectors have no steps).
-
-        Returns:
-            ``EncoderOutput(sequence=None, pooled [B, out_dim], mask=None)``.
-
-        Raises:
-            ValueError: if ``x`` is not ``[B, in_dim]``.
-        """
-        validate_vector_input(x, self.in_dim)
-        return EncoderOutput(sequence=None, pooled=self.mlp(x), mask=None)
+        super().__init__(in_dim, out_dim)
+        self.net = MLP(in_dim, out_dim, hidden_dims=(hidden_dim,), dropout=dropout)
