@@ -51,6 +51,24 @@ def test_config_errors_exit_2(capsys, args):
     assert _error_line(capsys)
 
 
+def test_seeds_train_one_run_each_and_report_mean_and_std(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    argv = ["train", "--recipe", "concat", "--epochs", "1", "--output-dir", str(tmp_path / "runs"), "--json",
+            "--seeds", "3", "4", "--set", "data.params={n_train: 40, n_dev: 16, n_test: 16}", *TINY_MODEL]
+    assert main(argv) == 0
+    out = _json(capsys)
+    assert [r["seed"] for r in out["runs"]] == [3, 4]
+    assert len({r["run"] for r in out["runs"]}) == 2
+    for r in out["runs"]:
+        saved = json.loads((Path(r["run"]) / "metrics.json").read_text())
+        assert saved["seed"] == r["seed"]
+    f1 = [r["weighted_f1"] for r in out["runs"]]
+    assert out["mean"]["weighted_f1"] == pytest.approx(np.mean(f1))
+    assert out["std"]["weighted_f1"] == pytest.approx(np.std(f1, ddof=1))
+    assert main([*argv, "--run-dir", str(tmp_path / "one")]) == 2
+    assert "--run-dir takes one seed" in _error_line(capsys)
+
+
 def test_train_evaluate_resume_on_synthetic(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"

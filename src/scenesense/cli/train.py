@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from scenesense.cli.common import print_json, summary_row
-from scenesense.config import ExperimentConfig, build_config, dump_yaml, load_yaml, parse_override
+from scenesense.config import ConfigError, ExperimentConfig, build_config, dump_yaml, load_yaml, parse_override
 from scenesense.registry import RECIPES
 from scenesense.types import MODALITIES
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     seeds = args.seeds or [cfg.trainer.seed]
     if args.run_dir and len(seeds) > 1:
-        raise ValueError("--run-dir takes one seed; use --output-dir with --seeds")
+        raise ConfigError("--run-dir takes one seed; use --output-dir with --seeds")
     rows, results = [], []
     for seed in seeds:
         seeded = replace(cfg, trainer=replace(cfg.trainer, seed=seed))
