@@ -15,8 +15,9 @@ import torch
 from scenesense.config import ExperimentConfig, dump_yaml, from_dict, load_yaml
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.data.formats.meld_text import extract_meld_for_spec
 from scenesense.data.labels import LabelSpace
-from scenesense.data.sources import default_cache_dir, extract_meld_for_spec, prepare_dataset
+from scenesense.data.sources import default_cache_dir, prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
 from scenesense.evaluation.report import write_predictions_csv

@@ -7,7 +7,8 @@ import pytest
 
 from scenesense.config import ConfigError, DataConfig
 from scenesense.data.dataset import FeatureStoreDataset
-from scenesense.data.sources import extract_meld_for_spec, extract_meld_split, prepare_dataset
+from scenesense.data.formats.meld_text import extract_meld_for_spec, extract_meld_split
+from scenesense.data.sources import prepare_dataset
 from scenesense.data.store import StoreError, open_store_split
 from scenesense.extraction.text import TextExtractor, TextFeatures
 from scenesense.registry import DATASETS, EXTRACTORS
@@ -72,10 +73,12 @@ def test_store_source_validates_the_directory(tiny_store, tmp_path):
     assert prepare_dataset(cfg, tmp_path) == tiny_store
     with pytest.raises(StoreError, match=r"no test.h5 \(has \['dev', 'train'\]\)"):
         prepare_dataset(DataConfig(dataset="store", root=str(tiny_store), dev_split="test"), tmp_path)
-    with pytest.raises(ConfigError, match="data.root must name a store"):
+    with pytest.raises(ConfigError, match="data.root must name the source of dataset 'store'"):
         prepare_dataset(DataConfig(dataset="store"), tmp_path)
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="nope: no such file or folder"):
         prepare_dataset(DataConfig(dataset="store", root=str(tmp_path / "nope")), tmp_path)
+    with pytest.raises(StoreError, match="not a store directory"):
+        prepare_dataset(DataConfig(dataset="store", root=str(tiny_store / "train.h5")), tmp_path)
 
 
 def test_extract_meld_split_writes_text_feature_sets(write_meld_csv, tmp_path, stub_extractor):

@@ -37,7 +37,8 @@ def _describe(out: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from scenesense.config import ConfigError, DataConfig
-    from scenesense.data.sources import extract_meld_split, prepare_dataset
+    from scenesense.data.formats.meld_text import extract_meld_split
+    from scenesense.data.sources import prepare_dataset
     from scenesense.extraction.text import MiniLMTextExtractor
 
     out = Path(args.out)

@@ -8,7 +8,14 @@ from dataclasses import replace
 from typing import Any
 
 from scenesense.cli.common import print_json, summary_row
-from scenesense.config import ConfigError, ExperimentConfig, build_config, dump_yaml, load_yaml, parse_override
+from scenesense.config import (
+    ConfigError,
+    ExperimentConfig,
+    build_config,
+    dump_yaml,
+    load_yaml,
+    parse_override,
+)
 from scenesense.registry import RECIPES
 from scenesense.types import MODALITIES
 

@@ -1,22 +1,27 @@
 """Data layer: label spaces, the HDF5 feature store, collation, and the registered dataset sources.
 
-Importing this package registers the ``DATASETS`` entries (``synthetic``, ``store``, ``meld``).
+Importing this package registers the ``DATASETS`` sources (``synthetic``, ``store`` and every
+format adapter in :mod:`scenesense.data.formats`).
 """
 
 from __future__ import annotations
 
+from scenesense.data import formats as formats
 from scenesense.data.collate import collate as collate
 from scenesense.data.dataset import FeatureStoreDataset as FeatureStoreDataset
+from scenesense.data.formats.meld_text import extract_meld_for_spec as extract_meld_for_spec
+from scenesense.data.formats.meld_text import extract_meld_split as extract_meld_split
 from scenesense.data.labels import MELD_EMOTIONS as MELD_EMOTIONS
 from scenesense.data.labels import MELD_SENTIMENTS as MELD_SENTIMENTS
 from scenesense.data.labels import LabelSpace as LabelSpace
-from scenesense.data.meld import DataFormatError as DataFormatError
 from scenesense.data.meld import MeldUtterance as MeldUtterance
 from scenesense.data.meld import find_meld_csv as find_meld_csv
 from scenesense.data.meld import read_meld_csv as read_meld_csv
+from scenesense.data.safe_pickle import UnsafePickleError as UnsafePickleError
+from scenesense.data.safe_pickle import load_pickle as load_pickle
+from scenesense.data.sources import DatasetSource as DatasetSource
 from scenesense.data.sources import default_cache_dir as default_cache_dir
-from scenesense.data.sources import extract_meld_for_spec as extract_meld_for_spec
-from scenesense.data.sources import extract_meld_split as extract_meld_split
+from scenesense.data.sources import get_source as get_source
 from scenesense.data.sources import prepare_dataset as prepare_dataset
 from scenesense.data.store import FeatureInfo as FeatureInfo
 from scenesense.data.store import FeatureSpec as FeatureSpec
@@ -28,12 +33,15 @@ from scenesense.data.store import open_store_split as open_store_split
 from scenesense.data.synthetic import SYNTHETIC_CLASSES as SYNTHETIC_CLASSES
 from scenesense.data.synthetic import generate_synthetic as generate_synthetic
 from scenesense.data.synthetic import synthetic_prototypes as synthetic_prototypes
+from scenesense.data.validation import DataFormatError as DataFormatError
+from scenesense.data.validation import ValidationReport as ValidationReport
 
 __all__ = [
     "MELD_EMOTIONS",
     "MELD_SENTIMENTS",
     "SYNTHETIC_CLASSES",
     "DataFormatError",
+    "DatasetSource",
     "FeatureInfo",
     "FeatureSpec",
     "FeatureStoreDataset",
@@ -42,13 +50,18 @@ __all__ = [
     "StoreError",
     "StoreSplit",
     "StoreWriter",
+    "UnsafePickleError",
+    "ValidationReport",
     "collate",
     "default_cache_dir",
     "extract_meld_for_spec",
     "extract_meld_split",
     "find_meld_csv",
     "find_store_splits",
+    "formats",
     "generate_synthetic",
+    "get_source",
+    "load_pickle",
     "open_store_split",
     "prepare_dataset",
     "read_meld_csv",

@@ -18,10 +18,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
+from scenesense.data.validation import DataFormatError, ValidationReport
 
 MELD_COLUMNS: tuple[str, ...] = (
     "Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
@@ -42,10 +44,6 @@ _CONT = _char_class(0x80, 0xBF)
 # A UTF-8 multi-byte sequence seen through cp1252: a lead byte and its exact number of continuations.
 _MOJIBAKE = re.compile(f"{_char_class(0xC2, 0xDF)}{_CONT}|{_char_class(0xE0, 0xEF)}{_CONT}{{2}}"
                        f"|{_char_class(0xF0, 0xF4)}{_CONT}{{3}}")
-
-class DataFormatError(ValueError):
-    """A dataset file does not follow its published format (one line naming the file)."""
-
 
 @dataclass(frozen=True)
 class MeldUtterance:
@@ -225,3 +223,67 @@ def find_meld_csv(root: str | Path, split: str, *, required: bool = True) -> Pat
     if required:
         raise FileNotFoundError(f"no {' or '.join(names)} under {root}")
     return None
+
+
+# Published facts (formats.md §1.2, from the current CSVs): rows, distinct dialogues, emotion counts.
+MELD_PUBLISHED: dict[str, dict[str, object]] = {
+    "train": {"rows": 9989, "dialogues": 1038, "emotion": {"neutral": 4710, "surprise": 1205, "fear": 268,
+                                                           "sadness": 683, "joy": 1743, "disgust": 271,
+                                                           "anger": 1109}},
+    "dev": {"rows": 1109, "dialogues": 114, "emotion": {"neutral": 470, "surprise": 150, "fear": 40,
+                                                        "sadness": 111, "joy": 163, "disgust": 22, "anger": 153}},
+    "test": {"rows": 2610, "dialogues": 280, "emotion": {"neutral": 1256, "surprise": 281, "fear": 50,
+                                                         "sadness": 208, "joy": 402, "disgust": 68, "anger": 345}},
+}
+
+
+def encoding_variant(path: str | Path) -> str:
+    """Which of the three published encodings a MELD CSV uses.
+
+    Returns:
+        ``"utf-8"`` (current release), ``"c1-controls"`` (pre-2020 / MELD.Raw) or ``"mojibake"``.
+    """
+    text = _decode_bytes(Path(path).read_bytes())
+    if any("\x80" <= ch <= "\x9f" for ch in text):
+        return "c1-controls"
+    if _MOJIBAKE.search(text) and repair_text(text) != text:
+        return "mojibake"
+    return "utf-8"
+
+
+def validate_meld_csvs(root: str | Path, report: ValidationReport) -> dict[str, list[MeldUtterance]]:
+    """Check the MELD CSVs under ``root`` against the published counts (formats.md §1.2, §1.9).
+
+    Checks per split found (train and dev required, test optional): the file parses (columns,
+    labels, unique keys), row count, distinct dialogues, emotion histogram, rows sorted by
+    ``(Dialogue_ID, Utterance_ID)``; the encoding variant is recorded in ``report.counts``.
+
+    Returns:
+        The parsed utterances per split (for adapters that align other files to them).
+    """
+    parsed: dict[str, list[MeldUtterance]] = {}
+    for split in MELD_SPLITS:
+        try:
+            path = find_meld_csv(root, split, required=split != "test")
+        except (FileNotFoundError, DataFormatError) as err:
+            report.check(f"{split} CSV present", False, str(err))
+            continue
+        if path is None:
+            continue
+        try:
+            utterances = read_meld_csv(path)
+        except DataFormatError as err:
+            report.check(f"{split} CSV parses", False, str(err))
+            continue
+        parsed[split] = utterances
+        facts = MELD_PUBLISHED[split]
+        emotions = Counter(u.emotion for u in utterances)
+        report.counts[split] = {"file": str(path), "rows": len(utterances), "encoding": encoding_variant(path),
+                                "emotion": {name: emotions.get(name, 0) for name in MELD_EMOTIONS.names}}
+        report.expect_equal(f"{split} rows", len(utterances), facts["rows"])
+        report.expect_equal(f"{split} dialogues", len({u.dialogue_id for u in utterances}), facts["dialogues"])
+        report.expect_equal(f"{split} emotion counts", report.counts[split]["emotion"], facts["emotion"])
+        keys = [(u.dialogue_id, u.utterance_id) for u in utterances]
+        report.check(f"{split} rows sorted by (Dialogue_ID, Utterance_ID)", keys == sorted(keys),
+                     "sorted" if keys == sorted(keys) else "rows are out of order (joins use keys, not rows)")
+    return parsed

@@ -1,0 +1,103 @@
+"""``scenesense data {convert,inspect,validate}``: published formats -> feature stores, and checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scenesense.cli.common import print_json
+from scenesense.config import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="convert published dataset formats into stores, inspect, validate")
+    cmds = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    convert = cmds.add_parser("convert", help="convert a dataset (`scenesense list datasets`) into a store")
+    _source_args(convert)
+    convert.add_argument("--out", required=True, help="store folder to write (<out>/<split>.h5)")
+    convert.set_defaults(handler=run_convert)
+
+    inspect = cmds.add_parser("inspect", help="counts, labels, shapes, missing modalities, NaN/inf of a store")
+    inspect.add_argument("store", help="store folder (or one <split>.h5)")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.set_defaults(handler=run_inspect)
+
+    validate = cmds.add_parser("validate", help="check a dataset source against its published facts")
+    _source_args(validate)
+    validate.set_defaults(handler=run_validate)
+
+
+def _source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="dataset source name (`scenesense list datasets`)")
+    p.add_argument("--root", help="the source's folder or file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dataset parameter (data.params), e.g. --set label=sentiment (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r} must look like key=value")
+        key, raw = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def _source_and_params(args: argparse.Namespace) -> tuple[Any, Path | None, dict[str, Any]]:
+    from scenesense.config import DataConfig
+    from scenesense.data.sources import get_source
+
+    try:
+        source = get_source(args.dataset)
+    except KeyError as err:
+        raise ConfigError(str(err.args[0])) from None
+    cfg = DataConfig(dataset=args.dataset, root=args.root, params=_params(args.set))
+    return source, source.resolve_root(cfg), source.params(cfg.params)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from scenesense.data.inspect import format_inspection, inspect_store
+
+    source, root, params = _source_and_params(args)
+    out = Path(args.out)
+    source.convert(root, out, params)
+    info = inspect_store(out)
+    if args.json:
+        print_json(info)
+    else:
+        print(format_inspection(info))
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from scenesense.data.inspect import format_inspection, inspect_store
+
+    info = inspect_store(args.store)
+    if args.json:
+        print_json(info)
+    else:
+        print(format_inspection(info))
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    source, root, params = _source_and_params(args)
+    if root is None:
+        raise ConfigError(f"dataset {args.dataset!r} has no files to validate")
+    try:
+        report = source.validate(root, params)
+    except NotImplementedError as err:
+        raise ConfigError(str(err)) from None
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(report.format())
+    if report.errors:
+        raise ValueError(f"{report.errors} of {len(report.checks)} checks failed for {args.dataset} at {root}")
+    return 0

@@ -1,0 +1,179 @@
+"""MELD transcripts as text features: the ``meld`` dataset (CSVs -> MiniLM tokens + sentence vectors)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scenesense.config import ConfigError
+from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
+from scenesense.data.meld import (
+    MELD_SPLITS,
+    dialogue_positions,
+    find_meld_csv,
+    read_meld_csv,
+    validate_meld_csvs,
+)
+from scenesense.data.sources import DatasetSource, digest, file_sha256, is_complete, register_source
+from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
+from scenesense.data.validation import ValidationReport
+from scenesense.extraction.text import TextExtractor
+from scenesense.registry import EXTRACTORS
+
+logger = logging.getLogger(__name__)
+
+_MELD_LABELS = {"emotion": MELD_EMOTIONS, "sentiment": MELD_SENTIMENTS}
+_EXTRACT_CHUNK = 1024  # utterances per extractor call / store append
+
+
+def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor: TextExtractor,
+                       label: str = "emotion") -> Path:
+    """Read one MELD CSV and write its text features as a store split file.
+
+    Feature sets (both modality ``text``): ``text`` ``[N, T_max <= max_tokens, D]`` token
+    sequences with lengths, and ``text_sentence`` ``[N, D]`` sentence vectors. Meta: ids
+    ``dia{D}_utt{U}``, dialogue ids ``dia{D}``, positions = rank of Utterance_ID in its dialogue,
+    speakers. Rows keep the CSV order.
+
+    Args:
+        csv_path: a ``*_sent_emo.csv`` of any split.
+        out_file: the split file to write (e.g. ``<store>/dev.h5``).
+        extractor: the text extractor (e.g. ``MiniLMTextExtractor()``).
+        label: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes).
+
+    Returns:
+        ``out_file`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: unknown ``label``.
+        DataFormatError: the CSV does not follow the MELD format.
+    """
+    if label not in _MELD_LABELS:
+        raise ValueError(f"unknown MELD label {label!r}; expected one of {sorted(_MELD_LABELS)}")
+    csv_path = Path(csv_path)
+    utterances = read_meld_csv(csv_path)
+    positions = dialogue_positions(utterances)
+    space = _MELD_LABELS[label]
+    provenance = extractor.provenance()
+    specs = {
+        "text": FeatureSpec("text", "sequence", extractor.dim, max_len=extractor.max_tokens,
+                            provenance=provenance),
+        "text_sentence": FeatureSpec("text", "vector", extractor.dim, provenance=provenance),
+    }
+    source = {"dataset": "meld", "csv": csv_path.name, "csv_sha256": file_sha256(csv_path), "label": label,
+              "rows": len(utterances)}
+    with StoreWriter(out_file, label_space=space, features=specs, source=source) as writer:
+        for start in range(0, len(utterances), _EXTRACT_CHUNK):
+            part = utterances[start:start + _EXTRACT_CHUNK]
+            features = extractor.extract([u.text for u in part])
+            writer.append(
+                [u.id for u in part], space.encode(getattr(u, label) for u in part),
+                {"text": features.tokens, "text_sentence": list(features.sentence)},
+                dialogue_ids=[u.dialogue_key for u in part], positions=positions[start:start + len(part)],
+                speakers=[u.speaker for u in part],
+            )
+            logger.info("%s: %d/%d utterances", csv_path.name, start + len(part), len(utterances))
+    return Path(out_file)
+
+
+def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_dir: str | Path) -> Path:
+    """Featurise a MELD-format CSV (any split, any path) the way a trained run's text was made.
+
+    The extractor is rebuilt from the run's text feature provenance (``extractor`` + ``params``);
+    the label set (emotion or sentiment) from its ``label_names``. The split file is cached under
+    ``<cache_dir>/meld-eval/<hash of CSV bytes + label + extractor provenance>/<csv stem>.h5``.
+
+    Args:
+        csv_path: the CSV to score.
+        spec: the run's model spec; needs ``provenance["features"]["text"]`` (as in
+            :attr:`FeatureStoreDataset.provenance`) and ``label_names``.
+        cache_dir: cache root.
+
+    Returns:
+        The store split file.
+
+    Raises:
+        ValueError: the run's text features were not made by a registered extractor, or its
+            labels are neither the MELD emotions nor the MELD sentiments.
+    """
+    text = dict(spec.get("provenance", {}).get("features", {}).get("text") or {})
+    if text.get("extractor") not in EXTRACTORS or not isinstance(text.get("params"), dict):
+        raise ValueError(f"the run's text features were not made by a registered extractor "
+                         f"(provenance {text!r}), so a CSV cannot be featurised the same way")
+    names = tuple(spec.get("label_names", ()))
+    label = next((k for k, space in _MELD_LABELS.items() if space.names == names), None)
+    if label is None:
+        raise ValueError(f"the run's labels {list(names)} are neither MELD emotions nor sentiments")
+    extractor = EXTRACTORS.create(text["extractor"], **text["params"])
+    current = extractor.provenance()
+    if current != text:
+        logger.warning("text extractor differs from the run's (e.g. package versions): %s vs %s",
+                       current, text)
+    csv_path = Path(csv_path)
+    key = digest({"csv": file_sha256(csv_path), "label": label, "extractor": current, "store": VERSION})
+    out = Path(cache_dir) / "meld-eval" / key / f"{csv_path.stem}.h5"
+    if not is_complete(out):
+        extract_meld_split(csv_path, out, extractor=extractor, label=label)
+    return out
+
+
+@register_source("meld")
+class MeldTextSource(DatasetSource):
+    """MELD text features from the CSVs under ``data.root`` (train and dev required, test optional).
+
+    ``data.params``: ``label`` (emotion | sentiment), ``extractor`` (``EXTRACTORS`` name) and its
+    ``model_path``, ``max_tokens``, ``batch_size``, ``device``. Splits are found by file name
+    (``*train_sent_emo.csv``, ``dev``/``val``, ``test``) anywhere under the root.
+    """
+
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "label": "emotion", "extractor": "minilm", "model_path": None, "max_tokens": 50, "batch_size": 64,
+        "device": "cpu",
+    }
+
+    def _csvs(self, root: Path | None) -> dict[str, Path]:
+        assert root is not None
+        csvs = {split: find_meld_csv(root, split, required=split != "test") for split in MELD_SPLITS}
+        return {split: path for split, path in csvs.items() if path is not None}
+
+    def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters; ``label`` must be emotion or sentiment."""
+        params = super().params(given)
+        if params["label"] not in _MELD_LABELS:
+            raise ConfigError(f"data.params.label must be one of {sorted(_MELD_LABELS)}, got {params['label']!r}")
+        return params
+
+    def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
+        """The split CSVs."""
+        return sorted(self._csvs(root).values())
+
+    def splits(self, root: Path | None, params: Mapping[str, Any]) -> list[str]:
+        """The splits whose CSV exists."""
+        return sorted(self._csvs(root))
+
+    def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
+        """Extract text features of every split CSV found into ``out``."""
+        params = dict(params)
+        label = params.pop("label")
+        extractor = EXTRACTORS.create(params.pop("extractor"), **params)
+        written = {}
+        for split, path in self._csvs(root).items():
+            if not is_complete(out / f"{split}.h5"):
+                logger.info("extracting MELD %s text features from %s", split, path)
+                extract_meld_split(path, out / f"{split}.h5", extractor=extractor, label=label)
+            written[split] = out / f"{split}.h5"
+        return written
+
+    def validate(self, root: Path, params: Mapping[str, Any]) -> ValidationReport:
+        """The CSVs against MELD's published counts (:func:`~scenesense.data.meld.validate_meld_csvs`)."""
+        report = ValidationReport(self.name, str(root))
+        validate_meld_csvs(root, report)
+        return report
+
+    def identity(self, root: Path | None, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The CSVs, parameters and the extractor's provenance (model, versions)."""
+        extractor = {k: v for k, v in params.items() if k not in ("label", "extractor")}
+        provenance = EXTRACTORS.create(params["extractor"], **extractor).provenance()
+        return {**super().identity(root, params), "extractor": provenance}
