@@ -156,3 +156,37 @@ def test_meld_text_train_and_evaluate_any_csv(meld_run, tmp_path, write_meld_csv
     unknown = write_meld_csv("bad/unknown.csv", bad_rows)
     assert main(["evaluate", str(run_dir), "--csv", str(unknown)]) == 1
     assert "boredom" in _error_line(capsys)
+
+
+def test_data_convert_then_inspect(tmp_path, capsys):
+    out = tmp_path / "store"
+    argv = ["data", "convert", "synthetic", "--out", str(out), "--json",
+            "--set", "n_train=20", "--set", "n_dev=8", "--set", "n_test=8"]
+    assert main(argv) == 0
+    info = _json(capsys)
+    assert {s: v["n"] for s, v in info["splits"].items()} == {"dev": 8, "test": 8, "train": 20}
+    assert main(["data", "inspect", str(out)]) == 0
+    assert "train: 20 samples" in capsys.readouterr().out
+    assert main(["data", "convert", "synthetic", "--out", str(out), "--set", "n_trian=3"]) == 2
+    assert "unknown key(s) ['n_trian']" in _error_line(capsys)
+    assert main(["data", "convert", "nosuch", "--out", str(out)]) == 2
+    assert "unknown dataset 'nosuch'" in _error_line(capsys)
+    assert main(["data", "inspect", str(tmp_path / "absent")]) == 1
+    assert "no such store folder" in _error_line(capsys)
+
+
+def test_data_validate_meld_fails_on_wrong_counts(tmp_path, capsys, write_meld_csv):
+    write_meld_csv("meld/train_sent_emo.csv")
+    write_meld_csv("meld/dev_sent_emo.csv")
+    assert main(["data", "validate", "meld", "--root", str(tmp_path / "meld"), "--json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out.strip().splitlines()[-1])
+    assert report["errors"] == 6 and report["counts"]["train"]["rows"] == 8
+    assert "6 of 8 checks failed for meld" in captured.err
+    assert main(["data", "validate", "synthetic"]) == 2
+    assert "has no files to validate" in _error_line(capsys)
+
+
+def test_data_validate_real_meld(meld_data_dir, capsys):
+    assert main(["data", "validate", "meld", "--root", str(meld_data_dir)]) == 0
+    assert "8/8 checks passed" in capsys.readouterr().out

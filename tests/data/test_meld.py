@@ -4,14 +4,18 @@ from collections import Counter
 
 import pytest
 
+from conftest import MELD_HEADER, MELD_ROWS
 from scenesense.data.meld import (
     MELD_COLUMNS,
     DataFormatError,
     dialogue_positions,
+    encoding_variant,
     find_meld_csv,
     read_meld_csv,
     repair_text,
+    validate_meld_csvs,
 )
+from scenesense.data.validation import ValidationReport
 
 
 def test_reads_the_published_layout(write_meld_csv, meld_rows):
@@ -116,3 +120,38 @@ def test_real_meld_counts(meld_data_dir, split):
     assert Counter(u.emotion for u in utts) == EMOTIONS[split]
     assert Counter(u.sentiment for u in utts) == SENTIMENTS[split]
     assert len({u.dialogue_id for u in utts}) == {"train": 1038, "dev": 114}[split]
+
+
+@pytest.mark.parametrize(("variant", "expected"), [("clean", "utf-8"), ("c1", "c1-controls"),
+                                                   ("mojibake", "mojibake")])
+def test_encoding_variant_is_detected(write_meld_csv, variant, expected):
+    assert encoding_variant(write_meld_csv(variant=variant)) == expected
+
+
+def test_validate_reports_each_published_fact(write_meld_csv, tmp_path):
+    write_meld_csv("train_sent_emo.csv")
+    write_meld_csv("dev_sent_emo.csv", rows=list(reversed(MELD_ROWS)))
+    report = ValidationReport("meld", str(tmp_path))
+    parsed = validate_meld_csvs(tmp_path, report)
+    assert sorted(parsed) == ["dev", "train"]
+    by_name = {c.name: c for c in report.checks}
+    assert not by_name["train rows"].ok and "found 8, expected 9989" in by_name["train rows"].detail
+    assert not by_name["dev rows sorted by (Dialogue_ID, Utterance_ID)"].ok
+    assert by_name["train rows sorted by (Dialogue_ID, Utterance_ID)"].ok
+    assert report.counts["dev"]["emotion"]["fear"] == 1 and report.counts["dev"]["encoding"] == "utf-8"
+    assert report.errors == 7  # rows, dialogues, emotions for both splits + dev order
+
+
+def test_validate_names_a_broken_or_missing_file(write_meld_csv, tmp_path):
+    write_meld_csv("train_sent_emo.csv", header=[h for h in MELD_HEADER if h != "Speaker"])
+    report = ValidationReport("meld", str(tmp_path))
+    assert validate_meld_csvs(tmp_path, report) == {}
+    names = {c.name: c.detail for c in report.checks if not c.ok}
+    assert "missing column(s) ['Speaker']" in names["train CSV parses"]
+    assert "no dev_sent_emo.csv" in names["dev CSV present"]
+
+
+def test_real_meld_validates_without_errors(meld_data_dir):
+    report = ValidationReport("meld", str(meld_data_dir))
+    validate_meld_csvs(meld_data_dir, report)
+    assert report.errors == 0 and len(report.checks) == 8

@@ -244,10 +244,10 @@ def encoding_variant(path: str | Path) -> str:
         ``"utf-8"`` (current release), ``"c1-controls"`` (pre-2020 / MELD.Raw) or ``"mojibake"``.
     """
     text = _decode_bytes(Path(path).read_bytes())
+    if _MOJIBAKE.sub(_fix_mojibake, text) != text:  # checked first: mojibake may hold C1 code points too
+        return "mojibake"
     if any("\x80" <= ch <= "\x9f" for ch in text):
         return "c1-controls"
-    if _MOJIBAKE.search(text) and repair_text(text) != text:
-        return "mojibake"
     return "utf-8"
 
 
