@@ -20,7 +20,8 @@ from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import default_cache_dir, prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
-from scenesense.evaluation.report import write_predictions_csv
+from scenesense.evaluation.regression import regression_metrics
+from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
 from scenesense.training.trainer import FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, write_json
@@ -71,6 +72,8 @@ def _make_run_dir(cfg: ExperimentConfig) -> Path:
 
 
 def _metrics_for(pred: Predictions, label_space: LabelSpace) -> dict[str, Any]:
+    if not label_space.is_classification:
+        return regression_metrics(pred.labels, pred.logits[:, 0])
     y_pred = pred.probs.argmax(axis=1)
     return classification_metrics(pred.labels, y_pred, list(label_space.names))
 
@@ -79,6 +82,8 @@ def _write_eval_outputs(out_dir: Path, pred: Predictions, label_space: LabelSpac
                         metrics: dict[str, Any], title: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "predictions.csv"
+    if not label_space.is_classification:
+        return write_regression_predictions_csv(csv_path, pred.ids, pred.labels, pred.logits[:, 0])
     write_predictions_csv(csv_path, pred.ids, pred.labels, pred.probs, list(label_space.names))
     plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), list(label_space.names),
                           out_dir / "confusion_matrix.png", title=title)
@@ -134,7 +139,7 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     write_json(run_path / SPEC_FILE, spec)
     seed_everything(cfg.trainer.seed)  # the model's initial weights depend on it
     model = build_model(cfg.model, cfg.modalities, train_set.feature_dims, train_set.feature_kinds,
-                        label_space.num_classes)
+                        label_space.num_outputs)
     trainer = Trainer(cfg.trainer, run_dir=run_path)  # builds the (class-weighted) loss from train_set
     fit = trainer.fit(model, train_set, dev_set, collate)
     pred = trainer.predict(model, dev_set, collate)

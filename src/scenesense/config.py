@@ -76,6 +76,7 @@ class TrainerConfig:
     grad_clip: float = 5.0  # max gradient norm (0 disables)
     patience: int = 5  # early stopping on dev loss; best weights are restored
     class_weighted_loss: bool = False  # cross-entropy weighted by inverse train class frequency
+    loss: str = "auto"  # LOSSES name; auto: cross_entropy (classification) or l1 (regression)
     seed: int = 0
     accelerator: str = "cpu"  # Lightning Fabric accelerator: cpu | cuda | gpu | mps | auto
     devices: int = 1  # Fabric devices (> 1 uses DDP)

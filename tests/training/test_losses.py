@@ -93,3 +93,23 @@ def test_registered_and_validated():
         CrossEntropyLoss([1.0, 1.0, 1.0])(torch.randn(2, 2), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"logits \[B, C\]"):
         CrossEntropyLoss()(torch.randn(2, 2), torch.tensor([0]))
+
+
+def test_regression_losses_hand_computed_and_shape_checked():
+    from scenesense.training.losses import L1Loss, MSELoss
+
+    pred, target = torch.tensor([[1.0], [-2.0]]), torch.tensor([0.5, 1.0])
+    assert L1Loss()(pred, target).item() == pytest.approx((0.5 + 3.0) / 2)
+    assert MSELoss()(pred, target).item() == pytest.approx((0.25 + 9.0) / 2)
+    with pytest.raises(ValueError, match=r"expected predictions \[B, 1\]"):
+        L1Loss()(torch.zeros(2, 3), target)
+
+
+def test_trainer_rejects_unknown_or_incompatible_losses():
+    from scenesense.config import TrainerConfig
+    from scenesense.training.trainer import Trainer
+
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        Trainer(TrainerConfig(loss="hinge"))
+    with pytest.raises(ValueError, match="class_weighted_loss applies to cross_entropy"):
+        Trainer(TrainerConfig(loss="l1", class_weighted_loss=True))

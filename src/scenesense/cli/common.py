@@ -13,12 +13,15 @@ def print_json(obj: Any) -> None:  # noqa: ANN401
     sys.stdout.write("\n")
 
 
+HEADLINE_METRICS = {"classification": ("accuracy", "weighted_f1", "macro_f1"),
+                    "regression": ("mae", "corr", "acc2", "f1", "acc7")}
+
+
+def headline_keys(metrics: dict[str, Any]) -> tuple[str, ...]:
+    """The headline metric names for a metrics dict (regression dicts carry ``mae``)."""
+    return HEADLINE_METRICS["regression" if "mae" in metrics else "classification"]
+
+
 def summary_row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of a metrics dict, for a table row."""
-    return {
-        "run": name,
-        "n": metrics.get("n", ""),
-        "accuracy": metrics["accuracy"],
-        "weighted_f1": metrics["weighted_f1"],
-        "macro_f1": metrics["macro_f1"],
-    }
+    return {"run": name, "n": metrics.get("n", ""), **{k: metrics[k] for k in headline_keys(metrics)}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scenesense.cli.common import print_json, summary_row
+from scenesense.cli.common import headline_keys, print_json, summary_row
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
         print_json({**result.metrics, "predictions": str(result.predictions_csv)})
         return 0
     m = result.metrics
-    print(format_metrics_table([summary_row(m["data"], m)], ["run", "n", "accuracy", "weighted_f1", "macro_f1"]))
-    per_class = [{"class": k, **v} for k, v in m["per_class"].items()]
-    print(format_metrics_table(per_class, ["class", "precision", "recall", "f1", "support"]))
+    print(format_metrics_table([summary_row(m["data"], m)], ["run", "n", *headline_keys(m)]))
+    if "per_class" in m:
+        per_class = [{"class": k, **v} for k, v in m["per_class"].items()]
+        print(format_metrics_table(per_class, ["class", "precision", "recall", "f1", "support"]))
     print(f"predictions: {result.predictions_csv}")
     return 0

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
-from scenesense.cli.common import print_json, summary_row
+from scenesense.cli.common import headline_keys, print_json, summary_row
 from scenesense.config import (
     ConfigError,
     ExperimentConfig,
@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         rows.append({**summary_row(str(result.run_dir), result.metrics), "seed": seed})
     out: dict[str, Any] = {"split": cfg.data.dev_split, "runs": rows}
+    keys = headline_keys(results[0].metrics)
     if len(rows) > 1:
-        out["mean"] = {k: statistics.mean(r[k] for r in rows) for k in ("accuracy", "weighted_f1", "macro_f1")}
-        out["std"] = {k: statistics.stdev(r[k] for r in rows) for k in ("accuracy", "weighted_f1", "macro_f1")}
+        out["mean"] = {k: statistics.mean(r[k] for r in rows) for k in keys}
+        out["std"] = {k: statistics.stdev(r[k] for r in rows) for k in keys}
     if args.json:
         out["metrics"] = results[0].metrics if len(results) == 1 else None
         print_json(out)
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from scenesense.evaluation.report import format_metrics_table
 
     print(f"dev split: {cfg.data.dev_split}")
-    print(format_metrics_table(rows, ["run", "seed", "n", "accuracy", "weighted_f1", "macro_f1"]))
+    print(format_metrics_table(rows, ["run", "seed", "n", *keys]))
     if len(rows) > 1:
         print("mean ± std: " + ", ".join(f"{k} {out['mean'][k]:.4f} ± {out['std'][k]:.4f}" for k in out["mean"]))
     return 0

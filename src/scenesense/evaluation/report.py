@@ -56,6 +56,24 @@ def write_predictions_csv(path: str | Path, ids: Sequence[str], labels: np.ndarr
     return atomic_write_text(path, buffer.getvalue())
 
 
+def write_regression_predictions_csv(path: str | Path, ids: Sequence[str], targets: np.ndarray | Sequence[float],
+                                     preds: np.ndarray | Sequence[float]) -> Path:
+    """Write one row per sample: ``id, label, pred`` (floats at full precision), atomically.
+
+    Raises:
+        ValueError: if the lengths disagree.
+    """
+    t, p = np.asarray(targets, dtype=np.float64), np.asarray(preds, dtype=np.float64)
+    if t.shape != (len(ids),) or p.shape != t.shape:
+        raise ValueError(f"expected {len(ids)} targets and predictions, got {t.shape} and {p.shape}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "label", "pred"])
+    for i, key in enumerate(ids):
+        writer.writerow([key, repr(float(t[i])), repr(float(p[i]))])
+    return atomic_write_text(path, buffer.getvalue())
+
+
 def _cell(value: Any, digits: int) -> str:  # noqa: ANN401
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.{digits}f}"

@@ -119,3 +119,28 @@ class CrossEntropyLoss(nn.Module):
         w = self.class_weights.to(nll.dtype)[label]  # [B]
         total = w.sum()
         return (w * nll).sum() / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def _regression_input(logits: Tensor, target: Tensor) -> Tensor:
+    if logits.ndim != 2 or logits.shape[1] != 1 or target.shape != logits.shape[:1]:
+        raise ValueError(f"expected predictions [B, 1] and targets [B], got {tuple(logits.shape)} and "
+                         f"{tuple(target.shape)}")
+    return logits[:, 0]
+
+
+@LOSSES.register("l1")
+class L1Loss(nn.Module):
+    """Mean absolute error of a one-target regression (the MulT / MMSA sentiment loss)."""
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Args: logits ``[B, 1]`` predictions, target ``[B]`` floats. Returns the scalar mean ``|p - t|``."""
+        return F.l1_loss(_regression_input(logits, target), target.to(logits.dtype))
+
+
+@LOSSES.register("mse")
+class MSELoss(nn.Module):
+    """Mean squared error of a one-target regression."""
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Args: logits ``[B, 1]`` predictions, target ``[B]`` floats. Returns the scalar mean ``(p - t)^2``."""
+        return F.mse_loss(_regression_input(logits, target), target.to(logits.dtype))

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
 from scenesense.config import TrainerConfig
+from scenesense.registry import LOSSES
 from scenesense.training.losses import CrossEntropyLoss, class_weights_from_dataset
 from scenesense.types import Batch, ModelOutput
 from scenesense.utils.seed import derive_seed, seed_everything, seed_worker
@@ -86,6 +87,10 @@ def _validate_config(cfg: TrainerConfig) -> None:
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.patience < 1:
         raise ValueError(f"epochs, batch_size and patience must be >= 1, got {cfg.epochs}, "
                          f"{cfg.batch_size}, {cfg.patience}")
+    if cfg.loss != "auto" and cfg.loss not in LOSSES:
+        raise ValueError(f"unknown loss {cfg.loss!r}; choose 'auto' or one of {LOSSES.names()}")
+    if cfg.class_weighted_loss and cfg.loss not in ("auto", "cross_entropy"):
+        raise ValueError(f"class_weighted_loss applies to cross_entropy, not to loss {cfg.loss!r}")
     if not cfg.lr > 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:
         raise ValueError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
                          f"{cfg.weight_decay}")
@@ -112,7 +117,8 @@ class Trainer:
         run_dir: where ``last.pt`` (resume state) and ``checkpoint.pt`` (best weights) go; a run_dir
             that already holds ``last.pt`` is resumed. ``None`` writes nothing.
         loss_fn: task loss ``(logits [B, C], label [B]) -> scalar``, used as given (then
-            ``cfg.class_weighted_loss`` is ignored). ``None``: the registered ``"cross_entropy"``,
+            ``cfg.class_weighted_loss`` is ignored). ``None``: ``cfg.loss`` from ``LOSSES``; ``"auto"`` is
+            ``"l1"`` for a regression training set and otherwise the registered ``"cross_entropy"``,
             weighted by ``class_weights_from_dataset(train_set)`` if ``cfg.class_weighted_loss``.
     """
 
@@ -151,11 +157,15 @@ class Trainer:
 
     def _build_loss(self, train_set: Dataset) -> nn.Module:
         if self.loss_fn is not None:
-            loss_fn = self.loss_fn
-        elif self.cfg.class_weighted_loss:
-            loss_fn = CrossEntropyLoss(class_weights_from_dataset(train_set))
+            return self.loss_fn.to(self.fabric.device)
+        name = self.cfg.loss
+        if name == "auto":
+            space = getattr(train_set, "label_space", None)
+            name = "l1" if space is not None and not space.is_classification else "cross_entropy"
+        if name == "cross_entropy" and self.cfg.class_weighted_loss:
+            loss_fn: nn.Module = CrossEntropyLoss(class_weights_from_dataset(train_set))
         else:
-            loss_fn = CrossEntropyLoss()
+            loss_fn = LOSSES.create(name)
         return loss_fn.to(self.fabric.device)
 
     def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module,
