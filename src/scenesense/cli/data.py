@@ -30,6 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _source_args(validate)
     validate.set_defaults(handler=run_validate)
 
+    download = cmds.add_parser("download", help="download a published dataset: resumable, checksums verified")
+    download.add_argument("dataset", nargs="?", help="dataset to download (see --list)")
+    download.add_argument("--dest", help="folder to download and unpack into (default: data/<dataset>)")
+    download.add_argument("--from-file", action="append", default=[], metavar="PATH",
+                          help="install a locally obtained copy instead of downloading it (repeatable)")
+    download.add_argument("--list", action="store_true", help="print the downloadable datasets and exit")
+    download.add_argument("--json", action="store_true", help="print one JSON object")
+    download.set_defaults(handler=run_download)
+
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset source name (`scenesense list datasets`)")
@@ -100,4 +109,38 @@ def run_validate(args: argparse.Namespace) -> int:
         print(report.format())
     if report.errors:
         raise ValueError(f"{report.errors} of {len(report.checks)} checks failed for {args.dataset} at {root}")
+    return 0
+
+
+def _format_registry(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'dataset':<14} {'file':<30} {'size':>12}  {'sha256':<10} url"]
+    for r in rows:
+        size = f"{r['size']:,}" if r["size"] is not None else "?"
+        sha = r["sha256"][:8] + ".." if r["sha256"] else "on 1st run"
+        lines.append(f"{r['dataset']:<14} {r['file']:<30} {size:>12}  {sha:<10} {r['url']}")
+    return "\n".join(lines)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from scenesense.data.download import download_dataset, registry_table
+
+    if args.list:
+        rows = registry_table()
+        if args.json:
+            print_json({"datasets": rows})
+        else:
+            print(_format_registry(rows))
+        return 0
+    if not args.dataset:
+        raise ConfigError("name a dataset to download (see `scenesense data download --list`)")
+    try:
+        result = download_dataset(args.dataset, args.dest, from_files=args.from_file)
+    except KeyError as err:
+        raise ConfigError(str(err.args[0])) from None
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        for f in result.files:
+            where = f" -> {f.extracted_to}" if f.extracted_to is not None else ""
+            print(f"{f.action:<10} {f.path}  sha256 {f.sha256} ({f.checked_against}){where}")
     return 0
