@@ -23,6 +23,7 @@ from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
 from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
+from scenesense.models.standardize import feature_statistics
 from scenesense.training.trainer import FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, write_json
 from scenesense.utils.seed import seed_everything
@@ -140,6 +141,9 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     seed_everything(cfg.trainer.seed)  # the model's initial weights depend on it
     model = build_model(cfg.model, cfg.modalities, train_set.feature_dims, train_set.feature_kinds,
                         label_space.num_outputs)
+    if model.standardizer is not None:
+        model.standardizer.set_statistics(
+            feature_statistics((train_set[i] for i in range(len(train_set))), cfg.modalities))
     trainer = Trainer(cfg.trainer, run_dir=run_path)  # builds the (class-weighted) loss from train_set
     fit = trainer.fit(model, train_set, dev_set, collate)
     pred = trainer.predict(model, dev_set, collate)

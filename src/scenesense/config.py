@@ -62,6 +62,7 @@ class ModelConfig:
     modality_dropout_mode: str = "batch"  # "batch": one draw per batch (paper); "sample": per sample
     head_hidden_dim: int = 256  # MLP head: fused -> hidden -> classes
     head_dropout: float = 0.2
+    standardize: bool = False  # z-score each modality's inputs with train-split mean/std (kept in the model)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from scenesense.fusions.base import Fusion
 from scenesense.layers.mlp import MLP
 from scenesense.models.classifier import MultimodalClassifier
 from scenesense.models.modality_dropout import ModalityDropout
+from scenesense.models.standardize import FeatureStandardizer
 from scenesense.registry import ENCODERS, FUSIONS, Registry
 from scenesense.types import MODALITIES
 
@@ -174,7 +175,8 @@ def build_model(
     (``sequence_modalities``) when it accepts that argument. The head is
     ``Linear(fusion.out_dim -> head_hidden_dim) -> ReLU -> Dropout -> Linear(-> num_classes)``
     (an identity for ``"decision"``-level fusions). Modality dropout is used only with >= 2
-    modalities and ``p > 0``.
+    modalities and ``p > 0``. With ``cfg.standardize`` the model gets a
+    :class:`~scenesense.models.standardize.FeatureStandardizer` (identity until fitted).
 
     Args:
         cfg: model configuration.
@@ -221,4 +223,5 @@ def build_model(
             dropout = ModalityDropout(cfg.modality_dropout, cfg.modality_dropout_mode)
         except ValueError as err:
             raise ConfigError(f"model.modality_dropout: {err}") from err
-    return MultimodalClassifier(nn.ModuleDict(encoders), fusion, head, dropout)
+    standardizer = FeatureStandardizer({m: feature_dims[m] for m in names}) if cfg.standardize else None
+    return MultimodalClassifier(nn.ModuleDict(encoders), fusion, head, dropout, standardizer)

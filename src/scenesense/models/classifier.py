@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from scenesense.fusions.base import Fusion
 from scenesense.models.modality_dropout import ModalityDropout
+from scenesense.models.standardize import FeatureStandardizer
 from scenesense.types import EncoderOutput, ModelOutput
 
 
@@ -46,6 +47,7 @@ class MultimodalClassifier(nn.Module):
         fusion: fuses the encoder outputs; built for exactly these modalities.
         head: maps ``[B, fusion.out_dim]`` to logits ``[B, C]``.
         modality_dropout: applied while training (``None``: never).
+        standardizer: z-scores the inputs first, with the train split's statistics (``None``: raw).
 
     Raises:
         ValueError: if there are no encoders or the fusion was built for other modalities.
@@ -57,6 +59,7 @@ class MultimodalClassifier(nn.Module):
         fusion: Fusion,
         head: nn.Module,
         modality_dropout: ModalityDropout | None = None,
+        standardizer: FeatureStandardizer | None = None,
     ) -> None:
         super().__init__()
         if len(encoders) == 0:
@@ -70,6 +73,7 @@ class MultimodalClassifier(nn.Module):
         self.fusion = fusion
         self.head = head
         self.modality_dropout = modality_dropout
+        self.standardizer = standardizer
 
     def forward(
         self,
@@ -95,6 +99,8 @@ class MultimodalClassifier(nn.Module):
                 raise ValueError(f"model needs modality {m!r} but the batch has only {sorted(inputs)}")
         masks = masks or {}
         present = present or {}
+        if self.standardizer is not None:
+            inputs = self.standardizer(inputs, masks)
         batch_size = _batch_size(inputs, self.modalities)
         device = inputs[self.modalities[0]].device
         keep = (
