@@ -17,7 +17,7 @@ from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.formats.meld_text import extract_meld_for_spec
 from scenesense.data.labels import LabelSpace
-from scenesense.data.sources import default_cache_dir, prepare_dataset
+from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
 from scenesense.evaluation.regression import regression_metrics
@@ -185,11 +185,13 @@ def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], tor
     return cfg, spec, model
 
 
-def _eval_data_file(spec: dict[str, Any], store: str | Path | None, split: str | None,
-                    csv: str | Path | None) -> tuple[Path, str]:
-    """Resolve the labelled data to score into one store split file (extracting a CSV if needed)."""
-    if (store is None) == (csv is None):
-        raise ValueError("evaluate needs exactly one of a store (file or folder) or a MELD-format CSV")
+def _eval_data_file(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Path | None,
+                    split: str | None, csv: str | Path | None, root: str | Path | None,
+                    params: dict[str, Any] | None) -> tuple[Path, str]:
+    """Resolve the labelled data to score into one store split file (converting raw data if needed)."""
+    if sum(x is not None for x in (store, csv, root)) != 1:
+        raise ValueError("evaluate needs exactly one of a store (file or folder), a MELD-format CSV, "
+                         "or a dataset root in the run's format")
     if store is not None:
         path = Path(store)
         if path.is_dir():
@@ -197,21 +199,29 @@ def _eval_data_file(spec: dict[str, Any], store: str | Path | None, split: str |
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such store file or folder")
         return path, path.stem
+    if root is not None:
+        source = get_source(cfg.data.dataset)
+        data = replace(cfg.data, root=str(root), params={**cfg.data.params, **source.score_all, **(params or {})})
+        return _split_file(prepare_dataset(data), split or "test"), Path(root).name
     csv_path = Path(csv)  # type: ignore[arg-type]
     return extract_meld_for_spec(csv_path, spec, default_cache_dir()), csv_path.stem
 
 
 def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str | None = None,
-             csv: str | Path | None = None, output_dir: str | Path | None = None,
+             csv: str | Path | None = None, root: str | Path | None = None,
+             params: dict[str, Any] | None = None, output_dir: str | Path | None = None,
              accelerator: str | None = None) -> EvalResult:
-    """Score a trained run on labelled data: a store split, or a MELD-format CSV of any split.
+    """Score a trained run on labelled data: a store split, a MELD-format CSV, or a dataset root.
 
     A CSV is run through the same feature extractor (same parameters) the run was trained with.
+    A ``root`` is converted by the run's dataset source with the run's parameters, updated with
+    the source's ``score_all`` (every sample into split ``test``, e.g. RAVDESS ``split=all``)
+    and ``params``; ``split`` picks the split to score (default ``test``).
     Writes ``predictions.csv``, ``metrics.json`` and ``confusion_matrix.png`` under
     ``output_dir`` (default ``<run_dir>/eval/<data name>``).
     """
     cfg, spec, model = load_run(run_dir)
-    data_file, name = _eval_data_file(spec, store, split, csv)
+    data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)
     dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"])
     label_space = dataset.label_space
     if list(label_space.names) != spec["label_names"]:

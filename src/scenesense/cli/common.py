@@ -6,6 +6,10 @@ import json
 import sys
 from typing import Any
 
+import yaml
+
+from scenesense.config import ConfigError
+
 
 def print_json(obj: Any) -> None:  # noqa: ANN401
     """Print ``obj`` as one JSON object on stdout."""
@@ -25,3 +29,14 @@ def headline_keys(metrics: dict[str, Any]) -> tuple[str, ...]:
 def summary_row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of a metrics dict, for a table row."""
     return {"run": name, "n": metrics.get("n", ""), **{k: metrics[k] for k in headline_keys(metrics)}}
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` -> dict, each value parsed as YAML (``3`` int, ``[1, 2]`` list, ``x`` str)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r} must look like key=value")
+        key, raw = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return out

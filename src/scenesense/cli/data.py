@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from scenesense.cli.common import print_json
+from scenesense.cli.common import parse_params, print_json
 from scenesense.config import ConfigError
 
 
@@ -48,16 +46,6 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _params(pairs: list[str]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--set {pair!r} must look like key=value")
-        key, raw = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-    return out
-
-
 def _source_and_params(args: argparse.Namespace) -> tuple[Any, Path | None, dict[str, Any]]:
     from scenesense.config import DataConfig
     from scenesense.data.sources import get_source
@@ -66,7 +54,7 @@ def _source_and_params(args: argparse.Namespace) -> tuple[Any, Path | None, dict
         source = get_source(args.dataset)
     except KeyError as err:
         raise ConfigError(str(err.args[0])) from None
-    cfg = DataConfig(dataset=args.dataset, root=args.root, params=_params(args.set))
+    cfg = DataConfig(dataset=args.dataset, root=args.root, params=parse_params(args.set))
     return source, source.resolve_root(cfg), source.params(cfg.params)
 
 

@@ -1,10 +1,10 @@
-"""``scenesense evaluate``: score a trained run on labelled data (a store split or a MELD CSV)."""
+"""``scenesense evaluate``: score a trained run on labelled data (a store split, a MELD CSV, a dataset root)."""
 
 from __future__ import annotations
 
 import argparse
 
-from scenesense.cli.common import headline_keys, print_json, summary_row
+from scenesense.cli.common import headline_keys, parse_params, print_json, summary_row
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--csv", help="a MELD-format CSV of any split, with labels; features are extracted")
     src.add_argument("--store", help="a feature store folder (with --split) or one split file (.h5)")
+    src.add_argument("--root", help="data in the run's dataset format at any path (e.g. a RAVDESS tree "
+                                    "plus its AU table); converted with the run's parameters")
     p.add_argument("--split", help="split name inside a store folder (default: test)")
+    p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --root: override a dataset parameter (repeatable)")
     p.add_argument("--output-dir", help="where predictions and metrics go (default: <run_dir>/eval/<name>)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     p.set_defaults(handler=run)
@@ -23,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from scenesense import api
     from scenesense.evaluation.report import format_metrics_table
 
-    result = api.evaluate(args.run_dir, store=args.store, split=args.split, csv=args.csv,
-                          output_dir=args.output_dir)
+    result = api.evaluate(args.run_dir, store=args.store, split=args.split, csv=args.csv, root=args.root,
+                          params=parse_params(args.params), output_dir=args.output_dir)
     if args.json:
         print_json({**result.metrics, "predictions": str(result.predictions_csv)})
         return 0

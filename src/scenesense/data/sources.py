@@ -86,6 +86,8 @@ class DatasetSource(ABC):
     name: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, Any]] = {}
     needs_root: ClassVar[bool] = True
+    score_all: ClassVar[Mapping[str, Any]] = {}
+    """Parameters that put every sample under a root into one ``test`` split (scoring a copy at any path)."""
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """``defaults`` updated with ``given``; unknown keys are a :class:`ConfigError`."""
