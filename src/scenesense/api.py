@@ -122,8 +122,11 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult
 def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     store_dir = prepare_store(cfg)
     features = dict(cfg.data.features)
-    train_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.train_split), cfg.modalities, features)
-    dev_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.dev_split), cfg.modalities, features)
+    norm = cfg.data.speaker_norm
+    train_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.train_split), cfg.modalities, features,
+                                    speaker_norm=norm)
+    dev_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.dev_split), cfg.modalities, features,
+                                  speaker_norm=norm)
     label_space = train_set.label_space
     if dev_set.label_space != label_space:
         raise ValueError(f"train and dev label spaces differ: {label_space.names} vs {dev_set.label_space.names}")
@@ -222,7 +225,7 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     """
     cfg, spec, model = load_run(run_dir)
     data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)
-    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"])
+    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
     label_space = dataset.label_space
     if list(label_space.names) != spec["label_names"]:
         raise ValueError(f"{data_file}: labels {list(label_space.names)} differ from the run's "

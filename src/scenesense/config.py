@@ -42,6 +42,7 @@ class DataConfig:
     features: dict[str, str] = field(default_factory=dict)  # modality -> feature set name in the store
     params: dict[str, Any] = field(default_factory=dict)  # dataset-specific options (e.g. synthetic sizes)
     cache_dir: str | None = None  # where derived stores go (default: $SCENESENSE_CACHE or ~/.cache/scenesense)
+    speaker_norm: bool = False  # z-score each speaker's features with their own stats (per split, no labels)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from scenesense.data.labels import LabelSpace
+from scenesense.data.speaker_norm import Stats, apply_speaker_norm, speaker_statistics
 from scenesense.data.store import StoreError, StoreSplit, open_store_split
 from scenesense.types import Sample, validate_modality
 
@@ -63,6 +64,9 @@ class FeatureStoreDataset(Dataset):
             modality, else the unique set whose ``modality`` attribute matches. Entries for
             modalities not in ``modalities`` are ignored.
         in_memory: load all requested features once (fast for small stores on CPU).
+        speaker_norm: z-score every sample by its speaker's statistics over this split
+            (:mod:`scenesense.data.speaker_norm`; speakers with fewer than
+            ``min_speaker_samples`` samples use the split's statistics).
 
     Attributes:
         split: the :class:`StoreSplit` metadata.
@@ -74,7 +78,8 @@ class FeatureStoreDataset(Dataset):
     """
 
     def __init__(self, split_file: str | Path, modalities: Sequence[str],
-                 features: Mapping[str, str] | None = None, *, in_memory: bool = False) -> None:
+                 features: Mapping[str, str] | None = None, *, in_memory: bool = False,
+                 speaker_norm: bool = False, min_speaker_samples: int = 10) -> None:
         self.split = open_store_split(split_file)
         if not modalities:
             raise ValueError("FeatureStoreDataset needs at least one modality")
@@ -95,6 +100,11 @@ class FeatureStoreDataset(Dataset):
                     self._arrays[m] = group["data"][:]
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        self._speaker_stats: dict[str, dict[str, Stats]] = {}
+        if speaker_norm:
+            chunks = (self.__getitems__(range(i, min(i + 256, self.split.n))) for i in range(0, self.split.n, 256))
+            self._speaker_stats = speaker_statistics((s for chunk in chunks for s in chunk), self.modalities,
+                                                     min_speaker_samples)
 
     @property
     def label_space(self) -> LabelSpace:
@@ -153,6 +163,8 @@ class FeatureStoreDataset(Dataset):
                 "present": {m: bool(self._present[m][k]) for m in self.modalities},
                 "label": int(label) if self.label_space.is_classification else float(label),
             })
+        if self._speaker_stats:
+            samples = [apply_speaker_norm(s, self._speaker_stats) for s in samples]
         return samples
 
     def _read(self, modality: str, rows: np.ndarray) -> list[np.ndarray]:
