@@ -1,10 +1,14 @@
-"""Feature extractors. Importing this package registers the ``EXTRACTORS`` entries (``minilm``).
+"""Feature extractors. Importing this package registers the ``EXTRACTORS`` entries.
 
-Model weights and heavy libraries load lazily, on the first extraction.
+Text: ``minilm``; audio: ``egemaps``, ``compare``, ``egemaps_lld``, ``compare_lld`` (openSMILE);
+vision: ``face``, ``face_mesh`` (optional mediapipe). Model weights and heavy
+libraries load lazily, on the first extraction.
 """
 
 from __future__ import annotations
 
+from scenesense.extraction import audio as audio
+from scenesense.extraction import vision as vision
 from scenesense.extraction.base import FeatureExtractor as FeatureExtractor
 from scenesense.extraction.text import MiniLMTextExtractor as MiniLMTextExtractor
 from scenesense.extraction.text import TextExtractor as TextExtractor

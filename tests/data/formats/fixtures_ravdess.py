@@ -33,15 +33,54 @@ def ravdess_name(emotion: int, actor: int, intensity: int = 1, statement: int = 
     return "-".join(f"{f:02d}" for f in fields) + f".{ext}"
 
 
-def write_wav(path: Path, rate: int = 16000, channels: int = 1, frames: int = 32, width: int = 2) -> Path:
-    """A tiny PCM WAV (a ramp) written with :mod:`wave`."""
+def tone(seconds: float, rate: int, f0: float, amplitude: float = 0.3) -> np.ndarray:
+    """``[S]`` int16 samples of a voiced-like tone: 4 harmonics of ``f0`` gliding +-10 % at 2 Hz,
+    loudness swelling at 3 Hz (openSMILE finds pitch and loudness in it)."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    phase = 2 * np.pi * f0 * (t - 0.1 * np.cos(2 * np.pi * 2 * t) / (2 * np.pi * 2))
+    signal = sum(np.sin(k * phase) / k for k in range(1, 5)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return np.round(amplitude * 32767 * signal / (np.abs(signal).max() or 1.0)).astype("<i2")
+
+
+def write_wav(path: Path, rate: int = 16000, channels: int = 1, frames: int = 32, width: int = 2,
+              seconds: float | None = None, f0: float = 200.0, amplitude: float = 0.3) -> Path:
+    """A PCM WAV written with :mod:`wave`: a tiny ramp of ``frames`` frames, or (``seconds`` given,
+    16-bit only) a :func:`tone` of ``f0`` Hz and peak ``amplitude``, the same on every channel."""
     path.parent.mkdir(parents=True, exist_ok=True)
     samples = (np.arange(frames * channels) % 100).astype("<i2" if width == 2 else np.uint8)
+    if seconds is not None:
+        samples = np.repeat(tone(seconds, rate, f0, amplitude), channels)  # interleaved [S * C]
     with wave.open(str(path), "wb") as w:
         w.setnchannels(channels)
         w.setsampwidth(width)
         w.setframerate(rate)
         w.writeframes(samples.tobytes())
+    return path
+
+
+def write_mp4(path: Path, seconds: float, f0: float | None = None) -> Path:
+    """A 32x32 ``mpeg4`` video of ``seconds`` (PyAV), with an AAC :func:`tone` track of ``f0`` Hz
+    at 16 kHz when ``f0`` is given, else no audio stream."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=10)
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        audio = None if f0 is None else container.add_stream("aac", rate=16000, layout="mono")
+        frames = [av.VideoFrame.from_ndarray(np.full((32, 32, 3), 10 * i, np.uint8), format="rgb24")
+                  for i in range(max(1, int(seconds * 10)))]
+        for frame in [*frames, None]:
+            container.mux(video.encode(frame))
+        if audio is not None:
+            samples = tone(seconds, 16000, f0)[None, :]  # [1, S] int16
+            for start in range(0, samples.shape[1], 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 1024]),
+                                                   format="s16", layout="mono")
+                chunk.sample_rate, chunk.pts = 16000, start
+                container.mux(audio.encode(chunk))
+            container.mux(audio.encode(None))
     return path
 
 
@@ -83,15 +122,23 @@ def speech_names(actor: int, full: bool = False) -> list[str]:
             for s in (1, 2) for r in (1, 2)]
 
 
+def clip_f0(name: str) -> float:
+    """Pitch of a clip's tone: 120 Hz + 15 Hz per emotion + 5 Hz per actor."""
+    fields = [int(f) for f in name.split(".")[0].split("-")]
+    return 120.0 + 15 * fields[2] + 5 * fields[6]
+
+
 def write_ravdess(root: Path, actors: Sequence[int] = (1, 2, 3), *, full: bool = False, table: bool = True,
-                  extra_names: Sequence[str] = ()) -> Path:
+                  extra_names: Sequence[str] = (), seconds: float | None = None) -> Path:
     """A RAVDESS tree: actors 1-2 at 48 kHz (actor 1's first clip stereo), others 16 kHz mono;
-    ``openface_au_mfcc.csv`` (shuffled rows) for every speech clip."""
+    ``openface_au_mfcc.csv`` (shuffled rows) for every speech clip. Clips are tiny ramps, or
+    with ``seconds`` tones of :func:`clip_f0` (for audio feature extraction)."""
     names = []
     for actor in actors:
         rate = 48000 if actor <= 2 else 16000
         for k, name in enumerate(speech_names(actor, full)):
-            write_wav(root / "audio" / f"Actor_{actor:02d}" / name, rate, 2 if actor == 1 and k == 0 else 1)
+            write_wav(root / "audio" / f"Actor_{actor:02d}" / name, rate, 2 if actor == 1 and k == 0 else 1,
+                      seconds=seconds, f0=clip_f0(name))
             names.append(name)
     for name in extra_names:
         write_wav(root / "audio" / f"Actor_{name[-6:-4]}" / name, 16000)

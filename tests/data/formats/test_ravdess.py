@@ -11,15 +11,17 @@ import pytest
 from fixtures_ravdess import (
     AU_COLUMNS,
     MFCC_COLUMNS,
+    clip_f0,
     ravdess_name,
     speech_names,
     table_values,
     write_clip_table,
+    write_mp4,
     write_ravdess,
     write_wav,
 )
 
-from scenesense.config import ConfigError
+from scenesense.config import ConfigError, DataConfig
 from scenesense.data.formats.ravdess import (
     RAVDESS_EMOTIONS,
     RavdessSource,
@@ -29,6 +31,7 @@ from scenesense.data.formats.ravdess import (
     read_clip_table,
     read_wav_info,
 )
+from scenesense.data.sources import prepare_dataset
 from scenesense.data.store import open_store_split
 from scenesense.data.validation import DataFormatError
 
@@ -154,7 +157,11 @@ def test_an_actor_in_two_splits_is_refused():
 
 
 @pytest.mark.parametrize("given", [{"channel": "both"}, {"split": "random"}, {"folds": 1}, {"fold": 5},
-                                   {"train_actors": []}, {"dev_actors": [30]}, {"nope": 1}])
+                                   {"train_actors": []}, {"dev_actors": [30]}, {"nope": 1},
+                                   {"audio": "nope"}, {"audio": "minilm"}, {"audio": "egemaps", "audio_params": 3},
+                                   {"audio": "egemaps", "audio_params": {"max_frames": 10}},
+                                   {"audio": "egemaps_lld", "audio_params": {"max_frames": 0}},
+                                   {"audio_params": {"sample_rate": 8000}}])
 def test_bad_params_are_config_errors(given):
     with pytest.raises(ConfigError):
         RavdessSource().params(given)
@@ -258,6 +265,143 @@ def test_table_param_and_default_search(tmp_path):
     moved = (root / "openface_au_mfcc.csv").rename(tmp_path / "elsewhere.csv")
     assert _convert(root, tmp_path / "out", table=str(moved))["train"].source["table"] == "elsewhere.csv"
     assert moved in RavdessSource().inputs(root, RavdessSource().params({"table": str(moved)}))
+
+
+def test_split_all_puts_every_actor_into_one_test_split(tmp_path):
+    params = RavdessSource().params({"split": "all", "train_actors": []})  # actor lists are ignored
+    assert RavdessSource().splits(None, params) == ["test"]
+    assert assign_splits([7, 3, 21, 3], params) == {"test": [3, 7, 21]}
+    root = write_ravdess(tmp_path / "withheld" / "anywhere", actors=(21, 22))
+    stores = _convert(root, tmp_path / "out", split="all")
+    assert list(stores) == ["test"] and stores["test"].n == 8
+    assert set(stores["test"].speakers) == {"actor21", "actor22"}
+    assert stores["test"].source["split_design"] == "all"
+    assert {n: f.dim for n, f in stores["test"].features.items()} == {"vision": 35, "audio": 259}
+
+
+# --- audio extracted from the clips (audio=<extractor>) -----------------------------------------
+
+@pytest.fixture
+def opensmile_available():
+    pytest.importorskip("av")
+    pytest.importorskip("opensmile")
+
+
+def _egemaps(path: Path) -> np.ndarray:
+    from scenesense.registry import EXTRACTORS
+
+    return EXTRACTORS.create("egemaps").extract_one(str(path))["functionals"]
+
+
+def test_audio_egemaps_replaces_the_table_mfcc_and_keeps_the_au(tmp_path, opensmile_available):
+    root = write_ravdess(tmp_path / "r", seconds=0.4)
+    stores = _convert(root, tmp_path / "out", audio="egemaps")
+    train = stores["train"]
+    audio = train.features["audio"]
+    assert (audio.modality, audio.kind, audio.dim) == ("audio", "vector", 88)
+    assert audio.provenance["extractor"] == "egemaps" and audio.provenance["feature_set"] == "eGeMAPSv02"
+    assert audio.provenance["versions"]["opensmile"] != "not installed"
+    assert "16000 Hz" in audio.provenance["input"] and "audio twin" in audio.provenance["clip_audio"]
+    assert train.source["audio"] == "egemaps" and train.source["clips_without_audio"] == 0
+    with h5py.File(train.path) as f:
+        assert f["features/audio/present"][:].all()
+        rows = f["features/audio/data"][:]
+        for i, key in enumerate(train.ids):
+            np.testing.assert_allclose(f["features/vision/data"][i], table_values(key + ".wav")[0], rtol=1e-6)
+    first = root / "audio" / "Actor_01" / f"{train.ids[0]}.wav"
+    np.testing.assert_array_equal(rows[0], _egemaps(first))
+    # joined by name: feature 0 (mean F0 in semitones above 27.5 Hz) follows each clip's tone pitch
+    f0 = np.array([clip_f0(k + ".wav") for k in train.ids])
+    assert np.argsort(rows[:, 0]).tolist() == np.argsort(f0).tolist()
+    assert np.abs(rows[:, 0] - 12 * np.log2(f0 / 27.5)).max() < 1.0
+
+
+def test_a_clip_whose_audio_fails_is_missing_and_counted_not_fatal(tmp_path, opensmile_available, caplog):
+    root = write_ravdess(tmp_path / "r", seconds=0.4)
+    silent = root / "audio" / "Actor_03" / speech_names(3)[2]
+    write_wav(silent, 16000, seconds=0.4, amplitude=0.0)  # all-zero samples
+    dev = _convert(root, tmp_path / "out", audio="egemaps")["dev"]
+    with h5py.File(dev.path) as f:
+        present = f["features/audio/present"][:].tolist()
+        assert f["features/vision/present"][:].all()
+    assert present == [name != silent.name for name in (k + ".wav" for k in dev.ids)]
+    assert dev.source["clips_without_audio"] == 1
+    assert silent.name[:-4] in dev.source["audio_errors"][0] and "silent audio" in dev.source["audio_errors"][0]
+    assert any("silent audio" in r.getMessage() for r in caplog.records)
+
+
+def test_video_clips_take_the_audio_of_their_twin_or_their_own_track(tmp_path, opensmile_available):
+    root = write_ravdess(tmp_path / "r", seconds=0.4)
+    folder = root / "video" / "Actor_03"
+    twin = speech_names(3)[0]  # its WAV exists; the video-only file is empty: it is never read
+    video_only = "02" + twin[2:-4] + ".mp4"
+    (folder / video_only).parent.mkdir(parents=True)
+    (folder / video_only).write_bytes(b"")
+    talking = ravdess_name(2, 3, modality=1, ext="mp4")  # no twin WAV: its own audio track is used
+    write_mp4(folder / talking, 0.4, f0=clip_f0(talking))
+    muted = ravdess_name(4, 3, modality=2, ext="mp4")  # no twin, no audio track
+    write_mp4(folder / muted, 0.4)
+    dev = _convert(root, tmp_path / "out", audio="egemaps")["dev"]
+    with h5py.File(dev.path) as f:
+        rows, present = f["features/audio/data"][:], f["features/audio/present"][:]
+    ids = list(dev.ids)
+    np.testing.assert_array_equal(rows[ids.index(video_only[:-4])], rows[ids.index(twin[:-4])])
+    np.testing.assert_array_equal(rows[ids.index(talking[:-4])], _egemaps(folder / talking))
+    assert present[ids.index(talking[:-4])] and not present[ids.index(muted[:-4])]
+    assert dev.source["clips_without_audio"] == 1 and "no audio stream" in dev.source["audio_errors"][0]
+
+
+def test_audio_extractor_needs_no_table_and_writes_lld_sequences(tmp_path, opensmile_available):
+    root = write_ravdess(tmp_path / "r", seconds=0.4, table=False)
+    stores = _convert(root, tmp_path / "out", audio="egemaps_lld", audio_params={"max_frames": 20})
+    train = stores["train"]
+    assert set(train.features) == {"audio"} and train.source["table"] is None
+    info = train.features["audio"]
+    assert (info.kind, info.dim, info.max_len) == ("sequence", 25, 20)
+    assert info.provenance["params"]["max_frames"] == 20 and info.provenance["frame_hop_ms"] == 10
+    with h5py.File(train.path) as f:
+        assert f["features/audio/lengths"][:].tolist() == [20] * train.n
+
+
+def test_audio_choice_and_its_params_change_the_cache_key(tmp_path, opensmile_available):
+    root = write_ravdess(tmp_path / "r", seconds=0.4)
+    keys = {}
+    for label, given in {"table": {}, "egemaps": {"audio": "egemaps"},
+                         "egemaps 22k": {"audio": "egemaps", "audio_params": {"sample_rate": 22050}}}.items():
+        cfg = DataConfig(dataset="ravdess", root=str(root),
+                         params={"train_actors": [1, 2], "dev_actors": [3], **given})
+        keys[label] = prepare_dataset(cfg, tmp_path / "cache")
+        assert prepare_dataset(cfg, tmp_path / "cache") == keys[label]  # cached
+    assert len(set(keys.values())) == 3
+    assert open_store_split(keys["egemaps 22k"] / "dev.h5").features["audio"].provenance["params"][
+        "sample_rate"] == 22050
+    identity = RavdessSource().identity(root, RavdessSource().params({"audio": "egemaps"}))
+    assert identity["audio_extractor"]["versions"]["opensmile"] != "not installed"
+
+
+def test_checking_audio_params_loads_no_audio_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from scenesense.data.formats.ravdess import RavdessSource as R; "
+            "R().params({'audio': 'egemaps_lld', 'audio_params': {'max_frames': 5}}); "
+            "print(sorted(m for m in ('opensmile', 'av') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_validate_needs_no_table_when_audio_is_extracted(tmp_path):
+    root = write_ravdess(tmp_path / "r", actors=(1, 2, 3), full=True, table=False)
+    given = {"train_actors": [1, 2], "dev_actors": [3]}
+    assert RavdessSource().validate(root, RavdessSource().params(given)).errors == 1
+    report = RavdessSource().validate(root, RavdessSource().params({**given, "audio": "egemaps"}))
+    assert report.errors == 0, report.format()
+
+
+def test_split_all_with_extracted_audio(tmp_path, opensmile_available):
+    root = write_ravdess(tmp_path / "withheld", actors=(21,), seconds=0.4)
+    test = _convert(root, tmp_path / "out", split="all", audio="egemaps")["test"]
+    assert test.n == 4 and test.features["audio"].dim == 88 and test.features["vision"].dim == 35
 
 
 # --- validate ------------------------------------------------------------------------------------

@@ -20,7 +20,16 @@ Store (one ``<split>.h5`` per split, rows ordered by actor then file name):
 - ``vision``: vector ``[N, 35]`` = the AU columns (table order); ``audio``: vector ``[N, 259]`` =
   the ``mfcc_stat_*`` columns. Joined to clips BY FILE NAME, never by row (a video clip
   ``01-…mp4``/``02-…mp4`` joins the row of its audio twin ``03-…wav``); a clip without a row
-  has both modalities missing (present False). Raw-waveform features are not extracted here.
+  has both modalities missing (present False).
+- ``audio=<extractor>`` (any registered audio extractor, e.g. ``egemaps``; its constructor
+  arguments in ``audio_params``) replaces the table's ``audio`` columns by features extracted
+  from each clip's audio: the ``.wav`` itself, for a video clip its audio twin ``03-…wav`` when
+  that is under the root, else the ``.mp4``'s own audio track. The extractor's single output is
+  stored (vector ``[N, D]`` or sequence ``[N, T_max, D]``) with its provenance. A clip whose
+  audio cannot be extracted (silent, too short, no audio track, undecodable) has its audio
+  missing (present False); it is logged and counted in the store's ``source``
+  (``clips_without_audio``, ``audio_errors``), and conversion goes on. The table is optional in
+  this mode (without it the store has no ``vision``).
 - labels: the 8 emotions in RAVDESS order (:data:`RAVDESS_EMOTIONS`, class id = field EE - 1).
   Intensity, statement, repetition and sex are parsed and validated but not stored (the store
   holds one label per sample).
@@ -31,7 +40,9 @@ Splits are speaker-independent (no actor is in two splits; checked, a ``ValueErr
 (empty: no test split); clips of other actors are dropped and counted. ``split=kfold``: the
 actors present are sorted and cut into ``folds`` contiguous groups of near-equal size (the first
 ``n % folds`` groups get one more actor, as ``numpy.array_split``); ``dev`` is group ``fold``,
-``train`` the rest, no test. ``channel``: ``speech`` (default), ``song`` or ``all``.
+``train`` the rest, no test. ``split=all``: every clip present goes into ONE split named
+``test`` (to score a folder of withheld actors). ``channel``: ``speech`` (default), ``song`` or
+``all``.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -53,6 +64,9 @@ from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import DatasetSource, file_sha256, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
+
+if TYPE_CHECKING:
+    from scenesense.extraction.base import FeatureExtractor
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +85,10 @@ CHANNELS = {"speech": (1,), "song": (2,), "all": (1, 2)}
 RULE_NEUTRAL = "neutral (emotion 01) has no strong intensity (02)"
 RULE_SONG = "song (channel 02) never has emotion 07 or 08"
 RULE_ACTOR18 = "actor 18 has no song files"
+SPLIT_DESIGNS = ("actors", "kfold", "all")
+AUDIO_FROM_TABLE = "table"  # data.params.audio: the table's mfcc_stat_* columns (else an extractor name)
 SPEECH_PER_ACTOR, SONG_PER_ACTOR = 60, 44  # formats.md §7: 1,440 speech / 24 actors, 1,012 song / 23
+_EXTRACT_BATCH = 32  # clips per extract_batch call (progress is logged after each)
 
 
 @dataclass(frozen=True)
@@ -293,11 +310,16 @@ def _actor_list(key: str, value: Any) -> list[int]:  # noqa: ANN401
 def assign_splits(actors: Sequence[int], params: Mapping[str, Any]) -> dict[str, list[int]]:
     """Split name -> actors (speaker-independent), from ``params`` and the ``actors`` present.
 
+    ``split=all`` puts every actor present into ``test``; ``kfold`` cuts the actors present into
+    ``folds`` groups; ``actors`` uses the ``*_actors`` lists as given.
+
     Raises:
         ConfigError: bad parameters, or fewer actors than folds.
         ValueError: an actor would be in two splits.
     """
-    if params["split"] == "kfold":
+    if params["split"] == "all":
+        out = {"test": sorted(set(actors))}
+    elif params["split"] == "kfold":
         present, k, fold = sorted(set(actors)), int(params["folds"]), int(params["fold"])
         if len(present) < k:
             raise ConfigError(f"data.params.folds={k} needs at least {k} actors, found {present}")
@@ -334,19 +356,125 @@ def _finite(table: ClipTable, clip: RavdessClip, values: np.ndarray, columns: Se
     return values.astype(np.float32)
 
 
-def _store_source(root: Path, clips: Sequence[RavdessClip], table: ClipTable, split: str,
-                  actors: Sequence[int], params: Mapping[str, Any], dropped: int) -> dict[str, Any]:
-    return {
+class ClipAudio(NamedTuple):
+    """Audio features extracted for the clips of one split.
+
+    Fields: ``spec`` (the store's ``audio`` :class:`FeatureSpec`, provenance included); ``rows``
+    (one ``[D]`` or ``[T, D]`` array per clip, ``None`` where extraction failed); ``errors`` (one
+    line per failed clip).
+    """
+
+    spec: FeatureSpec
+    rows: list[np.ndarray | None]
+    errors: list[str]
+
+
+def audio_extractor(params: Mapping[str, Any]) -> FeatureExtractor | None:
+    """The extractor named by ``params["audio"]`` (``None`` for ``"table"``), built with ``audio_params``.
+
+    Raises:
+        ConfigError: not ``"table"`` nor a registered audio extractor, or bad ``audio_params``.
+    """
+    name = params["audio"]
+    if name == AUDIO_FROM_TABLE:
+        if params["audio_params"]:
+            raise ConfigError(f"data.params.audio_params {params['audio_params']!r} needs data.params.audio "
+                              f"set to an audio extractor (audio is {AUDIO_FROM_TABLE!r})")
+        return None
+    import scenesense.extraction  # noqa: F401  (registers the package's extractors)
+    from scenesense.registry import EXTRACTORS
+
+    choices = [n for n in EXTRACTORS.names() if getattr(EXTRACTORS.get(n), "modality", None) == "audio"]
+    if not isinstance(name, str) or name not in choices:
+        raise ConfigError(f"data.params.audio must be {AUDIO_FROM_TABLE!r} or an audio extractor "
+                          f"{choices}, got {name!r}")
+    given = params["audio_params"] or {}
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"data.params.audio_params must be a mapping of {name} arguments, got {given!r}")
+    try:
+        return EXTRACTORS.create(name, **given)  # constructors only check and store arguments
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"data.params.audio_params for extractor {name!r}: {err}") from None
+
+
+def _audio_path(clip: RavdessClip, wavs: Mapping[str, Path]) -> Path:
+    """The file the clip's audio comes from: itself, or for a video clip its audio twin if present."""
+    return clip.path if clip.name.extension == "wav" else wavs.get(clip.name.audio_twin, clip.path)
+
+
+def extract_clip_audio(clips: Sequence[RavdessClip], extractor: FeatureExtractor,
+                       wavs: Mapping[str, Path]) -> ClipAudio:
+    """Run ``extractor`` over the clips' audio (each file once); failures become missing rows.
+
+    Args:
+        clips: the clips of one split.
+        extractor: a one-output audio extractor (:func:`audio_extractor`).
+        wavs: ``.wav`` file name -> path of every audio clip found (for video clips' twins).
+
+    Raises:
+        ConfigError: the extractor has several outputs (the store's ``audio`` holds one).
+    """
+    from scenesense.extraction.base import ItemError, check_output
+
+    outputs = extractor.outputs()
+    if len(outputs) != 1:
+        raise ConfigError(f"data.params.audio needs an extractor with one output; "
+                          f"{type(extractor).__name__} has {sorted(outputs)}")
+    (output, out_spec), = outputs.items()
+    provenance = extractor.provenance()
+    paths = [_audio_path(c, wavs) for c in clips]
+    unique = list(dict.fromkeys(paths))
+    results: dict[Path, np.ndarray | ItemError] = {}
+    for start in range(0, len(unique), _EXTRACT_BATCH):
+        batch = unique[start:start + _EXTRACT_BATCH]
+        for path, result in zip(batch, extractor.extract_batch([str(p) for p in batch]), strict=True):
+            if not isinstance(result, ItemError):
+                try:
+                    result = check_output(output, result[output], out_spec, str(path))
+                except ItemError as err:
+                    result = err
+            results[path] = result
+        logger.info("ravdess: audio %s: %d/%d files", provenance["extractor"], len(results), len(unique))
+    rows: list[np.ndarray | None] = []
+    errors: list[str] = []
+    for clip, path in zip(clips, paths, strict=True):
+        result = results[path]
+        if isinstance(result, ItemError):
+            logger.warning("ravdess: clip %s has no audio features: %s", clip.id, result)
+            errors.append(f"{clip.id}: {result}")
+            rows.append(None)
+        else:
+            rows.append(result)
+    longest = max((r.shape[0] for r in rows if r is not None and r.ndim == 2), default=1)
+    spec = FeatureSpec("audio", out_spec.kind, out_spec.dim,
+                       max_len=longest if out_spec.kind == "sequence" else None,
+                       provenance={**provenance, "output": output,
+                                   "clip_audio": "the clip's .wav; a video clip's audio twin 03-...wav "
+                                                 "if present, else its own audio track"})
+    return ClipAudio(spec, rows, errors)
+
+
+def _store_source(root: Path, clips: Sequence[RavdessClip], table: ClipTable | None, split: str,
+                  actors: Sequence[int], params: Mapping[str, Any], dropped: int,
+                  audio: ClipAudio | None = None) -> dict[str, Any]:
+    source = {
         "dataset": "ravdess", "root": str(root), "split": split, "actors": list(actors),
         "split_design": params["split"], "channel": params["channel"], "clips": len(clips),
-        "clips_outside_splits": dropped, "table": table.path.name, "table_sha256": file_sha256(table.path),
+        "clips_outside_splits": dropped, "table": None if table is None else table.path.name,
+        "table_sha256": None if table is None else file_sha256(table.path),
         "join": "by file name (video clips by their audio twin 03-...wav)",
         "clips_without_table_row": sum(_row(table, c) is None for c in clips),
         "wav_formats": dict(Counter(c.wav.label for c in clips if c.wav is not None)),
+        "audio": params["audio"],
     }
+    if audio is not None:
+        source.update({"clips_without_audio": len(audio.errors), "audio_errors": audio.errors[:5]})
+    return source
 
 
-def _specs(table: ClipTable) -> dict[str, FeatureSpec]:
+def _specs(table: ClipTable | None) -> dict[str, FeatureSpec]:
+    if table is None:
+        return {}
     provenance = {"table": table.path.name, "recipe": "OpenFace 2 AUs averaged over the clip's frames"}
     specs = {}
     if table.au_columns:
@@ -359,21 +487,35 @@ def _specs(table: ClipTable) -> dict[str, FeatureSpec]:
     return specs
 
 
-def write_split(path: Path, clips: Sequence[RavdessClip], table: ClipTable,
-                source: Mapping[str, Any]) -> Path:
+def _table_rows(table: ClipTable, clips: Sequence[RavdessClip], name: str) -> list[np.ndarray | None]:
+    """The ``vision`` (AU) or ``audio`` (mfcc) cells of each clip's row; ``None`` without a row."""
+    columns, part = (table.au_columns, 0) if name == "vision" else (table.mfcc_columns, 1)
+    rows: list[np.ndarray | None] = []
+    for clip in clips:
+        row = _row(table, clip)
+        rows.append(None if row is None else _finite(table, clip, row[part], columns))
+    return rows
+
+
+def write_split(path: Path, clips: Sequence[RavdessClip], table: ClipTable | None,
+                source: Mapping[str, Any], audio: ClipAudio | None = None) -> Path:
     """Write one split of ``clips`` (joined to ``table`` by file name) to ``path``.
+
+    Args:
+        path: the ``<split>.h5`` to write.
+        clips: the split's clips, in store order.
+        table: the per-clip table (``vision`` and, unless ``audio`` is given, ``audio``).
+        source: dataset provenance stored in the file.
+        audio: extracted audio features replacing the table's ``audio`` columns.
 
     Raises:
         DataFormatError: a NaN/inf cell in a row that is used.
     """
-    specs = _specs(table)
-    columns = {"vision": table.au_columns, "audio": table.mfcc_columns}
-    features: dict[str, list[np.ndarray | None]] = {name: [] for name in specs}
-    for clip in clips:
-        row = _row(table, clip)
-        for name in specs:
-            values = None if row is None else row[0 if name == "vision" else 1]
-            features[name].append(None if values is None else _finite(table, clip, values, columns[name]))
+    specs = {n: spec for n, spec in _specs(table).items() if n != "audio" or audio is None}
+    features = {} if table is None else {n: _table_rows(table, clips, n) for n in specs}
+    if audio is not None:
+        specs["audio"] = audio.spec
+        features["audio"] = list(audio.rows)
     with StoreWriter(path, label_space=RAVDESS_EMOTIONS, features=specs, source=source) as writer:
         writer.append([c.id for c in clips], [c.name.emotion - 1 for c in clips], features,
                       dialogue_ids=[c.speaker for c in clips], speakers=[c.speaker for c in clips])
@@ -486,23 +628,27 @@ class RavdessSource(DatasetSource):
     """RAVDESS clips under ``data.root`` plus the per-clip AU/MFCC table (see the module docstring).
 
     ``data.params``: ``table`` (path; default: ``openface_au_mfcc.csv`` found under the root),
-    ``channel`` (speech | song | all), ``split`` (actors | kfold), ``train_actors``,
-    ``dev_actors``, ``test_actors`` (lists or ``"1-16"`` strings), ``folds``, ``fold``.
+    ``channel`` (speech | song | all), ``split`` (actors | kfold | all), ``train_actors``,
+    ``dev_actors``, ``test_actors`` (lists or ``"1-16"`` strings), ``folds``, ``fold``, ``audio``
+    (``table`` or an audio extractor name such as ``egemaps``) and ``audio_params`` (that
+    extractor's constructor arguments, e.g. ``{max_frames: 400}``).
     """
 
+    score_all: ClassVar[Mapping[str, Any]] = {"split": "all"}
     defaults: ClassVar[Mapping[str, Any]] = {
         "table": None, "channel": "speech", "split": "actors", "train_actors": list(range(1, 17)),
         "dev_actors": list(range(17, 21)), "test_actors": [], "folds": 5, "fold": 0,
+        "audio": AUDIO_FROM_TABLE, "audio_params": None,
     }
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters, checked: channel, split design, actor lists and fold index."""
+        """Parameters, checked: channel, split design, actor lists, fold index, audio extractor."""
         params = super().params(given)
         if params["channel"] not in CHANNELS:
             raise ConfigError(f"data.params.channel must be one of {sorted(CHANNELS)}, "
                               f"got {params['channel']!r}")
-        if params["split"] not in ("actors", "kfold"):
-            raise ConfigError(f"data.params.split must be 'actors' or 'kfold', got {params['split']!r}")
+        if params["split"] not in SPLIT_DESIGNS:
+            raise ConfigError(f"data.params.split must be one of {list(SPLIT_DESIGNS)}, got {params['split']!r}")
         folds, fold = params["folds"], params["fold"]
         if not isinstance(folds, int) or not isinstance(fold, int) or folds < 2 or not 0 <= fold < folds:
             raise ConfigError(f"data.params.folds must be an int >= 2 and fold in [0, folds), "
@@ -512,6 +658,7 @@ class RavdessSource(DatasetSource):
                 if not _actor_list(key, params[key]):
                     raise ConfigError(f"data.params.{key} must name at least one actor")
             assign_splits([], params)
+        audio_extractor(params)
         return params
 
     def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
@@ -520,39 +667,59 @@ class RavdessSource(DatasetSource):
         table = find_table(root, params["table"])
         return clip_files(root) + ([table] if table is not None else [])
 
+    def identity(self, root: Path | None, params: Mapping[str, Any]) -> dict[str, Any]:
+        """As :meth:`DatasetSource.identity`, plus the audio extractor's provenance (its versions)."""
+        identity = super().identity(root, params)
+        extractor = audio_extractor(params)
+        if extractor is not None:
+            identity["audio_extractor"] = extractor.provenance()
+        return identity
+
     def splits(self, root: Path | None, params: Mapping[str, Any]) -> list[str]:
-        """train and dev, plus test when ``test_actors`` is set."""
+        """train and dev, plus test when ``test_actors`` is set; only test for ``split=all``."""
+        if params["split"] == "all":
+            return ["test"]
         if params["split"] == "actors" and _actor_list("test_actors", params["test_actors"]):
             return ["train", "dev", "test"]
         return ["train", "dev"]
 
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
-        """Parse every clip, join the table by file name, write one store file per split.
+        """Parse every clip, join the table by file name (or extract audio), write one store per split.
 
         Raises:
             DataFormatError: a broken name, WAV or table.
-            ConfigError: no table, or a split without clips.
+            ConfigError: no table (required unless ``audio`` names an extractor), or a split
+                without clips.
         """
         assert root is not None
+        extractor = audio_extractor(params)
         table_path = find_table(root, params["table"])
+        if table_path is None and extractor is None:
+            raise ConfigError(f"{root}: no {TABLE_NAME} under the root (give data.params.table), "
+                              f"or extract audio features with data.params.audio (e.g. egemaps)")
         if table_path is None:
-            raise ConfigError(f"{root}: no {TABLE_NAME} under the root (give data.params.table); "
-                              f"features from raw audio are not extracted by this source")
+            logger.warning("ravdess: no %s under %s; the store has audio only", TABLE_NAME, root)
         clips = scan_clips(root, params["channel"])
-        table = read_clip_table(table_path)
+        table = None if table_path is None else read_clip_table(table_path)
         assignment = assign_splits(sorted({c.name.actor for c in clips}), params)
         dropped = sum(not any(c.name.actor in a for a in assignment.values()) for c in clips)
         if dropped:
             logger.warning("ravdess: %d clips belong to actors outside every split; dropped", dropped)
-        written = {}
+        wavs = {c.path.name: c.path for c in clips if c.name.extension == "wav"}
+        chosen = {split: [c for c in clips if c.name.actor in actors] for split, actors in assignment.items()}
         for split, actors in assignment.items():
-            chosen = [c for c in clips if c.name.actor in actors]
-            if not chosen:
+            if not chosen[split]:
                 present = sorted({c.name.actor for c in clips})
                 raise ConfigError(f"{root}: no {params['channel']} clips of the {split} actors {actors} "
                                   f"(actors present: {present})")
-            source = _store_source(root, chosen, table, split, actors, params, dropped)
-            written[split] = write_split(out / f"{split}.h5", chosen, table, source)
+        written = {}
+        for split, actors in assignment.items():
+            audio = None if extractor is None else extract_clip_audio(chosen[split], extractor, wavs)
+            if audio is not None and audio.errors:
+                logger.warning("ravdess: %s: %d of %d clips have no audio features", split, len(audio.errors),
+                               len(chosen[split]))
+            source = _store_source(root, chosen[split], table, split, actors, params, dropped, audio)
+            written[split] = write_split(out / f"{split}.h5", chosen[split], table, source, audio)
         return written
 
     def validate(self, root: Path, params: Mapping[str, Any]) -> ValidationReport:
@@ -560,7 +727,10 @@ class RavdessSource(DatasetSource):
         report = ValidationReport(self.name, str(root))
         clips = _validate_clips(root, report)
         table_path = find_table(root, params["table"])
-        report.check("per-clip table found", table_path is not None, str(table_path or f"no {TABLE_NAME}"))
+        optional = params["audio"] != AUDIO_FROM_TABLE  # audio is extracted; the table only adds vision
+        report.check("per-clip table found", table_path is not None or optional,
+                     str(table_path or f"no {TABLE_NAME}" + (f" (optional with audio={params['audio']})"
+                                                              if optional else "")))
         if table_path is not None:
             _validate_table(table_path, clips, report)
         chosen = [c for c in clips if c.name.channel in CHANNELS[params["channel"]]]
