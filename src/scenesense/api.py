@@ -18,6 +18,7 @@ from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.formats.meld_text import extract_meld_for_spec
 from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
+from scenesense.data.store import UNLABELLED
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
 from scenesense.evaluation.regression import regression_metrics
@@ -61,6 +62,15 @@ def _split_file(store_dir: Path, split: str) -> Path:
         have = sorted(p.stem for p in store_dir.glob("*.h5"))
         raise FileNotFoundError(f"{store_dir}: no split {split!r} in the store (it has {have})")
     return path
+
+
+def _require_labels(dataset: FeatureStoreDataset, action: str) -> None:
+    """Refuse a split holding unlabelled rows (class id -1, e.g. clips extracted for prediction)."""
+    if dataset.label_space.is_classification:
+        unlabelled = int((dataset.labels == UNLABELLED).sum())
+        if unlabelled:
+            raise ValueError(f"{dataset.split.path}: {unlabelled} of {len(dataset)} rows have no label; cannot "
+                             f"{action} them (use `scenesense predict` for unlabelled data)")
 
 
 def _make_run_dir(cfg: ExperimentConfig) -> Path:
@@ -127,6 +137,8 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
                                     speaker_norm=norm)
     dev_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.dev_split), cfg.modalities, features,
                                   speaker_norm=norm)
+    _require_labels(train_set, "train on")
+    _require_labels(dev_set, "select a model on")
     label_space = train_set.label_space
     if dev_set.label_space != label_space:
         raise ValueError(f"train and dev label spaces differ: {label_space.names} vs {dev_set.label_space.names}")
@@ -226,6 +238,7 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     cfg, spec, model = load_run(run_dir)
     data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)
     dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
+    _require_labels(dataset, "score")
     label_space = dataset.label_space
     if list(label_space.names) != spec["label_names"]:
         raise ValueError(f"{data_file}: labels {list(label_space.names)} differ from the run's "

@@ -127,3 +127,27 @@ def test_reader_rejects_incomplete_foreign_and_non_hdf5_files(tiny_store, tmp_pa
         open_store_split(tmp_path / "junk.h5")
     with pytest.raises(StoreError, match="no such store file"):
         open_store_split(tmp_path / "absent.h5")
+
+
+def test_unlabelled_rows_are_stored_as_minus_one_and_refused_by_training(tmp_path):
+    import os
+
+    from scenesense import api
+    from scenesense.config import build_config
+
+    specs = {"audio": FeatureSpec("audio", "vector", 2)}
+    for split in ("train", "dev"):
+        with StoreWriter(tmp_path / f"{split}.h5", label_space=LabelSpace(("a", "b")), features=specs,
+                         source={"dataset": "fixture"}) as w:
+            w.append(["x", "y", "z"], [0, 1, -1], {"audio": [np.ones(2), np.zeros(2), np.ones(2)]})
+        with pytest.raises(StoreError, match="-1 = unlabelled"):
+            StoreWriter(tmp_path / "bad.h5", label_space=LabelSpace(("a", "b")), features=specs,
+                        source={}).append(["q"], [-2], {"audio": [np.ones(2)]})
+    assert open_store_split(tmp_path / "dev.h5").labels.tolist() == [0, 1, -1]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "dev.h5").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    cfg = build_config({"modalities": ["audio"], "data": {"dataset": "store", "root": str(tmp_path)},
+                        "trainer": {"epochs": 1, "progress": False}})
+    with pytest.raises(ValueError, match="1 of 3 rows have no label"):
+        api.train(cfg, tmp_path / "run")

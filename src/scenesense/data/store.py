@@ -8,7 +8,7 @@ Layout of one split file (``format = "scenesense-store"``, ``version = 1``)::
     /meta/dialogue_id      [N] utf-8 str ("" when unknown)
     /meta/position         [N] int64, position in the dialogue (-1 when unknown)
     /meta/speaker          [N] utf-8 str ("" when unknown)
-    /meta/label            [N] int64 class ids, or float32 regression targets
+    /meta/label            [N] int64 class ids (-1 = unlabelled), or float32 regression targets
     /features/<name>/data     [N, T_max, D] float32 zero padded ("sequence") or [N, D] ("vector")
     /features/<name>/lengths  [N] int64 true lengths (sequences only; 0 where missing)
     /features/<name>/present  [N] bool, False = modality missing for that sample (data is zero)
@@ -40,12 +40,17 @@ import numpy as np
 
 from scenesense.data.labels import LabelSpace
 from scenesense.types import validate_modality
+from scenesense.utils.io import default_file_mode
 
 FORMAT = "scenesense-store"
 VERSION = 1
 FeatureKind = Literal["sequence", "vector"]
 _STR = h5py.string_dtype("utf-8")
 _CHUNK_BYTES = 1 << 16  # ~64 KiB of float32 per feature chunk: one MiniLM row, many small rows
+
+
+UNLABELLED = -1
+"""Class id of a row without a label (a clip to predict); training and evaluation refuse such rows."""
 
 
 class StoreError(ValueError):
@@ -363,10 +368,11 @@ class StoreWriter:
             out = np.asarray(labels)
             if out.dtype.kind not in "iu":
                 raise StoreError(f"{self.path.name}: class ids must be integers, got dtype {out.dtype}")
-            bad = np.flatnonzero((out < 0) | (out >= self.label_space.num_classes))
+            bad = np.flatnonzero((out < UNLABELLED) | (out >= self.label_space.num_classes))
             if bad.size:
                 raise StoreError(f"{self.path.name}: id {ids[bad[0]]!r}: class id {int(out[bad[0]])} outside "
-                                 f"[0, {self.label_space.num_classes}) for {list(self.label_space.names)}")
+                                 f"[0, {self.label_space.num_classes}) for {list(self.label_space.names)} "
+                                 f"(or {UNLABELLED} = unlabelled)")
             return out.astype(np.int64)
         out = np.asarray(labels, dtype=np.float32)
         bad = np.flatnonzero(~np.isfinite(out))
@@ -426,6 +432,7 @@ class StoreWriter:
             f.attrs["complete"] = True
             f.close()
             self._file = None
+            os.chmod(self._tmp, default_file_mode())  # mkstemp makes 0600; follow the umask
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()

@@ -19,6 +19,13 @@ import numpy as np
 import torch
 
 
+def default_file_mode() -> int:
+    """Permission bits a plain ``open(path, "w")`` would give a new file (0o666 minus the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def _atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
     """Yield a binary file handle whose content replaces ``path`` only if the block succeeds."""
@@ -30,6 +37,7 @@ def _atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the result follows the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -108,7 +108,7 @@ def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_d
         raise ValueError(f"the run's labels {list(names)} are neither MELD emotions nor sentiments")
     extractor = EXTRACTORS.create(text["extractor"], **text["params"])
     current = extractor.provenance()
-    if current != text:
+    if any(current.get(k) != text.get(k) for k in ("extractor", "params", "versions")):
         logger.warning("text extractor differs from the run's (e.g. package versions): %s vs %s",
                        current, text)
     csv_path = Path(csv_path)
