@@ -155,3 +155,25 @@ def test_real_meld_validates_without_errors(meld_data_dir):
     report = ValidationReport("meld", str(meld_data_dir))
     validate_meld_csvs(meld_data_dir, report)
     assert report.errors == 0 and len(report.checks) == 8
+
+
+def test_meld_source_passes_extractor_params_to_word_vectors(tmp_path, monkeypatch):
+    from conftest import render_meld_csv
+
+    from scenesense.config import ConfigError, DataConfig
+    from scenesense.data.sources import prepare_dataset
+    from scenesense.data.store import open_store_split
+
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "meld"
+    root.mkdir()
+    for split in ("train", "dev"):
+        (root / f"{split}_sent_emo.csv").write_bytes(render_meld_csv(MELD_ROWS))
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("the 1 0 0\noh 0 1 0\nmy 0 0 1\n", encoding="utf-8")
+    params = {"extractor": "word_vectors", "model_path": str(vectors), "extractor_params": {"oov": "skip"}}
+    store = prepare_dataset(DataConfig(dataset="meld", root=str(root), params=params))
+    info = open_store_split(store / "dev.h5").features["text"]
+    assert info.dim == 3 and info.provenance["params"]["oov"] == "skip"
+    with pytest.raises(ConfigError, match="extractor_params"):
+        prepare_dataset(DataConfig(dataset="meld", root=str(root), params={**params, "extractor_params": [1]}))

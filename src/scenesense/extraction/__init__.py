@@ -1,6 +1,6 @@
 """Feature extractors. Importing this package registers the ``EXTRACTORS`` entries.
 
-Text: ``minilm``; audio: ``egemaps``, ``compare``, ``egemaps_lld``, ``compare_lld`` (openSMILE);
+Text: ``minilm``, ``hf`` (any local model folder), ``word_vectors`` (GloVe/word2vec file); audio: ``egemaps``, ``compare``, ``egemaps_lld``, ``compare_lld`` (openSMILE);
 vision: ``face``, ``face_mesh`` (optional mediapipe). Model weights and heavy
 libraries load lazily, on the first extraction.
 """
@@ -8,7 +8,9 @@ libraries load lazily, on the first extraction.
 from __future__ import annotations
 
 from scenesense.extraction import audio as audio
+from scenesense.extraction import hf_text as hf_text
 from scenesense.extraction import vision as vision
+from scenesense.extraction import word_vectors as word_vectors
 from scenesense.extraction.base import FeatureExtractor as FeatureExtractor
 from scenesense.extraction.text import MiniLMTextExtractor as MiniLMTextExtractor
 from scenesense.extraction.text import TextExtractor as TextExtractor

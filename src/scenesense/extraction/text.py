@@ -61,6 +61,36 @@ class TextExtractor(FeatureExtractor):
         return results
 
 
+def _check_positive_int(name: str, value: object) -> int:
+    """``value`` if it is a positive int (not a bool), else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_texts(texts: Sequence[object]) -> None:
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is {type(text).__name__} {text!r}, expected str")
+
+
+def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int,  # noqa: ANN401
+                                   max_tokens: int) -> TextFeatures:
+    """Both outputs from one ``SentenceTransformer.encode`` pass over ``texts`` (``N >= 1``).
+
+    Returns ``N`` token arrays ``[T_i <= max_tokens, D_tok]`` (the first word-pieces of the
+    model's token embeddings, special tokens included) and the pipeline's sentence vectors
+    ``[N, D_sent]``, both float32.
+    """
+    outputs = model.encode(list(texts), batch_size=batch_size, output_value=None, show_progress_bar=False)
+    tokens = []
+    for out in outputs:
+        real = out["attention_mask"].bool()  # [T_pad]; True = real word-piece
+        tokens.append(out["token_embeddings"][real][:max_tokens].float().cpu().numpy())  # [T_i, D]
+    sentence = np.stack([out["sentence_embedding"].float().cpu().numpy() for out in outputs])  # [N, D]
+    return TextFeatures(tokens, sentence.astype(np.float32))
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
@@ -88,13 +118,9 @@ class MiniLMTextExtractor(TextExtractor):
 
     def __init__(self, model_path: str | None = None, max_tokens: int = 50, batch_size: int = 64,
                  device: str = "cpu") -> None:
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.model_path = model_path
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
+        self.max_tokens = _check_positive_int("max_tokens", max_tokens)
+        self.batch_size = _check_positive_int("batch_size", batch_size)
         self.device = device
         self._model: Any = None
 
@@ -132,7 +158,8 @@ class MiniLMTextExtractor(TextExtractor):
             "sentence_max_tokens": self.sentence_max_tokens,
             "tokens": "last hidden state per word-piece, first max_tokens incl. special tokens",
             "sentence": "mean over all word-pieces, L2-normalised",
-            "versions": package_versions((DEFAULT_MODEL_PACKAGE, "sentence-transformers", "transformers", "torch")),
+            "versions": package_versions((DEFAULT_MODEL_PACKAGE, "sentence-transformers", "transformers",
+                                          "torch")),
         }
 
     def _load(self) -> Any:  # noqa: ANN401
@@ -156,17 +183,7 @@ class MiniLMTextExtractor(TextExtractor):
         Raises:
             TypeError: an item is not a string (its index is named).
         """
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {i} is {type(text).__name__} {text!r}, expected str")
+        _check_texts(texts)
         if not texts:
             return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
-        outputs = self._load().encode(list(texts), batch_size=self.batch_size, output_value=None,
-                                      show_progress_bar=False)
-        tokens = []
-        for out in outputs:
-            n_real = int(out["attention_mask"].sum())  # right padding: real tokens come first
-            kept = min(n_real, self.max_tokens)
-            tokens.append(out["token_embeddings"][:kept].float().cpu().numpy())  # [T_i, D]
-        sentence = np.stack([out["sentence_embedding"].float().cpu().numpy() for out in outputs])  # [N, D]
-        return TextFeatures(tokens, sentence.astype(np.float32))
+        return _sentence_transformer_features(self._load(), list(texts), self.batch_size, self.max_tokens)

@@ -124,14 +124,23 @@ class MeldTextSource(DatasetSource):
     """MELD text features from the CSVs under ``data.root`` (train and dev required, test optional).
 
     ``data.params``: ``label`` (emotion | sentiment), ``extractor`` (``EXTRACTORS`` name) and its
-    ``model_path``, ``max_tokens``, ``batch_size``, ``device``. Splits are found by file name
+    ``model_path``, ``max_tokens``, ``batch_size``, ``device``, plus ``extractor_params`` (any other
+    constructor arguments, e.g. ``{tokenizer: whitespace, oov: skip}`` for ``word_vectors``).
+    Splits are found by file name
     (``*train_sent_emo.csv``, ``dev``/``val``, ``test``) anywhere under the root.
     """
 
     defaults: ClassVar[Mapping[str, Any]] = {
         "label": "emotion", "extractor": "minilm", "model_path": None, "max_tokens": 50, "batch_size": 64,
-        "device": "cpu",
+        "device": "cpu", "extractor_params": {},
     }
+
+    def _extractor(self, params: Mapping[str, Any]) -> TextExtractor:
+        kwargs = {k: v for k, v in params.items() if k not in ("label", "extractor", "extractor_params")}
+        extra = params["extractor_params"] or {}
+        if not isinstance(extra, Mapping):
+            raise ConfigError(f"data.params.extractor_params must be a mapping, got {extra!r}")
+        return EXTRACTORS.create(params["extractor"], **kwargs, **extra)
 
     def _csvs(self, root: Path | None) -> dict[str, Path]:
         assert root is not None
@@ -155,9 +164,8 @@ class MeldTextSource(DatasetSource):
 
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
         """Extract text features of every split CSV found into ``out``."""
-        params = dict(params)
-        label = params.pop("label")
-        extractor = EXTRACTORS.create(params.pop("extractor"), **params)
+        label = params["label"]
+        extractor = self._extractor(params)
         written = {}
         for split, path in self._csvs(root).items():
             if not is_complete(out / f"{split}.h5"):
@@ -174,6 +182,4 @@ class MeldTextSource(DatasetSource):
 
     def identity(self, root: Path | None, params: Mapping[str, Any]) -> dict[str, Any]:
         """The CSVs, parameters and the extractor's provenance (model, versions)."""
-        extractor = {k: v for k, v in params.items() if k not in ("label", "extractor")}
-        provenance = EXTRACTORS.create(params["extractor"], **extractor).provenance()
-        return {**super().identity(root, params), "extractor": provenance}
+        return {**super().identity(root, params), "extractor": self._extractor(params).provenance()}

@@ -1,0 +1,225 @@
+"""Token sequences and sentence vectors from any local Hugging Face or sentence-transformers model folder.
+
+Nothing is ever downloaded: the folder is loaded with ``local_files_only=True``. A folder with a
+``modules.json`` is a sentence-transformers model; any other folder must hold a transformers model
+(``config.json`` plus tokenizer files).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scenesense.extraction.base import package_versions
+from scenesense.extraction.text import (
+    TextExtractor,
+    TextFeatures,
+    _check_positive_int,
+    _check_texts,
+    _read_json,
+    _sentence_transformer_features,
+)
+from scenesense.registry import EXTRACTORS
+
+POOLINGS = ("auto", "mean")
+_NO_LIMIT = 1_000_000  # tokenizers without a known length store a huge sentinel model_max_length
+_DEFAULT_LIMIT = 512
+
+
+def _transformer_dir(folder: Path) -> Path:
+    """The transformers model inside ``folder``: itself, or a sentence-transformers Transformer module."""
+    modules = folder / "modules.json"
+    if modules.is_file():
+        try:
+            entries = json.loads(modules.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{modules}: unreadable sentence-transformers module list ({err})") from None
+        for entry in entries:
+            if str(entry.get("type", "")).endswith("Transformer"):
+                return folder / str(entry.get("path", ""))
+    return folder
+
+
+def _hf_sentence_limit(model_dir: Path) -> int:
+    """Longest input the model reads: the tokenizer's ``model_max_length`` and the position table bound it."""
+    limits = [int(_read_json(model_dir / "tokenizer_config.json").get("model_max_length", _NO_LIMIT)),
+              int(_read_json(model_dir / "config.json").get("max_position_embeddings", _NO_LIMIT))]
+    known = [n for n in limits if 0 < n < _NO_LIMIT]
+    return min(known) if known else _DEFAULT_LIMIT
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` ``[N, D]`` scaled to unit L2 norm (an all-zero row stays zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@EXTRACTORS.register("hf")
+class HFTextExtractor(TextExtractor):
+    """Token and sentence embeddings from a local transformers or sentence-transformers folder.
+
+    ``tokens`` are the model's last hidden state, one row per word-piece including special tokens,
+    keeping the first ``max_tokens``. ``sentence`` depends on ``pooling``:
+
+    * ``"auto"``: a sentence-transformers folder gives its own pipeline's sentence embedding (its
+      pooling, plus normalisation if the pipeline has it); a transformers folder gives the masked
+      mean of the last hidden state.
+    * ``"mean"``: always the masked mean of the last hidden state, computed with transformers even
+      for a sentence-transformers folder (its Transformer module is used, the rest ignored).
+
+    The sentence vector covers the model's whole input window (``max_seq_length`` of a
+    sentence-transformers model; else the smaller of the tokenizer's ``model_max_length`` and the
+    model's ``max_position_embeddings``, 512 if neither is known), not just ``max_tokens``.
+    Encoder-decoder models use their encoder. The model loads lazily, on the first extraction.
+
+    Args:
+        model_path: a local model folder (required; never downloaded).
+        max_tokens: longest token sequence kept (``T_i <= max_tokens``).
+        pooling: ``"auto"`` or ``"mean"`` (see above).
+        normalize: L2-normalise the sentence vectors.
+        batch_size: texts per forward pass.
+        device: torch device string, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises:
+        ValueError: no ``model_path``, a bad argument, or a folder that is not a model folder.
+        FileNotFoundError: the folder does not exist.
+    """
+
+    def __init__(self, model_path: str | None = None, max_tokens: int = 50, pooling: str = "auto",
+                 normalize: bool = False, batch_size: int = 32, device: str = "cpu") -> None:
+        if model_path is None:
+            raise ValueError("the hf text extractor needs model_path: a local transformers or "
+                             "sentence-transformers model folder")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.model_path = str(model_path)
+        self.max_tokens = _check_positive_int("max_tokens", max_tokens)
+        self.pooling = pooling
+        self.normalize = bool(normalize)
+        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.device = device
+        folder = Path(self.model_path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"text model folder {folder} does not exist")
+        self.uses_sentence_transformers = pooling == "auto" and (folder / "modules.json").is_file()
+        model_dir = _transformer_dir(folder)
+        if not self.uses_sentence_transformers and not (model_dir / "config.json").is_file():
+            raise ValueError(f"{model_dir} is not a Hugging Face model folder (no config.json)")
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._dim: int | None = None
+
+    @property
+    def sentence_max_tokens(self) -> int:
+        """Word-pieces seen by the sentence vector (the model's input window)."""
+        folder = Path(self.model_path)
+        if self.uses_sentence_transformers:
+            config = _read_json(folder / "sentence_bert_config.json")
+            if "max_seq_length" in config:
+                return int(config["max_seq_length"])
+        return _hf_sentence_limit(_transformer_dir(folder))
+
+    @property
+    def dim(self) -> int:
+        """Feature size ``D`` of both outputs (loads the model)."""
+        self._load()
+        assert self._dim is not None
+        return self._dim
+
+    def provenance(self) -> dict[str, Any]:
+        """Extractor name, output-changing parameters, backend and package versions."""
+        backend = "sentence-transformers" if self.uses_sentence_transformers else "transformers"
+        sentence = "masked mean of the last hidden state"
+        if self.uses_sentence_transformers:
+            sentence = "the sentence-transformers pipeline's sentence embedding"
+        return {
+            "extractor": "hf",
+            "params": {"model_path": self.model_path, "max_tokens": self.max_tokens, "pooling": self.pooling,
+                       "normalize": self.normalize},
+            "model": self.model_path,
+            "backend": backend,
+            "max_tokens": self.max_tokens,
+            "sentence_max_tokens": self.sentence_max_tokens,
+            "tokens": "last hidden state per word-piece, first max_tokens incl. special tokens",
+            "sentence": sentence + (", L2-normalised" if self.normalize else ""),
+            "versions": package_versions(("sentence-transformers", "transformers", "torch")),
+        }
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        if self.uses_sentence_transformers:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
+            probe = _sentence_transformer_features(model, ["a"], 1, 1)
+            token_dim, sentence_dim = probe.tokens[0].shape[1], probe.sentence.shape[1]
+            if token_dim != sentence_dim:
+                raise ValueError(f"{self.model_path}: the sentence-transformers pipeline maps {token_dim}-d "
+                                 f"tokens to {sentence_dim}-d sentence vectors; both outputs need one size "
+                                 f"(use pooling='mean' for the masked mean of the tokens)")
+            self._model, self._dim = model, token_dim
+            return
+        from transformers import AutoModel, AutoTokenizer
+
+        model_dir = str(_transformer_dir(Path(self.model_path)))
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        if tokenizer.pad_token is None:
+            if tokenizer.eos_token is None:
+                raise ValueError(f"{model_dir}: the tokenizer has neither a padding nor an end token")
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModel.from_pretrained(model_dir, local_files_only=True)
+        if getattr(model.config, "is_encoder_decoder", False):
+            model = model.get_encoder()
+        self._tokenizer, self._model = tokenizer, model.eval().to(self.device)
+        self._dim = int(model.config.hidden_size)
+
+    def _hf_features(self, texts: list[str]) -> TextFeatures:
+        import torch
+
+        limit = self.sentence_max_tokens
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
+        tokens: list[np.ndarray] = [np.empty(0)] * len(texts)
+        sentence = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            batch = self._tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=limit,
+                                    return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                hidden = self._model(**batch).last_hidden_state.float()  # [B, T, D]
+            mask = batch["attention_mask"].bool()  # [B, T]
+            weights = mask.unsqueeze(-1).float()  # [B, T, 1]
+            mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [B, D]
+            for j, i in enumerate(rows):
+                tokens[i] = hidden[j][mask[j]][:self.max_tokens].cpu().numpy()  # [T_i, D]
+            sentence[rows] = mean.cpu().numpy()
+        return TextFeatures(tokens, sentence)
+
+    def extract(self, texts: list[str]) -> TextFeatures:
+        """Embed texts.
+
+        Args:
+            texts: ``N`` strings.
+
+        Returns:
+            :class:`TextFeatures`: ``N`` token arrays ``[T_i <= max_tokens, D]`` and sentence
+            vectors ``[N, D]``, float32.
+
+        Raises:
+            TypeError: an item is not a string (its index is named).
+        """
+        _check_texts(texts)
+        if not texts:
+            return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
+        self._load()
+        if self.uses_sentence_transformers:
+            features = _sentence_transformer_features(self._model, list(texts), self.batch_size,
+                                                      self.max_tokens)
+        else:
+            features = self._hf_features(list(texts))
+        if self.normalize:
+            return TextFeatures(features.tokens, _l2_normalise(features.sentence))
+        return features
