@@ -47,3 +47,26 @@ def test_evaluate_converts_a_root_with_the_runs_parameters(tmp_path, monkeypatch
     # a parameter the run did not have is refused, one line
     assert main(["evaluate", str(tmp_path / "run"), "--root", str(tmp_path / "held_out"), "--set", "nope=1"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_evaluate_scores_a_ravdess_layout_of_other_actors(tmp_path, monkeypatch, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "formats"))
+    from fixtures_ravdess import write_ravdess
+
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    mine = write_ravdess(tmp_path / "mine", actors=(1, 2, 3))
+    held = write_ravdess(tmp_path / "withheld", actors=(5, 6))  # actors the run's splits never saw
+    cfg = build_config({"modalities": ["audio", "vision"],
+                        "data": {"dataset": "ravdess", "root": str(mine),
+                                 "params": {"train_actors": [1, 2], "dev_actors": [3]}},
+                        "model": {"out_dim": 8, "head_hidden_dim": 8},
+                        "trainer": {"epochs": 1, "batch_size": 8, "progress": False}})
+    api.train(cfg, tmp_path / "run")
+    assert main(["evaluate", str(tmp_path / "run"), "--root", str(held), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = list(csv.DictReader(open(scored["predictions"])))
+    assert scored["n"] == len(rows) == sum(1 for _ in (held / "audio").rglob("*.wav"))
+    assert {r["id"].split("-")[-1] for r in rows} == {"05", "06"}  # split=all: every clip, no actor dropped
