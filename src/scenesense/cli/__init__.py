@@ -1,4 +1,4 @@
-"""Command line: ``scenesense {demo,train,evaluate,extract,data,list}``. Parsing and dispatch only.
+"""Command line: ``scenesense {demo,train,evaluate,predict,extract,data,list}``. Parsing and dispatch only.
 
 Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (one-line message).
 """
@@ -9,10 +9,10 @@ import argparse
 import logging
 import sys
 
-from scenesense.cli import data, demo, evaluate, extract, listing, train
+from scenesense.cli import data, demo, evaluate, extract, listing, predict, train
 from scenesense.config import ConfigError
 
-_COMMANDS = (demo, train, evaluate, extract, data, listing)
+_COMMANDS = (demo, train, evaluate, predict, extract, data, listing)
 
 
 def build_parser() -> argparse.ArgumentParser:

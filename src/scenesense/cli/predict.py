@@ -1,0 +1,123 @@
+"""``scenesense predict``: classify raw inputs (texts, audio files, video files, a manifest) with a run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from scenesense.cli.common import print_json
+
+_TEXT_WIDTH = 32  # characters of a text shown in the table's input column
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict", help="predict emotions from texts, audio/video files or a manifest with a trained run",
+        description="Each positional INPUT is one item: a text, or an audio/video file (routed by its "
+                    "type); give the INPUTs together, right after RUN_DIR (options go before RUN_DIR or "
+                    "after the last INPUT). "
+                    "--text, --audio and --video together describe ONE more item (e.g. a clip and its "
+                    "transcript). --manifest adds one item per CSV row (columns id, text, audio, video, "
+                    "media; the manifest of `scenesense extract` works).")
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="a finished run directory (has checkpoint.pt and model_spec.json)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="a text, or an audio or video file; one item each")
+    p.add_argument("--text", help="the transcript of the flag item")
+    p.add_argument("--audio", help="an audio file of the flag item (a video file gives its audio track)")
+    p.add_argument("--video", help="a video file of the flag item (also its audio when --audio is not given)")
+    p.add_argument("--id", dest="item_id", help="id of the flag item (default: its position)")
+    p.add_argument("--manifest", help="a CSV with one item per row: id, text, audio, video, media columns")
+    p.add_argument("--top-k", type=int, default=3, help="classes shown per item (%(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every probability")
+    p.add_argument("--out", help="also write one CSV row per item to this file (written atomically)")
+    p.add_argument("--batch-size", type=int, default=32, help="items extracted and classified together "
+                                                              "(%(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device of the model (%(default)s)")
+    p.set_defaults(handler=run)
+
+
+def _items(args: argparse.Namespace) -> list[Any]:
+    """Positional inputs, then the flag item, then the manifest rows."""
+    from scenesense.config import ConfigError
+    from scenesense.predict import read_manifest
+
+    items: list[Any] = list(args.inputs)
+    given = (("text", args.text), ("audio", args.audio), ("video", args.video))
+    flags = {k: v for k, v in given if v is not None}
+    if flags:
+        items.append({**flags, **({"id": args.item_id} if args.item_id else {})})
+    elif args.item_id:
+        raise ConfigError("--id names the item given by --text/--audio/--video; none was given")
+    if args.manifest:
+        items += read_manifest(args.manifest)
+    if not items:
+        raise ConfigError("predict needs something to predict: INPUT arguments, --text/--audio/--video "
+                          "or --manifest")
+    return items
+
+
+def _short_input(inputs: dict[str, str]) -> str:
+    parts = []
+    for kind, raw in inputs.items():
+        if kind == "text":
+            text = " ".join(raw.split())
+            parts.append('"' + (text if len(text) <= _TEXT_WIDTH else text[:_TEXT_WIDTH - 3] + "...") + '"')
+        else:
+            parts.append(Path(raw).name or raw)
+    return " + ".join(parts)
+
+
+def _table(result: Any, top_k: int) -> str:  # noqa: ANN401
+    from scenesense.evaluation.report import format_metrics_table
+
+    weighted = sorted({m for item in result.items for m in (item.modality_weights or {})})
+    rows = []
+    for item in result.items:
+        row: dict[str, Any] = {"id": item.id, "input": _short_input(item.inputs),
+                               "used": "+".join(item.used) or "-", "missing": "+".join(item.missing) or "-"}
+        if not item.ok:
+            row["prediction"] = "ERROR"
+        elif result.task == "regression":
+            row["prediction"] = f"{item.value:.4f}"
+        else:
+            row["prediction"] = item.label
+            row[f"top {top_k}"] = ", ".join(f"{name} {p:.3f}" for name, p in item.top(top_k))
+        for m in weighted:
+            w = (item.modality_weights or {}).get(m)
+            row[f"w_{m}"] = "" if w is None else f"{w:.3f}"
+        rows.append(row)
+    scores = [] if result.task == "regression" else [f"top {top_k}"]
+    columns = ["id", "input", "prediction", *scores, "used", "missing", *(f"w_{m}" for m in weighted)]
+    lines = [format_metrics_table(rows, columns)]
+    problems = [(item.id, line) for item in result.items
+                for line in ([item.error] if item.error else list(item.problems))]
+    if problems:
+        lines += ["", "problems:", *(f"  {item_id}: {line}" for item_id, line in problems)]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scenesense.config import ConfigError
+    from scenesense.predict import predict, write_predictions
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    result = predict(args.run_dir, _items(args), batch_size=args.batch_size, device=args.device)
+    top_k = min(args.top_k, len(result.label_names))
+    out = write_predictions(result, args.out) if args.out else None
+    if args.json:
+        print_json({**result.to_dict(top_k), **({"predictions_csv": str(out)} if out else {})})
+    else:
+        print(_table(result, top_k))
+        if out is not None:
+            print(f"predictions: {out}")
+    if result.n_ok == 0:
+        print(f"scenesense: error: no item could be predicted ({len(result.items)} failed; see problems)",
+              file=sys.stderr)
+        return 1
+    return 0
