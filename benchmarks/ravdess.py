@@ -1,7 +1,9 @@
 """RAVDESS (speech, 8 emotions): audio-only, action-unit-only and fused models vs logistic regression.
 
-Features: eGeMAPSv02 functionals extracted from the WAVs with openSMILE (audio, 88-d) and the
-OpenFace action units of ``openface_au_mfcc.csv`` (vision, 35-d). Speaker independent: fit on
+Features (``configs/ravdess.yaml``): eGeMAPSv02 low-level descriptors extracted from the WAVs with
+openSMILE (audio, 64 frames x 25) and the OpenFace action units of ``openface_au_mfcc.csv``
+(vision, 35-d). The logistic regression reads the same features, a sequence pooled to its
+per-dimension mean and standard deviation over time. Speaker independent: fit on
 actors 1-16, select and score on actors 17-20 (the other actors are withheld). For each modality
 set the script fits a standardised logistic regression on exactly the features the model reads,
 both raw and speaker-normalised (each actor z-scored with their own clips, ``data.speaker_norm``),
@@ -39,8 +41,13 @@ def _matrix(split_file: Path, modalities: tuple[str, ...], speaker_norm: bool) -
     samples = data.__getitems__(range(len(data)))
     if not all(all(s["present"].values()) for s in samples):
         raise SystemExit(f"{split_file}: some clips miss a modality; the LR baseline needs them all")
-    x = np.stack([np.concatenate([s["inputs"][m] for m in data.modalities]) for s in samples])
+    x = np.stack([np.concatenate([_pooled(s["inputs"][m]) for m in data.modalities]) for s in samples])
     return x, np.array([s["label"] for s in samples])
+
+
+def _pooled(x: np.ndarray) -> np.ndarray:
+    """A vector ``[D]`` as is; a sequence ``[T, D]`` as its mean and std over time ``[2D]``."""
+    return x if x.ndim == 1 else np.concatenate([x.mean(axis=0), x.std(axis=0)])
 
 
 def _scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -103,15 +110,15 @@ def main() -> None:
 
     print(f"\nRAVDESS dev = actors 17-20 (n={result.metrics['n']}); config {args.config} (speaker_norm={norm}); "
           f"seeds {args.seeds}; store prepared in {prepare_s:.0f} s")
-    print(f"{'features':<14} {'model':<38} {'acc':>16} {'wF1':>16} {'mF1':>16}")
+    print(f"{'features':<18} {'model':<38} {'acc':>16} {'wF1':>16} {'mF1':>16}")
     for r in results:
-        name = "+".join("AU" if m == "vision" else "eGeMAPS" for m in r["modalities"])
+        name = "+".join("AU" if m == "vision" else "eGeMAPS LLD" for m in r["modalities"])
         for label, rows in (("logistic regression, raw features", [r["lr_raw"]]),
                             ("logistic regression, speaker-norm", [r["lr_speaker_norm"]]),
                             ("scenesense (configs/ravdess.yaml)", r["model"])):
-            print(f"{name:<14} {label:<38} " + " ".join(f"{_cell(rows, k):>16}" for k in METRICS))
+            print(f"{name:<18} {label:<38} " + " ".join(f"{_cell(rows, k):>16}" for k in METRICS))
         acc = _mean_std(r["model"], "accuracy")[0]
-        print(f"{'':<14} accuracy ratio model / LR raw {acc / r['lr_raw']['accuracy']:.3f}, "
+        print(f"{'':<18} accuracy ratio model / LR raw {acc / r['lr_raw']['accuracy']:.3f}, "
               f"model / LR speaker-norm {acc / r['lr_speaker_norm']['accuracy']:.3f}")
     for r in results:
         for m in r["model"]:
