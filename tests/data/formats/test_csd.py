@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from fixtures_csd import RAW_METADATA_KEY, SEGMENTS, SPLITS, mosi_folder, sdk_metadata, write_csd
 from fixtures_mmsa import train_tiny
+from store_reading import feature, meta
 
 from scenesense.config import ConfigError
 from scenesense.data.formats.csd import HASH_SPLIT, CsdSource, hash_split, read_csd
@@ -19,21 +20,6 @@ from scenesense.data.validation import DataFormatError
 def convert(root: Path, out: Path, **params) -> dict[str, Path]:
     source = CsdSource()
     return source.convert(root, out, source.params(params))
-
-
-def feature(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    with h5py.File(path, "r") as f:
-        g = f["features"][name]
-        return g["data"][()], g["lengths"][()], g["present"][()], json.loads(g.attrs["provenance"])
-
-
-def meta(path: Path) -> dict:
-    with h5py.File(path, "r") as f:
-        return {"ids": [v.decode() for v in f["meta/ids"][()]], "label": f["meta/label"][()],
-                "dialogue": [v.decode() for v in f["meta/dialogue_id"][()]],
-                "position": f["meta/position"][()],
-                "names": json.loads(f.attrs["label_names"]), "features": sorted(f["features"]),
-                "source": json.loads(f.attrs["source"])}
 
 
 def entry(path: Path, vid: str) -> tuple[np.ndarray, np.ndarray]:

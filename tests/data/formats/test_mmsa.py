@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 from fixtures_mmsa import NEG_INF_PER_SPLIT, mmsa_file, mmsa_split, train_tiny, write_mmsa
+from store_reading import feature, meta
 
 from scenesense.config import ConfigError
 from scenesense.data.formats.mmsa import MmsaSource
@@ -20,22 +20,6 @@ from scenesense.data.validation import DataFormatError
 def convert(root: Path, out: Path, **params) -> dict[str, Path]:
     source = MmsaSource()
     return source.convert(root, out, source.params(params))
-
-
-def feature(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """``data``, ``lengths``, ``present`` and provenance of one stored feature set."""
-    with h5py.File(path, "r") as f:
-        g = f["features"][name]
-        return g["data"][()], g["lengths"][()], g["present"][()], json.loads(g.attrs["provenance"])
-
-
-def meta(path: Path) -> dict:
-    with h5py.File(path, "r") as f:
-        return {"ids": [v.decode() for v in f["meta/ids"][()]], "label": f["meta/label"][()],
-                "dialogue": [v.decode() for v in f["meta/dialogue_id"][()]],
-                "position": f["meta/position"][()],
-                "names": json.loads(f.attrs["label_names"]), "task": f.attrs["task"],
-                "source": json.loads(f.attrs["source"])}
 
 
 def test_valid_split_becomes_dev_and_all_three_splits_are_written(tmp_path):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from fixtures_mmsa import train_tiny
 from fixtures_mult import mult_file, write_mult
+from store_reading import feature, meta
 
 from scenesense.data.formats.mult import PADDING_RULE, MultSource
 from scenesense.data.safe_pickle import load_pickle
@@ -19,20 +18,6 @@ from scenesense.data.validation import DataFormatError
 def convert(root: Path, out: Path, **params) -> dict[str, Path]:
     source = MultSource()
     return source.convert(root, out, source.params(params))
-
-
-def feature(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    with h5py.File(path, "r") as f:
-        g = f["features"][name]
-        return g["data"][()], g["lengths"][()], g["present"][()], json.loads(g.attrs["provenance"])
-
-
-def meta(path: Path) -> dict:
-    with h5py.File(path, "r") as f:
-        return {"ids": [v.decode() for v in f["meta/ids"][()]], "label": f["meta/label"][()],
-                "dialogue": [v.decode() for v in f["meta/dialogue_id"][()]],
-                "names": json.loads(f.attrs["label_names"]), "task": f.attrs["task"],
-                "source": json.loads(f.attrs["source"])}
 
 
 def test_unaligned_rows_are_trimmed_of_padding_at_either_end(tmp_path):

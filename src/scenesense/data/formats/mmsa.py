@@ -349,8 +349,21 @@ def guess_dataset(audio_dim: int, vision_dim: int, path: Path) -> str | None:
     return name
 
 
+class SplitPickleSource(DatasetSource):
+    """A source read from one pickle holding the three splits (MMSA and MulT layouts)."""
+
+    def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
+        """The pickle."""
+        assert root is not None
+        return [find_pickle(root)]
+
+    def splits(self, root: Path | None, params: Mapping[str, Any]) -> list[str]:
+        """train, dev and test (every published MMSA and MulT pickle has the three)."""
+        return ["train", "dev", "test"]
+
+
 @register_source("mmsa")
-class MmsaSource(DatasetSource):
+class MmsaSource(SplitPickleSource):
     """MMSA feature pickles (module docstring): ``text``, ``audio``, ``vision`` sequences.
 
     ``data.params``: ``label`` (regression | classification | regression_T | regression_A |
@@ -370,15 +383,6 @@ class MmsaSource(DatasetSource):
                               f"got {mods!r}")
         params["modalities"] = sorted(set(mods))
         return params
-
-    def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
-        """The pickle."""
-        assert root is not None
-        return [find_pickle(root)]
-
-    def splits(self, root: Path | None, params: Mapping[str, Any]) -> list[str]:
-        """train, dev and test (every published MMSA pickle has the three)."""
-        return ["train", "dev", "test"]
 
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
         """Write ``<out>/{train,dev,test}.h5`` from the pickle's splits."""

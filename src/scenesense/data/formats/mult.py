@@ -40,6 +40,7 @@ import numpy as np
 
 from scenesense.config import ConfigError
 from scenesense.data.formats.mmsa import (
+    SplitPickleSource,
     SplitRows,
     as_strings,
     check_finite,
@@ -51,7 +52,7 @@ from scenesense.data.formats.mmsa import (
 )
 from scenesense.data.labels import LabelSpace
 from scenesense.data.safe_pickle import load_pickle
-from scenesense.data.sources import DatasetSource, register_source
+from scenesense.data.sources import register_source
 from scenesense.data.store import FeatureSpec
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.types import MODALITIES
@@ -191,7 +192,7 @@ def read_mult_split(path: Path, key: str, split: Mapping[str, Any], store_split:
 
 
 @register_source("mult")
-class MultSource(DatasetSource):
+class MultSource(SplitPickleSource):
     """MulT data pickles (module docstring): ``text``, ``audio``, ``vision`` sequences.
 
     ``data.params``: ``label`` (auto | regression | emotion4).
@@ -205,15 +206,6 @@ class MultSource(DatasetSource):
         if params["label"] not in _LABELS:
             raise ConfigError(f"data.params.label must be one of {list(_LABELS)}, got {params['label']!r}")
         return params
-
-    def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
-        """The pickle."""
-        assert root is not None
-        return [find_pickle(root)]
-
-    def splits(self, root: Path | None, params: Mapping[str, Any]) -> list[str]:
-        """train, dev and test (every published MulT pickle has the three)."""
-        return ["train", "dev", "test"]
 
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
         """Write ``<out>/{train,dev,test}.h5`` from the pickle's splits."""
