@@ -6,6 +6,7 @@ from scenesense.fusions.base import Fusion
 from scenesense.fusions.concat import ConcatFusion
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
 from scenesense.fusions.hadamard import HadamardFusion
+from scenesense.fusions.tacfn import TACFNFusion
 
 __all__ = [
     "ConcatFusion",
@@ -13,4 +14,5 @@ __all__ = [
     "Fusion",
     "HadamardFusion",
     "ResidualCrossAttentionFusion",
+    "TACFNFusion",
 ]

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from scenesense.config import ComponentConfig
+from scenesense.fusions.tacfn import TACFNFusion
+from scenesense.models.builders import build_fusion
+from scenesense.registry import FUSIONS
+from scenesense.types import EncoderOutput
+
+C = math.sqrt(math.sqrt(2) * math.log(3))  # text step (C, 0) scores itself C^2 / sqrt(2) = ln 3
+Y = (0.5, -1.0)  # the vision vector
+
+
+def _softmax2(a: float, b: float) -> tuple[float, float]:
+    ea, eb = math.exp(a), math.exp(b)
+    return ea / (ea + eb), eb / (ea + eb)
+
+
+def _identity(fusion: TACFNFusion) -> TACFNFusion:
+    """Identity q/k/v/out projections, selectors and block projections, zero biases."""
+    with torch.no_grad():
+        for module in fusion.modules():
+            if isinstance(module, torch.nn.MultiheadAttention):
+                module.in_proj_weight.copy_(torch.eye(2).repeat(3, 1))
+                module.in_proj_bias.zero_()
+                module.out_proj.weight.copy_(torch.eye(2))
+                module.out_proj.bias.zero_()
+            elif isinstance(module, torch.nn.Linear) and module.in_features == 2:
+                module.weight.copy_(torch.eye(2))
+                module.bias.zero_()
+    return fusion.eval()
+
+
+def _fusion(**switches: bool) -> TACFNFusion:
+    return _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], num_heads=1, **switches))
+
+
+def _encoded() -> dict[str, EncoderOutput]:
+    # text: real steps (C, 0), (0, 0) and a padded step (9, 9); pooled = mean of the real steps
+    text = torch.tensor([[[C, 0.0], [0.0, 0.0], [9.0, 9.0]]])
+    return {
+        "text": EncoderOutput(text, torch.tensor([[C / 2, 0.0]]), torch.tensor([[True, True, False]])),
+        "vision": EncoderOutput(None, torch.tensor([Y]), None),
+    }
+
+
+def _expected(selected_text: float, residual: bool) -> tuple[list[float], list[float], list[float]]:
+    """Hand formula with identity projections: fused, w_text, w_vision."""
+    x_text, x_vision = (C / 2, 0.0), Y
+    w_text = _softmax2(math.tanh(x_text[0] + Y[0]), math.tanh(x_text[1] + Y[1]))  # source vision: Y
+    w_vision = _softmax2(math.tanh(Y[0] + selected_text), math.tanh(Y[1] + 0.0))  # source text
+    keep = 1.0 if residual else 0.0
+    fused = [w * x + keep * x for w, x in zip(w_text, x_text)] + [
+        w * x + keep * x for w, x in zip(w_vision, x_vision)
+    ]
+    return fused, list(w_text), list(w_vision)
+
+
+def test_exact_fusion_with_self_attention_and_residual():
+    fusion = _fusion()
+    assert fusion.out_dim == 4
+    out = fusion(_encoded())
+    # text self-attention: query (C, 0) -> weights (3/4, 1/4) -> (3C/4, 0); query (0, 0) -> (1/2, 1/2)
+    # -> (C/2, 0); masked mean over the 2 real steps = (5C/8, 0). The padded (9, 9) is never read.
+    fused, w_text, w_vision = _expected(5 * C / 8, residual=True)
+    assert_close(out.fused, torch.tensor([fused]))
+    assert_close(out.modality_weights["text"], torch.tensor([w_text]))
+    assert_close(out.modality_weights["vision"], torch.tensor([w_vision]))
+    assert_close(
+        out.attention["text->text"], torch.tensor([[[0.75, 0.25, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]])
+    )
+    assert sorted(out.attention) == ["text->text"]
+
+
+def test_exact_without_self_attention_uses_the_pooled_source():
+    out = _fusion(self_attention=False)(_encoded())
+    fused, _, w_vision = _expected(C / 2, residual=True)
+    assert_close(out.fused, torch.tensor([fused]))
+    assert_close(out.modality_weights["vision"], torch.tensor([w_vision]))
+    assert out.attention is None
+    assert not torch.allclose(out.fused, _fusion()(_encoded()).fused)
+
+
+def test_exact_without_residual():
+    out = _fusion(residual=False)(_encoded())
+    fused, _, _ = _expected(5 * C / 8, residual=False)
+    assert_close(out.fused, torch.tensor([fused]))
+    assert not torch.allclose(out.fused, _fusion()(_encoded()).fused)
+
+
+def test_without_block_is_plain_concatenation():
+    fusion = TACFNFusion({"vision": 2, "text": 2}, ["text"], block=False)
+    assert list(fusion.parameters()) == []
+    out = fusion(_encoded())
+    assert_close(out.fused, torch.tensor([[C / 2, 0.0, Y[0], Y[1]]]))  # sorted: text, vision
+    assert out.modality_weights is None and out.attention is None
+
+
+def test_padded_steps_do_not_change_the_output():
+    fusion = _fusion()
+    encoded = _encoded()
+    noisy = dict(encoded)
+    seq, pooled, mask = encoded["text"]
+    noisy["text"] = EncoderOutput(torch.where(mask.unsqueeze(-1), seq, torch.tensor(1e4)), pooled, mask)
+    assert_close(fusion(encoded).fused, fusion(noisy).fused)
+
+
+def _random_trimodal(seed: int = 0) -> dict[str, EncoderOutput]:
+    g = torch.Generator().manual_seed(seed)
+    masks = {"text": torch.tensor([[True, True, False], [True, True, True]]),
+             "vision": torch.tensor([[True, False], [False, False]])}  # vision absent for row 1
+    encoded = {"audio": EncoderOutput(None, torch.randn(2, 3, generator=g), None)}
+    for m, mask in masks.items():
+        seq = torch.randn(2, mask.shape[1], 4, generator=g) * mask.unsqueeze(-1)
+        encoded[m] = EncoderOutput(seq, seq.sum(1) / mask.sum(1, keepdim=True).clamp_min(1), mask)
+    return encoded
+
+
+def test_three_modalities_shapes_weights_and_gradients():
+    torch.manual_seed(0)
+    fusion = FUSIONS.create(
+        "tacfn", modality_dims={"text": 4, "vision": 4, "audio": 3},
+        sequence_modalities=["vision", "text"], num_heads=2,
+    )
+    encoded = _random_trimodal()
+    for out in encoded.values():
+        for t in (out.sequence, out.pooled):
+            if t is not None:
+                t.requires_grad_()
+    out = fusion(encoded)
+    assert fusion.out_dim == 11 and out.fused.shape == (2, 11) and torch.isfinite(out.fused).all()
+    assert {m: tuple(w.shape) for m, w in out.modality_weights.items()} == {
+        "audio": (2, 3), "text": (2, 4), "vision": (2, 4)
+    }
+    for w in out.modality_weights.values():
+        assert_close(w.sum(-1), torch.ones(2))
+    assert sorted(out.attention) == ["text->text", "vision->vision"]
+    assert out.attention["text->text"].shape == (2, 3, 3)
+    assert_close(out.attention["vision->vision"][1], torch.zeros(2, 2))  # absent row: no map
+    assert_close(out.fused[1, 7:], torch.zeros(4))  # absent target: zeros
+    out.fused.pow(2).sum().backward()
+    for name, p in fusion.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    for m, o in encoded.items():
+        grads = [t.grad for t in (o.sequence, o.pooled) if t is not None and t.grad is not None]
+        assert any(g.abs().sum() > 0 for g in grads), m
+
+
+def test_built_from_config_with_switches():
+    fusion = build_fusion(
+        ComponentConfig("tacfn", {"self_attention": False, "residual": False}),
+        {"text": 4, "audio": 2}, ["text"], 3,
+    )
+    assert isinstance(fusion, TACFNFusion) and not fusion.self_attention and not fusion.residual
+    assert len(fusion.selectors) == 0 and fusion.out_dim == 6
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"at least 2 modalities, got \['text'\]"):
+        TACFNFusion({"text": 4}, ["text"])
+    with pytest.raises(ValueError, match=r"\['video'\] are not among"):
+        TACFNFusion({"text": 4, "vision": 4}, ["text", "video"])
+    with pytest.raises(ValueError, match="dimension 6 is not divisible by num_heads 4"):
+        TACFNFusion({"text": 6, "vision": 4}, ["text"], num_heads=4)
+    fusion = TACFNFusion({"text": 2, "vision": 2}, ["text"])
+    encoded = _encoded()
+    encoded["text"] = EncoderOutput(None, encoded["text"].pooled, None)
+    with pytest.raises(ValueError, match="needs a sequence for modality 'text'"):
+        fusion(encoded)
