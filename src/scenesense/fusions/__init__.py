@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scenesense.fusions.amw import AdaptiveModalityWeightingFusion
 from scenesense.fusions.base import Fusion
 from scenesense.fusions.concat import ConcatFusion
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
@@ -9,6 +10,7 @@ from scenesense.fusions.hadamard import HadamardFusion
 from scenesense.fusions.tacfn import TACFNFusion
 
 __all__ = [
+    "AdaptiveModalityWeightingFusion",
     "ConcatFusion",
     "CrossAttentionFusion",
     "Fusion",
