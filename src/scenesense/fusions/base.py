@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from scenesense.types import EncoderOutput, FusionOutput
 
@@ -19,6 +20,21 @@ def _validate_modality_dims(owner: str, modality_dims: Mapping[str, int]) -> dic
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"{owner}: size of modality {modality!r} must be a positive int, got {dim!r}")
     return {m: modality_dims[m] for m in sorted(modality_dims)}
+
+
+def sequence_and_mask(owner: str, modality: str, out: EncoderOutput, dim: int) -> tuple[Tensor, Tensor]:
+    """``(sequence [B, T, D], bool mask [B, T])`` of one encoder output; all steps real without a mask.
+
+    Raises:
+        ValueError: the encoder gave no sequence, or one of the wrong shape (``owner`` names the fusion).
+    """
+    if out.sequence is None:
+        raise ValueError(f"{owner} fusion needs a sequence for modality {modality!r}, but its encoder gave none")
+    if out.sequence.dim() != 3 or out.sequence.shape[-1] != dim:
+        raise ValueError(f"modality {modality!r}: expected sequence [B, T, {dim}], got {tuple(out.sequence.shape)}")
+    if out.mask is None:
+        return out.sequence, torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=out.sequence.device)
+    return out.sequence, out.mask if out.mask.dtype == torch.bool else out.mask != 0
 
 
 class Fusion(nn.Module, ABC):

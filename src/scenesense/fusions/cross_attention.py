@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion
+from scenesense.fusions.base import Fusion, sequence_and_mask
 from scenesense.layers.attention import CrossAttentionBlock, relative_times, validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.registry import FUSIONS
@@ -35,21 +35,6 @@ def _validate_sequence_modalities(
             f"(vector modalities: {vectors})"
         )
     return chosen
-
-
-def _sequence_of(modality: str, out: EncoderOutput, dim: int) -> tuple[Tensor, Tensor]:
-    """Return ``(sequence [B, T, D], bool mask [B, T])`` of one encoder output."""
-    if out.sequence is None:
-        raise ValueError(
-            f"cross-attention fusion needs a sequence for modality {modality!r}, but its encoder gave none"
-        )
-    if out.sequence.dim() != 3 or out.sequence.shape[-1] != dim:
-        raise ValueError(
-            f"modality {modality!r}: expected sequence [B, T, {dim}], got {tuple(out.sequence.shape)}"
-        )
-    if out.mask is None:
-        return out.sequence, torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=out.sequence.device)
-    return out.sequence, out.mask if out.mask.dtype == torch.bool else out.mask != 0
 
 
 @FUSIONS.register("cross_attention")
@@ -139,7 +124,7 @@ class CrossAttentionFusion(Fusion):
         streams: dict[str, Tensor] = {}
         masks: dict[str, Tensor] = {}
         for m in self.sequence_modalities:
-            sequence, masks[m] = _sequence_of(m, encoded[m], self.modality_dims[m])
+            sequence, masks[m] = sequence_and_mask("cross-attention", m, encoded[m], self.modality_dims[m])
             streams[m] = self.projections[m](sequence)  # [B, T_m, dim]
         times = {m: relative_times(masks[m]) for m in self.sequence_modalities}  # [B, T_m] in (0, 1)
         parts: list[Tensor] = []

@@ -8,29 +8,11 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion
+from scenesense.fusions.base import Fusion, sequence_and_mask
 from scenesense.layers.attention import validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput, FusionOutput
-
-
-def _sequence_and_mask(modality: str, out: EncoderOutput, dim: int) -> tuple[Tensor, Tensor]:
-    """Return ``(sequence [B, T, D] with padded steps zeroed, bool mask [B, T])``."""
-    if out.sequence is None:
-        raise ValueError(
-            f"tacfn fusion needs a sequence for modality {modality!r}, but its encoder gave none"
-        )
-    if out.sequence.dim() != 3 or out.sequence.shape[-1] != dim:
-        raise ValueError(
-            f"modality {modality!r}: expected sequence [B, T, {dim}], got {tuple(out.sequence.shape)}"
-        )
-    if out.mask is None:
-        mask = torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=out.sequence.device)
-    else:
-        mask = out.mask if out.mask.dtype == torch.bool else out.mask != 0
-    zero = torch.zeros((), dtype=out.sequence.dtype, device=out.sequence.device)
-    return torch.where(mask.unsqueeze(-1), out.sequence, zero), mask
 
 
 @FUSIONS.register("tacfn")
@@ -128,7 +110,9 @@ class TACFNFusion(Fusion):
             return out.pooled, None
         if m not in self.sequence_modalities:
             return self.selectors[m](out.pooled), None
-        sequence, mask = _sequence_and_mask(m, out, self.modality_dims[m])
+        sequence, mask = sequence_and_mask("tacfn", m, out, self.modality_dims[m])
+        sequence = torch.where(mask.unsqueeze(-1), sequence, torch.zeros((), dtype=sequence.dtype,
+                                                                         device=sequence.device))  # pads -> 0
         # a row with no real step attends over its zeroed steps (no NaN); its pooled result is 0
         key_padding = ~mask & mask.any(dim=1, keepdim=True)  # [B, T]
         attended, weights = self.selectors[m](
