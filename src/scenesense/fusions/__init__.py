@@ -7,6 +7,7 @@ from scenesense.fusions.base import Fusion
 from scenesense.fusions.concat import ConcatFusion
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
 from scenesense.fusions.hadamard import HadamardFusion
+from scenesense.fusions.late import LateFusion
 from scenesense.fusions.tacfn import TACFNFusion
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "CrossAttentionFusion",
     "Fusion",
     "HadamardFusion",
+    "LateFusion",
     "ResidualCrossAttentionFusion",
     "TACFNFusion",
 ]
