@@ -8,6 +8,7 @@ from scenesense.fusions.concat import ConcatFusion
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
 from scenesense.fusions.hadamard import HadamardFusion
 from scenesense.fusions.late import LateFusion
+from scenesense.fusions.modality_attention import ModalityAttentionFusion
 from scenesense.fusions.tacfn import TACFNFusion
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Fusion",
     "HadamardFusion",
     "LateFusion",
+    "ModalityAttentionFusion",
     "ResidualCrossAttentionFusion",
     "TACFNFusion",
 ]
