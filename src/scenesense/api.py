@@ -20,7 +20,7 @@ from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
 from scenesense.data.store import UNLABELLED
 from scenesense.evaluation.functional import classification_metrics
-from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves
+from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves, plot_modality_weights
 from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
@@ -180,6 +180,9 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     write_json(run_path / "metrics.json", summary)
     _write_eval_outputs(run_path, pred, label_space, metrics, f"{cfg.name} ({cfg.data.dev_split})")
     plot_loss_curves(fit.history, run_path / "loss_curves.png", title=cfg.name)
+    if pred.modality_weights and label_space.is_classification:
+        plot_modality_weights(pred.modality_weights, pred.labels, label_space.names,
+                              run_path / "modality_weights.png", title=f"{cfg.name}: modality weights per class")
     log.info("run written to %s", run_path)
     return RunResult(run_path, summary, fit)
 

@@ -50,3 +50,29 @@ def test_bad_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match="dev_loss"):
         plot_loss_curves([{"train_loss": 1.0}], tmp_path / "x.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_modality_weights_per_class_by_hand(tmp_path):
+    from scenesense.evaluation.plots import modality_weights_per_class, plot_modality_weights
+
+    weights = {"text": np.array([[0.2, 0.4], [0.6, 0.8], [1.0, 1.0]]), "audio": np.array([0.9, 0.1, 0.5])}
+    labels = np.array([0, 0, 1])
+    means = modality_weights_per_class(weights, labels, 3)
+    np.testing.assert_allclose(means["text"][:2], [(0.3 + 0.7) / 2, 1.0])
+    np.testing.assert_allclose(means["audio"][:2], [0.5, 0.5])
+    assert np.isnan(means["text"][2])  # class 2 has no sample
+    path = plot_modality_weights(weights, labels, ["a", "b", "c"], tmp_path / "w.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_with_a_weighting_fusion_plots_its_weights(tmp_path):
+    from scenesense import api
+    from scenesense.config import build_config
+
+    cfg = build_config({"modalities": ["audio", "text"], "data": {"dataset": "synthetic",
+                        "params": {"n_train": 64, "n_dev": 32, "n_test": 8, "dim": 8}},
+                        "model": {"out_dim": 8, "head_hidden_dim": 8, "fusion": {"name": "amw"},
+                                  "sequence_encoder": {"name": "transformer", "params": {"num_layers": 1, "num_heads": 2}}},
+                        "trainer": {"epochs": 1, "batch_size": 16, "progress": False}})
+    run = api.train(cfg, tmp_path / "run").run_dir
+    assert (run / "modality_weights.png").read_bytes()[:4] == b"\x89PNG"

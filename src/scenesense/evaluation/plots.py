@@ -119,3 +119,54 @@ def plot_confusion_matrix(cm: np.ndarray | Sequence[Sequence[int]], label_names:
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix")
     return _save(fig, path, dpi)
+
+
+def modality_weights_per_class(weights: Mapping[str, np.ndarray], labels: np.ndarray,
+                               num_classes: int) -> dict[str, np.ndarray]:
+    """Mean fusion weight of each modality per true class.
+
+    Args:
+        weights: per modality ``[N]`` or ``[N, D]`` weights (``[N, D]`` is averaged over ``D`` first).
+        labels: ``[N]`` class ids.
+        num_classes: ``C``.
+
+    Returns:
+        per modality ``[C]`` means (NaN for a class with no sample).
+    """
+    labels = np.asarray(labels)
+    out = {}
+    for m, w in sorted(weights.items()):
+        per_sample = np.asarray(w, dtype=np.float64).reshape(len(labels), -1).mean(axis=1)  # [N]
+        out[m] = np.array([per_sample[labels == c].mean() if np.any(labels == c) else np.nan
+                           for c in range(num_classes)])
+    return out
+
+
+def plot_modality_weights(weights: Mapping[str, np.ndarray], labels: np.ndarray, label_names: Sequence[str],
+                          path: str | Path, title: str | None = None, dpi: int = 120) -> Path:
+    """Grouped bars: the mean fusion weight of each modality for each true class.
+
+    Args:
+        weights: per modality ``[N]`` or ``[N, D]`` weights, as in ``Predictions.modality_weights``.
+        labels: ``[N]`` class ids.
+        label_names: the ``C`` class names.
+        path: output image file.
+        title: figure title.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+    """
+    means = modality_weights_per_class(weights, labels, len(label_names))
+    x = np.arange(len(label_names))
+    width = 0.8 / max(len(means), 1)
+    fig = _new_figure(max(6.0, 0.8 * len(label_names) + 2), 4.0)
+    ax = fig.add_subplot()
+    for i, (m, values) in enumerate(means.items()):
+        ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=m)
+    ax.set_xticks(x, list(label_names), rotation=30, ha="right")
+    ax.set_ylabel("mean modality weight")
+    ax.set_title(title or "which modality the fusion relied on, per true class")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path, dpi)

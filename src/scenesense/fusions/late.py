@@ -30,7 +30,6 @@ class LateFusion(Fusion):
     all False (how the classifier hides a missing one) is left out; a vector modality cannot be
     told missing from its zeroed features and always counts. A row with no present modality
     averages over all of them. ``out_dim = C``; the model uses no extra head (``level="decision"``).
-    ``modality_weights`` holds each modality's probabilities ``[B, C]``.
 
     Args:
         modality_dims: encoder output size per modality.
@@ -79,7 +78,7 @@ class LateFusion(Fusion):
             encoded: per modality ``pooled`` ``[B, D_m]`` (and ``mask`` ``[B, T_m]`` for sequences).
 
         Returns:
-            ``FusionOutput(fused [B, C] log-probabilities, modality_weights {m: p_m [B, C]})``.
+            ``FusionOutput(fused [B, C] log-probabilities)``.
         """
         self.check_encoded(encoded)
         probs = torch.stack([self.classifiers[m](encoded[m].pooled).softmax(dim=-1)
@@ -94,4 +93,4 @@ class LateFusion(Fusion):
         else:
             combined = mean
         fused = torch.log(combined.clamp_min(torch.finfo(combined.dtype).tiny))
-        return FusionOutput(fused=fused, modality_weights={m: probs[i] for i, m in enumerate(self.modalities)})
+        return FusionOutput(fused=fused)
