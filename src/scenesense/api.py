@@ -20,7 +20,13 @@ from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
 from scenesense.data.store import UNLABELLED
 from scenesense.evaluation.functional import classification_metrics
-from scenesense.evaluation.plots import plot_confusion_matrix, plot_loss_curves, plot_modality_weights
+from scenesense.evaluation.plots import (
+    plot_attention_maps,
+    plot_confusion_matrix,
+    plot_loss_curves,
+    plot_modality_weights,
+    sample_attention_maps,
+)
 from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
@@ -183,8 +189,39 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     if pred.modality_weights and label_space.is_classification:
         plot_modality_weights(pred.modality_weights, pred.labels, label_space.names,
                               run_path / "modality_weights.png", title=f"{cfg.name}: modality weights per class")
+    _plot_first_dev_attention(model, dev_set, run_path / "attention.png", cfg.name)
     log.info("run written to %s", run_path)
     return RunResult(run_path, summary, fit)
+
+
+def _plot_first_dev_attention(model: torch.nn.Module, dev_set: FeatureStoreDataset, path: Path,
+                              name: str) -> Path | None:
+    """Plot the attention maps of dev sample 0 (the first in store order) to ``path``.
+
+    One forward pass of the trained ``model`` on that sample alone (eval mode, no gradients);
+    the maps are cropped to the sample's real steps. Nothing is written, and ``None`` is
+    returned, when the fusion gives no attention maps (or none with a real step).
+    """
+    sample = dev_set[0]
+    batch = collate([sample], task=dev_set.label_space.task)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model({m: x.to(device) for m, x in batch["inputs"].items()},
+                        {m: x.to(device) for m, x in batch["masks"].items()},
+                        {m: x.to(device) for m, x in batch["present"].items()})
+    finally:
+        model.train(was_training)
+    if not out.attention:
+        return None
+    maps = sample_attention_maps({k: v.detach().float().cpu().numpy() for k, v in out.attention.items()},
+                                 {m: x.numpy() for m, x in batch["masks"].items()}, index=0)
+    if not maps:
+        return None
+    return plot_attention_maps(maps, path, title=f"{name}: attention maps, dev", sample_id=sample["id"],
+                               modality_names=sorted(sample["inputs"]))
 
 
 def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], torch.nn.Module]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, LabelSpace
+from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, SENTIMENT3, LabelSpace, sentiment3_ids
 
 
 def test_meld_presets_follow_the_meld_order():
@@ -55,3 +55,44 @@ def test_label_space_is_frozen_and_hashable():
     assert len({space, LabelSpace(("x", "y"))}) == 1
     with pytest.raises(AttributeError):
         space.names = ("z",)  # type: ignore[misc]
+
+
+def test_sentiment3_is_mmsa_s_three_classes():
+    from scenesense.data.formats.mmsa import SENTIMENT3 as MMSA_SENTIMENT3
+
+    assert SENTIMENT3.names == ("Negative", "Neutral", "Positive")
+    assert SENTIMENT3 == MMSA_SENTIMENT3  # one label space for MOSEI from MMSA pickles and from .csd files
+
+
+def test_sentiment3_ids_by_hand():
+    scores = [-3.0, -0.0001, -0.0, 0.0, 0.0001, 3.0, -1 / 3, 2 / 3]
+    assert sentiment3_ids(scores).tolist() == [0, 0, 1, 1, 2, 2, 0, 2]
+    assert sentiment3_ids(np.array(scores, dtype=np.float32)).dtype == np.int64
+    assert sentiment3_ids([]).tolist() == []
+
+
+def test_sentiment3_ids_band_edges_are_neutral():
+    scores = [-0.51, -0.5, -0.49, 0.0, 0.49, 0.5, 0.51, -3.0, 3.0]
+    assert sentiment3_ids(scores, neutral_band=0.5).tolist() == [0, 1, 1, 1, 1, 1, 2, 0, 2]
+    assert sentiment3_ids(scores, neutral_band=3).tolist() == [1] * 9
+    # band 0.5 gives the classes of MMSA's regression Acc-3: round(clip(s, -1, 1)) + 1
+    grid = np.linspace(-3, 3, 601)
+    expected = (np.round(np.clip(grid, -1, 1)) + 1).astype(int)
+    assert sentiment3_ids(grid, neutral_band=0.5).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_sentiment3_ids_reject_non_finite_scores(bad):
+    with pytest.raises(ValueError, match=r"score 2 is (nan|inf|-inf) \(1 non-finite\)"):
+        sentiment3_ids([0.5, -1.0, bad])
+
+
+@pytest.mark.parametrize("band", [-0.1, np.nan, np.inf, True])
+def test_sentiment3_ids_reject_a_bad_band(band):
+    with pytest.raises(ValueError, match="neutral_band must be a finite number >= 0"):
+        sentiment3_ids([0.0], neutral_band=band)
+
+
+def test_sentiment3_ids_need_a_1d_sequence():
+    with pytest.raises(ValueError, match=r"1-D sequence \[N\], got shape \(2, 1\)"):
+        sentiment3_ids([[0.0], [1.0]])

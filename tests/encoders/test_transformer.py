@@ -54,3 +54,22 @@ def test_positions_matter():
     enc = _encoder()
     x = torch.randn(1, 5, 6)
     assert not torch.allclose(enc(x).pooled, enc(x.flip(1)).pooled, atol=1e-4)
+
+
+@pytest.mark.parametrize("use_residual", [False, True])
+def test_last_pooling_is_the_last_real_step(use_residual: bool):
+    enc = _encoder(pooling="last", use_residual=use_residual)
+    x, mask = torch.randn(3, 4, 6), torch.tensor([[True, True, True, False], [True, False, False, False],
+                                                   [False, False, False, False]])
+    out = enc(x, mask)
+    assert_close(out.pooled[0], out.sequence[0, 2])
+    assert_close(out.pooled[1], out.sequence[1, 0])
+    assert_close(out.pooled[2], torch.zeros(8))  # no real step: zeros
+    # the same sample without any padding gives the same final state
+    assert_close(enc(x[:1, :3]).pooled, out.pooled[:1], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out.pooled[0], _encoder(use_residual=use_residual)(x, mask).pooled[0])
+
+
+def test_unknown_pooling():
+    with pytest.raises(ValueError, match="pooling must be 'mean' or 'last', got 'max'"):
+        _encoder(pooling="max")

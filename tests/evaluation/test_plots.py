@@ -76,3 +76,76 @@ def test_a_run_with_a_weighting_fusion_plots_its_weights(tmp_path):
                         "trainer": {"epochs": 1, "batch_size": 16, "progress": False}})
     run = api.train(cfg, tmp_path / "run").run_dir
     assert (run / "modality_weights.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sample_attention_maps_crop_to_the_sample_s_real_steps():
+    from scenesense.evaluation.plots import sample_attention_maps
+
+    maps = np.arange(2 * 4 * 3, dtype=float).reshape(2, 4, 3)  # [B=2, T_text=4, T_vision=3]
+    masks = {"text": np.array([[True, True, True, True], [True, True, False, False]]),
+             "vision": np.array([[True, False, False], [True, True, True]])}
+    attention = {"text->vision": maps, "vision->text": maps.transpose(0, 2, 1),
+                 "audio->text": np.ones((2, 1, 4)),  # audio has no mask: its one row is kept
+                 "modalities": np.full((2, 3, 3), 1 / 3)}
+    first = sample_attention_maps(attention, masks, index=0)
+    assert sorted(first) == ["audio->text", "modalities", "text->vision", "vision->text"]
+    np.testing.assert_array_equal(first["text->vision"], maps[0][:, :1])  # 4 text rows, 1 vision column
+    np.testing.assert_array_equal(first["vision->text"], maps[0].T[:1, :])
+    assert first["audio->text"].shape == (1, 4)
+    assert first["modalities"].shape == (3, 3)  # not "q->k": never cropped
+    second = sample_attention_maps(attention, masks, index=1)
+    np.testing.assert_array_equal(second["text->vision"], [[12, 13, 14], [15, 16, 17]])
+    assert second["vision->text"].shape == (3, 2)
+    assert second["audio->text"].shape == (1, 2)
+    # a text mask of 4 steps does not fit a map with 2 text rows: both rows are kept
+    shorter = sample_attention_maps({"text->vision": maps[:, :2, :]}, masks, index=1)
+    np.testing.assert_array_equal(shorter["text->vision"], maps[1][:2])
+
+
+def test_sample_attention_maps_drop_a_missing_modality_and_check_shapes():
+    from scenesense.evaluation.plots import sample_attention_maps
+
+    masks = {"text": np.array([[False, False]]), "vision": np.array([[True, True, True]])}
+    maps = {"text->vision": np.ones((1, 2, 3)), "vision->text": np.ones((1, 3, 2))}
+    assert sample_attention_maps(maps, masks) == {}  # text missing: no row, no column
+    with pytest.raises(ValueError, match=r"\[B, T_q, T_k\]"):
+        sample_attention_maps({"x->y": np.ones((2, 3))}, {})
+    with pytest.raises(ValueError, match="outside the batch"):
+        sample_attention_maps({"x->y": np.ones((1, 2, 3))}, {}, index=1)
+
+
+def test_attention_maps_png(tmp_path):
+    from scenesense.evaluation.plots import plot_attention_maps
+
+    maps = {"text->vision": np.random.default_rng(0).dirichlet(np.ones(5), size=7),  # [7, 5]
+            "modalities": np.full((3, 3), 1 / 3)}
+    out = plot_attention_maps(maps, tmp_path / "attention.png", title="toy", sample_id="dia1_utt2",
+                              modality_names=["audio", "text", "vision"])
+    assert out == tmp_path / "attention.png"
+    _assert_png(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["attention.png"]
+    with pytest.raises(ValueError, match="no attention map"):
+        plot_attention_maps({}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_attention_maps({"a->b": np.ones((0, 3))}, tmp_path / "x.png")
+
+
+def _tiny_demo_config(fusion, tmp_path):
+    from scenesense.config import build_config
+    from scenesense.demo import DEMO_DELTA
+
+    return build_config(DEMO_DELTA, {"data": {"params": {"n_train": 60, "n_dev": 30, "n_test": 30},
+                                              "cache_dir": str(tmp_path / "cache")},
+                                     "model": {"fusion": {"name": fusion}},
+                                     "trainer": {"epochs": 1}})
+
+
+@pytest.mark.parametrize(("fusion", "expected"), [("cross_attention", True), ("concat", False)])
+def test_a_run_plots_the_first_dev_sample_s_attention_when_the_fusion_has_maps(tmp_path, fusion, expected):
+    from scenesense import api
+
+    run = api.train(_tiny_demo_config(fusion, tmp_path), tmp_path / "run").run_dir
+    path = run / "attention.png"
+    assert path.exists() is expected
+    if expected:
+        _assert_png(path)

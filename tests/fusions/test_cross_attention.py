@@ -132,3 +132,58 @@ def test_time_prior_and_feedforward_options_train_end_to_end():
     out.fused.sum().backward()
     slopes = [p for n, p in fusion.named_parameters() if n.endswith("log_time_slope")]
     assert len(slopes) == 2 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in slopes)
+
+
+def test_exact_vector_token_attends_to_the_sequence():
+    # audio is a per-clip vector; with vector_tokens it is a one-step sequence in both directions
+    fusion = _identity(
+        CrossAttentionFusion({"audio": 2, "vision": 2}, ["vision"], num_heads=1, vector_tokens=True)
+    )
+    assert fusion.token_modalities == ("audio", "vision")
+    assert fusion.out_dim == 2 + 2
+    vision = _encoded()["vision"]
+    audio = torch.tensor([[S, 0.0]])
+    out = fusion({"audio": EncoderOutput(None, audio, None), "vision": vision})
+    # audio -> vision: scores (ln3, 0) over the 2 real steps -> (3/4, 1/4); attended (0.75, 0.5)
+    # vision -> audio: one key, weight 1 -> each real vision step gets (S, 0); mean (S, 0)
+    assert_close(out.fused, torch.tensor([[0.75, 0.5, S, 0.0]]))
+    assert_close(out.attention["audio->vision"], torch.tensor([[[0.75, 0.25, 0.0]]]))
+    assert_close(out.attention["vision->audio"], torch.tensor([[[1.0], [1.0], [0.0]]]))
+
+
+def test_vector_tokens_out_dim_and_default_unchanged():
+    dims = {"text": 2, "vision": 2, "audio": 3}
+    plain = CrossAttentionFusion(dims, ["text", "vision"], num_heads=1)
+    assert plain.token_modalities == ("text", "vision") and plain.out_dim == 2 + 2 + 3
+    tokens = ResidualCrossAttentionFusion(dims, ["text", "vision"], num_heads=1, vector_tokens=True)
+    assert tokens.dim == 3  # the largest size among all attending modalities
+    assert tokens.out_dim == 3 * 3
+    assert isinstance(tokens.projections["audio"], torch.nn.Identity)
+    assert tokens.projections["text"].in_features == 2
+    torch.manual_seed(0)
+    text_mask = torch.tensor([[True, True, False], [True, False, False]])
+    encoded = {
+        "audio": EncoderOutput(None, torch.randn(2, 3), None),
+        "text": EncoderOutput(torch.randn(2, 3, 2), torch.randn(2, 2), text_mask),
+        "vision": EncoderOutput(torch.randn(2, 4, 2), torch.randn(2, 2), torch.ones(2, 4, dtype=torch.bool)),
+    }
+    out = tokens(encoded)
+    assert out.fused.shape == (2, 9) and torch.isfinite(out.fused).all()
+    assert out.attention["audio->text"].shape == (2, 1, 3)
+    assert out.attention["text->audio"].shape == (2, 3, 1)
+    # the audio token's one softmax spans the text and vision steps
+    joint = out.attention["audio->text"].sum(-1) + out.attention["audio->vision"].sum(-1)
+    assert_close(joint, torch.ones(2, 1))
+
+
+def test_vector_tokens_error_messages():
+    with pytest.raises(ValueError, match=r"\(vector modalities: \['audio'\]\); set vector_tokens=true"):
+        CrossAttentionFusion({"text": 4, "audio": 4}, ["text"])
+    for sequences in (["text"], []):
+        fusion = CrossAttentionFusion({"text": 4, "audio": 4}, sequences, num_heads=2, vector_tokens=True)
+        assert fusion.out_dim == 8
+    with pytest.raises(ValueError, match=r"needs at least 2 modalities, got \['text'\]"):
+        CrossAttentionFusion({"text": 4}, ["text"], vector_tokens=True)
+    # no hint without vector modalities
+    with pytest.raises(ValueError, match=r"got \['text'\] \(vector modalities: \[\]\)$"):
+        CrossAttentionFusion({"text": 4}, ["text"])

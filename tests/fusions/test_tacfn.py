@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from scenesense.config import ComponentConfig
-from scenesense.fusions.tacfn import TACFNFusion
+from scenesense.fusions.tacfn import TACFNFusion, align_steps
 from scenesense.models.builders import build_fusion
 from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput
@@ -37,7 +37,8 @@ def _identity(fusion: TACFNFusion) -> TACFNFusion:
 
 
 def _fusion(**switches: bool) -> TACFNFusion:
-    return _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], num_heads=1, **switches))
+    """The pooled (``temporal=False``) fusion of a text sequence and a vision vector."""
+    return _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], num_heads=1, temporal=False, **switches))
 
 
 def _encoded() -> dict[str, EncoderOutput]:
@@ -93,6 +94,69 @@ def test_exact_without_residual():
     assert not torch.allclose(out.fused, _fusion()(_encoded()).fused)
 
 
+def _step_weights(target: tuple[float, float], source: tuple[float, float]) -> tuple[float, float]:
+    return _softmax2(math.tanh(target[0] + source[0]), math.tanh(target[1] + source[1]))
+
+
+def _pooled_steps(steps: list[tuple[float, float]], sources: list[tuple[float, float]],
+                  residual: bool = True) -> tuple[list[float], list[float]]:
+    """Hand formula of one temporal target: mean over steps of ``w * x (+ x)`` and of ``w``."""
+    ys, ws = [], []
+    for x, a in zip(steps, sources, strict=True):
+        w = _step_weights(x, a)
+        ys.append([wi * xi + (xi if residual else 0.0) for wi, xi in zip(w, x)])
+        ws.append(w)
+    return [sum(c) / len(ys) for c in zip(*ys)], [sum(c) / len(ws) for c in zip(*ws)]
+
+
+def test_exact_temporal_aligns_steps_by_relative_time():
+    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text", "vision"], self_attention=False))
+    assert fusion.temporal  # the default
+    text = [(C, 0.0), (0.0, 0.0)]  # + one padded step
+    vision = [(1.0, 0.0), (0.0, 1.0), (0.5, -1.0), (-1.0, 0.5)]  # + one padded step
+    seq_t = torch.tensor([[*text, (9.0, 9.0)]])
+    seq_v = torch.tensor([[*vision, (7.0, 7.0)]])
+    encoded = {
+        "text": EncoderOutput(seq_t, torch.zeros(1, 2), torch.tensor([[True, True, False]])),
+        "vision": EncoderOutput(seq_v, torch.zeros(1, 2), torch.tensor([[True, True, True, True, False]])),
+    }
+    out = fusion(encoded)
+    # text step i sits at (i + 0.5) / 2 and reads vision step floor(4 (i + 0.5) / 2) = 1, 3;
+    # vision step k sits at (k + 0.5) / 4 and reads text step floor(2 (k + 0.5) / 4) = 0, 0, 1, 1
+    y_text, w_text = _pooled_steps(text, [vision[1], vision[3]])
+    y_vision, w_vision = _pooled_steps(vision, [text[0], text[0], text[1], text[1]])
+    assert_close(out.fused, torch.tensor([y_text + y_vision]))
+    assert_close(out.modality_weights["text"], torch.tensor([w_text]))
+    assert_close(out.modality_weights["vision"], torch.tensor([w_vision]))
+    # the pooled mode sees only the (zero) pooled vectors: a different answer
+    pooled = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text", "vision"], self_attention=False,
+                                   temporal=False))(encoded)
+    assert_close(pooled.fused, torch.zeros(1, 4))
+
+
+def test_exact_temporal_with_self_attention_and_a_vector_source():
+    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"]))
+    out = fusion(_encoded())
+    # text target, step by step, with the vision vector Y broadcast as the source
+    y_text, w_text = _pooled_steps([(C, 0.0), (0.0, 0.0)], [Y, Y])
+    # vision target (a vector) with the pooled text selection (5C/8, 0), as in the pooled mode
+    fused, _, w_vision = _expected(5 * C / 8, residual=True)
+    assert_close(out.fused, torch.tensor([y_text + fused[2:]]))
+    assert_close(out.modality_weights["text"], torch.tensor([w_text]))
+    assert_close(out.modality_weights["vision"], torch.tensor([w_vision]))
+    no_residual = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], residual=False))(_encoded())
+    assert_close(no_residual.fused[0, :2], torch.tensor(_pooled_steps([(C, 0.0), (0.0, 0.0)], [Y, Y],
+                                                                      residual=False)[0]))
+
+
+def test_align_steps_identity_for_equal_lengths_and_zeros_for_an_absent_source():
+    source = torch.arange(12.0).view(2, 3, 2)
+    mask = torch.tensor([[True, True, True], [False, False, False]])
+    aligned = align_steps(source, mask, torch.tensor([[True, True, True], [True, True, False]]))
+    assert_close(aligned[0], source[0])
+    assert_close(aligned[1], torch.zeros(3, 2))
+
+
 def test_without_block_is_plain_concatenation():
     fusion = TACFNFusion({"vision": 2, "text": 2}, ["text"], block=False)
     assert list(fusion.parameters()) == []
@@ -101,8 +165,9 @@ def test_without_block_is_plain_concatenation():
     assert out.modality_weights is None and out.attention is None
 
 
-def test_padded_steps_do_not_change_the_output():
-    fusion = _fusion()
+@pytest.mark.parametrize("temporal", [False, True])
+def test_padded_steps_do_not_change_the_output(temporal: bool):
+    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], temporal=temporal))
     encoded = _encoded()
     noisy = dict(encoded)
     seq, pooled, mask = encoded["text"]
@@ -137,8 +202,8 @@ def test_three_modalities_shapes_weights_and_gradients():
     assert {m: tuple(w.shape) for m, w in out.modality_weights.items()} == {
         "audio": (2, 3), "text": (2, 4), "vision": (2, 4)
     }
-    for w in out.modality_weights.values():
-        assert_close(w.sum(-1), torch.ones(2))
+    for m, w in out.modality_weights.items():  # steps' weights averaged; absent vision row: none
+        assert_close(w.sum(-1), torch.tensor([1.0, 0.0 if m == "vision" else 1.0]))
     assert sorted(out.attention) == ["text->text", "vision->vision"]
     assert out.attention["text->text"].shape == (2, 3, 3)
     assert_close(out.attention["vision->vision"][1], torch.zeros(2, 2))  # absent row: no map

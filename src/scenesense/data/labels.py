@@ -2,6 +2,8 @@
 
 A :class:`LabelSpace` is stored with every feature store (``label_names`` + ``task`` attributes)
 and travels with checkpoints, so class ids never depend on the order labels were first seen.
+Presets for MELD and 3-class sentiment, and :func:`sentiment3_ids`, which discretises continuous
+sentiment scores (CMU-MOSI / MOSEI) into those 3 classes.
 """
 
 from __future__ import annotations
@@ -114,3 +116,45 @@ MELD_EMOTIONS = LabelSpace(("neutral", "surprise", "fear", "sadness", "joy", "di
 
 MELD_SENTIMENTS = LabelSpace(("neutral", "positive", "negative"))
 """MELD's 3 sentiments in the MELD order: neutral=0, positive=1, negative=2."""
+
+SENTIMENT3 = LabelSpace(("Negative", "Neutral", "Positive"))
+"""3-class sentiment in MMSA's ``classification_labels`` order: 0 = Negative, 1 = Neutral, 2 = Positive."""
+
+
+def sentiment3_ids(scores: Iterable[float] | np.ndarray, neutral_band: float = 0.0) -> np.ndarray:
+    """Map continuous sentiment scores (CMU-MOSI / MOSEI: [-3, 3]) to :data:`SENTIMENT3` class ids.
+
+    ``s < -neutral_band`` is Negative (0), ``|s| <= neutral_band`` Neutral (1) and
+    ``s > neutral_band`` Positive (2). With the default band 0, exactly-zero scores (and only
+    they) are Neutral: the convention of MMSA's 3-class labels for MOSI and MOSEI (Negative < 0,
+    Neutral = 0, Positive > 0; MMSA's metrics treat class Neutral as they treat a zero score, e.g.
+    its ``Non0`` binary scores leave out both), also used by the ``mmsa`` format when a pickle has
+    only regression labels. A band of 0.5 reproduces instead the 3-class accuracy MMSA's metrics
+    derive from regression outputs (``np.round`` of the score clipped to [-1, 1]: ``|s| <= 0.5``
+    gives 0, since ``np.round`` rounds halves to even). Scores are not clipped: any finite value
+    is mapped.
+
+    Args:
+        scores: ``[N]`` sentiment scores.
+        neutral_band: half-width of the Neutral interval, finite and ``>= 0``.
+
+    Returns:
+        ``[N]`` int64 class ids in :data:`SENTIMENT3` order.
+
+    Raises:
+        ValueError: a score is NaN or infinite (the first is named), or the band is negative or
+            not finite.
+    """
+    if isinstance(neutral_band, bool) or not np.isfinite(neutral_band) or neutral_band < 0:
+        raise ValueError(f"neutral_band must be a finite number >= 0, got {neutral_band!r}")
+    values = np.asarray(scores, dtype=np.float64)  # [N]
+    if values.ndim != 1:
+        raise ValueError(f"scores must be a 1-D sequence [N], got shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"sentiment scores must be finite; score {int(bad[0])} is {float(values[bad[0]])} "
+                         f"({bad.size} non-finite)")
+    ids = np.ones(values.shape, dtype=np.int64)  # Neutral
+    ids[values < -neutral_band] = 0
+    ids[values > neutral_band] = 2
+    return ids

@@ -43,7 +43,9 @@ class TransformerSequenceEncoder(ModalityEncoder):
       paper's global average pooling then Linear);
     * ``use_residual`` (the paper's outer residual around the encoder, ``R`` = Linear(in_dim ->
       out_dim)): ``pooled = LayerNorm(P(mean h) + R(mean x))`` with masked means, and per step
-      ``sequence = LayerNorm(P(h) + R(x))``.
+      ``sequence = LayerNorm(P(h) + R(x))``;
+    * ``pooling="last"``: ``pooled`` is ``sequence`` at each row's last *real* step (the "final
+      hidden state" of arXiv 2501.08085's per-modality encoders), whatever the padding.
 
     Padded steps never influence real outputs (they are zeroed on input and masked in
     attention); padded steps of ``sequence`` are zeros, and a row without any real step has
@@ -58,9 +60,11 @@ class TransformerSequenceEncoder(ModalityEncoder):
         dim_feedforward: feed-forward size inside each layer.
         dropout: dropout inside each layer.
         use_residual: the outer residual variant described above.
+        pooling: ``"mean"`` over the real steps or the ``"last"`` real step.
 
     Raises:
-        ValueError: if ``d_model`` is not divisible by ``num_heads`` or a size is not positive.
+        ValueError: if ``d_model`` is not divisible by ``num_heads``, a size is not positive or
+            ``pooling`` is unknown.
     """
 
     input_kind: ClassVar[Literal["sequence", "vector"]] = "sequence"
@@ -75,10 +79,14 @@ class TransformerSequenceEncoder(ModalityEncoder):
         dim_feedforward: int = 512,
         dropout: float = 0.1,
         use_residual: bool = False,
+        pooling: Literal["mean", "last"] = "mean",
     ) -> None:
         super().__init__()
         d_model = in_dim if d_model is None else d_model
         _validate_sizes(in_dim, out_dim, d_model, num_layers, num_heads)
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
+        self.pooling = pooling
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.d_model = d_model
@@ -123,5 +131,8 @@ class TransformerSequenceEncoder(ModalityEncoder):
         else:
             pooled = masked_mean(sequence, mask)  # [B, out_dim]
         sequence = torch.where(real, sequence, zero)
+        if self.pooling == "last":
+            last = (mask.sum(dim=1) - 1).clamp_min(0)  # [B] index of the last real step
+            pooled = sequence[torch.arange(sequence.shape[0], device=x.device), last]  # [B, out_dim]
         pooled = torch.where(has_step, pooled, zero)
         return EncoderOutput(sequence=sequence, pooled=pooled, mask=mask)

@@ -1,4 +1,5 @@
-"""Figures of a run: loss curves (the paper's Figure 3) and the confusion matrix.
+"""Figures of a run: loss curves (the paper's Figure 3), the confusion matrix, modality weights
+and one sample's attention maps.
 
 Figures are drawn on a stand-alone Agg canvas chosen inside each function, so importing this
 module, or calling it, never changes matplotlib's global backend or pyplot state. Files are
@@ -169,4 +170,108 @@ def plot_modality_weights(weights: Mapping[str, np.ndarray], labels: np.ndarray,
     ax.set_title(title or "which modality the fusion relied on, per true class")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path, dpi)
+
+
+def sample_attention_maps(attention: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray],
+                          index: int = 0) -> dict[str, np.ndarray]:
+    """One sample's attention maps, cropped to its real steps.
+
+    A map named ``"q->k"`` keeps the rows where the sample's ``q`` mask is True and the columns
+    where its ``k`` mask is True. An axis whose name is not a masked modality, or whose mask
+    length differs from the map's (e.g. an encoder that changed the sequence length), keeps all
+    its steps; so does every axis of a map with another name, such as ``"modalities"``
+    ``[B, M, M]``. A map left with no row or no column (the modality is missing for the
+    sample) is dropped.
+
+    Args:
+        attention: named maps ``[B, T_q, T_k]``, as in ``ModelOutput.attention``.
+        masks: per sequence modality ``[B, T]`` booleans, True = real step (``Batch.masks``).
+        index: the sample's position in the batch.
+
+    Returns:
+        per map name (sorted) a ``[T_q real, T_k real]`` float array.
+
+    Raises:
+        ValueError: if a map is not ``[B, T_q, T_k]`` or ``index`` is outside the batch.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, maps in sorted(attention.items()):
+        maps = np.asarray(maps, dtype=np.float64)
+        if maps.ndim != 3:
+            raise ValueError(f"attention map {name!r} must be [B, T_q, T_k], got shape {maps.shape}")
+        if not 0 <= index < maps.shape[0]:
+            raise ValueError(f"sample index {index} is outside the batch of {maps.shape[0]} ({name!r})")
+        query, arrow, key = name.partition("->")
+        rows = _real_steps(masks.get(query) if arrow else None, index, maps.shape[1])  # [T_q]
+        cols = _real_steps(masks.get(key) if arrow else None, index, maps.shape[2])  # [T_k]
+        if rows.any() and cols.any():
+            out[name] = maps[index][rows][:, cols]
+    return out
+
+
+def _real_steps(mask: np.ndarray | None, index: int, steps: int) -> np.ndarray:
+    """``[steps]`` booleans: the sample's mask row when it fits, else all True."""
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim == 2 and mask.shape[1] == steps and index < mask.shape[0]:
+            return mask[index]
+    return np.ones(steps, dtype=bool)
+
+
+def plot_attention_maps(maps: Mapping[str, np.ndarray], path: str | Path, title: str | None = None,
+                        sample_id: str | None = None, modality_names: Sequence[str] | None = None,
+                        dpi: int = 120) -> Path:
+    """Heat maps of one sample's attention maps, one panel per map, on a shared colour scale.
+
+    A panel ``"q->k"`` has the query modality's steps as rows and the key modality's steps as
+    columns. A map with another name whose rows and columns both number
+    ``len(modality_names)`` (e.g. ``"modalities"`` ``[M, M]``) is labelled with the modality
+    names, query on rows, key on columns.
+
+    Args:
+        maps: per name a ``[T_q, T_k]`` map, e.g. from :func:`sample_attention_maps`.
+        path: output image file.
+        title: figure title.
+        sample_id: the sample's id, added to the title.
+        modality_names: the model's modalities in sorted order, for modality-level maps.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: if ``maps`` is empty, or a map is not 2-D or has no cell.
+    """
+    if not maps:
+        raise ValueError("no attention map to plot")
+    arrays = {name: np.asarray(a, dtype=np.float64) for name, a in sorted(maps.items())}
+    for name, a in arrays.items():
+        if a.ndim != 2 or a.size == 0:
+            raise ValueError(f"attention map {name!r} must be a non-empty [T_q, T_k] array, "
+                             f"got shape {a.shape}")
+    vmax = max(float(np.nanmax(a)) if not np.isnan(a).all() else 0.0 for a in arrays.values())
+    vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
+    fig = _new_figure(4.2 * len(arrays) + 1.0, 4.0)
+    axes = fig.subplots(1, len(arrays), squeeze=False)[0]
+    image = None
+    for ax, (name, a) in zip(axes, arrays.items()):
+        image = ax.imshow(a, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
+        query, arrow, key = name.partition("->")
+        names = list(modality_names or [])
+        if arrow:
+            ax.set_ylabel(f"{query} step (query)")
+            ax.set_xlabel(f"{key} step (key)")
+        elif names and a.shape == (len(names), len(names)):
+            ax.set_yticks(range(len(names)), names)
+            ax.set_xticks(range(len(names)), names)
+            ax.set_ylabel("query modality")
+            ax.set_xlabel("key modality")
+        else:
+            ax.set_ylabel("query step")
+            ax.set_xlabel("key step")
+        ax.set_title(f"{name}  [{a.shape[0]} x {a.shape[1]}]")
+    fig.colorbar(image, ax=list(axes), label="attention weight")
+    heading = title or "attention maps"
+    fig.suptitle(f"{heading} (sample {sample_id})" if sample_id is not None else heading)
     return _save(fig, path, dpi)

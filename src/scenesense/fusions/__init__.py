@@ -9,6 +9,7 @@ from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCro
 from scenesense.fusions.hadamard import HadamardFusion
 from scenesense.fusions.late import LateFusion
 from scenesense.fusions.modality_attention import ModalityAttentionFusion
+from scenesense.fusions.mult import MulTFusion
 from scenesense.fusions.tacfn import TACFNFusion
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "HadamardFusion",
     "LateFusion",
     "ModalityAttentionFusion",
+    "MulTFusion",
     "ResidualCrossAttentionFusion",
     "TACFNFusion",
 ]

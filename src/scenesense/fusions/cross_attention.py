@@ -16,7 +16,7 @@ from scenesense.types import EncoderOutput, FusionOutput
 
 
 def _validate_sequence_modalities(
-    modality_dims: Mapping[str, int], sequence_modalities: Sequence[str]
+    modality_dims: Mapping[str, int], sequence_modalities: Sequence[str], vector_tokens: bool
 ) -> tuple[str, ...]:
     if isinstance(sequence_modalities, str):
         raise ValueError(
@@ -28,11 +28,14 @@ def _validate_sequence_modalities(
         raise ValueError(
             f"sequence modalities {unknown} are not among the fused modalities {sorted(modality_dims)}"
         )
-    if len(chosen) < 2:
-        vectors = sorted(set(modality_dims) - set(chosen))
+    vectors = sorted(set(modality_dims) - set(chosen))
+    if vector_tokens and len(modality_dims) < 2:
+        raise ValueError(f"cross-attention fusion needs at least 2 modalities, got {sorted(modality_dims)}")
+    if not vector_tokens and len(chosen) < 2:
+        hint = "; set vector_tokens=true to let them join as one-step sequences" if vectors else ""
         raise ValueError(
             f"cross-attention fusion needs at least 2 sequence modalities, got {list(chosen)} "
-            f"(vector modalities: {vectors})"
+            f"(vector modalities: {vectors}){hint}"
         )
     return chosen
 
@@ -48,6 +51,13 @@ class CrossAttentionFusion(Fusion):
     pooled vectors. ``fused`` concatenates these per-modality vectors in sorted order, so
     ``out_dim = dim * n_sequence + sum(vector sizes)``.
 
+    With ``vector_tokens=True`` the vector modalities take part too, each as a one-step
+    sequence (its pooled vector, always real): e.g. an audio LLD sequence attends to a per-clip
+    AU vector, and the vector attends to the audio steps. Every modality is then a token
+    modality, the ``>= 2`` check counts them all and ``out_dim = dim * n_modalities``. A vector
+    token cannot be told absent (its encoder gives no mask; an absent row is a zero vector),
+    and under ``time_bias`` it sits at relative time 0.5, mid-utterance.
+
     A modality absent for a row (all-False mask) contributes zeros as a query; as a key it is
     attended to by nobody (zero attention output, or ``LayerNorm(query)`` with the residual).
 
@@ -57,18 +67,19 @@ class CrossAttentionFusion(Fusion):
 
     Args:
         modality_dims: encoder output size per modality.
-        sequence_modalities: which of them give sequences (at least two).
+        sequence_modalities: which of them give sequences (at least two, unless ``vector_tokens``).
         num_heads: attention heads (must divide ``dim``).
         dropout: attention dropout.
         use_residual: ``LayerNorm(attended + query)`` in each direction.
-        dim: attention width (``None``: the largest sequence-modality size).
+        dim: attention width (``None``: the largest size among the modalities that attend).
         dim_feedforward: position-wise feed-forward sublayer after attention (0: none, as the paper).
         time_bias: initial slope of the same-moment prior (0: none, as the paper); see
             :class:`~scenesense.layers.attention.CrossAttentionBlock`.
+        vector_tokens: vector modalities attend and are attended to as one-step sequences.
 
     Raises:
-        ValueError: with fewer than 2 sequence modalities, unknown sequence modalities, or a
-            ``dim`` not divisible by ``num_heads``.
+        ValueError: with fewer than 2 sequence modalities (2 modalities with ``vector_tokens``),
+            unknown sequence modalities, or a ``dim`` not divisible by ``num_heads``.
     """
 
     level: ClassVar[Literal["pooled", "sequence", "decision"]] = "sequence"
@@ -83,10 +94,16 @@ class CrossAttentionFusion(Fusion):
         dim: int | None = None,
         dim_feedforward: int = 0,
         time_bias: float = 0.0,
+        vector_tokens: bool = False,
     ) -> None:
         super().__init__(modality_dims)
-        self.sequence_modalities = _validate_sequence_modalities(self.modality_dims, sequence_modalities)
-        self.dim = max(self.modality_dims[m] for m in self.sequence_modalities) if dim is None else dim
+        self.sequence_modalities = _validate_sequence_modalities(
+            self.modality_dims, sequence_modalities, vector_tokens
+        )
+        self.vector_tokens = vector_tokens
+        # the modalities that attend (sorted): the sequences, plus every vector one with vector_tokens
+        self.token_modalities = self.modalities if vector_tokens else self.sequence_modalities
+        self.dim = max(self.modality_dims[m] for m in self.token_modalities) if dim is None else dim
         validate_heads(self.dim, num_heads)
         self.use_residual = use_residual
         self.projections = nn.ModuleDict(
@@ -94,18 +111,25 @@ class CrossAttentionFusion(Fusion):
                 m: nn.Identity()
                 if self.modality_dims[m] == self.dim
                 else nn.Linear(self.modality_dims[m], self.dim)
-                for m in self.sequence_modalities
+                for m in self.token_modalities
             }
         )
         self.blocks = nn.ModuleDict(
             {
                 m: CrossAttentionBlock(self.dim, num_heads, dropout=dropout, use_residual=use_residual,
                                        dim_feedforward=dim_feedforward, time_bias=time_bias)
-                for m in self.sequence_modalities
+                for m in self.token_modalities
             }
         )
-        vector_dims = sum(d for m, d in self.modality_dims.items() if m not in self.sequence_modalities)
-        self.out_dim = self.dim * len(self.sequence_modalities) + vector_dims
+        vector_dims = sum(d for m, d in self.modality_dims.items() if m not in self.token_modalities)
+        self.out_dim = self.dim * len(self.token_modalities) + vector_dims
+
+    def _tokens(self, m: str, out: EncoderOutput) -> tuple[Tensor, Tensor]:
+        """``(steps [B, T_m, D_m], mask [B, T_m])``; a vector token is its pooled vector as one real step."""
+        if m in self.sequence_modalities:
+            return sequence_and_mask("cross-attention", m, out, self.modality_dims[m])
+        pooled = out.pooled.unsqueeze(1)  # [B, 1, D_m]
+        return pooled, torch.ones(pooled.shape[:2], dtype=torch.bool, device=pooled.device)
 
     def forward(self, encoded: dict[str, EncoderOutput]) -> FusionOutput:
         """Cross-attend, pool and concatenate.
@@ -115,7 +139,8 @@ class CrossAttentionFusion(Fusion):
                 ``[B, T_m]``; per vector modality ``pooled`` ``[B, D_m]``.
 
         Returns:
-            ``FusionOutput(fused [B, out_dim], attention={"q->k": [B, T_q, T_k]})``.
+            ``FusionOutput(fused [B, out_dim], attention={"q->k": [B, T_q, T_k]})`` (``T = 1``
+            for a vector token).
 
         Raises:
             ValueError: if a modality is missing or unexpected, or a sequence modality has no sequence.
@@ -123,17 +148,17 @@ class CrossAttentionFusion(Fusion):
         self.check_encoded(encoded)
         streams: dict[str, Tensor] = {}
         masks: dict[str, Tensor] = {}
-        for m in self.sequence_modalities:
-            sequence, masks[m] = sequence_and_mask("cross-attention", m, encoded[m], self.modality_dims[m])
+        for m in self.token_modalities:
+            sequence, masks[m] = self._tokens(m, encoded[m])
             streams[m] = self.projections[m](sequence)  # [B, T_m, dim]
-        times = {m: relative_times(masks[m]) for m in self.sequence_modalities}  # [B, T_m] in (0, 1)
+        times = {m: relative_times(masks[m]) for m in self.token_modalities}  # [B, T_m] in (0, 1)
         parts: list[Tensor] = []
         attention: dict[str, Tensor] = {}
         for m in self.modalities:
-            if m not in self.sequence_modalities:
+            if m not in self.token_modalities:
                 parts.append(encoded[m].pooled)  # [B, D_m]
                 continue
-            others = [o for o in self.sequence_modalities if o != m]
+            others = [o for o in self.token_modalities if o != m]
             keys = torch.cat([streams[o] for o in others], dim=1)  # [B, sum T_o, dim]
             key_mask = torch.cat([masks[o] for o in others], dim=1)  # [B, sum T_o]
             key_times = torch.cat([times[o] for o in others], dim=1)  # [B, sum T_o]
@@ -156,12 +181,13 @@ class ResidualCrossAttentionFusion(CrossAttentionFusion):
 
     Args:
         modality_dims: encoder output size per modality.
-        sequence_modalities: which of them give sequences (at least two).
+        sequence_modalities: which of them give sequences (at least two, unless ``vector_tokens``).
         num_heads: attention heads (must divide ``dim``).
         dropout: attention dropout.
-        dim: attention width (``None``: the largest sequence-modality size).
+        dim: attention width (``None``: the largest size among the modalities that attend).
         dim_feedforward: position-wise feed-forward sublayer after attention (0: none).
         time_bias: initial slope of the same-moment prior (0: none).
+        vector_tokens: vector modalities attend and are attended to as one-step sequences.
     """
 
     def __init__(
@@ -173,6 +199,7 @@ class ResidualCrossAttentionFusion(CrossAttentionFusion):
         dim: int | None = None,
         dim_feedforward: int = 0,
         time_bias: float = 0.0,
+        vector_tokens: bool = False,
     ) -> None:
         super().__init__(
             modality_dims,
@@ -183,4 +210,5 @@ class ResidualCrossAttentionFusion(CrossAttentionFusion):
             dim=dim,
             dim_feedforward=dim_feedforward,
             time_bias=time_bias,
+            vector_tokens=vector_tokens,
         )

@@ -9,41 +9,75 @@ import torch
 from torch import Tensor, nn
 
 from scenesense.fusions.base import Fusion, sequence_and_mask
-from scenesense.layers.attention import validate_heads
+from scenesense.layers.attention import relative_times, validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput, FusionOutput
+
+
+def align_steps(source: Tensor, source_mask: Tensor, target_mask: Tensor) -> Tensor:
+    """Resample ``source`` onto the target's steps by relative time (nearest earlier source step).
+
+    Target step ``i`` of a row with ``L_t`` real steps sits at ``tau = (i + 0.5) / L_t`` and reads
+    source step ``floor(tau * L_s)`` of the same row (``L_s`` real source steps), so two sequences
+    covering the same utterance meet at the same moment whatever their frame rates; equal lengths
+    give the identity. Rows whose source is absent (no real step) read zeros.
+
+    Args:
+        source: ``[B, T_s, D]`` per-step features.
+        source_mask: ``[B, T_s]`` booleans, True = real step (real steps first).
+        target_mask: ``[B, T_t]`` booleans, True = real step (real steps first).
+
+    Returns:
+        ``[B, T_t, D]`` source features at each target step (padded target steps read the last
+        real source step; mask them downstream).
+    """
+    lengths = source_mask.sum(dim=1, keepdim=True)  # [B, 1]
+    index = torch.floor(relative_times(target_mask) * lengths).long()  # [B, T_t]
+    index = torch.minimum(index, (lengths - 1).clamp_min(0))
+    aligned = torch.gather(source, 1, index.unsqueeze(-1).expand(-1, -1, source.shape[-1]))
+    return aligned * (lengths > 0).unsqueeze(-1).to(source.dtype)
 
 
 @FUSIONS.register("tacfn")
 class TACFNFusion(Fusion):
     """Each modality is a target re-weighted by the self-attention-selected other modalities.
 
-    For every target ``t`` (sorted) with pooled vector ``x_t`` ``[B, D_t]`` and the other
-    modalities ``s`` as sources:
+    For every target ``t`` (sorted), the other modalities ``s`` are its sources:
 
-    1. intra-modal selection ``a_s`` ``[B, D_s]``: self-attention over the source's encoder
-       ``sequence`` ``[B, T_s, D_s]`` (key padding from ``mask``), masked-mean pooled over the
-       real steps; for a vector source, self-attention over its single pooled vector, which is
-       exactly its value and output projections, i.e. one ``Linear(D_s, D_s)``;
-    2. ``w_t = softmax(tanh(sum_s P_{s->t} a_s + Q_t x_t))`` ``[B, D_t]`` (softmax over the
-       feature axis), with ``P_{s->t}: Linear(D_s, D_t)`` and ``Q_t: Linear(D_t, D_t)``;
+    1. intra-modal selection ``a_s``: self-attention over the source's encoder ``sequence``
+       ``[B, T_s, D_s]`` (key padding from ``mask``), giving one selected vector per step; for
+       a vector source, self-attention over its single pooled vector, which is exactly its value
+       and output projections, i.e. one ``Linear(D_s, D_s)``;
+    2. ``w_t = softmax(tanh(sum_s P_{s->t} a_s + Q_t x_t))`` (softmax over the feature axis),
+       ``P_{s->t}: Linear(D_s, D_t)``, ``Q_t: Linear(D_t, D_t)``;
     3. ``y_t = w_t * x_t + x_t`` (``w_t * x_t`` without the residual).
+
+    Where ``x_t`` and ``a_s`` live depends on ``temporal``:
+
+    * ``temporal=True`` (default; the paper's blocks act on feature sequences): a *sequence*
+      target is weighted step by step, ``x_t`` ``[B, T_t, D_t]`` its encoder steps and each
+      sequence source's selected steps aligned to them by relative time (:func:`align_steps`;
+      identity for equal lengths), a vector source broadcast over the steps; ``y_t`` is then
+      masked-mean pooled over the target's real steps and ``modality_weights[t]`` is the mean
+      of ``w_t`` over them. Because the weight at a step depends on what the source does *at
+      that moment*, this mode can detect co-occurring events. A *vector* target uses pooled sources.
+    * ``temporal=False``: every target is its pooled vector ``[B, D_t]`` and every source its
+      selection masked-mean pooled over its real steps (timing is lost before fusing).
 
     ``fused = concat_t y_t`` in sorted order, so ``out_dim = sum_m D_m``. With two modalities
     this is the paper's two blocks (audio->visual and visual->audio) followed by concatenation.
     With more, each target gets one block whose sources are all the others, their projections
     added, because the paper's block already combines source and target by addition and ends
-    in one weight vector over the *target's* features; one block per target keeps one weight
-    vector per target (``modality_weights[t]``) and ``out_dim`` independent of the pair count.
-    Each modality has one self-attention, shared by the targets it serves.
+    in one weight vector over the *target's* features. Each modality has one self-attention,
+    shared by the targets it serves.
 
-    Ablations: ``self_attention=False`` uses the pooled vector ``a_s = pooled_s``;
-    ``residual=False`` drops ``+ x_t``; ``block=False`` returns the plain concatenation of the
-    pooled vectors (no parameters, no weights or maps).
+    Ablations: ``self_attention=False`` uses the encoder output as the selection (its steps,
+    or ``pooled`` for pooled sources); ``residual=False`` drops ``+ x_t``; ``block=False``
+    returns the plain concatenation of the pooled vectors (no parameters, no weights or maps).
 
-    A modality absent for a row (all-False mask, zero pooled vector) selects a zero vector as
-    a source and is re-weighted zeros as a target.
+    A modality absent for a row (all-False mask, zero pooled vector) selects zeros as a source
+    and is re-weighted zeros as a target.
 
     ``FusionOutput.modality_weights[t]`` holds ``w_t`` ``[B, D_t]``; ``FusionOutput.attention``
     holds the head-averaged self-attention map ``"m->m"`` ``[B, T_m, T_m]`` of each sequence
@@ -57,6 +91,7 @@ class TACFNFusion(Fusion):
         self_attention: intra-modal self-attention on the sources.
         residual: add the target back after re-weighting.
         block: ``False`` replaces the whole fusion by plain concatenation.
+        temporal: weight sequence targets step by step (see above).
 
     Raises:
         ValueError: with fewer than 2 modalities, unknown sequence modalities, or a sequence
@@ -74,6 +109,7 @@ class TACFNFusion(Fusion):
         self_attention: bool = True,
         residual: bool = True,
         block: bool = True,
+        temporal: bool = True,
     ) -> None:
         super().__init__(modality_dims)
         if len(self.modalities) < 2:
@@ -85,6 +121,7 @@ class TACFNFusion(Fusion):
             raise ValueError(f"sequence modalities {unknown} are not among {list(self.modalities)}")
         self.sequence_modalities = tuple(sorted(set(sequence_modalities)))
         self.self_attention, self.residual, self.block = self_attention, residual, block
+        self.temporal = temporal
         self.out_dim = sum(self.modality_dims.values())
         self.selectors = nn.ModuleDict()
         self.source_projections = nn.ModuleDict()
@@ -104,23 +141,29 @@ class TACFNFusion(Fusion):
                 if s != t:
                     self.source_projections[f"{s}_to_{t}"] = nn.Linear(d_s, d_t)
 
-    def _select(self, m: str, out: EncoderOutput) -> tuple[Tensor, Tensor | None]:
-        """Intra-modal selection ``[B, D_m]`` and, for sequences, the map ``[B, T_m, T_m]``."""
-        if not self.self_attention:
-            return out.pooled, None
+    def _select(self, m: str, out: EncoderOutput) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+        """Intra-modal selection of modality ``m``.
+
+        Returns:
+            ``(pooled [B, D_m], steps [B, T_m, D_m] or None, mask [B, T_m] or None,
+            map [B, T_m, T_m] or None)``; steps, mask and map only for sequence modalities.
+        """
         if m not in self.sequence_modalities:
-            return self.selectors[m](out.pooled), None
+            pooled = self.selectors[m](out.pooled) if self.self_attention else out.pooled
+            return pooled, None, None, None
         sequence, mask = sequence_and_mask("tacfn", m, out, self.modality_dims[m])
-        sequence = torch.where(mask.unsqueeze(-1), sequence, torch.zeros((), dtype=sequence.dtype,
-                                                                         device=sequence.device))  # pads -> 0
-        # a row with no real step attends over its zeroed steps (no NaN); its pooled result is 0
+        zero = torch.zeros((), dtype=sequence.dtype, device=sequence.device)
+        sequence = torch.where(mask.unsqueeze(-1), sequence, zero)  # pads -> 0
+        if not self.self_attention:
+            return out.pooled, sequence, mask, None
+        # a row with no real step attends over its zeroed steps (no NaN); its results are zeroed
         key_padding = ~mask & mask.any(dim=1, keepdim=True)  # [B, T]
         attended, weights = self.selectors[m](
             sequence, sequence, sequence, key_padding_mask=key_padding, need_weights=True
         )  # [B, T, D], [B, T, T] averaged over heads
+        attended = torch.where(mask.unsqueeze(-1), attended, zero)
         real = mask.unsqueeze(2) & mask.unsqueeze(1)  # [B, T, T]
-        weights = weights * real.to(weights.dtype)
-        return masked_mean(attended, mask), weights
+        return masked_mean(attended, mask), attended, mask, weights * real.to(weights.dtype)
 
     def forward(self, encoded: dict[str, EncoderOutput]) -> FusionOutput:
         """Select, weight each target by its sources, add it back, concatenate.
@@ -139,25 +182,38 @@ class TACFNFusion(Fusion):
         self.check_encoded(encoded)
         if not self.block:
             return FusionOutput(fused=torch.cat([encoded[m].pooled for m in self.modalities], dim=-1))
-        selected: dict[str, Tensor] = {}
-        attention: dict[str, Tensor] = {}
-        for m in self.modalities:
-            selected[m], weights = self._select(m, encoded[m])  # [B, D_m]
-            if weights is not None:
-                attention[f"{m}->{m}"] = weights
+        selected = {m: self._select(m, encoded[m]) for m in self.modalities}
+        attention = {f"{m}->{m}": s[3] for m, s in selected.items() if s[3] is not None}
         parts: list[Tensor] = []
         modality_weights: dict[str, Tensor] = {}
         for t in self.modalities:
-            target = encoded[t].pooled  # [B, D_t]
+            steps, mask = selected[t][1], selected[t][2]
+            if self.temporal and steps is not None and mask is not None:
+                target = torch.where(mask.unsqueeze(-1), encoded[t].sequence, 0.0)  # [B, T_t, D_t]
+                sources = {s: self._aligned(selected[s], mask) for s in self.modalities if s != t}
+            else:
+                target, mask = encoded[t].pooled, None  # [B, D_t]
+                sources = {s: selected[s][0] for s in self.modalities if s != t}
             combined = self.target_projections[t](target)
-            for s in self.modalities:
-                if s != t:
-                    combined = combined + self.source_projections[f"{s}_to_{t}"](selected[s])
-            w = torch.softmax(torch.tanh(combined), dim=-1)  # [B, D_t]
+            for s, source in sources.items():
+                combined = combined + self.source_projections[f"{s}_to_{t}"](source)
+            w = torch.softmax(torch.tanh(combined), dim=-1)  # [B, D_t] or [B, T_t, D_t]
+            y = w * target + target if self.residual else w * target
+            if mask is not None:
+                w, y = masked_mean(w, mask), masked_mean(y, mask)
             modality_weights[t] = w
-            parts.append(w * target + target if self.residual else w * target)
+            parts.append(y)
         return FusionOutput(
             fused=torch.cat(parts, dim=-1),
             modality_weights=modality_weights,
             attention=attention or None,
         )
+
+    @staticmethod
+    def _aligned(selection: tuple[Tensor, Tensor | None, Tensor | None, Tensor | None],
+                 target_mask: Tensor) -> Tensor:
+        """A source's selection at each target step: ``[B, T_t, D_s]`` (vectors broadcast)."""
+        pooled, steps, mask, _ = selection
+        if steps is None or mask is None:
+            return pooled.unsqueeze(1)  # [B, 1, D_s], broadcast over the steps
+        return align_steps(steps, mask, target_mask)

@@ -119,6 +119,28 @@ def test_binary_label_drops_zero_scores(mosi, tmp_path):
     assert out["source"]["segments_dropped_zero_label"] == 1
 
 
+@pytest.mark.parametrize(("band", "expected"), [(0.0, [2, 0, 2, 2, 0, 0, 1]), (0.5, [2, 0, 2, 2, 0, 1, 1])])
+def test_sentiment3_splits_scores_around_a_neutral_band(mosi, tmp_path, band, expected):
+    out = meta(convert(mosi, tmp_path / "out", splits=SPLITS, label="sentiment3", neutral_band=band)["train"])
+    assert out["names"] == ["Negative", "Neutral", "Positive"]
+    assert out["ids"] == ["81406[0]", "81406[1]", "vidA[0]", "vidA[1]", "vidA[2]", "vidB[0]", "vidB[1]"]
+    # scores 1.6, -2.1, 0.6, 0.6, -2.4, -0.1, 0.0: nothing is dropped, vidB[1] (exactly 0) is Neutral
+    assert out["label"].tolist() == expected
+    assert out["source"]["segments_dropped_zero_label"] == 0
+    assert out["source"]["neutral_band"] == band
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"label": "sentiment3", "neutral_band": -0.1}, "finite number >= 0"),
+    ({"label": "sentiment3", "neutral_band": float("nan")}, "finite number >= 0"),
+    ({"label": "sentiment3", "neutral_band": True}, "finite number >= 0"),
+    ({"label": "binary", "neutral_band": 0.5}, "sentiment3 only"),
+])
+def test_bad_neutral_band_is_a_config_error(params, message):
+    with pytest.raises(ConfigError, match=message):
+        CsdSource().params(params)
+
+
 def test_sentiment7_rounds_the_clipped_score(mosi, tmp_path):
     out = meta(convert(mosi, tmp_path / "out", splits=SPLITS, label="sentiment7")["train"])
     scores = np.concatenate([entry(mosi / "CMU_MOSI_Opinion_Labels.csd", v)[0][:, 0]

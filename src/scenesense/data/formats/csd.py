@@ -23,8 +23,10 @@ stores the modality as missing (counted). Videos absent from a chosen file are d
 (the SDK's unify). Non-finite feature values (COVAREP's ``-inf``, NaN) are set to 0 and counted.
 Labels: column ``label_column`` (0 = sentiment, also for MOSEI's 7-d labels) of the labels file;
 ``label`` = ``regression`` (target ``sentiment``, default), ``binary`` (negative < 0 vs positive > 0;
-segments labelled exactly 0 are dropped and counted) or ``sentiment7`` (clipped to [-3, 3] and
-rounded half to even as MulT's Acc-7 does: classes "-3" ... "3").
+segments labelled exactly 0 are dropped and counted), ``sentiment3`` (Negative / Neutral / Positive
+by :func:`~scenesense.data.labels.sentiment3_ids`: Neutral when ``|score| <= neutral_band``, default
+0, i.e. exactly-zero scores, MMSA's convention; 3 sentiment classes on MOSEI as in arXiv 2501.08085)
+or ``sentiment7`` (clipped to [-3, 3] and rounded half to even as MulT's Acc-7 does: classes "-3" ... "3").
 
 Splits: ``folds`` (path of a JSON file ``{"train": [...], "valid": [...], "test": [...]}`` of video
 ids) or ``splits`` (the same mapping inline). The standard CMU folds live in the SDK and are not
@@ -49,7 +51,7 @@ import numpy as np
 
 from scenesense.config import ConfigError
 from scenesense.data.formats.mmsa import SPLIT_NAMES
-from scenesense.data.labels import LabelSpace
+from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
 from scenesense.data.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
@@ -61,7 +63,8 @@ SENTIMENT7 = LabelSpace(("-3", "-2", "-1", "0", "1", "2", "3"))
 """7-class sentiment: the rounded score ``s`` in [-3, 3] has class id ``s + 3``."""
 BINARY = LabelSpace(("negative", "positive"))
 """Binary sentiment: < 0 negative, > 0 positive (zeros dropped)."""
-_LABELS = {"regression": LabelSpace(("sentiment",), "regression"), "binary": BINARY, "sentiment7": SENTIMENT7}
+_LABELS = {"regression": LabelSpace(("sentiment",), "regression"), "binary": BINARY, "sentiment3": SENTIMENT3,
+           "sentiment7": SENTIMENT7}
 _KEYWORDS = {"text": ("wordvector", "glove", "bert"), "audio": ("covarep", "opensmile", "audio", "acoustic"),
              "vision": ("facet", "openface", "visual", "vision")}
 _DIMS = {"text": (300, 768), "audio": (74, 384, 1582), "vision": (35, 47, 713)}
@@ -296,14 +299,18 @@ class Segment:
     end: float
 
 
-def label_segments(labels: CsdFile, handle: h5py.File, video: str, column: int, label: str
-                   ) -> tuple[list[Segment], int]:
-    """The segments of one video and how many were dropped (``binary``: score exactly 0)."""
+def label_segments(labels: CsdFile, handle: h5py.File, video: str, column: int, label: str,
+                   neutral_band: float = 0.0) -> tuple[list[Segment], int]:
+    """The segments of one video and how many were dropped (``binary``: score exactly 0).
+
+    ``neutral_band`` is the Neutral half-width of ``label`` ``sentiment3``.
+    """
     values, intervals = read_entry(labels, handle, video)
     if not np.isfinite(values[:, column]).all():
         raise DataFormatError(f"{labels.path}: data/{video}/features has a non-finite label in column "
                               f"{column}")
     out, dropped = [], 0
+    classes3 = sentiment3_ids(values[:, column], neutral_band).tolist() if label == "sentiment3" else None
     rows = zip(values[:, column].tolist(), intervals.tolist(), strict=True)
     for k, (score, (start, end)) in enumerate(rows):
         if label == "binary" and score == 0:
@@ -312,6 +319,8 @@ def label_segments(labels: CsdFile, handle: h5py.File, video: str, column: int, 
         value: float | int = score
         if label == "binary":
             value = int(score > 0)
+        elif classes3 is not None:
+            value = classes3[k]
         elif label == "sentiment7":
             value = int(np.round(np.clip(score, -3, 3))) + 3
         out.append(Segment(video, k, value, start, end))
@@ -339,17 +348,25 @@ class CsdSource(DatasetSource):
     """CMU-MultimodalSDK computational sequences (module docstring): label segments as samples.
 
     ``data.params``: ``features``, ``labels``, ``label_column``, ``label`` (regression | binary |
-    sentiment7), ``folds`` (JSON file) or ``splits`` (inline mapping).
+    sentiment3 | sentiment7), ``neutral_band`` (sentiment3's Neutral half-width, default 0),
+    ``folds`` (JSON file) or ``splits`` (inline mapping).
     """
 
     defaults: ClassVar[Mapping[str, Any]] = {"features": None, "labels": None, "label_column": 0,
-                                             "label": "regression", "folds": None, "splits": None}
+                                             "label": "regression", "neutral_band": 0.0, "folds": None,
+                                             "splits": None}
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters, checked: label, label_column, features' modalities, folds xor splits."""
+        """Parameters, checked: label, label_column, neutral_band, features' modalities, folds xor splits."""
         params = super().params(given)
         if params["label"] not in _LABELS:
             raise ConfigError(f"data.params.label must be one of {sorted(_LABELS)}, got {params['label']!r}")
+        band = params["neutral_band"]
+        if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 <= band < float("inf"):
+            raise ConfigError(f"data.params.neutral_band must be a finite number >= 0, got {band!r}")
+        if band and params["label"] != "sentiment3":
+            raise ConfigError(f"data.params.neutral_band applies to label sentiment3 only, "
+                              f"not {params['label']!r}")
         column = params["label_column"]
         if isinstance(column, bool) or not isinstance(column, int) or column < 0:
             raise ConfigError(f"data.params.label_column must be an int >= 0, got {column!r}")
@@ -474,7 +491,8 @@ def _write_split(out_file: Path, sel: Selection, handles: Mapping[Path, h5py.Fil
         "alignment": "rows whose interval overlaps the label segment (SDK align to labels, no collapse)",
         "metadata": {k: str(v)[:200] for k, v in csd.metadata.items()}}) for m, csd in sel.features.items()}
     source = {"dataset": "csd", "labels": sel.labels.path.name, "labels_root": sel.labels.root,
-              "label": params["label"], "label_column": params["label_column"], "split": plan.how,
+              "label": params["label"], "label_column": params["label_column"],
+              "neutral_band": params["neutral_band"], "split": plan.how,
               "videos": len(videos),
               "videos_dropped_missing_modality_all_splits": {m: len(v) for m, v in plan.missing.items()},
               "videos_not_in_folds": plan.not_in_folds, "segments_dropped_zero_label": dropped,
@@ -497,7 +515,7 @@ def _video_samples(sel: Selection, handles: Mapping[Path, h5py.File], vid: str, 
                    ) -> tuple[list[tuple[Segment, dict[str, np.ndarray | None]]], int]:
     """Every kept segment of ``vid`` with its rows per modality, and the number of dropped segments."""
     segments, dropped = label_segments(sel.labels, handles[sel.labels.path], vid, params["label_column"],
-                                       params["label"])
+                                       params["label"], params["neutral_band"])
     data = {m: read_entry(csd, handles[csd.path], vid) for m, csd in sel.features.items()}
     samples = [(s, {m: _segment_rows(feats, ints, s, None if counts is None else counts[m])
                     for m, (feats, ints) in data.items()}) for s in segments]

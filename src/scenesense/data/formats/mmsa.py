@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.labels import LabelSpace
+from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
 from scenesense.data.safe_pickle import load_pickle
 from scenesense.data.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
@@ -52,9 +52,6 @@ logger = logging.getLogger(__name__)
 
 SPLIT_NAMES: dict[str, str] = {"train": "train", "valid": "dev", "val": "dev", "dev": "dev", "test": "test"}
 """Split key in a published pickle -> store split name."""
-
-SENTIMENT3 = LabelSpace(("Negative", "Neutral", "Positive"))
-"""MMSA's 3 sentiment classes in ``classification_labels`` order (0 = Neg, 1 = Neu, 2 = Pos)."""
 
 _LABELS: dict[str, str] = {"regression": "regression_labels", "classification": "annotations",
                            "regression_T": "regression_labels_T", "regression_A": "regression_labels_A",
@@ -280,7 +277,7 @@ def _labels(path: Path, key: str, split: Mapping[str, Any], label: str, ids: Seq
                                   f"{raw[bad[0]]!r}, expected 0, 1 or 2")
         return raw.astype(np.int64), "classification_labels"
     values, _ = _labels(path, key, split, "regression", ids)
-    return (np.sign(values).astype(np.int64) + 1), "sign of regression_labels (<0 / 0 / >0)"
+    return sentiment3_ids(values), "sign of regression_labels (<0 / 0 / >0)"
 
 
 def read_mmsa_split(path: Path, key: str, split: Mapping[str, Any], *, label: str,
