@@ -45,12 +45,70 @@ _recipe(
                "modality_dropout": 0.0}},
 )
 
+# TACFN (Liu, Fu, Wang, Zheng; arXiv 2505.06536): adaptive cross-modal blocks in both directions,
+# intra-modal self-attention on the source, fusion weight vector, residual, then concatenation.
+_recipe(
+    "tacfn",
+    "TACFN: self-attention selection, tanh-softmax fusion weight vector, residual, both directions",
+    {"model": {"fusion": {"name": "tacfn", "self_attention": True, "residual": True, "temporal": True},
+               "use_residual": False, "modality_dropout": 0.0}},
+)
+
+# Early vs late vs attention fusion for 3-class sentiment on CMU-MOSEI (arXiv 2501.08085): each
+# modality is linearly projected, encoded by a transformer and represented by its final hidden state.
+_FINAL_STATE = {"name": "transformer", "pooling": "last"}
+_recipe(
+    "mosei_early",
+    "Early fusion (arXiv 2501.08085): concatenation of the encoders' final hidden states, MLP head",
+    {"model": {"sequence_encoder": _FINAL_STATE, "fusion": {"name": "concat"}, "use_residual": False,
+               "modality_dropout": 0.0}},
+)
+_recipe(
+    "mosei_late",
+    "Late fusion (arXiv 2501.08085): one classifier per modality, majority vote (ties: higher mean probability)",
+    {"model": {"sequence_encoder": _FINAL_STATE, "fusion": {"name": "late", "mode": "vote"},
+               "use_residual": False, "modality_dropout": 0.0}},
+)
+_recipe(
+    "mosei_attention",
+    "Attention fusion (arXiv 2501.08085): multi-head attention over the modality representations",
+    {"model": {"sequence_encoder": _FINAL_STATE, "fusion": {"name": "modality_attention"},
+               "use_residual": False, "modality_dropout": 0.0}},
+)
+
+# Adaptive Modality Weighting: softmax over the modality axis of a learnable M x d matrix.
+_recipe(
+    "amw",
+    "Adaptive Modality Weighting: learnable M x d weights, softmax over modalities, weighted sum",
+    {"model": {"fusion": {"name": "amw", "mode": "static"}, "use_residual": False, "modality_dropout": 0.0}},
+)
+_recipe(
+    "amw_sample",
+    "Adaptive Modality Weighting, sample-adaptive: the M x d weights are computed from each input",
+    {"model": {"fusion": {"name": "amw", "mode": "sample"}, "use_residual": False, "modality_dropout": 0.0}},
+)
+
+# MulT (Tsai et al., ACL 2019) at the sizes of its CMU-MOSEI configuration: width 30, 5 heads,
+# 5 cross-modal layers per pair, 3 self-attention layers per target, dropout 0.1.
+_recipe(
+    "mult",
+    "MulT: cross-modal transformers for every source -> target pair, self-attention, last step",
+    {"model": {"fusion": {"name": "mult", "dim": 30, "num_heads": 5, "num_layers": 5, "self_layers": 3,
+                          "dropout": 0.1, "attn_dropout": 0.1, "pooling": "last"},
+               "use_residual": False, "modality_dropout": 0.0}},
+)
+
 SCENE_SENSE_RECIPES: tuple[str, ...] = (
     "concat",
     "hadamard",
     "cross_attention",
     "residual",
     "residual_cross_attention",
+)
+
+
+COMPANION_RECIPES: tuple[str, ...] = (
+    "tacfn", "mosei_early", "mosei_late", "mosei_attention", "amw", "amw_sample", "mult",
 )
 
 

@@ -9,7 +9,8 @@ from scenesense.encoders.linear import LinearVectorEncoder, MLPVectorEncoder
 from scenesense.encoders.transformer import TransformerSequenceEncoder
 from scenesense.fusions.cross_attention import ResidualCrossAttentionFusion
 from scenesense.models.builders import build_model
-from scenesense.recipes import SCENE_SENSE_RECIPES, recipe_delta
+from scenesense.recipes import COMPANION_RECIPES, SCENE_SENSE_RECIPES, recipe_delta
+from scenesense.registry import FUSIONS
 
 from ._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, tiny_config
 
@@ -143,3 +144,22 @@ def test_scene_sense_recipes_build_at_paper_sizes(recipe):
     assert logits.shape == (2, 7)
     assert torch.isfinite(logits).all()
     assert model.encoders["text"].use_residual is cfg.model.use_residual
+
+
+@pytest.mark.parametrize("recipe", COMPANION_RECIPES)
+def test_companion_recipes_build_and_run(recipe):
+    cfg = build_config({"model": {"out_dim": 16, "head_hidden_dim": 8, "sequence_encoder": {
+        "name": "transformer", "num_layers": 1, "num_heads": 2, "dim_feedforward": 16}}}, recipe_delta(recipe))
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.modalities, {"text": 6, "audio": 5, "vision": 4},
+                        {"text": "sequence", "audio": "vector", "vision": "sequence"}, 3).eval()
+    expected = {"tacfn": "tacfn", "mosei_early": "concat", "mosei_late": "late",
+                "mosei_attention": "modality_attention", "amw": "amw", "amw_sample": "amw", "mult": "mult"}
+    assert type(model.fusion) is FUSIONS.get(expected[recipe])
+    last = recipe.startswith("mosei")
+    assert all(enc.pooling == ("last" if last else "mean") for m, enc in model.encoders.items() if m != "audio")
+    inputs = {"text": torch.randn(2, 6, 6), "audio": torch.randn(2, 5), "vision": torch.randn(2, 3, 4)}
+    masks = {"text": torch.tensor([[True] * 6, [True] * 2 + [False] * 4]), "vision": torch.ones(2, 3, dtype=torch.bool)}
+    with torch.no_grad():
+        logits = model(inputs, masks).logits
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
