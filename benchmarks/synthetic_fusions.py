@@ -1,9 +1,16 @@
-"""Any registered fusions on the demo's synthetic benchmark: unimodal vs co-occurrence F1 on the test split.
+"""Fusions on the synthetic benchmark: unimodal vs co-occurrence F1 on the test split.
 
-Each fusion is trained with the demo's settings (``scenesense.demo.DEMO_DELTA``, seed 0), selected on
-dev, and scored on test. The co-occurrence classes (``sync``/``async``) need cross-modal timing;
-fusions that pool each modality first sit at chance (0.5) on them.
+Two ways, both seed 0:
 
+- ``--probe``: each fusion of :data:`PROBE_CASES` trained on the raw features, without encoders
+  (:mod:`scenesense.evaluation.fusion_probe`): what the fusion itself can represent. The
+  expectations asserted in ``tests/evaluation/test_fusion_probe.py`` come from this table.
+- named fusions: the full model with the demo's settings (``scenesense.demo.DEMO_DELTA``, learned
+  transformer encoders), selected on dev and scored on test.
+
+The co-occurrence classes (``sync``/``async``) need cross-modal timing; 0.5 is chance.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/synthetic_fusions.py --probe
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/synthetic_fusions.py tacfn late amw
 """
 
@@ -11,27 +18,65 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
+from typing import Any
+
+CROSS_ATTENTION = {"num_heads": 2, "dim_feedforward": 64, "time_bias": 20.0}
+PROBE_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("concat", {}), ("hadamard", {}), ("late", {"mode": "average"}), ("late", {"mode": "vote"}),
+    ("amw", {"mode": "static"}), ("amw", {"mode": "sample"}), ("modality_attention", {"num_heads": 2}),
+    ("tacfn", {"temporal": False}), ("tacfn", {"weight_axis": "features"}), ("tacfn", {"weight_axis": "time"}),
+    ("cross_attention", CROSS_ATTENTION), ("residual_cross_attention", CROSS_ATTENTION),
+    ("mult", {"num_heads": 2, "num_layers": 2, "self_layers": 1}),
+)
 
 
-def main() -> None:
-    """Train and score each named fusion; print one line of rounded metrics per fusion."""
+def probe() -> None:
+    """Print the probe table (Markdown)."""
+    from scenesense.evaluation.fusion_probe import probe_fusion, write_probe_data
+
+    print("| fusion | params | unimodal F1 | co-occurrence F1 | mean modality weights | train s |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = write_probe_data(tmp)
+        for name, params in PROBE_CASES:
+            r = probe_fusion(name, params, store)
+            weights = ", ".join(f"{m} {w:.2f}" for m, w in r.modality_weights.items())
+            shown = ", ".join(f"{k}={v}" for k, v in params.items())
+            print(f"| `{name}` | {shown} | {r.unimodal_f1:.3f} | {r.co_occurrence_f1:.3f} | {weights} "
+                  f"| {r.seconds:.0f} |", flush=True)
+
+
+def full_models(fusions: list[str], seed: int, output_dir: str) -> None:
+    """Train and score each named fusion in the demo's full model; print rounded metrics per fusion."""
     from scenesense import api
     from scenesense.config import build_config
     from scenesense.demo import DEMO_DELTA, _row
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("fusions", nargs="+", help="fusion names (`scenesense list fusions`)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default="runs/benchmarks")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    for fusion in args.fusions:
-        cfg = build_config(DEMO_DELTA, {"name": f"synthetic_{fusion}", "output_dir": args.output_dir,
-                                        "model": {"fusion": {"name": fusion}}, "trainer": {"seed": args.seed}})
+    for fusion in fusions:
+        cfg = build_config(DEMO_DELTA, {"name": f"synthetic_{fusion}", "output_dir": output_dir,
+                                        "model": {"fusion": {"name": fusion}}, "trainer": {"seed": seed}})
         result = api.train(cfg)
         scored = api.evaluate(result.run_dir, store=api.prepare_store(cfg), split="test")
         row = _row(fusion, scored.metrics, 0.0)
         print(fusion, {k: round(v, 3) for k, v in row.items() if k not in ("variant", "seconds")}, flush=True)
+
+
+def main() -> None:
+    """Parse the arguments and run the probe or the full models."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fusions", nargs="*", help="fusion names (`scenesense list fusions`) for full models")
+    parser.add_argument("--probe", action="store_true", help="probe every fusion on raw features")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", default="runs/benchmarks")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.probe:
+        probe()
+    if args.fusions:
+        full_models(args.fusions, args.seed, args.output_dir)
+    if not (args.probe or args.fusions):
+        parser.error("name fusions to train, or --probe")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ _recipe(
 _recipe(
     "tacfn",
     "TACFN: self-attention selection, tanh-softmax fusion weight vector, residual, both directions",
-    {"model": {"fusion": {"name": "tacfn", "self_attention": True, "residual": True, "temporal": True},
+    {"model": {"fusion": {"name": "tacfn", "self_attention": True, "residual": True, "temporal": True,
+                          "weight_axis": "time"},
                "use_residual": False, "modality_dropout": 0.0}},
 )
 

@@ -100,6 +100,9 @@ def test_sample_attention_maps_crop_to_the_sample_s_real_steps():
     # a text mask of 4 steps does not fit a map with 2 text rows: both rows are kept
     shorter = sample_attention_maps({"text->vision": maps[:, :2, :]}, masks, index=1)
     np.testing.assert_array_equal(shorter["text->vision"], maps[1][:2])
+    # per-step weights of one modality keep that modality's real steps
+    steps = sample_attention_maps({"text:steps": np.arange(8.0).reshape(2, 1, 4)}, masks, index=1)
+    np.testing.assert_array_equal(steps["text:steps"], [[4.0, 5.0]])
 
 
 def test_sample_attention_maps_drop_a_missing_modality_and_check_shapes():

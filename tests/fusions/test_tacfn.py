@@ -110,7 +110,8 @@ def _pooled_steps(steps: list[tuple[float, float]], sources: list[tuple[float, f
 
 
 def test_exact_temporal_aligns_steps_by_relative_time():
-    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text", "vision"], self_attention=False))
+    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text", "vision"], self_attention=False,
+                                   weight_axis="features"))
     assert fusion.temporal  # the default
     text = [(C, 0.0), (0.0, 0.0)]  # + one padded step
     vision = [(1.0, 0.0), (0.0, 1.0), (0.5, -1.0), (-1.0, 0.5)]  # + one padded step
@@ -135,7 +136,7 @@ def test_exact_temporal_aligns_steps_by_relative_time():
 
 
 def test_exact_temporal_with_self_attention_and_a_vector_source():
-    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"]))
+    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], weight_axis="features"))
     out = fusion(_encoded())
     # text target, step by step, with the vision vector Y broadcast as the source
     y_text, w_text = _pooled_steps([(C, 0.0), (0.0, 0.0)], [Y, Y])
@@ -144,9 +145,30 @@ def test_exact_temporal_with_self_attention_and_a_vector_source():
     assert_close(out.fused, torch.tensor([y_text + fused[2:]]))
     assert_close(out.modality_weights["text"], torch.tensor([w_text]))
     assert_close(out.modality_weights["vision"], torch.tensor([w_vision]))
-    no_residual = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], residual=False))(_encoded())
+    no_residual = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], residual=False,
+                                        weight_axis="features"))(_encoded())
     assert_close(no_residual.fused[0, :2], torch.tensor(_pooled_steps([(C, 0.0), (0.0, 0.0)], [Y, Y],
                                                                       residual=False)[0]))
+
+
+def test_exact_time_axis_weights_the_target_steps():
+    fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"]))
+    assert fusion.weight_axis == "time"  # the default
+    out = fusion(_encoded())
+    # text steps x_0 = (C, 0), x_1 = (0, 0) (the padded (9, 9) is never read); source: the vision
+    # vector Y at both steps; per feature j a softmax over the 2 steps of tanh(x_i[j] + Y[j])
+    steps = [(C, 0.0), (0.0, 0.0)]
+    w = [_softmax2(math.tanh(steps[0][j] + Y[j]), math.tanh(steps[1][j] + Y[j])) for j in range(2)]
+    y_text = [w[j][0] * steps[0][j] + w[j][1] * steps[1][j] + (steps[0][j] + steps[1][j]) / 2 for j in range(2)]
+    fused, _, w_vision = _expected(5 * C / 8, residual=True)  # the vision vector: as in the pooled mode
+    assert_close(out.fused, torch.tensor([y_text + fused[2:]]))
+    assert sorted(out.modality_weights) == ["vision"]
+    assert_close(out.modality_weights["vision"], torch.tensor([w_vision]))
+    step_weights = [(w[0][i] + w[1][i]) / 2 for i in range(2)]
+    assert_close(out.attention["text:steps"], torch.tensor([[[*step_weights, 0.0]]]))
+    no_residual = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], residual=False))(_encoded())
+    assert_close(no_residual.fused[0, :2], torch.tensor([y - (a + b) / 2 for y, a, b in
+                                                         zip(y_text, steps[0], steps[1])]))
 
 
 def test_align_steps_identity_for_equal_lengths_and_zeros_for_an_absent_source():
@@ -178,7 +200,7 @@ def test_padded_steps_do_not_change_the_output(temporal: bool):
 def _random_trimodal(seed: int = 0) -> dict[str, EncoderOutput]:
     g = torch.Generator().manual_seed(seed)
     masks = {"text": torch.tensor([[True, True, False], [True, True, True]]),
-             "vision": torch.tensor([[True, False], [False, False]])}  # vision absent for row 1
+             "vision": torch.tensor([[True, True, False], [False, False, False]])}  # absent for row 1
     encoded = {"audio": EncoderOutput(None, torch.randn(2, 3, generator=g), None)}
     for m, mask in masks.items():
         seq = torch.randn(2, mask.shape[1], 4, generator=g) * mask.unsqueeze(-1)
@@ -186,11 +208,12 @@ def _random_trimodal(seed: int = 0) -> dict[str, EncoderOutput]:
     return encoded
 
 
-def test_three_modalities_shapes_weights_and_gradients():
+@pytest.mark.parametrize("weight_axis", ["features", "time"])
+def test_three_modalities_shapes_weights_and_gradients(weight_axis: str):
     torch.manual_seed(0)
     fusion = FUSIONS.create(
         "tacfn", modality_dims={"text": 4, "vision": 4, "audio": 3},
-        sequence_modalities=["vision", "text"], num_heads=2,
+        sequence_modalities=["vision", "text"], num_heads=2, weight_axis=weight_axis,
     )
     encoded = _random_trimodal()
     for out in encoded.values():
@@ -199,14 +222,18 @@ def test_three_modalities_shapes_weights_and_gradients():
                 t.requires_grad_()
     out = fusion(encoded)
     assert fusion.out_dim == 11 and out.fused.shape == (2, 11) and torch.isfinite(out.fused).all()
-    assert {m: tuple(w.shape) for m, w in out.modality_weights.items()} == {
-        "audio": (2, 3), "text": (2, 4), "vision": (2, 4)
-    }
+    shapes = {"audio": (2, 3), "text": (2, 4), "vision": (2, 4)}
+    if weight_axis == "time":  # sequence targets: step weights, summing to 1 over the real steps
+        shapes = {"audio": (2, 3)}
+        assert_close(out.attention["text:steps"].sum(-1), torch.ones(2, 1))
+        assert_close(out.attention["vision:steps"].sum(-1), torch.tensor([[1.0], [0.0]]))
+        assert_close(out.attention["vision:steps"][:, 0, 2], torch.zeros(2))  # padded step
+    assert {m: tuple(w.shape) for m, w in out.modality_weights.items()} == shapes
     for m, w in out.modality_weights.items():  # steps' weights averaged; absent vision row: none
         assert_close(w.sum(-1), torch.tensor([1.0, 0.0 if m == "vision" else 1.0]))
-    assert sorted(out.attention) == ["text->text", "vision->vision"]
+    assert {k for k in out.attention if "->" in k} == {"text->text", "vision->vision"}
     assert out.attention["text->text"].shape == (2, 3, 3)
-    assert_close(out.attention["vision->vision"][1], torch.zeros(2, 2))  # absent row: no map
+    assert_close(out.attention["vision->vision"][1], torch.zeros(3, 3))  # absent row: no map
     assert_close(out.fused[1, 7:], torch.zeros(4))  # absent target: zeros
     out.fused.pow(2).sum().backward()
     for name, p in fusion.named_parameters():
@@ -230,6 +257,8 @@ def test_errors():
         TACFNFusion({"text": 4}, ["text"])
     with pytest.raises(ValueError, match=r"\['video'\] are not among"):
         TACFNFusion({"text": 4, "vision": 4}, ["text", "video"])
+    with pytest.raises(ValueError, match="weight_axis must be 'features' or 'time', got 'steps'"):
+        TACFNFusion({"text": 4, "vision": 4}, ["text"], weight_axis="steps")
     with pytest.raises(ValueError, match="dimension 6 is not divisible by num_heads 4"):
         TACFNFusion({"text": 6, "vision": 4}, ["text"], num_heads=4)
     fusion = TACFNFusion({"text": 2, "vision": 2}, ["text"])

@@ -180,8 +180,9 @@ def sample_attention_maps(attention: Mapping[str, np.ndarray], masks: Mapping[st
     A map named ``"q->k"`` keeps the rows where the sample's ``q`` mask is True and the columns
     where its ``k`` mask is True. An axis whose name is not a masked modality, or whose mask
     length differs from the map's (e.g. an encoder that changed the sequence length), keeps all
-    its steps; so does every axis of a map with another name, such as ``"modalities"``
-    ``[B, M, M]``. A map left with no row or no column (the modality is missing for the
+    its steps; a map ``"m:steps"`` ``[B, 1, T_m]`` (per-step weights) keeps the columns of
+    ``m``'s real steps; every axis of a map with another name, such as ``"modalities"``
+    ``[B, M, M]``, is kept whole. A map left with no row or no column (the modality is missing for the
     sample) is dropped.
 
     Args:
@@ -203,6 +204,8 @@ def sample_attention_maps(attention: Mapping[str, np.ndarray], masks: Mapping[st
         if not 0 <= index < maps.shape[0]:
             raise ValueError(f"sample index {index} is outside the batch of {maps.shape[0]} ({name!r})")
         query, arrow, key = name.partition("->")
+        if not arrow and name.endswith(":steps"):  # step weights [B, 1, T] of one modality
+            query, key, arrow = "", name.removesuffix(":steps"), "steps"
         rows = _real_steps(masks.get(query) if arrow else None, index, maps.shape[1])  # [T_q]
         cols = _real_steps(masks.get(key) if arrow else None, index, maps.shape[2])  # [T_k]
         if rows.any() and cols.any():

@@ -58,12 +58,24 @@ class TACFNFusion(Fusion):
     * ``temporal=True`` (default; the paper's blocks act on feature sequences): a *sequence*
       target is weighted step by step, ``x_t`` ``[B, T_t, D_t]`` its encoder steps and each
       sequence source's selected steps aligned to them by relative time (:func:`align_steps`;
-      identity for equal lengths), a vector source broadcast over the steps; ``y_t`` is then
-      masked-mean pooled over the target's real steps and ``modality_weights[t]`` is the mean
-      of ``w_t`` over them. Because the weight at a step depends on what the source does *at
-      that moment*, this mode can detect co-occurring events. A *vector* target uses pooled sources.
+      identity for equal lengths), a vector source broadcast over the steps. A *vector* target
+      uses pooled sources.
     * ``temporal=False``: every target is its pooled vector ``[B, D_t]`` and every source its
       selection masked-mean pooled over its real steps (timing is lost before fusing).
+
+    The paper does not pin the axis of the softmax for a sequence target; ``weight_axis``
+    chooses it (vector targets always use the feature axis):
+
+    * ``"time"`` (default): per feature, a softmax over the target's real steps, so ``w_t`` is
+      a temporal weighting guided by what the sources do *at each moment*;
+      ``y_t = sum_i w_t[i] * x_t[i]`` (+ the masked mean of ``x_t`` with the residual). The
+      map ``"t:steps"`` ``[B, 1, T_t]`` holds ``w_t`` averaged over features. A target row with
+      one real step gets weight 1 there, whatever the sources.
+    * ``"features"``: a softmax over the feature axis at every step, then ``y_t`` and ``w_t``
+      masked-mean pooled over the real steps (``modality_weights[t]``). Each weight is near
+      ``1 / D_t``, so a source can only nudge the target; measured on the synthetic probe
+      (:mod:`scenesense.evaluation.fusion_probe`) this reading stays at chance on the
+      co-occurrence classes, while ``"time"`` solves them.
 
     ``fused = concat_t y_t`` in sorted order, so ``out_dim = sum_m D_m``. With two modalities
     this is the paper's two blocks (audio->visual and visual->audio) followed by concatenation.
@@ -79,9 +91,10 @@ class TACFNFusion(Fusion):
     A modality absent for a row (all-False mask, zero pooled vector) selects zeros as a source
     and is re-weighted zeros as a target.
 
-    ``FusionOutput.modality_weights[t]`` holds ``w_t`` ``[B, D_t]``; ``FusionOutput.attention``
-    holds the head-averaged self-attention map ``"m->m"`` ``[B, T_m, T_m]`` of each sequence
-    modality (zero rows and columns at padded steps).
+    ``FusionOutput.modality_weights[t]`` holds ``w_t`` ``[B, D_t]`` of every target weighted on
+    the feature axis; ``FusionOutput.attention`` holds the head-averaged self-attention map
+    ``"m->m"`` ``[B, T_m, T_m]`` of each sequence modality (zero rows and columns at padded
+    steps) and the step weights ``"t:steps"`` of time-weighted targets.
 
     Args:
         modality_dims: encoder output size per modality (at least two modalities).
@@ -92,6 +105,7 @@ class TACFNFusion(Fusion):
         residual: add the target back after re-weighting.
         block: ``False`` replaces the whole fusion by plain concatenation.
         temporal: weight sequence targets step by step (see above).
+        weight_axis: ``"time"`` or ``"features"``: the softmax axis for sequence targets.
 
     Raises:
         ValueError: with fewer than 2 modalities, unknown sequence modalities, or a sequence
@@ -110,6 +124,7 @@ class TACFNFusion(Fusion):
         residual: bool = True,
         block: bool = True,
         temporal: bool = True,
+        weight_axis: Literal["features", "time"] = "time",
     ) -> None:
         super().__init__(modality_dims)
         if len(self.modalities) < 2:
@@ -122,6 +137,9 @@ class TACFNFusion(Fusion):
         self.sequence_modalities = tuple(sorted(set(sequence_modalities)))
         self.self_attention, self.residual, self.block = self_attention, residual, block
         self.temporal = temporal
+        if weight_axis not in ("features", "time"):
+            raise ValueError(f"weight_axis must be 'features' or 'time', got {weight_axis!r}")
+        self.weight_axis = weight_axis
         self.out_dim = sum(self.modality_dims.values())
         self.selectors = nn.ModuleDict()
         self.source_projections = nn.ModuleDict()
@@ -174,7 +192,8 @@ class TACFNFusion(Fusion):
 
         Returns:
             ``FusionOutput(fused [B, out_dim], modality_weights={t: [B, D_t]},
-            attention={"m->m": [B, T_m, T_m]})`` (weights and maps ``None`` without them).
+            attention={"m->m": [B, T_m, T_m], "t:steps": [B, 1, T_t]})`` (weights and maps
+            ``None`` without them).
 
         Raises:
             ValueError: if a modality is missing or unexpected, or a sequence modality has no sequence.
@@ -197,6 +216,11 @@ class TACFNFusion(Fusion):
             combined = self.target_projections[t](target)
             for s, source in sources.items():
                 combined = combined + self.source_projections[f"{s}_to_{t}"](source)
+            if mask is not None and self.weight_axis == "time":
+                w, y = self._over_time(torch.tanh(combined), target, mask)
+                attention[f"{t}:steps"] = w.mean(dim=-1).unsqueeze(1)  # [B, 1, T_t]
+                parts.append(y)
+                continue
             w = torch.softmax(torch.tanh(combined), dim=-1)  # [B, D_t] or [B, T_t, D_t]
             y = w * target + target if self.residual else w * target
             if mask is not None:
@@ -205,9 +229,22 @@ class TACFNFusion(Fusion):
             parts.append(y)
         return FusionOutput(
             fused=torch.cat(parts, dim=-1),
-            modality_weights=modality_weights,
+            modality_weights=modality_weights or None,
             attention=attention or None,
         )
+
+    def _over_time(self, scores: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Softmax over the target's real steps, per feature: ``(w [B, T, D], y [B, D])``.
+
+        ``y = sum_i w_i * x_i`` (+ the masked mean of ``x`` with the residual); a row without a
+        real step has zero weights and ``y = 0``.
+        """
+        real = mask.unsqueeze(-1)  # [B, T, 1]
+        has_step = mask.any(dim=1).view(-1, 1, 1)  # [B, 1, 1]
+        scores = scores.masked_fill(~real & has_step, float("-inf"))
+        w = torch.where(real, torch.softmax(scores, dim=1), 0.0)  # [B, T, D]
+        y = (w * target).sum(dim=1)
+        return w, y + masked_mean(target, mask) if self.residual else y
 
     @staticmethod
     def _aligned(selection: tuple[Tensor, Tensor | None, Tensor | None, Tensor | None],

@@ -1,0 +1,132 @@
+"""What a fusion can capture on its own: train it on the synthetic benchmark's raw features.
+
+The probe skips the learned encoders: each modality's raw features are its "encoder output"
+(``sequence`` = the steps, ``pooled`` = their masked mean), so a result says what the *fusion*
+can represent, not what an encoder learned to write into a pooled vector (see the caveat in
+:mod:`scenesense.data.synthetic`). The fusion and an MLP head (none for decision-level fusions)
+are trained with Adam on cross-entropy and scored on the test split by the mean F1 of the
+single-modality classes and of the co-occurrence classes (``sync``/``async``, chance 0.5).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/synthetic_fusions.py --probe
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from scenesense.config import ComponentConfig
+from scenesense.data.collate import collate
+from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic
+from scenesense.layers.mlp import MLP
+from scenesense.layers.pooling import masked_mean
+from scenesense.models.builders import build_fusion
+from scenesense.types import Batch, EncoderOutput
+from scenesense.utils.seed import seed_everything
+
+PROBE_DATA: dict[str, Any] = {"n_train": 1200, "n_dev": 60, "n_test": 600, "dim": 16, "min_len": 12,
+                              "max_len": 14, "seed": 0}
+CO_OCCURRENCE = ("sync", "async")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Test-split scores of one probed fusion.
+
+    Fields:
+        unimodal_f1: mean F1 of the classes visible in one modality.
+        co_occurrence_f1: mean F1 of ``sync`` and ``async`` (0.5 = chance).
+        modality_weights: per modality the mean of ``FusionOutput.modality_weights`` over the
+            test split (empty when the fusion gives none).
+        seconds: training time.
+    """
+
+    unimodal_f1: float
+    co_occurrence_f1: float
+    modality_weights: dict[str, float]
+    seconds: float
+
+
+def write_probe_data(out_dir: str | Path) -> Path:
+    """Write the probe's synthetic store (:data:`PROBE_DATA`) to ``out_dir`` once; return it."""
+    out = Path(out_dir)
+    if not (out / "test.h5").exists():
+        generate_synthetic(out, **PROBE_DATA)
+    return out
+
+
+def _load(store: Path, split: str) -> Batch:
+    data = FeatureStoreDataset(store / f"{split}.h5", ("audio", "text", "vision"))
+    return collate(data.__getitems__(range(len(data))), task="classification")
+
+
+def _raw_encoded(batch: Batch, rows: torch.Tensor) -> dict[str, EncoderOutput]:
+    """Per modality the raw features of ``rows`` as an encoder output (sequences keep their steps)."""
+    out = {}
+    for m, x in batch["inputs"].items():
+        x = x[rows]
+        if x.dim() == 3:
+            mask = batch["masks"][m][rows]
+            out[m] = EncoderOutput(x, masked_mean(x, mask), mask)
+        else:
+            out[m] = EncoderOutput(None, x, None)
+    return out
+
+
+def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path, *, epochs: int = 15,
+                 lr: float = 3e-3, batch_size: int = 32, seed: int = 0) -> ProbeResult:
+    """Train fusion ``name`` (with ``params``) and a head on raw synthetic features; score the test split.
+
+    Args:
+        name: registered fusion name.
+        params: its constructor parameters (sizes and modality kinds are derived).
+        store: a synthetic store folder (:func:`write_probe_data`).
+        epochs: passes over the train split (no model selection: the probe has no dev step).
+        lr: Adam learning rate.
+        batch_size: samples per step.
+        seed: seeds the weights and the batch order.
+
+    Returns:
+        :class:`ProbeResult`.
+    """
+    store = Path(store)
+    train, test = _load(store, "train"), _load(store, "test")
+    dims = {m: int(x.shape[-1]) for m, x in train["inputs"].items()}
+    seed_everything(seed)
+    fusion = build_fusion(ComponentConfig(name, dict(params or {})), dims, sorted(train["masks"]),
+                          SYNTHETIC_CLASSES.num_classes)
+    head = (torch.nn.Identity() if fusion.level == "decision"
+            else MLP(fusion.out_dim, SYNTHETIC_CLASSES.num_classes, hidden_dims=(64,), dropout=0.0))
+    params_all = [*fusion.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(params_all, lr=lr)
+    labels = train["label"]
+    start = time.perf_counter()
+    fusion.train()
+    head.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(labels))
+        for i in range(0, len(labels), batch_size):
+            rows = order[i:i + batch_size]
+            loss = torch.nn.functional.cross_entropy(head(fusion(_raw_encoded(train, rows)).fused), labels[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    seconds = time.perf_counter() - start
+    fusion.eval()
+    head.eval()
+    with torch.no_grad():
+        out = fusion(_raw_encoded(test, torch.arange(len(test["label"]))))
+        predicted = head(out.fused).argmax(dim=-1).numpy()
+    f1 = f1_score(test["label"].numpy(), predicted, average=None, labels=range(SYNTHETIC_CLASSES.num_classes))
+    co = [SYNTHETIC_CLASSES.id_of(c) for c in CO_OCCURRENCE]
+    uni = [i for i in range(SYNTHETIC_CLASSES.num_classes) if i not in co]
+    weights = {m: float(w.mean()) for m, w in (out.modality_weights or {}).items()}
+    return ProbeResult(float(np.mean(f1[uni])), float(np.mean(f1[co])), weights, seconds)
