@@ -16,6 +16,8 @@ def test_hand_computed_case():
     assert m["mse"] == pytest.approx((1.0 + 0.64 + 0.25 + 0.64) / 4)
     # t > 0 = [1, 0, 0, 1] and p > 0 = [1, 0, 1, 0]: 2 of 4 right
     assert m["acc2"] == pytest.approx(0.5)
+    # MMSA has-zero: t >= 0 = [1, 0, 1, 1] and p >= 0 = [1, 0, 1, 0]: 3 of 4 right
+    assert m["acc2_has0"] == pytest.approx(0.75)
     # without the zero truth: [1,0,1] vs [1,0,0]: 2 of 3
     assert m["acc2_nonzero"] == pytest.approx(2 / 3) and m["n_nonzero"] == 3
     # Acc-5: clip to [-2,2], round: t -> [2,-1,0,0], p -> [2,-0,0,-0] -> 3 of 4 equal
@@ -33,7 +35,11 @@ def test_agrees_with_scipy_and_sklearn():
     assert m["corr"] == pytest.approx(pearsonr(t, p)[0])
     assert m["acc2"] == pytest.approx(accuracy_score(t > 0, p > 0))
     assert m["f1"] == pytest.approx(f1_score(t > 0, p > 0, average="weighted"))
+    assert m["acc2_has0"] == pytest.approx(accuracy_score(t >= 0, p >= 0))
+    assert m["f1_has0"] == pytest.approx(f1_score(t >= 0, p >= 0, average="weighted"))
+    assert m["acc2_has0"] != m["acc2"]  # the fixture has zero truths, so the conventions differ
     nz = t != 0
+    assert m["acc2_nonzero"] == pytest.approx(accuracy_score(t[nz] > 0, p[nz] > 0))
     assert m["f1_nonzero"] == pytest.approx(f1_score(t[nz] > 0, p[nz] > 0, average="weighted"))
 
 
