@@ -359,6 +359,10 @@ def test_weights_and_attention_summaries():
     assert summary[1] == {}  # text missing for item 1
     # maps whose length the input masks do not describe count every step
     assert _attention_per_item({"text->vision": maps}, {})[1]["text->vision"] == pytest.approx([1 / 3] * 3)
+    # step weights of one modality keep its real steps
+    steps = _attention_per_item({"vision:steps": torch.tensor([[[0.25, 0.75, 0.0]], [[0.2, 0.3, 0.5]]])}, masks)
+    assert steps[0]["vision:steps"] == pytest.approx([0.25, 0.75])
+    assert steps[1]["vision:steps"] == pytest.approx([0.2, 0.3, 0.5])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -687,6 +687,8 @@ def _attention_per_item(attention: Mapping[str, torch.Tensor] | None,
                         masks: Mapping[str, torch.Tensor]) -> list[dict[str, list[float]]] | None:
     """Per item, map ``"q->k"`` -> mean attention per real key step over the real query steps.
 
+    Step weights ``"m:steps"`` ``[B, 1, T_m]`` keep ``m``'s real steps.
+
     A map whose query or key modality has no real step for an item is left out for that item.
     Real steps come from the input masks when their lengths match the map, else all steps count.
     """
@@ -696,7 +698,9 @@ def _attention_per_item(attention: Mapping[str, torch.Tensor] | None,
     out: list[dict[str, list[float]]] = [{} for _ in range(batch)]
     for name, maps in sorted(attention.items()):
         maps = maps.detach().float().cpu()  # [B, T_q, T_k]
-        query, _, key = name.partition("->")
+        query, arrow, key = name.partition("->")
+        if not arrow and name.endswith(":steps"):  # per-step weights [B, 1, T] of one modality
+            query, key = "", name.removesuffix(":steps")
         q_mask = _real_steps(masks.get(query), maps.shape[0], maps.shape[1])  # [B, T_q]
         k_mask = _real_steps(masks.get(key), maps.shape[0], maps.shape[2])  # [B, T_k]
         for b in range(batch):
