@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sklearn.metrics import accuracy_score, f1_score
 
 from scenesense.evaluation.statistics import (

@@ -9,10 +9,10 @@ import argparse
 import logging
 import sys
 
-from scenesense.cli import data, demo, evaluate, extract, listing, predict, train
+from scenesense.cli import data, demo, evaluate, experiment, extract, listing, predict, train
 from scenesense.config import ConfigError
 
-_COMMANDS = (demo, train, evaluate, predict, extract, data, listing)
+_COMMANDS = (demo, train, evaluate, experiment, predict, extract, data, listing)
 
 
 def build_parser() -> argparse.ArgumentParser:

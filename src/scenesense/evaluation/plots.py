@@ -278,3 +278,134 @@ def plot_attention_maps(maps: Mapping[str, np.ndarray], path: str | Path, title:
     heading = title or "attention maps"
     fig.suptitle(f"{heading} (sample {sample_id})" if sample_id is not None else heading)
     return _save(fig, path, dpi)
+
+
+def _seed_mean_curve(histories: Sequence[Sequence[Mapping[str, Any]]], key: str) -> np.ndarray:
+    """``[E]`` mean of ``key`` over seeds, for the ``E`` epochs every seed ran (empty if one has none)."""
+    epochs = min((len(h) for h in histories), default=0)
+    if epochs == 0:
+        return np.zeros(0)
+    return np.array([[float(h[e][key]) for e in range(epochs)] for h in histories]).mean(axis=0)
+
+
+def plot_loss_overlay(histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], path: str | Path,
+                      title: str | None = None, dpi: int = 120) -> Path:
+    """Training loss (solid) and dev loss (dashed) per epoch, one colour per model, overlaid.
+
+    Each model's curve is the mean over its seeds of the epochs that every seed ran (early
+    stopping may end seeds at different epochs).
+
+    Args:
+        histories: model name -> one ``history`` per seed (per-epoch dicts with ``train_loss`` and
+            ``dev_loss``, as in ``metrics.json``).
+        path: output image file.
+        title: figure title.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: if no model has an epoch.
+    """
+    curves = {name: (_seed_mean_curve(h, "train_loss"), _seed_mean_curve(h, "dev_loss"))
+              for name, h in histories.items()}
+    curves = {name: c for name, c in curves.items() if c[0].size}
+    if not curves:
+        raise ValueError("no model has a loss history: nothing to plot")
+    fig = _new_figure(7.5, 4.5)
+    ax = fig.add_subplot()
+    colors = [f"C{i % 10}" for i in range(len(curves))]
+    for color, (name, (train, dev)) in zip(colors, curves.items()):
+        epochs = np.arange(1, train.size + 1)
+        ax.plot(epochs, train, color=color, lw=1.5, label=name)
+        ax.plot(epochs, dev, color=color, lw=1.5, ls="--")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title or "training loss (solid) and dev loss (dashed), mean over seeds")
+    ax.legend(fontsize=8, ncol=2 if len(curves) > 8 else 1)
+    ax.grid(alpha=0.3)
+    return _save(fig, path, dpi)
+
+
+def plot_per_class_f1(scores: Mapping[str, np.ndarray | Sequence[float]], label_names: Sequence[str],
+                      path: str | Path, errors: Mapping[str, np.ndarray | Sequence[float]] | None = None,
+                      title: str | None = None, dpi: int = 120) -> Path:
+    """Grouped bars: each model's F1 per class, models side by side within a class.
+
+    Args:
+        scores: model name -> ``[C]`` F1 per class.
+        label_names: the ``C`` class names.
+        path: output image file.
+        errors: model name -> ``[C]`` error-bar half-lengths (e.g. the std over seeds).
+        title: figure title.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: if ``scores`` is empty or a model has not ``C`` scores.
+    """
+    c = len(label_names)
+    if not scores:
+        raise ValueError("no model to plot")
+    for name, values in scores.items():
+        if np.shape(values) != (c,):
+            raise ValueError(f"{name}: expected {c} per-class scores, got shape {np.shape(values)}")
+    x = np.arange(c)
+    width = 0.8 / len(scores)
+    fig = _new_figure(max(6.0, c * (0.35 * len(scores) + 0.5) + 2), 4.5)
+    ax = fig.add_subplot()
+    for i, (name, values) in enumerate(scores.items()):
+        err = None if errors is None else errors.get(name)
+        ax.bar(x + (i - (len(scores) - 1) / 2) * width, values, width, yerr=err, capsize=2, label=name)
+    ax.set_xticks(x, [str(n) for n in label_names], rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1")
+    ax.set_title(title or "per-class F1")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path, dpi)
+
+
+def plot_degradation_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+                            path: str | Path, ylabel: str = "weighted_f1",
+                            clean: Mapping[str, float] | None = None, title: str | None = None,
+                            dpi: int = 120) -> Path:
+    """Robustness: the metric against the perturbation's severity, one panel per condition, one line
+    per model (its clean score dotted in the same colour).
+
+    Args:
+        curves: condition (e.g. ``"noise audio"``) -> model name -> ``(severities, values)``.
+        path: output image file.
+        ylabel: the metric's name.
+        clean: model name -> its score without perturbation.
+        title: figure title.
+        dpi: resolution of raster formats.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: if ``curves`` is empty.
+    """
+    if not curves:
+        raise ValueError("no robustness curve to plot")
+    models = list(dict.fromkeys(m for panel in curves.values() for m in panel))
+    color = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    fig = _new_figure(4.5 * len(curves) + 1.0, 4.0)
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (condition, panel) in zip(axes, curves.items()):
+        for model, (xs, ys) in panel.items():
+            ax.plot(xs, ys, marker="o", ms=3, color=color[model], label=model)
+            if clean and model in clean:
+                ax.axhline(clean[model], color=color[model], ls=":", lw=1)
+        ax.set_xlabel("SNR (dB)" if condition.startswith("noise") else "severity")
+        ax.set_ylabel(ylabel)
+        ax.set_title(condition)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title or f"{ylabel} under perturbation (dotted: clean)")
+    return _save(fig, path, dpi)

@@ -1,0 +1,51 @@
+"""``scenesense experiment``: a grid of modality sets x variants x seeds, in parallel, resumable, then a report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from scenesense.cli.common import print_json
+from scenesense.config import build_config, load_yaml, parse_override
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="run a grid of modality sets x fusion recipes x seeds and report it")
+    p.add_argument("-c", "--config", help="base YAML config (e.g. configs/synthetic.yaml, configs/ravdess.yaml)")
+    p.add_argument("--sets", nargs="+", metavar="MODS",
+                   help="modality sets such as text audio+text (default: every subset of the config's modalities)")
+    p.add_argument("--variants", nargs="+", metavar="RECIPE",
+                   help="recipes for multimodal sets (default: the five Scene Sense models)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    p.add_argument("--workers", type=int, default=1, help="cells trained at once (processes or Ray tasks)")
+    p.add_argument("--threads", type=int, help="torch threads per cell (default: CPU count / workers)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local process pool, or Ray (pip install 'scenesense[ray]'; RAY_ADDRESS for a cluster)")
+    p.add_argument("--epochs", type=int, help="maximum epochs per cell")
+    p.add_argument("--output-dir", required=True, help="the experiment folder (re-run the command to resume)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the base config")
+    p.add_argument("--no-report", action="store_true", help="train only; build the report later")
+    p.add_argument("--json", action="store_true", help="print one JSON object describing the result")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scenesense.experiment import parse_modality_set, run_experiment
+
+    layers: list[dict[str, Any]] = [load_yaml(args.config)] if args.config else []
+    if args.epochs is not None:
+        layers.append({"trainer": {"epochs": args.epochs}})
+    layers.extend(parse_override(s) for s in args.set)
+    base = build_config(*layers, {"trainer": {"progress": False}})
+    sets = [parse_modality_set(s) for s in args.sets] if args.sets else None
+    result = run_experiment(base, Path(args.output_dir), sets=sets, variants=args.variants, seeds=args.seeds,
+                            workers=args.workers, threads=args.threads, backend=args.backend)
+    summary = {"folder": str(result.folder), "cells": len(result.run_dirs), "trained": result.trained,
+               "skipped": result.skipped}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{result.folder}: {len(result.run_dirs)} cells ({len(result.trained)} trained now, "
+              f"{len(result.skipped)} already finished)")
+    return 0

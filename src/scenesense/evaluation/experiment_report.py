@@ -1,0 +1,378 @@
+"""The experiment report: the paper's Tables 3-5, robustness and efficiency tables, and figures, rebuilt
+from finished runs.
+
+A run folder is what :func:`scenesense.api.train` writes (``config.yaml``, ``metrics.json``,
+``predictions.csv``), optionally with the experiment runner's ``cell.json`` and the robustness and
+efficiency profiles (``robustness.json``, ``efficiency.json``). Runs are grouped by (modality set,
+variant); the runs of a group differ only by seed. :func:`write_report` writes ``report.md``,
+``report.html`` (self-contained), ``tables.csv``, ``tables.json``, ``tables.tex`` and ``figures/*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from scenesense.evaluation import report_html, report_tables
+from scenesense.evaluation.report_tables import Table
+from scenesense.utils.io import atomic_write_bytes, atomic_write_text, write_json
+
+RUN_FILES = ("config.yaml", "metrics.json", "predictions.csv")
+"""Files every finished run has; a folder without one of them is refused as unfinished."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished classification run, as read from its folder.
+
+    Fields:
+        run_dir: the run folder.
+        modalities: sorted modality names.
+        variant: ``cell.json``'s variant, else the config ``name``.
+        seed: ``cell.json``'s seed, else ``metrics.json``'s, else the config's ``trainer.seed``.
+        experiment: ``cell.json``'s experiment name (``None`` for a plain run).
+        label_names: the ``C`` class names, in class-id order.
+        metrics: the ``metrics.json`` dict (dev split).
+        ids: ``N`` utterance ids of ``predictions.csv`` (file order).
+        labels: ``[N]`` true class ids.
+        preds: ``[N]`` predicted class ids.
+        robustness: ``robustness.json`` or ``None``.
+        efficiency: ``efficiency.json`` or ``None``.
+    """
+
+    run_dir: Path
+    modalities: tuple[str, ...]
+    variant: str
+    seed: int
+    experiment: str | None
+    label_names: tuple[str, ...]
+    metrics: dict[str, Any]
+    ids: tuple[str, ...]
+    labels: np.ndarray
+    preds: np.ndarray
+    robustness: dict[str, Any] | None
+    efficiency: dict[str, Any] | None
+
+    @property
+    def modality_set(self) -> str:
+        """Sorted modality names joined with ``+`` (``"audio+text"``)."""
+        return "+".join(self.modalities)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: invalid JSON ({err})") from None
+
+
+def _read_predictions(path: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or not {"id", "label", "pred"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs columns id, label, pred and at least one row")
+    ids = tuple(r["id"] for r in rows)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: utterance ids repeat")
+    return ids, np.array([int(r["label"]) for r in rows]), np.array([int(r["pred"]) for r in rows])
+
+
+def load_run(run_dir: str | Path) -> RunRecord:
+    """Read one finished classification run folder.
+
+    Raises:
+        ValueError: if the folder lacks a file of :data:`RUN_FILES` (unfinished run), or the run is a
+            regression run (not supported by the report yet).
+    """
+    path = Path(run_dir)
+    missing = [name for name in RUN_FILES if not (path / name).exists()]
+    if missing:
+        raise ValueError(f"{path}: not a finished run (missing {', '.join(missing)})")
+    config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    metrics = _read_json(path / "metrics.json") or {}
+    spec = _read_json(path / "model_spec.json") or {}
+    if "mae" in metrics or spec.get("task") == "regression":
+        raise ValueError(f"{path}: regression runs are not supported by the experiment report yet")
+    if "accuracy" not in metrics or "per_class" not in metrics:
+        raise ValueError(f"{path}: metrics.json has no classification metrics (accuracy, per_class)")
+    cell = _read_json(path / "cell.json") or {}
+    seed = cell.get("seed", metrics.get("seed", config.get("trainer", {}).get("seed")))
+    ids, labels, preds = _read_predictions(path / "predictions.csv")
+    return RunRecord(
+        run_dir=path, modalities=tuple(sorted(cell.get("modalities") or config.get("modalities") or [])),
+        variant=str(cell.get("variant", config.get("name", path.name))), seed=int(seed),
+        experiment=cell.get("experiment"),
+        label_names=tuple(spec.get("label_names") or metrics["per_class"]), metrics=metrics,
+        ids=ids, labels=labels, preds=preds,
+        robustness=_read_json(path / "robustness.json"), efficiency=_read_json(path / "efficiency.json"))
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand each path: an experiment folder (one with ``cells/``) gives every ``cells/*/`` run in it.
+
+    Raises:
+        ValueError: if a path is not a folder.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise ValueError(f"{p}: not a run or experiment folder")
+        cells = p / "cells"
+        out += sorted(d for d in cells.iterdir() if d.is_dir()) if cells.is_dir() else [p]
+    return out
+
+
+def load_runs(run_dirs: Iterable[str | Path]) -> list[RunRecord]:
+    """Read finished runs (experiment folders are expanded, see :func:`find_run_dirs`).
+
+    Raises:
+        ValueError: on an unfinished or regression run, runs with different class names, or two
+            runs of the same (modality set, variant, seed).
+    """
+    runs = [load_run(d) for d in find_run_dirs(run_dirs)]
+    if not runs:
+        raise ValueError("no run folders given")
+    seen: dict[tuple[str, str, int], Path] = {}
+    for r in runs:
+        if r.label_names != runs[0].label_names:
+            raise ValueError(f"{r.run_dir}: classes {list(r.label_names)} differ from "
+                             f"{runs[0].run_dir}'s {list(runs[0].label_names)}")
+        key = (r.modality_set, r.variant, r.seed)
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {r.run_dir} are both {r.modality_set}/{r.variant} seed {r.seed}")
+        seen[key] = r.run_dir
+    return runs
+
+
+@dataclass(frozen=True)
+class Group:
+    """The runs of one (modality set, variant), sorted by seed."""
+
+    modality_set: str
+    variant: str
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def name(self) -> str:
+        """``"<modality set>/<variant>"``, e.g. ``"audio+text/concat"``."""
+        return f"{self.modality_set}/{self.variant}"
+
+    @property
+    def slug(self) -> str:
+        """File-name form of :attr:`name`: ``"audio+text__concat"``."""
+        return f"{self.modality_set}__{self.variant}"
+
+    def values(self, metric: str) -> list[float]:
+        """``metrics.json[metric]`` of each seed."""
+        return [float(r.metrics[metric]) for r in self.runs]
+
+    def pooled(self) -> dict[tuple[int, str], tuple[int, int]]:
+        """``(seed, utterance id) -> (label, pred)`` over all seeds."""
+        return {(r.seed, key): (int(t), int(p))
+                for r in self.runs for key, t, p in zip(r.ids, r.labels, r.preds, strict=True)}
+
+    def pooled_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``labels [S*N]`` and ``preds [S*N]`` of the pooled (seed, utterance) predictions."""
+        pairs = np.array(list(self.pooled().values())).reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
+
+    def paired_with(self, other: Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Align this group's and ``other``'s predictions by (seed, utterance id), never by position.
+
+        Returns:
+            ``y_true [P]``, ``pred_self [P]``, ``pred_other [P]`` in sorted key order.
+
+        Raises:
+            ValueError: if the (seed, id) sets differ or a shared utterance has two labels.
+        """
+        mine, theirs = self.pooled(), other.pooled()
+        if mine.keys() != theirs.keys():
+            only_mine, only_theirs = sorted(mine.keys() - theirs.keys()), sorted(theirs.keys() - mine.keys())
+            raise ValueError(
+                f"{self.name} and {other.name} were not scored on the same (seed, utterance) pairs: "
+                f"{len(only_mine)} only in {self.name} (e.g. {only_mine[:3]}), {len(only_theirs)} only in "
+                f"{other.name} (e.g. {only_theirs[:3]}); seeds {self.seeds} vs {other.seeds}")
+        keys = sorted(mine)
+        y = np.array([mine[k][0] for k in keys])
+        if not np.array_equal(y, [theirs[k][0] for k in keys]):
+            raise ValueError(f"{self.name} and {other.name} disagree on the labels of shared utterances")
+        return y, np.array([mine[k][1] for k in keys]), np.array([theirs[k][1] for k in keys])
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds, sorted."""
+        return [r.seed for r in self.runs]
+
+
+def group_runs(runs: Sequence[RunRecord]) -> list[Group]:
+    """Group runs by (modality set, variant); groups sorted by modality count, modality set, variant."""
+    by_key: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in runs:
+        by_key.setdefault((r.modality_set, r.variant), []).append(r)
+    keys = sorted(by_key, key=lambda k: (k[0].count("+"), k[0], k[1]))
+    return [Group(m, v, tuple(sorted(by_key[(m, v)], key=lambda r: r.seed))) for m, v in keys]
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    """Everything the report shows: the groups, the chosen comparisons and the tables, in order."""
+
+    runs: list[RunRecord]
+    groups: list[Group]
+    ablation_set: str
+    baseline: Group
+    models: tuple[Group, Group]
+    tables: list[Table]
+
+
+def _ablation_set(groups: Sequence[Group], modalities: str | None) -> str:
+    sets = list(dict.fromkeys(g.modality_set for g in groups))
+    if modalities is not None:
+        wanted = "+".join(sorted(m.strip() for m in modalities.split("+")))
+        if wanted not in sets:
+            raise ValueError(f"no runs of modality set {wanted!r}; the runs have {sets}")
+        return wanted
+    return max(sets, key=lambda s: (s.count("+"), sum(g.modality_set == s for g in groups)))
+
+
+def _resolve(groups: Sequence[Group], name: str, ablation_set: str) -> Group:
+    """A group by ``"<set>/<variant>"`` or by variant (preferring ``ablation_set``)."""
+    if "/" in name:
+        matches = [g for g in groups if g.name == name]
+    else:
+        matches = [g for g in groups if g.variant == name and g.modality_set == ablation_set]
+        matches = matches or [g for g in groups if g.variant == name]
+    if len(matches) != 1:
+        how = "matches several groups" if matches else "matches no group"
+        raise ValueError(f"model {name!r} {how}; choose one of {[g.name for g in groups]}")
+    return matches[0]
+
+
+def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
+                 models: Sequence[str] | None = None, modalities: str | None = None,
+                 n_bootstrap: int = 2000, n_permutations: int = 5000, seed: int = 0) -> ExperimentReport:
+    """Group the runs and build every table.
+
+    Args:
+        runs: finished runs, e.g. from :func:`load_runs`.
+        baseline: Table 4's reference variant (default ``"concat"`` if the ablation set has it, else
+            its first variant).
+        models: Table 5's two models, each ``"<set>/<variant>"`` or a variant name (default: the best
+            group by mean weighted F1 and the baseline; the runner-up if the best is the baseline).
+        modalities: Table 4's modality set, e.g. ``"audio+text"`` (default: the set with the most
+            modalities).
+        n_bootstrap: bootstrap resamples of the confidence intervals.
+        n_permutations: resamples of the paired permutation test.
+        seed: random seed of the resampling.
+
+    Returns:
+        :class:`ExperimentReport`.
+
+    Raises:
+        ValueError: unknown modality set, baseline or model, or Table 4 groups scored on different
+            (seed, utterance) pairs.
+    """
+    groups = group_runs(runs)
+    ablation_set = _ablation_set(groups, modalities)
+    in_set = [g for g in groups if g.modality_set == ablation_set]
+    default = "concat" if any(g.variant == "concat" for g in in_set) else in_set[0].variant
+    base = _resolve(in_set, baseline or default, ablation_set)
+    if models is not None:
+        if len(models) != 2:
+            raise ValueError(f"Table 5 compares exactly two models, got {list(models)}")
+        pair = (_resolve(groups, models[0], ablation_set), _resolve(groups, models[1], ablation_set))
+    else:
+        ranked = sorted(groups, key=lambda g: -float(np.mean(g.values("weighted_f1"))))
+        best = next((g for g in ranked if g is not base), base)
+        pair = (best, base)
+    label_names = list(runs[0].label_names)
+    tables = [report_tables.table3(groups, n_bootstrap=n_bootstrap, seed=seed),
+              report_tables.table4(in_set, base, n_permutations=n_permutations, seed=seed),
+              report_tables.table5(pair[0], pair[1], label_names)]
+    tables += [t for t in (report_tables.robustness_table(groups), report_tables.efficiency_table(groups)) if t]
+    return ExperimentReport(list(runs), groups, ablation_set, base, pair, tables)
+
+
+def default_output_dir(paths: Sequence[str | Path]) -> Path:
+    """``<common parent>/report``: an experiment folder is its own parent, a run folder's is its folder."""
+    bases = [Path(p) if (Path(p) / "cells").is_dir() else Path(p).parent for p in paths]
+    return Path(os.path.commonpath([str(b.resolve()) for b in bases])) / "report"
+
+
+def write_report(report: ExperimentReport, output_dir: str | Path, dpi: int = 120) -> dict[str, Path]:
+    """Write the figures, the tables (CSV, JSON, LaTeX) and the Markdown and HTML reports, atomically.
+
+    Returns:
+        output kind (``"markdown"``, ``"html"``, ``"csv"``, ``"json"``, ``"latex"``) or figure name ->
+        path.
+    """
+    out = Path(output_dir)
+    figures = _write_figures(report, out / "figures", dpi)
+    summary = _summary_lines(report)
+    written = {
+        "markdown": atomic_write_text(out / "report.md", report_html.markdown_document(
+            report.tables, summary, {c: p.relative_to(out).as_posix() for c, p in figures.items()})),
+        "html": atomic_write_text(out / "report.html",
+                                  report_html.html_document(report.tables, summary, figures)),
+        "csv": atomic_write_text(out / "tables.csv", report_tables.tables_to_csv(report.tables)),
+        "json": write_json(out / "tables.json", {
+            "runs": [{"run_dir": str(r.run_dir), "modalities": r.modality_set, "variant": r.variant,
+                      "seed": r.seed} for r in report.runs],
+            "tables": {t.name: report_tables.table_to_json(t) for t in report.tables},
+            "figures": {c: p.relative_to(out).as_posix() for c, p in figures.items()}}),
+        "latex": atomic_write_text(out / "tables.tex", report_tables.tables_to_latex(report.tables)),
+    }
+    return {**written, **{f"figure:{p.stem}": p for p in figures.values()}}
+
+
+def _summary_lines(report: ExperimentReport) -> list[str]:
+    experiments = sorted({r.experiment for r in report.runs if r.experiment})
+    return [f"{len(report.runs)} runs in {len(report.groups)} groups (modality set / variant), seeds "
+            f"{sorted({r.seed for r in report.runs})}" + (f", experiment {', '.join(experiments)}"
+                                                          if experiments else ""),
+            f"Dev split, {len(report.runs[0].label_names)} classes: {', '.join(report.runs[0].label_names)}",
+            f"Table 4 compares the {report.ablation_set} variants with {report.baseline.name}; "
+            f"Table 5 compares {report.models[0].name} with {report.models[1].name}."]
+
+
+def _write_figures(report: ExperimentReport, folder: Path, dpi: int) -> dict[str, Path]:
+    """Draw every figure; returns caption -> path, in report order."""
+    from scenesense.evaluation import plots
+
+    groups, names = report.groups, list(report.runs[0].label_names)
+    figures = {"Figure 3: training loss (solid) and dev loss (dashed) per epoch, mean over seeds":
+               plots.plot_loss_overlay({g.name: [r.metrics.get("history", []) for r in g.runs] for g in groups},
+                                       folder / "loss_curves.png", dpi=dpi)}
+    f1 = {g.name: np.array([[r.metrics["per_class"][c]["f1"] for c in names] for r in g.runs]) for g in groups}
+    figures["Per-class F1 (mean over seeds, bars = std)"] = plots.plot_per_class_f1(
+        {k: v.mean(axis=0) for k, v in f1.items()}, names, folder / "per_class_f1.png",
+        errors={k: v.std(axis=0, ddof=1) if len(v) > 1 else np.zeros(len(names)) for k, v in f1.items()},
+        dpi=dpi)
+    for g in groups:
+        cm = np.sum([np.asarray(r.metrics["confusion_matrix"]) for r in g.runs], axis=0)
+        figures[f"Confusion matrix of {g.name} (summed over seeds {g.seeds}, row-normalised)"] = \
+            plots.plot_confusion_matrix(cm, names, folder / f"confusion_{g.slug}.png",
+                                        title=f"{g.name} (dev, {len(g.runs)} seeds)", dpi=dpi)
+    for g in groups:
+        source = next((r.run_dir / "modality_weights.png" for r in g.runs
+                       if (r.run_dir / "modality_weights.png").exists()), None)
+        if source is not None:
+            figures[f"Modality weights of {g.name} ({source.parent.name})"] = atomic_write_bytes(
+                folder / f"modality_weights_{g.slug}.png", source.read_bytes())
+    robustness = next((t for t in report.tables if t.name == "robustness"), None)
+    curves, clean = report_tables.degradation_curves(robustness) if robustness else ({}, {})
+    if robustness and curves:
+        figures["Robustness: metric vs severity per condition (dotted: clean)"] = \
+            plots.plot_degradation_curves(curves, folder / "robustness.png", ylabel=robustness.rows[0]["metric"],
+                                          clean=clean, dpi=dpi)
+    return figures

@@ -1,0 +1,255 @@
+"""Experiment grids: modality sets x variants (recipes) x seeds, run in worker processes, resumable.
+
+A *cell* is one training run: a modality set, a variant (a recipe of :mod:`scenesense.recipes`)
+and a seed, layered over a base configuration. Each cell trains into its own run directory
+``<experiment>/cells/<modalities>__<variant>__s<seed>/`` (a normal run directory plus
+``cell.json``); a cell whose ``metrics.json`` exists is finished and skipped, and a killed cell
+resumes from its ``last.pt``. Cells run in a local process pool (``workers`` processes, each with
+``threads`` torch threads) or, with ``backend="ray"`` and Ray installed, as Ray tasks on the
+cluster ``ray.init()`` connects to (``RAY_ADDRESS``).
+
+The default grid is the Scene Sense paper's Table 3: every non-empty subset of the base
+configuration's modalities; one-modality sets train the plain model (``concat`` of one modality)
+and multimodal sets every Scene Sense recipe. A cross-attention variant on a set with fewer than
+two sequence modalities gets ``vector_tokens: true`` (vector modalities join as one-step sequences).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scenesense.config import ConfigError, ExperimentConfig, build_config, from_dict, to_dict
+from scenesense.recipes import SCENE_SENSE_RECIPES, recipe_delta
+from scenesense.utils.io import write_json
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT_FILE = "experiment.json"
+CELL_FILE = "cell.json"
+UNIMODAL_VARIANT = "concat"
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid.
+
+    Fields:
+        modalities: sorted modality names.
+        variant: recipe name.
+        seed: training seed.
+        delta: configuration layered over the base config and the recipe (e.g. ``vector_tokens``).
+    """
+
+    modalities: tuple[str, ...]
+    variant: str
+    seed: int
+    delta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """``audio+text__concat__s0``: the cell's folder name."""
+        return f"{'+'.join(self.modalities)}__{self.variant}__s{self.seed}"
+
+    def config(self, base: Mapping[str, Any], experiment: str) -> ExperimentConfig:
+        """The cell's full configuration: base < recipe < delta < modalities, name and seed."""
+        return build_config(base, recipe_delta(self.variant), dict(self.delta), {
+            "modalities": list(self.modalities), "name": f"{experiment}-{self.id}",
+            "trainer": {"seed": self.seed}})
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What :func:`run_experiment` did: the folder, every cell's run directory, and which it trained now."""
+
+    folder: Path
+    run_dirs: dict[str, Path]
+    trained: list[str]
+    skipped: list[str]
+
+
+def modality_sets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``modalities``, by size then name (Table 3's rows)."""
+    names = sorted(set(modalities))
+    return [s for k in range(1, len(names) + 1) for s in itertools.combinations(names, k)]
+
+
+def parse_modality_set(text: str) -> tuple[str, ...]:
+    """``"audio+text"`` (or ``"audio,text"``) -> ``("audio", "text")``."""
+    parts = [p.strip() for p in text.replace(",", "+").split("+") if p.strip()]
+    if not parts:
+        raise ConfigError(f"empty modality set {text!r}")
+    return tuple(sorted(set(parts)))
+
+
+def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
+               sets: Sequence[Sequence[str]] | None = None, variants: Sequence[str] | None = None,
+               seeds: Sequence[int] = (0, 1, 2)) -> list[Cell]:
+    """The cells of a grid.
+
+    Args:
+        base: the base configuration (its ``modalities`` give the default sets).
+        feature_kinds: ``"sequence"`` or ``"vector"`` per modality of the data.
+        sets: modality sets (default: every non-empty subset of ``base.modalities``).
+        variants: recipes for the multimodal sets (default: the five Scene Sense recipes);
+            one-modality sets always train :data:`UNIMODAL_VARIANT` only.
+        seeds: training seeds.
+
+    Returns:
+        Cells ordered seed-major (a partial grid covers every variant early).
+
+    Raises:
+        ConfigError: unknown modality or recipe, or no seeds.
+    """
+    from scenesense.registry import RECIPES
+
+    chosen_sets = [tuple(sorted(set(s))) for s in (sets or modality_sets(base.modalities))]
+    chosen_variants = list(variants or SCENE_SENSE_RECIPES)
+    for s in chosen_sets:
+        unknown = sorted(set(s) - set(feature_kinds))
+        if unknown:
+            raise ConfigError(f"modality set {'+'.join(s)}: the data has no {unknown} (it has {sorted(feature_kinds)})")
+    for v in [*chosen_variants, UNIMODAL_VARIANT]:
+        if v not in RECIPES.names():
+            raise ConfigError(f"unknown variant {v!r}; recipes are {RECIPES.names()}")
+    if not seeds:
+        raise ConfigError("an experiment needs at least one seed")
+    cells = []
+    for seed in seeds:
+        for s in chosen_sets:
+            for variant in ([UNIMODAL_VARIANT] if len(s) == 1 else chosen_variants):
+                cells.append(Cell(s, variant, int(seed), _delta(variant, s, feature_kinds)))
+    return cells
+
+
+def _delta(variant: str, modalities: Sequence[str], feature_kinds: Mapping[str, str]) -> dict[str, Any]:
+    fusion = recipe_delta(variant).get("model", {}).get("fusion", {}).get("name", "")
+    sequences = [m for m in modalities if feature_kinds[m] == "sequence"]
+    if "cross_attention" in fusion and len(sequences) < 2:
+        return {"model": {"fusion": {"vector_tokens": True}}}
+    return {}
+
+
+def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence[Sequence[str]] | None = None,
+                   variants: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2), workers: int = 1,
+                   threads: int | None = None, backend: str = "local",
+                   after_cell: Callable[[Path], None] | None = None) -> ExperimentResult:
+    """Run (or resume) a grid into ``folder``.
+
+    Args:
+        base: the base configuration.
+        folder: the experiment folder (created; an existing one must hold the same grid).
+        sets: modality sets (see :func:`build_grid`).
+        variants: recipes for multimodal sets.
+        seeds: training seeds.
+        workers: parallel cells (local processes, or concurrent Ray tasks).
+        threads: torch threads per cell (default: CPU count // workers, at least 1).
+        backend: ``"local"`` (process pool) or ``"ray"``.
+        after_cell: called in the parent with each finished cell's run directory (e.g. robustness).
+
+    Returns:
+        :class:`ExperimentResult`.
+
+    Raises:
+        ConfigError: bad grid, unknown backend, Ray missing, or a folder holding another grid.
+    """
+    from scenesense import api
+    from scenesense.data.dataset import FeatureStoreDataset
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    folder = Path(folder)
+    store = api.prepare_store(base)  # once, in the parent: workers then only read it
+    kinds = FeatureStoreDataset(store / f"{base.data.train_split}.h5", base.modalities).feature_kinds
+    cells = build_grid(base, kinds, sets=sets, variants=variants, seeds=seeds)
+    base_dict = to_dict(base)
+    name = folder.name
+    configs = {c.id: to_dict(c.config(base_dict, name)) for c in cells}  # validates every cell up front
+    _claim_folder(folder, base_dict, cells)
+    run_dirs = {c.id: folder / "cells" / c.id for c in cells}
+    pending = [c for c in cells if not (run_dirs[c.id] / "metrics.json").exists()]
+    skipped = [c.id for c in cells if c not in pending]
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    for cell in pending:
+        write_json(run_dirs[cell.id] / CELL_FILE, {"modalities": list(cell.modalities), "variant": cell.variant,
+                                                   "seed": cell.seed, "experiment": name})
+    log.info("experiment %s: %d cells, %d finished, %d to run (%d workers x %d threads, %s)",
+             folder, len(cells), len(skipped), len(pending), workers, threads, backend)
+    jobs = [(configs[c.id], str(run_dirs[c.id]), threads) for c in pending]
+    runner = _run_ray if backend == "ray" else _run_local
+    for finished in runner(jobs, workers):
+        log.info("cell finished: %s", finished.name)
+        if after_cell is not None:
+            after_cell(finished)
+    return ExperimentResult(folder, run_dirs, [c.id for c in pending], skipped)
+
+
+def _claim_folder(folder: Path, base: Mapping[str, Any], cells: Sequence[Cell]) -> None:
+    """Write ``experiment.json``, or check an existing one describes the same base config and grid."""
+    import json
+
+    record = {"base_config": base, "cells": [
+        {"id": c.id, "modalities": list(c.modalities), "variant": c.variant, "seed": c.seed, "delta": dict(c.delta)}
+        for c in cells]}
+    path = folder / EXPERIMENT_FILE
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("base_config") != json.loads(json.dumps(base)):
+            raise ConfigError(f"{folder} holds an experiment with another base configuration; "
+                              "use another --output-dir")
+        old = {c["id"] for c in saved.get("cells", [])}
+        record["cells"] = saved["cells"] + [c for c in record["cells"] if c["id"] not in old]  # grids may grow
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+
+
+def train_cell(config: dict[str, Any], run_dir: str, threads: int) -> str:
+    """Train one cell in this process (the worker entry point); returns its run directory."""
+    import torch
+
+    from scenesense import api
+
+    torch.set_num_threads(threads)
+    api.train(from_dict(ExperimentConfig, config), run_dir=run_dir)
+    return run_dir
+
+
+def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int]], workers: int):  # noqa: ANN202
+    """Yield each finished cell's run directory; cells run in ``workers`` spawned processes."""
+    if workers == 1:
+        for job in jobs:
+            yield Path(train_cell(*job))
+        return
+    context = multiprocessing.get_context("spawn")  # no forked torch/HDF5 state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(train_cell, *job) for job in jobs]
+        for future in as_completed(futures):
+            yield Path(future.result())
+
+
+def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int]], workers: int):  # noqa: ANN202
+    """Yield each finished cell's run directory; cells run as Ray tasks (at most ``workers`` at once)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("backend 'ray' needs Ray: pip install 'scenesense[ray]'") from None
+    if not ray.is_initialized():
+        ray.init()  # RAY_ADDRESS selects a cluster; otherwise a local one
+    pending: list[Any] = []
+    queue = list(jobs)
+    while queue or pending:
+        while queue and len(pending) < workers:
+            config, run_dir, threads = queue.pop(0)
+            pending.append(ray.remote(num_cpus=threads)(train_cell).remote(config, run_dir, threads))
+        done, pending = ray.wait(pending, num_returns=1)
+        yield Path(ray.get(done[0]))

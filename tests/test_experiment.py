@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from scenesense.config import ConfigError, build_config
+from scenesense.demo import DEMO_DELTA
+from scenesense.experiment import build_grid, modality_sets, parse_modality_set, run_experiment
+
+KINDS = {"audio": "vector", "text": "sequence", "vision": "sequence"}
+
+
+def _base(tmp_path, **trainer):
+    return build_config(DEMO_DELTA, {
+        "data": {"cache_dir": str(tmp_path / "cache"), "params": {"n_train": 48, "n_dev": 24, "n_test": 24}},
+        "model": {"out_dim": 16, "head_hidden_dim": 16,
+                  "sequence_encoder": {"name": "transformer", "num_layers": 1, "num_heads": 2, "dim_feedforward": 16}},
+        "trainer": {"epochs": 1, **trainer}})
+
+
+def test_modality_sets_and_parsing():
+    assert modality_sets(["vision", "audio", "text"]) == [
+        ("audio",), ("text",), ("vision",), ("audio", "text"), ("audio", "vision"), ("text", "vision"),
+        ("audio", "text", "vision")]
+    assert parse_modality_set("text+audio") == ("audio", "text") == parse_modality_set("audio,text")
+    with pytest.raises(ConfigError, match="empty modality set"):
+        parse_modality_set("+")
+
+
+def test_default_grid_is_table_3(tmp_path):
+    cells = build_grid(_base(tmp_path), KINDS, seeds=[0])
+    assert len(cells) == 3 + 4 * 5  # unimodal: the plain model; multimodal: the five Scene Sense recipes
+    assert [c.id for c in cells[:4]] == ["audio__concat__s0", "text__concat__s0", "vision__concat__s0",
+                                         "audio+text__concat__s0"]
+    tokens = {c.id for c in cells if c.delta}
+    # cross-attention needs two sequences: audio (a vector) joins as a token where only one is present
+    assert tokens == {f"{s}__{v}__s0" for s in ("audio+text", "audio+vision")
+                      for v in ("cross_attention", "residual_cross_attention")}
+    cfg = next(c for c in cells if c.id == "audio+text__cross_attention__s0").config({}, "exp")
+    assert cfg.model.fusion.params["vector_tokens"] is True and tuple(cfg.modalities) == ("audio", "text")
+    two_seeds = build_grid(_base(tmp_path), KINDS, sets=[("text",)], seeds=[1, 2])
+    assert [c.id for c in two_seeds] == ["text__concat__s1", "text__concat__s2"]
+
+
+def test_grid_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown variant 'nope'"):
+        build_grid(_base(tmp_path), KINDS, variants=["nope"])
+    with pytest.raises(ConfigError, match=r"the data has no \['face'\]"):
+        build_grid(_base(tmp_path), KINDS, sets=[("face", "text")])
+    with pytest.raises(ConfigError, match="at least one seed"):
+        build_grid(_base(tmp_path), KINDS, seeds=[])
+
+
+def test_run_resume_and_refuse_another_grid(tmp_path):
+    base, folder = _base(tmp_path), tmp_path / "exp"
+    seen = []
+    result = run_experiment(base, folder, sets=[("text",), ("audio", "text")], variants=["concat", "hadamard"],
+                            seeds=[0, 1], after_cell=seen.append)
+    assert len(result.run_dirs) == 6 and len(result.trained) == 6 and result.skipped == []
+    assert sorted(p.name for p in seen) == sorted(result.run_dirs)
+    cell = json.loads((folder / "cells" / "audio+text__hadamard__s1" / "cell.json").read_text())
+    assert cell == {"modalities": ["audio", "text"], "variant": "hadamard", "seed": 1, "experiment": "exp"}
+    metrics = json.loads((folder / "cells" / "audio+text__hadamard__s1" / "metrics.json").read_text())
+    assert metrics["seed"] == 1
+    recorded = json.loads((folder / "experiment.json").read_text())
+    assert [c["id"] for c in recorded["cells"]] == [c for c in result.run_dirs]
+    # a finished grid is skipped; a cell without metrics.json (killed) runs again
+    (folder / "cells" / "text__concat__s0" / "metrics.json").unlink()
+    again = run_experiment(base, folder, sets=[("text",), ("audio", "text")], variants=["concat", "hadamard"],
+                           seeds=[0, 1])
+    assert again.trained == ["text__concat__s0"] and len(again.skipped) == 5
+    with pytest.raises(ConfigError, match="another base configuration"):
+        run_experiment(_base(tmp_path, lr=0.5), folder, sets=[("text",)], seeds=[0])
+
+
+def test_two_worker_processes(tmp_path):
+    result = run_experiment(_base(tmp_path), tmp_path / "exp", sets=[("text",)], seeds=[0, 1], workers=2, threads=1)
+    assert sorted(result.trained) == ["text__concat__s0", "text__concat__s1"]
+    for run_dir in result.run_dirs.values():
+        assert (run_dir / "metrics.json").exists() and (run_dir / "checkpoint.pt").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
+def test_ray_backend_without_ray_says_how_to_install(tmp_path):
+    with pytest.raises(ConfigError, match=r"pip install 'scenesense\[ray\]'"):
+        run_experiment(_base(tmp_path), tmp_path / "exp", sets=[("text",)], seeds=[0], backend="ray")
+
+
+def test_synthetic_config_is_the_demo_model():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from scenesense.config import load_yaml
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml"
+    from_yaml, demo = build_config(load_yaml(path)), build_config(DEMO_DELTA, {"name": "synthetic"})
+    assert from_yaml == replace(demo, trainer=replace(demo.trainer, progress=from_yaml.trainer.progress))
