@@ -97,3 +97,17 @@ def test_synthetic_config_is_the_demo_model():
     path = Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml"
     from_yaml, demo = build_config(load_yaml(path)), build_config(DEMO_DELTA, {"name": "synthetic"})
     assert from_yaml == replace(demo, trainer=replace(demo.trainer, progress=from_yaml.trainer.progress))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (extra: scenesense[ray])")
+def test_ray_backend_trains_the_cells(tmp_path):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        result = run_experiment(_base(tmp_path), tmp_path / "exp", sets=[("text",)], seeds=[0, 1], workers=2,
+                                threads=1, backend="ray")
+    finally:
+        ray.shutdown()
+    assert sorted(result.trained) == ["text__concat__s0", "text__concat__s1"]
+    assert all((d / "metrics.json").exists() for d in result.run_dirs.values())

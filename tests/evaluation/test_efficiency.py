@@ -57,7 +57,10 @@ def test_linear_flops_are_exact():
     assert count_flops(lambda: lin(torch.randn(3, 8))) == 192
 
 
-def test_transformer_layer_flops_include_attention_despite_fast_paths():
+@pytest.mark.parametrize("fastpath_switch", [True, False])
+def test_transformer_layer_flops_include_attention_despite_fast_paths(fastpath_switch, monkeypatch):
+    if not fastpath_switch:  # an older torch without the switch: counted with grad enabled instead
+        monkeypatch.delattr(torch.backends.mha, "set_fastpath_enabled")
     b, t, d, ff = 2, 10, 16, 32
     layer = nn.TransformerEncoderLayer(d, 4, ff, dropout=0.1, batch_first=True)
     encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).eval()
@@ -67,10 +70,12 @@ def test_transformer_layer_flops_include_attention_despite_fast_paths():
     projections = 2 * b * t * (4 * d * d + 2 * d * ff)  # q, k, v, out; two feed-forward layers
     attention = 2 * 2 * b * t * t * d  # Q K^T and A V over all (padded) steps
     fastpath = torch.backends.mha.get_fastpath_enabled()
+    assert torch.is_grad_enabled()
     assert count_flops(lambda: encoder(x, src_key_padding_mask=pad)) == projections + attention
     mha = nn.MultiheadAttention(d, 4, batch_first=True).eval()  # need_weights=False: the SDPA path
     assert count_flops(lambda: mha(x, x, x, need_weights=False)) == 2 * b * t * 4 * d * d + attention
     assert torch.backends.mha.get_fastpath_enabled() == fastpath
+    assert torch.is_grad_enabled()
 
 
 def test_time_calls_times_only_the_repeats(monkeypatch):

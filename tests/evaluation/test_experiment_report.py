@@ -15,11 +15,11 @@ from sklearn.metrics import f1_score
 from scenesense.evaluation.experiment_report import (
     build_report,
     default_output_dir,
-    load_run,
     load_runs,
+    read_run,
     write_report,
 )
-from scenesense.evaluation.report_tables import latex_escape
+from scenesense.evaluation.report_html import latex_escape
 from scenesense.evaluation.statistics import mcnemar_test, paired_permutation_test
 
 FAST = {"n_bootstrap": 300, "n_permutations": 300}
@@ -35,7 +35,8 @@ def _train(tmp, run_dir, modalities, fusion, name, seed, cell=True):
         "name": name, "modalities": modalities, "output_dir": str(tmp / "unused"),
         "data": {"cache_dir": str(tmp / "cache"), "params": {"n_train": 60, "n_dev": 30, "n_test": 30}},
         "model": {"out_dim": 16, "head_hidden_dim": 16, "fusion": {"name": fusion},
-                  "sequence_encoder": {"name": "transformer", "num_layers": 1, "num_heads": 2, "dim_feedforward": 16}},
+                  "sequence_encoder": {"name": "transformer", "num_layers": 1, "num_heads": 2,
+                                       "dim_feedforward": 16}},
         "trainer": {"epochs": 1, "seed": seed}})
     run_dir.mkdir(parents=True)
     if cell:
@@ -59,11 +60,13 @@ def runs(tmp_path_factory):
     exp = tmp / "exp"
     for variant, fusion in (("concat", "concat"), ("amw_gate", "amw")):
         for seed in (0, 1):
-            _train(tmp, exp / "cells" / f"audio+text__{variant}__s{seed}", ["audio", "text"], fusion, variant, seed)
+            run_dir = exp / "cells" / f"audio+text__{variant}__s{seed}"
+            _train(tmp, run_dir, ["audio", "text"], fusion, variant, seed)
     plain = _train(tmp, tmp / "runs" / "text_only", ["text"], "concat", "text_only", 0, cell=False)
     amw = [exp / "cells" / f"audio+text__amw_gate__s{s}" for s in (0, 1)]
     for s, run_dir in enumerate(amw):
-        (run_dir / "robustness.json").write_text(json.dumps(_robustness(0.5 + 0.1 * s, [(x, f[s]) for x, *f in NOISE])))
+        noise = [(snr, f1[s]) for snr, *f1 in NOISE]
+        (run_dir / "robustness.json").write_text(json.dumps(_robustness(0.5 + 0.1 * s, noise)))
     (amw[0] / "efficiency.json").write_text(json.dumps(
         {"device": "cpu", "parameters": 1000, "macs_per_sample": 2.0e6, "flops_per_sample": 4.0e6,
          "latency_ms": {"1": {"median": 2.0, "p90": 3.0}, "32": {"median": 10.0, "p90": 12.0}},
@@ -96,11 +99,13 @@ def test_load_runs_expands_the_experiment_and_reads_cell_and_config(runs):
     records = load_runs([runs["exp"], runs["plain"]])
     assert [(r.modality_set, r.variant, r.seed, r.experiment) for r in records] == [
         ("audio+text", "amw_gate", 0, "exp"), ("audio+text", "amw_gate", 1, "exp"),
-        ("audio+text", "concat", 0, "exp"), ("audio+text", "concat", 1, "exp"), ("text", "text_only", 0, None)]
+        ("audio+text", "concat", 0, "exp"), ("audio+text", "concat", 1, "exp"),
+        ("text", "text_only", 0, None)]
     first = records[0]
     assert first.label_names == ("text_a", "text_b", "audio_a", "audio_b", "sync", "async")
     assert len(first.ids) == 30
-    assert dict(zip(first.ids, zip(first.labels.tolist(), first.preds.tolist()))) == _predictions(first.run_dir)
+    pairs = zip(first.labels.tolist(), first.preds.tolist(), strict=True)
+    assert dict(zip(first.ids, pairs, strict=True)) == _predictions(first.run_dir)
     assert first.robustness["metric"] == "weighted_f1"
     assert records[2].robustness is None
     assert default_output_dir([runs["exp"]]) == runs["exp"].resolve() / "report"
@@ -117,7 +122,7 @@ def test_unfinished_regression_and_duplicate_runs_are_refused(runs, tmp_path):
     shutil.copytree(runs["plain"], regression)
     (regression / "metrics.json").write_text(json.dumps({"mae": 0.5, "corr": 0.1}))
     with pytest.raises(ValueError, match="reg: regression runs are not supported"):
-        load_run(regression)
+        read_run(regression)
     with pytest.raises(ValueError, match="both text/text_only seed 0"):
         load_runs([runs["plain"], runs["plain"]])
 
@@ -150,11 +155,10 @@ def test_table4_pairs_by_seed_and_id_not_by_position(runs, tmp_path):
     baseline = build_report(load_runs([runs["exp"]]), **FAST)
     row = _table(baseline, "table4").rows[0]
     assert (row["variant"], row["baseline"], row["n_pairs"]) == ("amw_gate", "concat", 60)
-    by_key = {(s, k): (v, _predictions(c)[k][1]) for s, (a, c) in enumerate(
-        zip(_cells(runs, "amw_gate"), _cells(runs, "concat"), strict=True)) for k, v in _predictions(a).items()}
-    keys = sorted(by_key)
-    y = np.array([by_key[k][0][0] for k in keys])
-    a, b = np.array([by_key[k][0][1] for k in keys]), np.array([by_key[k][1] for k in keys])
+    amw, concat = ([_predictions(d) for d in _cells(runs, v)] for v in ("amw_gate", "concat"))
+    keys = sorted((seed, key) for seed in (0, 1) for key in amw[seed])  # the (seed, id) pairs
+    y = np.array([amw[s][k][0] for s, k in keys])
+    a, b = np.array([amw[s][k][1] for s, k in keys]), np.array([concat[s][k][1] for s, k in keys])
     expected_f1 = paired_permutation_test(y, a, b, "weighted_f1", n_resamples=300, seed=0)
     assert row["delta_weighted_f1"] == pytest.approx(
         f1_score(y, a, average="weighted") - f1_score(y, b, average="weighted"), abs=1e-12)
@@ -175,12 +179,15 @@ def test_table4_pairs_by_seed_and_id_not_by_position(runs, tmp_path):
     assert again == row
     # ... whereas pairing the shuffled file by position would change the paired test
     positional = np.array([int(line.split(",")[2]) for line in lines] + a[30:].tolist())
-    assert paired_permutation_test(y, positional, b, "weighted_f1", n_resamples=300).p_value != row["p_weighted_f1"]
+    naive = (np.mean(positional == y), mcnemar_test(y, positional, b).p_value,
+             paired_permutation_test(y, positional, b, "weighted_f1", n_resamples=300).p_value)
+    assert naive != (row["accuracy"], row["p_accuracy"], row["p_weighted_f1"])
 
     # a run scored on other utterances cannot be paired
     shuffled.write_text("\n".join([header, *lines[1:]]) + "\n")
-    with pytest.raises(ValueError, match=r"amw_gate and audio\+text/concat were not scored on the same \(seed, "
-                                         r"utterance\) pairs: 0 only in .*, 1 only in audio\+text/concat"):
+    message = (r"amw_gate and audio\+text/concat were not scored on the same \(seed, utterance\) pairs: "
+               r"0 only in .*, 1 only in audio\+text/concat")
+    with pytest.raises(ValueError, match=message):
         build_report(load_runs([experiment]), **FAST)
 
 
@@ -211,7 +218,8 @@ def test_table5_and_the_choice_of_models(runs):
 def test_robustness_and_efficiency_tables(runs):
     report = build_report(load_runs([runs["exp"]]), **FAST)
     rows = _table(report, "robustness").rows
-    assert [r["condition"] for r in rows] == ["clean", "remove audio", "noise audio 20 dB", "noise audio 5 dB"]
+    assert [r["condition"] for r in rows] == ["clean", "remove audio", "noise audio 20 dB",
+                                              "noise audio 5 dB"]
     assert {(r["modalities"], r["variant"], r["seeds"]) for r in rows} == {("audio+text", "amw_gate", 2)}
     clean = np.mean([0.5, 0.6])
     for (snr, *f1), row in zip(NOISE, rows[2:], strict=True):
@@ -231,7 +239,8 @@ def test_robustness_and_efficiency_tables(runs):
 
 
 def test_latex_escaping():
-    assert latex_escape("amw_gate & 50% ± #1 {x} $") == r"amw\_gate \& 50\% $\pm$ \#1 \{x\} \$"
+    assert latex_escape("amw_gate & 50% ± #1 {x} $ [0.1, 0.2]") == \
+        r"amw\_gate \& 50\% $\pm$ \#1 \{x\} \$ {[}0.1, 0.2{]}"
 
 
 def test_write_report_writes_every_format(runs, tmp_path):
@@ -239,8 +248,8 @@ def test_write_report_writes_every_format(runs, tmp_path):
     files = write_report(report, tmp_path / "out", dpi=40)
     figures = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
     assert figures == ["confusion_audio+text__amw_gate.png", "confusion_audio+text__concat.png",
-                       "confusion_text__text_only.png", "loss_curves.png", "modality_weights_audio+text__amw_gate.png",
-                       "per_class_f1.png", "robustness.png"]
+                       "confusion_text__text_only.png", "loss_curves.png",
+                       "modality_weights_audio+text__amw_gate.png", "per_class_f1.png", "robustness.png"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "figures", "report.html", "report.md", "tables.csv", "tables.json", "tables.tex"]
     for path in files.values():
@@ -251,7 +260,8 @@ def test_write_report_writes_every_format(runs, tmp_path):
     assert "<caption>Table 3:" in page
     assert html.escape(_table(report, "table4").rows[0]["verdict_weighted_f1"]) in page
     markdown = files["markdown"].read_text()
-    assert "](figures/loss_curves.png)" in markdown and "### Table 4: fusion ablation on audio+text" in markdown
+    assert "](figures/loss_curves.png)" in markdown
+    assert "### Table 4: fusion ablation on audio+text" in markdown
     tex = files["latex"].read_text()
     assert r"audio+text & amw\_gate &" in tex and "amw_gate" not in tex.replace(r"amw\_gate", "")
     assert tex.count(r"\begin{tabular}") == 5 and tex.count(r"\toprule") == 5

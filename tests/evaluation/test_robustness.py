@@ -199,7 +199,7 @@ def test_deterministic_under_a_seed(run_dir, result, dev_set, tmp_path):
                                 output=tmp_path / "again.json")
     assert again["clean"] == result["clean"]
     by_label = {c["label"]: c for c in result["conditions"]}
-    assert len(again["conditions"]) == 8
+    assert len(again["conditions"]) == 3 + 4 + 4
     assert all(c == by_label[c["label"]] for c in again["conditions"])
     assert not (tmp_path / "robustness.json").exists()
     cond = Condition("noise", "text", 5.0)

@@ -1,4 +1,6 @@
-"""Command line: ``scenesense {demo,train,evaluate,predict,extract,data,list}``. Parsing and dispatch only.
+"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,extract,data,list}``.
+
+Parsing and dispatch only.
 
 Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (one-line message).
 """
@@ -9,10 +11,22 @@ import argparse
 import logging
 import sys
 
-from scenesense.cli import data, demo, evaluate, experiment, extract, listing, predict, train
+from scenesense.cli import (
+    data,
+    demo,
+    evaluate,
+    experiment,
+    extract,
+    listing,
+    predict,
+    profile,
+    report,
+    robustness,
+    train,
+)
 from scenesense.config import ConfigError
 
-_COMMANDS = (demo, train, evaluate, experiment, predict, extract, data, listing)
+_COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, extract, data, listing)
 
 
 def build_parser() -> argparse.ArgumentParser:

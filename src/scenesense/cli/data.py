@@ -1,4 +1,4 @@
-"""``scenesense data {convert,inspect,validate}``: published formats -> feature stores, and checks."""
+"""``scenesense data {convert,inspect,validate,download,export}``: published formats <-> stores, checks."""
 
 from __future__ import annotations
 
@@ -36,6 +36,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     download.add_argument("--list", action="store_true", help="print the downloadable datasets and exit")
     download.add_argument("--json", action="store_true", help="print one JSON object")
     download.set_defaults(handler=run_download)
+
+    export = cmds.add_parser("export", help="write a store in another framework's format (MMSA pickle)")
+    export.add_argument("store", help="store folder (<store>/<split>.h5)")
+    export.add_argument("--format", required=True, choices=["mmsa"], help="mmsa: thuiar/MMSA 2.2.1 .pkl")
+    export.add_argument("--out", required=True, help="file to write (one .pkl)")
+    export.add_argument("--split", action="append", default=[], metavar="KEY=SPLIT",
+                        help="MMSA split from a store split, e.g. test=dev (repeatable; default train=train "
+                             "valid=dev test=test)")
+    export.add_argument("--feature", action="append", default=[], metavar="MODALITY=SET",
+                        help="feature set to export for a modality (repeatable)")
+    export.add_argument("--modalities", nargs="+", metavar="MODALITY",
+                        help="modalities to export (default: audio text vision); others count as missing")
+    export.add_argument("--max-len", action="append", default=[], metavar="[MODALITY=]N",
+                        help="cut sequences to N steps, for all or one modality (repeatable)")
+    export.add_argument("--missing", choices=["error", "zeros"], default="error",
+                        help="a modality without a feature set: fail (default) or write zeros [N, 1, 1]")
+    export.add_argument("--json", action="store_true", help="print one JSON object")
+    export.set_defaults(handler=run_export)
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
@@ -131,4 +149,52 @@ def run_download(args: argparse.Namespace) -> int:
         for f in result.files:
             where = f" -> {f.extracted_to}" if f.extracted_to is not None else ""
             print(f"{f.action:<10} {f.path}  sha256 {f.sha256} ({f.checked_against}){where}")
+    return 0
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for pair in values:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{flag} {pair!r} must look like key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _max_len(values: list[str]) -> int | dict[str, int] | None:
+    """``--max-len`` values: one bare ``N`` for every modality, or ``MODALITY=N`` pairs."""
+    if not values:
+        return None
+    try:
+        if len(values) == 1 and "=" not in values[0]:
+            return int(values[0])
+        return {m: int(n) for m, n in _pairs(values, "--max-len").items()}
+    except ValueError:
+        raise ConfigError(f"--max-len takes N or MODALITY=N with an integer N, got {values}") from None
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from scenesense.data.export import export_mmsa
+
+    result = export_mmsa(args.store, args.out, splits=_pairs(args.split, "--split"),
+                         features=_pairs(args.feature, "--feature"), modalities=args.modalities,
+                         max_len=_max_len(args.max_len),
+                         missing=args.missing)
+    info = result.to_dict()
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"wrote {result.path} (MMSA feature pickle)")
+    for key, split in result.splits.items():
+        print(f"  {key:<6} <- {split:<8} {result.rows[key]:>7} rows")
+    for m, name in result.feature_sets.items():
+        source = name if name is not None else "zeros (no feature set)"
+        cut = f", {result.truncated[m]} rows cut" if result.truncated[m] else ""
+        print(f"  {m:<6} {source:<24} T={result.seq_lens[m]} D={result.feature_dims[m]}{cut}")
+    if result.num_classes:
+        print(f"  labels: {result.num_classes} classes as class ids; train MMSA with "
+              f"config={{'train_mode': 'classification', 'num_classes': {result.num_classes}}}")
+    else:
+        print("  labels: regression targets in regression_labels (MMSA's default regression mode)")
     return 0

@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="maximum epochs per cell")
     p.add_argument("--output-dir", required=True, help="the experiment folder (re-run the command to resume)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the base config")
+    p.add_argument("--no-robustness", action="store_true", help="skip the robustness suite on each cell")
+    p.add_argument("--no-profile", action="store_true", help="skip the efficiency profile of each cell")
     p.add_argument("--no-report", action="store_true", help="train only; build the report later")
     p.add_argument("--json", action="store_true", help="print one JSON object describing the result")
     p.set_defaults(handler=run)
@@ -41,11 +43,48 @@ def run(args: argparse.Namespace) -> int:
     sets = [parse_modality_set(s) for s in args.sets] if args.sets else None
     result = run_experiment(base, Path(args.output_dir), sets=sets, variants=args.variants, seeds=args.seeds,
                             workers=args.workers, threads=args.threads, backend=args.backend)
-    summary = {"folder": str(result.folder), "cells": len(result.run_dirs), "trained": result.trained,
-               "skipped": result.skipped}
+    summary: dict[str, Any] = {"folder": str(result.folder), "cells": len(result.run_dirs),
+                               "trained": result.trained, "skipped": result.skipped}
+    if not args.no_robustness:
+        summary["robustness"] = _each_missing(result.run_dirs, "robustness.json", _robustness)
+    if not args.no_profile:  # one process, one after another: latencies are comparable
+        summary["profiled"] = _each_missing(result.run_dirs, "efficiency.json", _profile(args.threads or 1))
+    if not args.no_report:
+        summary["report"] = _report(result.folder)
     if args.json:
         print_json(summary)
     else:
         print(f"{result.folder}: {len(result.run_dirs)} cells ({len(result.trained)} trained now, "
               f"{len(result.skipped)} already finished)")
+        if "report" in summary:
+            print(f"report: {summary['report']}")
     return 0
+
+
+def _each_missing(run_dirs: dict[str, Path], file: str, action: Any) -> list[str]:  # noqa: ANN401
+    """Run ``action(run_dir)`` on every cell without ``file`` (so a resumed experiment skips done work)."""
+    done = []
+    for cell, run_dir in run_dirs.items():
+        if not (run_dir / file).exists():
+            action(run_dir)
+            done.append(cell)
+    return done
+
+
+def _robustness(run_dir: Path) -> None:
+    from scenesense.evaluation.robustness import evaluate_robustness
+
+    evaluate_robustness(run_dir)
+
+
+def _profile(threads: int) -> Any:  # noqa: ANN401
+    from scenesense.evaluation.efficiency import profile_run
+
+    return lambda run_dir: profile_run(run_dir, threads=threads)
+
+
+def _report(folder: Path) -> str:
+    from scenesense.evaluation.experiment_report import build_report, find_run_dirs, load_runs, write_report
+
+    files = write_report(build_report(load_runs(find_run_dirs([folder]))), folder / "report")
+    return str(files.get("html", folder / "report"))

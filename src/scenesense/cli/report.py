@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--permutations", type=int, default=5000, metavar="N",
                    help="resamples of the paired permutation test (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: %(default)s)")
+    p.add_argument("--dpi", type=int, default=120, help="resolution of the figures (default: %(default)s)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (Table 3 rows and the files written) instead of Markdown")
     p.set_defaults(handler=run)
@@ -31,17 +32,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scenesense.cli.common import print_json
-    from scenesense.evaluation.experiment_report import build_report, default_output_dir, load_runs, write_report
-    from scenesense.evaluation.report_tables import markdown_table
+    from scenesense.evaluation.experiment_report import (
+        build_report,
+        default_output_dir,
+        load_runs,
+        write_report,
+    )
+    from scenesense.evaluation.report_html import markdown_table
 
-    for name in ("bootstrap", "permutations"):
+    for name in ("bootstrap", "permutations", "dpi"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
     runs = load_runs(args.run_dirs)
     report = build_report(runs, baseline=args.baseline, models=args.models, modalities=args.modalities,
                           n_bootstrap=args.bootstrap, n_permutations=args.permutations, seed=args.seed)
     out_dir = args.output_dir or default_output_dir(args.run_dirs)
-    files = write_report(report, out_dir)
+    files = write_report(report, out_dir, dpi=args.dpi)
     table3 = next(t for t in report.tables if t.name == "table3")
     if args.json:
         print_json({"output_dir": str(out_dir), "table3": table3.rows,
@@ -51,5 +57,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     for kind in ("html", "markdown", "csv", "json", "latex"):
         print(f"{kind}: {files[kind]}")
-    print(f"figures: {files['html'].parent / 'figures'} ({sum(k.startswith('figure:') for k in files)} files)")
+    n_figures = sum(k.startswith("figure:") for k in files)
+    print(f"figures: {files['html'].parent / 'figures'} ({n_figures} files)")
     return 0

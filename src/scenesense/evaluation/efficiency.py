@@ -9,15 +9,18 @@
   Reported as the median and the 90th percentile (linear interpolation) in milliseconds. Input
   batches are already on the device: host-to-device copies are not timed. Throughput is the
   largest batch size divided by its median latency.
-- **peak memory** over all those forward passes, in MiB above the level just before them
-  (weights and input batches already in place, so this is the forward passes' working memory).
+- **peak memory** of one more forward pass per batch size, after the timing (so one-time costs
+  such as loading kernels are paid already), in MiB above the level just before them: weights
+  and input batches are in place, so this is the forward passes' working memory.
   On CUDA: ``torch.cuda.max_memory_allocated`` minus ``torch.cuda.memory_allocated`` at the
   start (tensors only; the caching allocator's reserve is not counted). On CPU: the kernel's
   peak resident set size (``VmHWM``), reset with ``/proc/self/clear_refs`` (Linux >= 4.0) just
-  before, minus the resident size then. Memory that the allocator freed earlier but still holds
-  is reused without raising the resident size, so on CPU this is a lower bound. Where the peak
-  cannot be reset (not Linux, or ``/proc`` read-only) it is ``None`` rather than a guess:
-  ``ru_maxrss`` is a process-lifetime peak and ``tracemalloc`` does not see torch's allocations.
+  before, minus the resident size then, after glibc's ``malloc_trim`` has handed freed heap
+  memory back (else a model profiled after another reuses its freed pages and shows almost
+  nothing). Resident size is a page-level measure shared with anything else the process does
+  meanwhile, so treat small values (about 1 MiB) as noise. Where the peak cannot be reset
+  (not Linux, or ``/proc`` read-only) it is ``None`` rather than a guess: ``ru_maxrss`` is a
+  process-lifetime peak and ``tracemalloc`` does not see torch's allocations.
 - **FLOPs**: counted by PyTorch's own :class:`torch.utils.flop_counter.FlopCounterMode` on one
   forward pass of the largest batch, divided by its size (padding included: a padded batch is what
   gets computed). It counts matrix products (``mm``, ``addmm``, ``bmm``, ``baddbmm``),
@@ -75,7 +78,8 @@ ModelInputs = tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]
 def count_flops(fn: Callable[[], Any]) -> int:
     """FLOPs of the forward computation in ``fn()``, as counted by ``FlopCounterMode``.
 
-    ``fn`` runs once under ``torch.no_grad`` with the attention fast path disabled and the math
+    ``fn`` runs once under ``torch.no_grad`` with the attention fast path disabled (with grad
+    enabled instead on a torch without ``torch.backends.mha``, which also keeps it off) and the math
     attention backend forced, so that attention is counted (see the module docstring for what is
     and is not counted). A ``Linear(8, 4)`` on a ``[1, 8]`` input counts ``2 * 1 * 8 * 4 = 64``.
 
@@ -85,13 +89,18 @@ def count_flops(fn: Callable[[], Any]) -> int:
     Returns:
         The total FLOPs (2 per multiply-accumulate).
     """
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
+    mha = getattr(torch.backends, "mha", None)
+    switch = mha is not None and hasattr(mha, "set_fastpath_enabled")
+    fastpath = mha.get_fastpath_enabled() if switch else None
+    if switch:
+        mha.set_fastpath_enabled(False)
     try:
-        with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]), FlopCounterMode(display=False) as counter:
+        with torch.set_grad_enabled(not switch), sdpa_kernel([SDPBackend.MATH]), \
+                FlopCounterMode(display=False) as counter:
             fn()
     finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
+        if switch:
+            mha.set_fastpath_enabled(fastpath)
     return int(counter.get_total_flops())
 
 

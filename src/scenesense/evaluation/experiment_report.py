@@ -23,13 +23,13 @@ import yaml
 
 from scenesense.evaluation import report_html, report_tables
 from scenesense.evaluation.report_tables import Table
-from scenesense.utils.io import atomic_write_bytes, atomic_write_text, write_json
+from scenesense.utils.io import atomic_write_text, write_json
 
 RUN_FILES = ("config.yaml", "metrics.json", "predictions.csv")
 """Files every finished run has; a folder without one of them is refused as unfinished."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
 class RunRecord:
     """One finished classification run, as read from its folder.
 
@@ -87,7 +87,7 @@ def _read_predictions(path: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarr
     return ids, np.array([int(r["label"]) for r in rows]), np.array([int(r["pred"]) for r in rows])
 
 
-def load_run(run_dir: str | Path) -> RunRecord:
+def read_run(run_dir: str | Path) -> RunRecord:
     """Read one finished classification run folder.
 
     Raises:
@@ -107,6 +107,8 @@ def load_run(run_dir: str | Path) -> RunRecord:
         raise ValueError(f"{path}: metrics.json has no classification metrics (accuracy, per_class)")
     cell = _read_json(path / "cell.json") or {}
     seed = cell.get("seed", metrics.get("seed", config.get("trainer", {}).get("seed")))
+    if seed is None:
+        raise ValueError(f"{path}: no seed in cell.json, metrics.json or config.yaml")
     ids, labels, preds = _read_predictions(path / "predictions.csv")
     return RunRecord(
         run_dir=path, modalities=tuple(sorted(cell.get("modalities") or config.get("modalities") or [])),
@@ -139,7 +141,7 @@ def load_runs(run_dirs: Iterable[str | Path]) -> list[RunRecord]:
         ValueError: on an unfinished or regression run, runs with different class names, or two
             runs of the same (modality set, variant, seed).
     """
-    runs = [load_run(d) for d in find_run_dirs(run_dirs)]
+    runs = [read_run(d) for d in find_run_dirs(run_dirs)]
     if not runs:
         raise ValueError("no run folders given")
     seen: dict[tuple[str, str, int], Path] = {}
@@ -149,12 +151,13 @@ def load_runs(run_dirs: Iterable[str | Path]) -> list[RunRecord]:
                              f"{runs[0].run_dir}'s {list(runs[0].label_names)}")
         key = (r.modality_set, r.variant, r.seed)
         if key in seen:
-            raise ValueError(f"{seen[key]} and {r.run_dir} are both {r.modality_set}/{r.variant} seed {r.seed}")
+            raise ValueError(f"{seen[key]} and {r.run_dir} are both {r.modality_set}/{r.variant} "
+                             f"seed {r.seed}")
         seen[key] = r.run_dir
     return runs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Group:
     """The runs of one (modality set, variant), sorted by seed."""
 
@@ -171,6 +174,11 @@ class Group:
     def slug(self) -> str:
         """File-name form of :attr:`name`: ``"audio+text__concat"``."""
         return f"{self.modality_set}__{self.variant}"
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds, sorted."""
+        return [r.seed for r in self.runs]
 
     def values(self, metric: str) -> list[float]:
         """``metrics.json[metric]`` of each seed."""
@@ -208,11 +216,6 @@ class Group:
             raise ValueError(f"{self.name} and {other.name} disagree on the labels of shared utterances")
         return y, np.array([mine[k][1] for k in keys]), np.array([theirs[k][1] for k in keys])
 
-    @property
-    def seeds(self) -> list[int]:
-        """The seeds, sorted."""
-        return [r.seed for r in self.runs]
-
 
 def group_runs(runs: Sequence[RunRecord]) -> list[Group]:
     """Group runs by (modality set, variant); groups sorted by modality count, modality set, variant."""
@@ -245,7 +248,7 @@ def _ablation_set(groups: Sequence[Group], modalities: str | None) -> str:
     return max(sets, key=lambda s: (s.count("+"), sum(g.modality_set == s for g in groups)))
 
 
-def _resolve(groups: Sequence[Group], name: str, ablation_set: str) -> Group:
+def _resolve(groups: Sequence[Group], name: str, ablation_set: str, what: str = "model") -> Group:
     """A group by ``"<set>/<variant>"`` or by variant (preferring ``ablation_set``)."""
     if "/" in name:
         matches = [g for g in groups if g.name == name]
@@ -254,7 +257,7 @@ def _resolve(groups: Sequence[Group], name: str, ablation_set: str) -> Group:
         matches = matches or [g for g in groups if g.variant == name]
     if len(matches) != 1:
         how = "matches several groups" if matches else "matches no group"
-        raise ValueError(f"model {name!r} {how}; choose one of {[g.name for g in groups]}")
+        raise ValueError(f"{what} {name!r} {how}; choose one of {[g.name for g in groups]}")
     return matches[0]
 
 
@@ -282,11 +285,13 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
         ValueError: unknown modality set, baseline or model, or Table 4 groups scored on different
             (seed, utterance) pairs.
     """
+    if not runs:
+        raise ValueError("no runs to report on")
     groups = group_runs(runs)
     ablation_set = _ablation_set(groups, modalities)
     in_set = [g for g in groups if g.modality_set == ablation_set]
     default = "concat" if any(g.variant == "concat" for g in in_set) else in_set[0].variant
-    base = _resolve(in_set, baseline or default, ablation_set)
+    base = _resolve(in_set, baseline or default, ablation_set, what="baseline")
     if models is not None:
         if len(models) != 2:
             raise ValueError(f"Table 5 compares exactly two models, got {list(models)}")
@@ -299,7 +304,8 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
     tables = [report_tables.table3(groups, n_bootstrap=n_bootstrap, seed=seed),
               report_tables.table4(in_set, base, n_permutations=n_permutations, seed=seed),
               report_tables.table5(pair[0], pair[1], label_names)]
-    tables += [t for t in (report_tables.robustness_table(groups), report_tables.efficiency_table(groups)) if t]
+    extra = (report_tables.robustness_table(groups), report_tables.efficiency_table(groups))
+    tables += [t for t in extra if t is not None]
     return ExperimentReport(list(runs), groups, ablation_set, base, pair, tables)
 
 
@@ -312,67 +318,41 @@ def default_output_dir(paths: Sequence[str | Path]) -> Path:
 def write_report(report: ExperimentReport, output_dir: str | Path, dpi: int = 120) -> dict[str, Path]:
     """Write the figures, the tables (CSV, JSON, LaTeX) and the Markdown and HTML reports, atomically.
 
+    ``tables.csv`` is one CSV of every table's raw rows: a ``table`` column (``table3``, ``table4``,
+    ``table5``, ``robustness``, ``efficiency``), then the union of the tables' columns.
+
     Returns:
-        output kind (``"markdown"``, ``"html"``, ``"csv"``, ``"json"``, ``"latex"``) or figure name ->
-        path.
+        ``"markdown"``, ``"html"``, ``"csv"``, ``"json"``, ``"latex"`` and ``"figure:<name>"`` -> path.
     """
     out = Path(output_dir)
-    figures = _write_figures(report, out / "figures", dpi)
+    robustness = next((t for t in report.tables if t.name == "robustness"), None)
+    figures = report_html.write_figures(report.groups, report.runs[0].label_names, robustness,
+                                        out / "figures", dpi)
+    links = {caption: path.relative_to(out).as_posix() for caption, path in figures.items()}
     summary = _summary_lines(report)
+    runs = [{"run_dir": str(r.run_dir), "modalities": r.modality_set, "variant": r.variant, "seed": r.seed}
+            for r in report.runs]
     written = {
-        "markdown": atomic_write_text(out / "report.md", report_html.markdown_document(
-            report.tables, summary, {c: p.relative_to(out).as_posix() for c, p in figures.items()})),
+        "markdown": atomic_write_text(out / "report.md",
+                                      report_html.markdown_document(report.tables, summary, links)),
         "html": atomic_write_text(out / "report.html",
                                   report_html.html_document(report.tables, summary, figures)),
-        "csv": atomic_write_text(out / "tables.csv", report_tables.tables_to_csv(report.tables)),
+        "csv": atomic_write_text(out / "tables.csv", report_html.tables_to_csv(report.tables)),
         "json": write_json(out / "tables.json", {
-            "runs": [{"run_dir": str(r.run_dir), "modalities": r.modality_set, "variant": r.variant,
-                      "seed": r.seed} for r in report.runs],
-            "tables": {t.name: report_tables.table_to_json(t) for t in report.tables},
-            "figures": {c: p.relative_to(out).as_posix() for c, p in figures.items()}}),
-        "latex": atomic_write_text(out / "tables.tex", report_tables.tables_to_latex(report.tables)),
+            "runs": runs, "tables": {t.name: report_html.table_to_json(t) for t in report.tables},
+            "figures": links}),
+        "latex": atomic_write_text(out / "tables.tex", report_html.tables_to_latex(report.tables)),
     }
-    return {**written, **{f"figure:{p.stem}": p for p in figures.values()}}
+    return {**written, **{f"figure:{path.stem}": path for path in figures.values()}}
 
 
 def _summary_lines(report: ExperimentReport) -> list[str]:
+    first = report.runs[0]
     experiments = sorted({r.experiment for r in report.runs if r.experiment})
-    return [f"{len(report.runs)} runs in {len(report.groups)} groups (modality set / variant), seeds "
-            f"{sorted({r.seed for r in report.runs})}" + (f", experiment {', '.join(experiments)}"
-                                                          if experiments else ""),
-            f"Dev split, {len(report.runs[0].label_names)} classes: {', '.join(report.runs[0].label_names)}",
+    runs = (f"{len(report.runs)} runs in {len(report.groups)} groups (modality set / variant), "
+            f"seeds {sorted({r.seed for r in report.runs})}")
+    return [runs + (f", experiment {', '.join(experiments)}" if experiments else ""),
+            f"Split {first.metrics.get('split', 'dev')!r}, {len(first.label_names)} classes: "
+            f"{', '.join(first.label_names)}",
             f"Table 4 compares the {report.ablation_set} variants with {report.baseline.name}; "
             f"Table 5 compares {report.models[0].name} with {report.models[1].name}."]
-
-
-def _write_figures(report: ExperimentReport, folder: Path, dpi: int) -> dict[str, Path]:
-    """Draw every figure; returns caption -> path, in report order."""
-    from scenesense.evaluation import plots
-
-    groups, names = report.groups, list(report.runs[0].label_names)
-    figures = {"Figure 3: training loss (solid) and dev loss (dashed) per epoch, mean over seeds":
-               plots.plot_loss_overlay({g.name: [r.metrics.get("history", []) for r in g.runs] for g in groups},
-                                       folder / "loss_curves.png", dpi=dpi)}
-    f1 = {g.name: np.array([[r.metrics["per_class"][c]["f1"] for c in names] for r in g.runs]) for g in groups}
-    figures["Per-class F1 (mean over seeds, bars = std)"] = plots.plot_per_class_f1(
-        {k: v.mean(axis=0) for k, v in f1.items()}, names, folder / "per_class_f1.png",
-        errors={k: v.std(axis=0, ddof=1) if len(v) > 1 else np.zeros(len(names)) for k, v in f1.items()},
-        dpi=dpi)
-    for g in groups:
-        cm = np.sum([np.asarray(r.metrics["confusion_matrix"]) for r in g.runs], axis=0)
-        figures[f"Confusion matrix of {g.name} (summed over seeds {g.seeds}, row-normalised)"] = \
-            plots.plot_confusion_matrix(cm, names, folder / f"confusion_{g.slug}.png",
-                                        title=f"{g.name} (dev, {len(g.runs)} seeds)", dpi=dpi)
-    for g in groups:
-        source = next((r.run_dir / "modality_weights.png" for r in g.runs
-                       if (r.run_dir / "modality_weights.png").exists()), None)
-        if source is not None:
-            figures[f"Modality weights of {g.name} ({source.parent.name})"] = atomic_write_bytes(
-                folder / f"modality_weights_{g.slug}.png", source.read_bytes())
-    robustness = next((t for t in report.tables if t.name == "robustness"), None)
-    curves, clean = report_tables.degradation_curves(robustness) if robustness else ({}, {})
-    if robustness and curves:
-        figures["Robustness: metric vs severity per condition (dotted: clean)"] = \
-            plots.plot_degradation_curves(curves, folder / "robustness.png", ylabel=robustness.rows[0]["metric"],
-                                          clean=clean, dpi=dpi)
-    return figures

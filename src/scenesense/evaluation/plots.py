@@ -316,7 +316,7 @@ def plot_loss_overlay(histories: Mapping[str, Sequence[Sequence[Mapping[str, Any
     fig = _new_figure(7.5, 4.5)
     ax = fig.add_subplot()
     colors = [f"C{i % 10}" for i in range(len(curves))]
-    for color, (name, (train, dev)) in zip(colors, curves.items()):
+    for color, (name, (train, dev)) in zip(colors, curves.items(), strict=True):
         epochs = np.arange(1, train.size + 1)
         ax.plot(epochs, train, color=color, lw=1.5, label=name)
         ax.plot(epochs, dev, color=color, lw=1.5, ls="--")
@@ -370,12 +370,16 @@ def plot_per_class_f1(scores: Mapping[str, np.ndarray | Sequence[float]], label_
     return _save(fig, path, dpi)
 
 
+_SEVERITY_AXIS = {"noise": "SNR (dB)", "drop_frames": "fraction of frames dropped"}
+
+
 def plot_degradation_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
                             path: str | Path, ylabel: str = "weighted_f1",
                             clean: Mapping[str, float] | None = None, title: str | None = None,
                             dpi: int = 120) -> Path:
-    """Robustness: the metric against the perturbation's severity, one panel per condition, one line
-    per model (its clean score dotted in the same colour).
+    """Robustness: the metric against the perturbation's severity, one panel per condition (three per
+    row), one line per model (its clean score dotted in the same colour). Noise panels run from high
+    to low SNR, so the perturbation grows to the right in every panel.
 
     Args:
         curves: condition (e.g. ``"noise audio"``) -> model name -> ``(severities, values)``.
@@ -395,14 +399,21 @@ def plot_degradation_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[flo
         raise ValueError("no robustness curve to plot")
     models = list(dict.fromkeys(m for panel in curves.values() for m in panel))
     color = {m: f"C{i % 10}" for i, m in enumerate(models)}
-    fig = _new_figure(4.5 * len(curves) + 1.0, 4.0)
-    axes = fig.subplots(1, len(curves), squeeze=False)[0]
-    for ax, (condition, panel) in zip(axes, curves.items()):
+    n_cols = min(3, len(curves))
+    n_rows = -(-len(curves) // n_cols)
+    fig = _new_figure(4.5 * n_cols + 1.0, 3.8 * n_rows)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax in axes[len(curves):]:
+        ax.set_axis_off()
+    for ax, (condition, panel) in zip(axes, curves.items()):  # more axes than panels: zip stops early
         for model, (xs, ys) in panel.items():
             ax.plot(xs, ys, marker="o", ms=3, color=color[model], label=model)
             if clean and model in clean:
                 ax.axhline(clean[model], color=color[model], ls=":", lw=1)
-        ax.set_xlabel("SNR (dB)" if condition.startswith("noise") else "severity")
+        kind = condition.split(" ", 1)[0]
+        ax.set_xlabel(_SEVERITY_AXIS.get(kind, "severity"))
+        if kind == "noise":
+            ax.invert_xaxis()  # lower SNR is the stronger perturbation: severity grows to the right
         ax.set_ylabel(ylabel)
         ax.set_title(condition)
         ax.grid(alpha=0.3)

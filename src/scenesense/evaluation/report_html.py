@@ -1,14 +1,88 @@
-"""The experiment report's two documents: ``report.md`` (figures linked) and one self-contained
-``report.html`` (figures embedded as base64 PNG, inline CSS, no external asset)."""
+"""Renderings of the experiment report: its tables as CSV, JSON, Markdown and LaTeX, its figures, and
+its two documents, ``report.md`` (figures linked) and one self-contained ``report.html`` (figures
+embedded as base64 PNG, inline CSS, no external asset)."""
 
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from scenesense.evaluation.report_tables import Table, markdown_table
+import numpy as np
+
+from scenesense.evaluation.report_tables import Table, degradation_curves
+from scenesense.utils.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from scenesense.evaluation.experiment_report import Group
+
+
+def table_to_json(table: Table) -> dict[str, Any]:
+    """``{"title", "columns" (displayed headers), "rows" (raw), "notes"}``."""
+    return {"title": table.title, "columns": [c.header for c in table.columns], "rows": table.rows,
+            "notes": list(table.notes)}
+
+
+def _csv_cell(v: Any) -> Any:  # noqa: ANN401
+    """Floats at full precision (``repr``), ``None`` as an empty cell."""
+    return "" if v is None else repr(v) if isinstance(v, float) else v
+
+
+def tables_to_csv(tables: Sequence[Table]) -> str:
+    """One CSV of the raw rows of all tables: a ``table`` column, then the union of the tables' keys
+    (a cell is empty where its table has no such key)."""
+    keys = list(dict.fromkeys(k for t in tables for row in t.rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["table", *keys], lineterminator="\n", restval="")
+    writer.writeheader()
+    for t in tables:
+        for row in t.rows:
+            writer.writerow({"table": t.name, **{k: _csv_cell(v) for k, v in row.items()}})
+    return buffer.getvalue()
+
+
+def markdown_table(table: Table) -> str:
+    """``### title``, a GitHub Markdown table of the displayed cells, then the notes as bullets."""
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [f"### {table.title}", "", line([c.header for c in table.columns]),
+           "|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|",
+           *(line(cells) for cells in table.cells())]
+    return "\n".join(out + ([""] + [f"- {n}" for n in table.notes] if table.notes else []))
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+                  "[": "{[}", "]": "{]}",  # a row starting with "[" would be read as \\[<length>]
+                  "±": r"$\pm$", "Δ": r"$\Delta$", "–": "--"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (``_`` -> ``\\_``; ``±`` -> ``$\\pm$``)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def latex_table(table: Table) -> str:
+    """A booktabs ``table`` environment with one ``tabular`` (needs ``\\usepackage{booktabs}``)."""
+    spec = "".join("r" if c.numeric else "l" for c in table.columns)
+    body = [" & ".join(latex_escape(x) for x in cells) + r" \\" for cells in table.cells()]
+    return "\n".join([r"\begin{table}[ht]", r"\centering", f"\\caption{{{latex_escape(table.title)}}}",
+                      f"\\label{{tab:{table.name}}}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+                      " & ".join(latex_escape(c.header) for c in table.columns) + r" \\", r"\midrule", *body,
+                      r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+
+
+def tables_to_latex(tables: Sequence[Table]) -> str:
+    """All tables, one ``table`` environment each."""
+    return "% scenesense experiment report; needs \\usepackage{booktabs}\n\n" + "\n".join(
+        latex_table(t) for t in tables)
+
 
 TITLE = "scenesense experiment report"
 
@@ -81,3 +155,45 @@ def html_document(tables: Sequence[Table], summary: Sequence[str], figures: Mapp
         "<h2>Figures</h2>\n",
         *(_html_figure(c, p) for c, p in figures.items()),
         "</body>\n</html>\n"])
+
+
+def write_figures(groups: Sequence[Group], label_names: Sequence[str], robustness: Table | None,
+                  folder: Path, dpi: int = 120) -> dict[str, Path]:
+    """Draw the report's figures into ``folder``.
+
+    Figure 3 (loss curves overlaid), per-class F1 bars, one confusion matrix per group (summed over
+    seeds, row-normalised), a copy of one run's ``modality_weights.png`` per group that has one, and
+    the robustness degradation curves when ``robustness`` has rows with a severity.
+
+    Returns:
+        caption -> PNG path, in report order.
+    """
+    from scenesense.evaluation import plots
+
+    names = list(label_names)
+    histories = {g.name: [r.metrics.get("history", []) for r in g.runs] for g in groups}
+    figures = {"Figure 3: training loss (solid) and dev loss (dashed) per epoch, mean over seeds":
+               plots.plot_loss_overlay(histories, folder / "loss_curves.png", dpi=dpi)}
+    f1 = {g.name: np.array([[r.metrics["per_class"][c]["f1"] for c in names] for r in g.runs])
+          for g in groups}  # [S, C] per group
+    figures["Per-class F1 (mean over seeds, bars = std)"] = plots.plot_per_class_f1(
+        {k: v.mean(axis=0) for k, v in f1.items()}, names, folder / "per_class_f1.png",
+        errors={k: v.std(axis=0, ddof=1) if len(v) > 1 else np.zeros(len(names)) for k, v in f1.items()},
+        dpi=dpi)
+    for g in groups:
+        cm = np.sum([np.asarray(r.metrics["confusion_matrix"]) for r in g.runs], axis=0)
+        figures[f"Confusion matrix of {g.name} (summed over seeds {g.seeds}, row-normalised)"] = \
+            plots.plot_confusion_matrix(cm, names, folder / f"confusion_{g.slug}.png",
+                                        title=f"{g.name} (dev, {len(g.runs)} seeds)", dpi=dpi)
+    for g in groups:
+        source = next((r.run_dir / "modality_weights.png" for r in g.runs
+                       if (r.run_dir / "modality_weights.png").exists()), None)
+        if source is not None:
+            figures[f"Modality weights of {g.name} ({source.parent.name})"] = atomic_write_bytes(
+                folder / f"modality_weights_{g.slug}.png", source.read_bytes())
+    curves, clean = degradation_curves(robustness) if robustness else ({}, {})
+    if robustness and curves:
+        caption = "Robustness: metric vs severity per condition (dotted: clean)"
+        figures[caption] = plots.plot_degradation_curves(
+            curves, folder / "robustness.png", ylabel=robustness.rows[0]["metric"], clean=clean, dpi=dpi)
+    return figures

@@ -1,14 +1,13 @@
-"""The experiment report's tables as plain data, and their CSV, JSON, Markdown and LaTeX renderings.
+"""The experiment report's tables as plain data.
 
 A :class:`Table` holds raw rows (full precision, the CSV and JSON columns) and display columns
-(the formatted cells Markdown, LaTeX and HTML show), so every format renders the same rows.
-Builders take :class:`~scenesense.evaluation.experiment_report.Group` objects.
+(the formatted cells Markdown, LaTeX and HTML show), so every format renders the same rows
+(:mod:`scenesense.evaluation.report_html` renders them). Builders take
+:class:`~scenesense.evaluation.experiment_report.Group` objects.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,7 +129,8 @@ def table3(groups: Sequence[Group], *, n_bootstrap: int = 2000, seed: int = 0) -
         rows.append(row)
     columns = (_text("modalities"), _text("variant"), _num("seeds"), _num("n_utterances", "n"),
                _mean_std("accuracy", "accuracy"), _interval("accuracy", "pooled accuracy [95% CI]"),
-               _mean_std("weighted_f1", "weighted F1"), _interval("weighted_f1", "pooled weighted F1 [95% CI]"))
+               _mean_std("weighted_f1", "weighted F1"),
+               _interval("weighted_f1", "pooled weighted F1 [95% CI]"))
     return Table("table3", "Table 3: accuracy and weighted F1 per modality set and fusion (dev; mean ± std "
                  "over seeds; 95% bootstrap CI of the pooled predictions)", rows, columns)
 
@@ -146,7 +146,8 @@ def table4(groups: Sequence[Group], baseline: Group, *, n_permutations: int = 50
         y, a, b = g.paired_with(baseline)
         f1 = paired_permutation_test(y, a, b, "weighted_f1", n_resamples=n_permutations, seed=seed)
         acc = mcnemar_test(y, a, b)
-        sentences = (verdict(g.variant, baseline.variant, f1, alpha), verdict(g.variant, baseline.variant, acc, alpha))
+        sentences = (verdict(g.variant, baseline.variant, f1, alpha),
+                     verdict(g.variant, baseline.variant, acc, alpha))
         rows.append({"modalities": g.modality_set, "variant": g.variant, "baseline": baseline.variant,
                      "n_pairs": f1.n, "weighted_f1": METRICS["weighted_f1"](y, a),
                      "baseline_weighted_f1": METRICS["weighted_f1"](y, b), "delta_weighted_f1": f1.difference,
@@ -157,8 +158,8 @@ def table4(groups: Sequence[Group], baseline: Group, *, n_permutations: int = 50
         notes += sentences
     columns = (_text("variant"), _text("baseline"), _num("n_pairs", "pairs"),
                _num("weighted_f1", "weighted F1"), _signed("delta_weighted_f1", "Δ weighted F1"),
-               _p("p_weighted_f1", "p (permutation)"), _num("accuracy"), _signed("delta_accuracy", "Δ accuracy"),
-               _p("p_accuracy", "p (McNemar)"))
+               _p("p_weighted_f1", "p (permutation)"), _num("accuracy"),
+               _signed("delta_accuracy", "Δ accuracy"), _p("p_accuracy", "p (McNemar)"))
     if not rows:
         notes = [f"only one variant ({baseline.variant}) of {baseline.modality_set}: nothing to compare"]
     return Table("table4", f"Table 4: fusion ablation on {baseline.modality_set} against {baseline.variant} "
@@ -257,79 +258,24 @@ def efficiency_table(groups: Sequence[Group]) -> Table | None:
             latency = [{f"latency_ms_{b}": v.get("median") if isinstance(v, Mapping) else v
                         for b, v in (f.get("latency_ms") or {}).items()} for f in files]
             batches |= {k for d in latency for k in d}
-            flat = [{**{k: f.get(k) for k in _EFFICIENCY}, **lat} for f, lat in zip(files, latency, strict=True)]
+            flat = [{**{k: f.get(k) for k in _EFFICIENCY}, **lat}
+                    for f, lat in zip(files, latency, strict=True)]
             keys = dict.fromkeys(k for d in flat for k in d)
-            rows.append({"modalities": g.modality_set, "variant": g.variant, "device": device, "seeds": len(files),
-                         **{k: _mean_or_none([d.get(k) for d in flat]) for k in keys}})
+            rows.append({"modalities": g.modality_set, "variant": g.variant, "device": device,
+                         "seeds": len(files), **{k: _mean_or_none([d.get(k) for d in flat]) for k in keys}})
     if not rows:
         return None
     latency_columns = [_num(k, f"latency b={k.rsplit('_', 1)[1]} (ms)", 2)
                        for k in sorted(batches, key=lambda k: int(k.rsplit("_", 1)[1]))]
     columns = (_text("modalities"), _text("variant"), _text("device"), _si("parameters", "parameters"),
-               _si("macs_per_sample", "MACs/sample"), _si("flops_per_sample", "FLOPs/sample"), *latency_columns,
+               _si("macs_per_sample", "MACs/sample"), _si("flops_per_sample", "FLOPs/sample"),
+               *latency_columns,
                _num("throughput_per_s", "samples/s", 1), _num("peak_memory_mb", "peak MB", 1),
                _num("epoch_seconds", "s/epoch", 2))
-    return Table("efficiency", "Efficiency: parameters, compute per sample, latency per batch size, throughput, "
-                 "peak memory and time per training epoch (mean over seeds)", rows, columns)
+    return Table("efficiency", "Efficiency: parameters, compute per sample, latency per batch size, "
+                 "throughput, peak memory and time per training epoch (mean over seeds)", rows, columns)
 
 
 def _mean_or_none(values: Sequence[Any]) -> float | None:
     numbers = [float(v) for v in values if v is not None]
     return float(np.mean(numbers)) if numbers else None
-
-
-def table_to_json(table: Table) -> dict[str, Any]:
-    """``{"title", "columns" (displayed headers), "rows" (raw), "notes"}``."""
-    return {"title": table.title, "columns": [c.header for c in table.columns], "rows": table.rows,
-            "notes": list(table.notes)}
-
-
-def tables_to_csv(tables: Sequence[Table]) -> str:
-    """One CSV of the raw rows of all tables: a ``table`` column, then the union of the tables' keys
-    (a cell is empty where its table has no such key)."""
-    keys = list(dict.fromkeys(k for t in tables for row in t.rows for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["table", *keys], lineterminator="\n", restval="")
-    writer.writeheader()
-    for t in tables:
-        for row in t.rows:
-            writer.writerow({"table": t.name, **{k: "" if v is None else (repr(v) if isinstance(v, float) else v)
-                                                 for k, v in row.items()}})
-    return buffer.getvalue()
-
-
-def markdown_table(table: Table) -> str:
-    """``### title``, a GitHub Markdown table of the displayed cells, then the notes as bullets."""
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    out = [f"### {table.title}", "", line([c.header for c in table.columns]),
-           "|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|",
-           *(line(cells) for cells in table.cells())]
-    return "\n".join(out + ([""] + [f"- {n}" for n in table.notes] if table.notes else []))
-
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "Δ": r"$\Delta$", "–": "--"}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters (``_`` -> ``\\_``; ``±`` -> ``$\\pm$``)."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
-
-
-def latex_table(table: Table) -> str:
-    """A booktabs ``table`` environment with one ``tabular`` (needs ``\\usepackage{booktabs}``)."""
-    spec = "".join("r" if c.numeric else "l" for c in table.columns)
-    body = [" & ".join(latex_escape(x) for x in cells) + r" \\" for cells in table.cells()]
-    return "\n".join([r"\begin{table}[ht]", r"\centering", f"\\caption{{{latex_escape(table.title)}}}",
-                      f"\\label{{tab:{table.name}}}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-                      " & ".join(latex_escape(c.header) for c in table.columns) + r" \\", r"\midrule", *body,
-                      r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
-
-
-def tables_to_latex(tables: Sequence[Table]) -> str:
-    """All tables, one ``table`` environment each."""
-    return "% scenesense experiment report; needs \\usepackage{booktabs}\n\n" + "\n".join(
-        latex_table(t) for t in tables)
