@@ -19,7 +19,6 @@ from scenesense.evaluation.robustness import (
     drop_steps,
     evaluate_robustness,
     perturb_sample,
-    plot_robustness,
     signal_power,
 )
 
@@ -229,28 +228,13 @@ def test_regression_runs_are_refused(run_dir, monkeypatch):
         evaluate_robustness(run_dir)
 
 
-def test_plot_robustness(result, tmp_path):
-    other = {**result, "clean": {k: v / 2 for k, v in result["clean"].items()},
-             "conditions": [c for c in result["conditions"] if c["modality"] != "vision"]}
-    out = plot_robustness({"concat": result, "audio+text": other}, tmp_path / "r.png", metric="accuracy",
-                          dpi=50)
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
-    with pytest.raises(ValueError, match="empty"):
-        plot_robustness({}, tmp_path / "x.png")
-    with pytest.raises(ValueError, match="unknown metric"):
-        plot_robustness({"a": result}, tmp_path / "x.png", metric="mae")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.png"]
-
-
-def test_cli_table_json_and_plot(run_dir, tmp_path, capsys):
+def test_cli_table_and_json(run_dir, tmp_path, capsys):
     from scenesense.cli import robustness as cli
 
     run_dir = shutil.copytree(run_dir, tmp_path / "run")  # keep the shared run's robustness.json
     parser = argparse.ArgumentParser()
     cli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["robustness", str(run_dir), "--snr", "10", "--drop", "0.5",
-                              "--plot", str(tmp_path / "curves.png")])
+    args = parser.parse_args(["robustness", str(run_dir), "--snr", "10", "--drop", "0.5"])
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     saved = json.loads((run_dir / "robustness.json").read_text())
@@ -264,7 +248,6 @@ def test_cli_table_json_and_plot(run_dir, tmp_path, capsys):
     assert lines[3].split() == ["clean", f"{saved['clean']['weighted_f1']:.4f}"]
     row = next(line for line in lines if line.startswith("drop 50% text frames"))
     assert row.split()[-1] == f"{saved['conditions'][6]['weighted_f1']:.4f}"
-    assert (tmp_path / "curves.png").exists()
     args = parser.parse_args(["robustness", str(run_dir), "--snr", "10", "--drop", "0.5", "--json"])
     assert args.handler(args) == 0
     assert json.loads(capsys.readouterr().out) == {str(run_dir): saved}

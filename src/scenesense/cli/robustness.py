@@ -22,8 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="prediction batch size (default: %(default)s)")
     p.add_argument("--metric", choices=("accuracy", "weighted_f1", "macro_f1"), default="weighted_f1",
-                   help="metric shown in the table and plot (default: %(default)s)")
-    p.add_argument("--plot", help="also write degradation curves of all runs to this image file")
+                   help="metric shown in the table (default: %(default)s); `scenesense report` draws the curves")
     p.add_argument("--json", action="store_true", help="print one JSON object: run_dir -> result")
     p.set_defaults(handler=run)
 
@@ -36,14 +35,12 @@ def _column_names(run_dirs: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from scenesense.evaluation.report import format_metrics_table
-    from scenesense.evaluation.robustness import evaluate_robustness, plot_robustness
+    from scenesense.evaluation.robustness import evaluate_robustness
 
     results = {d: evaluate_robustness(d, store=args.store, split=args.split, snr_db=args.snr,
                                       drop_fractions=args.drop, seed=args.seed, batch_size=args.batch_size)
                for d in args.run_dirs}
     columns = _column_names(list(results))
-    if args.plot:
-        plot_robustness(dict(zip(columns, results.values(), strict=True)), args.plot, metric=args.metric)
     if args.json:
         print_json(results)
         return 0
@@ -54,6 +51,4 @@ def run(args: argparse.Namespace) -> int:
             rows.setdefault(c["label"], {"condition": c["label"]})[col] = c[args.metric]
     print(f"{args.metric} ({next(iter(results.values()))['split']} split, seed {args.seed})")
     print(format_metrics_table(list(rows.values()), ["condition", *columns]))
-    if args.plot:
-        print(f"plot: {args.plot}")
     return 0
