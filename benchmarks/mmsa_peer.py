@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -144,6 +145,17 @@ def score_mmsa(result: dict[str, Any], test_file: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def uniform_notes(result: dict[str, Any], num_classes: int) -> list[str]:
+    """A line for each MMSA classification run whose validation loss stayed at ``ln K`` (no learning)."""
+    if not num_classes:
+        return []
+    chance = math.log(num_classes)
+    return [f"note: MMSA {MMSA_NAMES.get(r['model'], r['model'])} (seed {r['seed']}) kept predicting the "
+            f"uniform distribution: validation loss ln {num_classes} = {chance:.4f} after each of its "
+            f"{r['epochs']} epochs" for r in result["runs"]
+            if all(abs(loss - chance) < 1e-3 for loss in r["valid_loss"])]
+
+
 def _mean_std(values: list[float], digits: int) -> str:
     mean = statistics.fmean(values)
     if len(values) == 1:
@@ -168,7 +180,8 @@ def format_table(rows: list[dict[str, Any]], classification: bool) -> str:
         values = {k: [r["metrics"][k] for r in runs] for k in keys}
         seconds = [r["epoch_seconds"] for r in runs]
         cells = [model, framework, *(_mean_std(values[k], 3) for k in keys), _mean_std(seconds, 2),
-                 _mean_std([float(r["epochs"]) for r in runs], 1), f"{runs[0]['parameters']:,}",
+                 _mean_std([float(r["epochs"]) for r in runs], 0 if len(runs) == 1 else 1),
+                 f"{runs[0]['parameters']:,}",
                  f"{statistics.fmean(values[quality]) / ref[quality]:.2f}" if ref and ref[quality] else "-",
                  f"{statistics.fmean(seconds) / ref_time:.2f}" if ref_time else "-"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -223,6 +236,8 @@ def main() -> None:
           + (f"classification mode, {export.num_classes} classes" if classification else "regression mode")
           + f"), torch {torch.__version__}; total {time.perf_counter() - start:.0f} s")
     print(format_table(rows, classification))
+    for line in uniform_notes(mmsa, export.num_classes):
+        print(line)
     sys.stdout.flush()
 
 

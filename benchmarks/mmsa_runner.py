@@ -152,7 +152,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             first = len(recorder.runs)
             MMSA_run(model, "mosi", config=config, seeds=[int(seed)], gpu_ids=[], num_workers=0,
                      verbose_level=0, custom_feature=str(job["pkl"]), model_save_dir=str(work / "models"),
-                     res_save_dir=str(work / "results"), log_dir=str(work / "logs"))
+                     res_save_dir=str(work / "results" / f"{model}-s{seed}"), log_dir=str(work / "logs"))
             (record,) = recorder.runs[first:]
             out.append({"model": model, "seed": int(seed), "epochs": len(record["epoch_seconds"]), **record})
     versions = {"MMSA": getattr(MMSA, "__version__", "2.2.1"), "torch": torch.__version__,
