@@ -12,6 +12,12 @@ from scenesense.experiment import build_grid, modality_sets, parse_modality_set,
 KINDS = {"audio": "vector", "text": "sequence", "vision": "sequence"}
 
 
+def _dict(cfg):
+    from scenesense.config import to_dict
+
+    return to_dict(cfg)
+
+
 def _base(tmp_path, **trainer):
     return build_config(DEMO_DELTA, {
         "data": {"cache_dir": str(tmp_path / "cache"), "params": {"n_train": 48, "n_dev": 24, "n_test": 24}},
@@ -31,8 +37,8 @@ def test_modality_sets_and_parsing():
 
 def test_default_grid_is_table_3(tmp_path):
     cells = build_grid(_base(tmp_path), KINDS, seeds=[0])
-    assert len(cells) == 3 + 4 * 5  # unimodal: the plain model; multimodal: the five Scene Sense recipes
-    assert [c.id for c in cells[:4]] == ["audio__concat__s0", "text__concat__s0", "vision__concat__s0",
+    assert len(cells) == 3 + 4 * 5  # unimodal: the base model; multimodal: the five Scene Sense recipes
+    assert [c.id for c in cells[:4]] == ["audio__base__s0", "text__base__s0", "vision__base__s0",
                                          "audio+text__concat__s0"]
     tokens = {c.id for c in cells if c.delta}
     # cross-attention needs two sequences: audio (a vector) joins as a token where only one is present
@@ -41,11 +47,16 @@ def test_default_grid_is_table_3(tmp_path):
     cfg = next(c for c in cells if c.id == "audio+text__cross_attention__s0").config({}, "exp")
     assert cfg.model.fusion.params["vector_tokens"] is True and tuple(cfg.modalities) == ("audio", "text")
     two_seeds = build_grid(_base(tmp_path), KINDS, sets=[("text",)], seeds=[1, 2])
-    assert [c.id for c in two_seeds] == ["text__concat__s1", "text__concat__s2"]
+    assert [c.id for c in two_seeds] == ["text__base__s1", "text__base__s2"]
+    # "base" keeps the base config's model; a recipe replaces parts of it
+    base_cfg = build_config(_dict(_base(tmp_path)), {"model": {"use_residual": True}})
+    plain, recipe = build_grid(base_cfg, KINDS, sets=[("audio", "text")], variants=["base", "concat"], seeds=[0])
+    assert plain.config(_dict(base_cfg), "e").model.use_residual is True
+    assert recipe.config(_dict(base_cfg), "e").model.use_residual is False
 
 
 def test_grid_errors(tmp_path):
-    with pytest.raises(ConfigError, match="unknown variant 'nope'"):
+    with pytest.raises(ConfigError, match="unknown variant 'nope'; use 'base' or a recipe"):
         build_grid(_base(tmp_path), KINDS, variants=["nope"])
     with pytest.raises(ConfigError, match=r"the data has no \['face'\]"):
         build_grid(_base(tmp_path), KINDS, sets=[("face", "text")])
@@ -67,17 +78,17 @@ def test_run_resume_and_refuse_another_grid(tmp_path):
     recorded = json.loads((folder / "experiment.json").read_text())
     assert [c["id"] for c in recorded["cells"]] == [c for c in result.run_dirs]
     # a finished grid is skipped; a cell without metrics.json (killed) runs again
-    (folder / "cells" / "text__concat__s0" / "metrics.json").unlink()
+    (folder / "cells" / "text__base__s0" / "metrics.json").unlink()
     again = run_experiment(base, folder, sets=[("text",), ("audio", "text")], variants=["concat", "hadamard"],
                            seeds=[0, 1])
-    assert again.trained == ["text__concat__s0"] and len(again.skipped) == 5
+    assert again.trained == ["text__base__s0"] and len(again.skipped) == 5
     with pytest.raises(ConfigError, match="another base configuration"):
         run_experiment(_base(tmp_path, lr=0.5), folder, sets=[("text",)], seeds=[0])
 
 
 def test_two_worker_processes(tmp_path):
     result = run_experiment(_base(tmp_path), tmp_path / "exp", sets=[("text",)], seeds=[0, 1], workers=2, threads=1)
-    assert sorted(result.trained) == ["text__concat__s0", "text__concat__s1"]
+    assert sorted(result.trained) == ["text__base__s0", "text__base__s1"]
     for run_dir in result.run_dirs.values():
         assert (run_dir / "metrics.json").exists() and (run_dir / "checkpoint.pt").exists()
 
@@ -109,5 +120,5 @@ def test_ray_backend_trains_the_cells(tmp_path):
                                 threads=1, backend="ray")
     finally:
         ray.shutdown()
-    assert sorted(result.trained) == ["text__concat__s0", "text__concat__s1"]
+    assert sorted(result.trained) == ["text__base__s0", "text__base__s1"]
     assert all((d / "metrics.json").exists() for d in result.run_dirs.values())

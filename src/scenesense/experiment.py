@@ -9,8 +9,8 @@ resumes from its ``last.pt``. Cells run in a local process pool (``workers`` pro
 cluster ``ray.init()`` connects to (``RAY_ADDRESS``).
 
 The default grid is the Scene Sense paper's Table 3: every non-empty subset of the base
-configuration's modalities; one-modality sets train the plain model (``concat`` of one modality)
-and multimodal sets every Scene Sense recipe. A cross-attention variant on a set with fewer than
+configuration's modalities; one-modality sets train the base configuration's own model (variant
+``base``: no recipe) and multimodal sets every Scene Sense recipe. A cross-attention variant on a set with fewer than
 two sequence modalities gets ``vector_tokens: true`` (vector modalities join as one-step sequences).
 """
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT_FILE = "experiment.json"
 CELL_FILE = "cell.json"
-UNIMODAL_VARIANT = "concat"
+BASE_VARIANT = "base"  # the base configuration's own model, no recipe layered over it
 BACKENDS = ("local", "ray")
 
 
@@ -44,7 +44,7 @@ class Cell:
 
     Fields:
         modalities: sorted modality names.
-        variant: recipe name.
+        variant: recipe name, or ``"base"`` for the base configuration's own model.
         seed: training seed.
         delta: configuration layered over the base config and the recipe (e.g. ``vector_tokens``).
     """
@@ -61,7 +61,8 @@ class Cell:
 
     def config(self, base: Mapping[str, Any], experiment: str) -> ExperimentConfig:
         """The cell's full configuration: base < recipe < delta < modalities, name and seed."""
-        return build_config(base, recipe_delta(self.variant), dict(self.delta), {
+        recipe = {} if self.variant == BASE_VARIANT else recipe_delta(self.variant)
+        return build_config(base, recipe, dict(self.delta), {
             "modalities": list(self.modalities), "name": f"{experiment}-{self.id}",
             "trainer": {"seed": self.seed}})
 
@@ -99,8 +100,8 @@ def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
         base: the base configuration (its ``modalities`` give the default sets).
         feature_kinds: ``"sequence"`` or ``"vector"`` per modality of the data.
         sets: modality sets (default: every non-empty subset of ``base.modalities``).
-        variants: recipes for the multimodal sets (default: the five Scene Sense recipes);
-            one-modality sets always train :data:`UNIMODAL_VARIANT` only.
+        variants: recipes (or ``"base"``) for the multimodal sets (default: the five Scene Sense
+            recipes); one-modality sets always train :data:`BASE_VARIANT` only.
         seeds: training seeds.
 
     Returns:
@@ -117,20 +118,22 @@ def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
         unknown = sorted(set(s) - set(feature_kinds))
         if unknown:
             raise ConfigError(f"modality set {'+'.join(s)}: the data has no {unknown} (it has {sorted(feature_kinds)})")
-    for v in [*chosen_variants, UNIMODAL_VARIANT]:
-        if v not in RECIPES.names():
-            raise ConfigError(f"unknown variant {v!r}; recipes are {RECIPES.names()}")
+    for v in chosen_variants:
+        if v != BASE_VARIANT and v not in RECIPES.names():
+            raise ConfigError(f"unknown variant {v!r}; use {BASE_VARIANT!r} or a recipe: {RECIPES.names()}")
     if not seeds:
         raise ConfigError("an experiment needs at least one seed")
     cells = []
     for seed in seeds:
         for s in chosen_sets:
-            for variant in ([UNIMODAL_VARIANT] if len(s) == 1 else chosen_variants):
+            for variant in ([BASE_VARIANT] if len(s) == 1 else chosen_variants):
                 cells.append(Cell(s, variant, int(seed), _delta(variant, s, feature_kinds)))
     return cells
 
 
 def _delta(variant: str, modalities: Sequence[str], feature_kinds: Mapping[str, str]) -> dict[str, Any]:
+    if variant == BASE_VARIANT:
+        return {}
     fusion = recipe_delta(variant).get("model", {}).get("fusion", {}).get("name", "")
     sequences = [m for m in modalities if feature_kinds[m] == "sequence"]
     if "cross_attention" in fusion and len(sequences) < 2:
