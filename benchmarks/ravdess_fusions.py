@@ -6,7 +6,9 @@ vector, speaker-normalised, actors 1-16 train / 17-20 dev) and trained once per 
 selection uses dev loss only. RAVDESS has one sequence modality here, so the cross-attention
 recipes get ``vector_tokens: true`` (the AU vector joins as a one-step sequence). Finished
 (recipe, seed) pairs are kept in ``--results`` and skipped when the script is run again, so a killed
-benchmark resumes. Prints a Markdown table: mean ± sample std over the seeds.
+benchmark resumes. Prints a Markdown table (mean ± sample std over the seeds) and writes the
+experiment report of all these runs (``scenesense report``: paired tests against ``concat``) to
+``--report``.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ravdess_fusions.py --seeds 0 1 2
 """
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--output-dir", default="runs/benchmarks")
     parser.add_argument("--results", default="runs/benchmarks/ravdess_fusions.json")
+    parser.add_argument("--report", default="runs/benchmarks/ravdess_fusions_report", help="report folder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     recipes = args.recipes or _recipes()
@@ -94,6 +97,15 @@ def main() -> None:
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
     print(f"\nRAVDESS dev = actors 17-20; base config {args.config}; seeds {args.seeds}\n")
     print(_table(results, recipes, args.seeds))
+    _report([results[r][str(s)]["run_dir"] for r in recipes for s in args.seeds if str(s) in results.get(r, {})],
+            Path(args.report))
+
+
+def _report(run_dirs: list[str], folder: Path) -> None:
+    from scenesense.evaluation.experiment_report import build_report, load_runs, write_report
+
+    files = write_report(build_report(load_runs(run_dirs), baseline="ravdess_concat"), folder)
+    print(f"\nreport (Table 4: paired tests against concat): {files['html']}")
 
 
 if __name__ == "__main__":
