@@ -6,9 +6,10 @@ vector, speaker-normalised, actors 1-16 train / 17-20 dev) and trained once per 
 selection uses dev loss only. RAVDESS has one sequence modality here, so the cross-attention
 recipes get ``vector_tokens: true`` (the AU vector joins as a one-step sequence). Finished
 (recipe, seed) pairs are kept in ``--results`` and skipped when the script is run again, so a killed
-benchmark resumes. Prints a Markdown table (mean ± sample std over the seeds) and writes the
-experiment report of all these runs (``scenesense report``: paired tests against ``concat``) to
-``--report``.
+benchmark resumes. Each run then gets the robustness suite and the efficiency profile (one thread,
+one run after another; skipped where already done). Prints a Markdown table (mean ± sample std over
+the seeds) and writes the experiment report of all these runs (``scenesense report``: paired tests
+against ``concat``, robustness and cost tables) to ``--report``.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ravdess_fusions.py --seeds 0 1 2
 """
@@ -97,8 +98,21 @@ def main() -> None:
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
     print(f"\nRAVDESS dev = actors 17-20; base config {args.config}; seeds {args.seeds}\n")
     print(_table(results, recipes, args.seeds))
-    _report([results[r][str(s)]["run_dir"] for r in recipes for s in args.seeds if str(s) in results.get(r, {})],
-            Path(args.report))
+    run_dirs = [results[r][str(s)]["run_dir"] for r in recipes for s in args.seeds if str(s) in results.get(r, {})]
+    _robustness_and_cost([Path(d) for d in run_dirs])
+    _report(run_dirs, Path(args.report))
+
+
+def _robustness_and_cost(run_dirs: list[Path]) -> None:
+    from scenesense.evaluation.efficiency import profile_run
+    from scenesense.evaluation.robustness import evaluate_robustness
+
+    for run_dir in run_dirs:
+        if not (run_dir / "robustness.json").exists():
+            evaluate_robustness(run_dir)
+    for run_dir in run_dirs:
+        if not (run_dir / "efficiency.json").exists():
+            profile_run(run_dir, threads=1)
 
 
 def _report(run_dirs: list[str], folder: Path) -> None:
