@@ -6,7 +6,8 @@ and a seed, layered over a base configuration. Each cell trains into its own run
 ``cell.json``); a cell whose ``metrics.json`` exists is finished and skipped, and a killed cell
 resumes from its ``last.pt``. Cells run in a local process pool (``workers`` processes, each with
 ``threads`` torch threads) or, with ``backend="ray"`` and Ray installed, as Ray tasks on the
-cluster ``ray.init()`` connects to (``RAY_ADDRESS``).
+cluster ``ray.init()`` connects to (``RAY_ADDRESS``). With ``robustness=True`` each worker runs the
+robustness suite on its cell right after training, so that work is parallel too.
 
 The default grid is the Scene Sense paper's Table 3: every non-empty subset of the base
 configuration's modalities; one-modality sets train the base configuration's own model (variant
@@ -143,7 +144,7 @@ def _delta(variant: str, modalities: Sequence[str], feature_kinds: Mapping[str, 
 
 def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence[Sequence[str]] | None = None,
                    variants: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2), workers: int = 1,
-                   threads: int | None = None, backend: str = "local",
+                   threads: int | None = None, backend: str = "local", robustness: bool = False,
                    after_cell: Callable[[Path], None] | None = None) -> ExperimentResult:
     """Run (or resume) a grid into ``folder``.
 
@@ -156,6 +157,7 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
         workers: parallel cells (local processes, or concurrent Ray tasks).
         threads: torch threads per cell (default: CPU count // workers, at least 1).
         backend: ``"local"`` (process pool) or ``"ray"``.
+        robustness: run the robustness suite on each cell right after training, in its worker.
         after_cell: called in the parent with each finished cell's run directory (e.g. robustness).
 
     Returns:
@@ -188,7 +190,7 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
                                                    "seed": cell.seed, "experiment": name})
     log.info("experiment %s: %d cells, %d finished, %d to run (%d workers x %d threads, %s)",
              folder, len(cells), len(skipped), len(pending), workers, threads, backend)
-    jobs = [(configs[c.id], str(run_dirs[c.id]), threads) for c in pending]
+    jobs = [(configs[c.id], str(run_dirs[c.id]), threads, robustness) for c in pending]
     runner = _run_ray if backend == "ray" else _run_local
     for finished in runner(jobs, workers):
         log.info("cell finished: %s", finished.name)
@@ -216,18 +218,22 @@ def _claim_folder(folder: Path, base: Mapping[str, Any], cells: Sequence[Cell]) 
     write_json(path, record)
 
 
-def train_cell(config: dict[str, Any], run_dir: str, threads: int) -> str:
-    """Train one cell in this process (the worker entry point); returns its run directory."""
+def train_cell(config: dict[str, Any], run_dir: str, threads: int, robustness: bool = False) -> str:
+    """Train one cell in this process (the worker entry point), then optionally stress it; returns its folder."""
     import torch
 
     from scenesense import api
 
     torch.set_num_threads(threads)
     api.train(from_dict(ExperimentConfig, config), run_dir=run_dir)
+    if robustness:
+        from scenesense.evaluation.robustness import evaluate_robustness
+
+        evaluate_robustness(run_dir)
     return run_dir
 
 
-def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int]], workers: int):  # noqa: ANN202
+def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: int):  # noqa: ANN202
     """Yield each finished cell's run directory; cells run in ``workers`` spawned processes."""
     if workers == 1:
         for job in jobs:
@@ -240,7 +246,7 @@ def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int]], workers: int):  
             yield Path(future.result())
 
 
-def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int]], workers: int):  # noqa: ANN202
+def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: int):  # noqa: ANN202
     """Yield each finished cell's run directory; cells run as Ray tasks (at most ``workers`` at once)."""
     try:
         import ray
@@ -252,7 +258,7 @@ def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int]], workers: int):  # 
     queue = list(jobs)
     while queue or pending:
         while queue and len(pending) < workers:
-            config, run_dir, threads = queue.pop(0)
-            pending.append(ray.remote(num_cpus=threads)(train_cell).remote(config, run_dir, threads))
+            config, run_dir, threads, stress = queue.pop(0)
+            pending.append(ray.remote(num_cpus=threads)(train_cell).remote(config, run_dir, threads, stress))
         done, pending = ray.wait(pending, num_returns=1)
         yield Path(ray.get(done[0]))

@@ -19,7 +19,8 @@ def test_experiment_command_trains_profiles_stresses_and_reports(tmp_path, capsy
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cells"] == 4 and len(summary["trained"]) == 4
-    assert sorted(summary["robustness"]) == sorted(summary["profiled"]) == sorted(summary["trained"])
+    assert summary["robustness"] == []  # stressed by the worker right after training
+    assert sorted(summary["profiled"]) == sorted(summary["trained"])
     for cell in summary["trained"]:
         assert (folder / "cells" / cell / "robustness.json").exists()
         assert (folder / "cells" / cell / "efficiency.json").exists()

@@ -42,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
     base = build_config(*layers, {"trainer": {"progress": False}})
     sets = [parse_modality_set(s) for s in args.sets] if args.sets else None
     result = run_experiment(base, Path(args.output_dir), sets=sets, variants=args.variants, seeds=args.seeds,
-                            workers=args.workers, threads=args.threads, backend=args.backend)
+                            workers=args.workers, threads=args.threads, backend=args.backend,
+                            robustness=not args.no_robustness)
     summary: dict[str, Any] = {"folder": str(result.folder), "cells": len(result.run_dirs),
                                "trained": result.trained, "skipped": result.skipped}
-    if not args.no_robustness:
+    if not args.no_robustness:  # cells trained now were stressed in their worker; earlier ones here
         summary["robustness"] = _each_missing(result.run_dirs, "robustness.json", _robustness)
     if not args.no_profile:  # one process, one after another: latencies are comparable
         summary["profiled"] = _each_missing(result.run_dirs, "efficiency.json", _profile(args.threads or 1))
