@@ -224,6 +224,24 @@ def _plot_first_dev_attention(model: torch.nn.Module, dev_set: FeatureStoreDatas
                                modality_names=sorted(sample["inputs"]))
 
 
+def open_scored_split(cfg: ExperimentConfig, spec: dict[str, Any], data_file: Path) -> FeatureStoreDataset:
+    """A labelled split file to score with a run, checked against it (labels, class names, feature sizes).
+
+    Raises:
+        ValueError: unlabelled rows, other class names, or other feature sizes than the run's.
+    """
+    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
+    _require_labels(dataset, "score")
+    if list(dataset.label_space.names) != spec["label_names"]:
+        raise ValueError(f"{data_file}: labels {list(dataset.label_space.names)} differ from the run's "
+                         f"{spec['label_names']}")
+    for m in cfg.modalities:
+        if dataset.feature_dims[m] != spec["feature_dims"][m]:
+            raise ValueError(f"{data_file}: {m} features have {dataset.feature_dims[m]} dims, "
+                             f"the run was trained on {spec['feature_dims'][m]}")
+    return dataset
+
+
 def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], torch.nn.Module]:
     """Rebuild a trained model from its run directory (config, model spec, best weights)."""
     run_path = Path(run_dir)
@@ -277,16 +295,8 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     """
     cfg, spec, model = load_run(run_dir)
     data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)
-    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
-    _require_labels(dataset, "score")
+    dataset = open_scored_split(cfg, spec, data_file)
     label_space = dataset.label_space
-    if list(label_space.names) != spec["label_names"]:
-        raise ValueError(f"{data_file}: labels {list(label_space.names)} differ from the run's "
-                         f"{spec['label_names']}")
-    for m in cfg.modalities:
-        if dataset.feature_dims[m] != spec["feature_dims"][m]:
-            raise ValueError(f"{data_file}: {m} features have {dataset.feature_dims[m]} dims, "
-                             f"the run was trained on {spec['feature_dims'][m]}")
     trainer = Trainer(replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1), run_dir=None)
     pred = trainer.predict(model, dataset, collate)
     metrics = {"data": str(data_file), "n": len(pred.ids), **_metrics_for(pred, label_space)}

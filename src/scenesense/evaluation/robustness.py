@@ -202,8 +202,7 @@ def _scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
 def _load_split(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Path | None,
                 split: str | None) -> tuple[FeatureStoreDataset, str]:
     """The labelled split to score (default: the run's own store and dev split), checked against the run."""
-    from scenesense.api import _require_labels, _split_file
-    from scenesense.data.dataset import FeatureStoreDataset
+    from scenesense.api import _split_file, open_scored_split
 
     path = Path(store) if store is not None else Path(spec["store"])
     if path.is_dir():
@@ -213,16 +212,7 @@ def _load_split(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Path |
         data_file, name = path, path.stem
     else:
         raise FileNotFoundError(f"{path}: no such store file or folder")
-    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"],
-                                  speaker_norm=cfg.data.speaker_norm)
-    _require_labels(dataset, "score")
-    if list(dataset.label_space.names) != spec["label_names"]:
-        raise ValueError(f"{data_file}: labels {list(dataset.label_space.names)} differ from the run's "
-                         f"{spec['label_names']}")
-    for m in cfg.modalities:
-        if dataset.feature_dims[m] != spec["feature_dims"][m]:
-            raise ValueError(f"{data_file}: {m} features have {dataset.feature_dims[m]} dims, "
-                             f"the run was trained on {spec['feature_dims'][m]}")
+    dataset = open_scored_split(cfg, spec, data_file)
     return dataset, name
 
 

@@ -37,6 +37,16 @@ def sequence_and_mask(owner: str, modality: str, out: EncoderOutput, dim: int) -
     return out.sequence, out.mask if out.mask.dtype == torch.bool else out.mask != 0
 
 
+def steps_or_token(owner: str, modality: str, out: EncoderOutput, dim: int,
+                   is_sequence: bool) -> tuple[Tensor, Tensor]:
+    """A sequence modality's ``(sequence [B, T, D], mask [B, T])``, or a vector modality's pooled
+    vector as one always-real step ``([B, 1, D], [B, 1])``."""
+    if is_sequence:
+        return sequence_and_mask(owner, modality, out, dim)
+    pooled = out.pooled.unsqueeze(1)  # [B, 1, D]
+    return pooled, torch.ones(pooled.shape[:2], dtype=torch.bool, device=pooled.device)
+
+
 class Fusion(nn.Module, ABC):
     """Fuses ``dict[modality, EncoderOutput]`` into ``FusionOutput.fused [B, out_dim]``.
 

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion, sequence_and_mask
+from scenesense.fusions.base import Fusion, steps_or_token
 from scenesense.layers.attention import CrossAttentionBlock, relative_times, validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.registry import FUSIONS
@@ -124,13 +124,6 @@ class CrossAttentionFusion(Fusion):
         vector_dims = sum(d for m, d in self.modality_dims.items() if m not in self.token_modalities)
         self.out_dim = self.dim * len(self.token_modalities) + vector_dims
 
-    def _tokens(self, m: str, out: EncoderOutput) -> tuple[Tensor, Tensor]:
-        """``(steps [B, T_m, D_m], mask [B, T_m])``; a vector token is its pooled vector as one real step."""
-        if m in self.sequence_modalities:
-            return sequence_and_mask("cross-attention", m, out, self.modality_dims[m])
-        pooled = out.pooled.unsqueeze(1)  # [B, 1, D_m]
-        return pooled, torch.ones(pooled.shape[:2], dtype=torch.bool, device=pooled.device)
-
     def forward(self, encoded: dict[str, EncoderOutput]) -> FusionOutput:
         """Cross-attend, pool and concatenate.
 
@@ -149,7 +142,7 @@ class CrossAttentionFusion(Fusion):
         streams: dict[str, Tensor] = {}
         masks: dict[str, Tensor] = {}
         for m in self.token_modalities:
-            sequence, masks[m] = self._tokens(m, encoded[m])
+            sequence, masks[m] = steps_or_token("cross-attention", m, encoded[m], self.modality_dims[m], m in self.sequence_modalities)
             streams[m] = self.projections[m](sequence)  # [B, T_m, dim]
         times = {m: relative_times(masks[m]) for m in self.token_modalities}  # [B, T_m] in (0, 1)
         parts: list[Tensor] = []

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion, sequence_and_mask
+from scenesense.fusions.base import Fusion, steps_or_token
 from scenesense.layers.attention import unmask_empty_rows, validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.layers.positional import SinusoidalPositionalEncoding
@@ -238,13 +238,6 @@ class MulTFusion(Fusion):
             }
         )
 
-    def _steps(self, m: str, out: EncoderOutput) -> tuple[Tensor, Tensor]:
-        """``(steps [B, T_m, D_m], mask [B, T_m])``; a vector modality is one real step."""
-        if m in self.sequence_modalities:
-            return sequence_and_mask("mult", m, out, self.modality_dims[m])
-        pooled = out.pooled.unsqueeze(1)  # [B, 1, D_m]
-        return pooled, torch.ones(pooled.shape[:2], dtype=torch.bool, device=pooled.device)
-
     def forward(self, encoded: dict[str, EncoderOutput]) -> FusionOutput:
         """Cross-modal transformers per (source, target), self-attention per target, pool, concatenate.
 
@@ -262,7 +255,7 @@ class MulTFusion(Fusion):
         streams: dict[str, Tensor] = {}
         masks: dict[str, Tensor] = {}
         for m in self.modalities:
-            steps, masks[m] = self._steps(m, encoded[m])
+            steps, masks[m] = steps_or_token("mult", m, encoded[m], self.modality_dims[m], m in self.sequence_modalities)
             steps = torch.where(masks[m].unsqueeze(-1), steps, torch.zeros((), dtype=steps.dtype,
                                                                           device=steps.device))  # pads -> 0
             streams[m] = self.dropout(self.positions(self.projections[m](steps)))  # [B, T_m, dim]
