@@ -15,6 +15,7 @@ import torch
 from scenesense.config import ExperimentConfig, dump_yaml, from_dict, load_yaml
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.data.dialogues import DialogueCollate, DialogueDataset, SpeakerVocabulary
 from scenesense.data.formats.meld_text import extract_meld_for_spec
 from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
@@ -31,7 +32,7 @@ from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
 from scenesense.models.standardize import feature_statistics
-from scenesense.training.trainer import FitResult, Predictions, Trainer
+from scenesense.training.trainer import CollateFn, FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, write_json
 from scenesense.utils.seed import seed_everything
 
@@ -77,6 +78,22 @@ def _require_labels(dataset: FeatureStoreDataset, action: str) -> None:
         if unlabelled:
             raise ValueError(f"{dataset.split.path}: {unlabelled} of {len(dataset)} rows have no label; cannot "
                              f"{action} them (use `scenesense predict` for unlabelled data)")
+
+
+def batching(cfg: ExperimentConfig, spec: dict[str, Any], dataset: Any,  # noqa: ANN401
+             grouping: FeatureStoreDataset | None = None) -> tuple[Any, CollateFn]:
+    """The dataset and collate function a run's model reads.
+
+    Utterances with :func:`~scenesense.data.collate.collate`; for a model with dialogue context
+    (``model.context``), whole dialogues (grouped by the store's dialogue ids and positions,
+    taken from ``grouping``, default ``dataset`` itself) with a
+    :class:`~scenesense.data.dialogues.DialogueCollate` over the run's speaker vocabulary.
+    """
+    if cfg.model.context is None:
+        return dataset, collate
+    split = (grouping if grouping is not None else dataset).split
+    dialogues = DialogueDataset(dataset, split.dialogue_ids, [int(p) for p in split.positions], split.ids)
+    return dialogues, DialogueCollate(SpeakerVocabulary(spec.get("speakers", [])), split.label_space.task)
 
 
 def _make_run_dir(cfg: ExperimentConfig) -> Path:
@@ -158,16 +175,21 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
         "provenance": train_set.provenance,
         "store": str(store_dir),
     }
+    if cfg.model.context is not None:  # known speakers: enough utterances in the training split
+        spec["speakers"] = list(SpeakerVocabulary.from_speakers(train_set.split.speakers,
+                                                                cfg.data.speaker_min_utterances).names)
     write_json(run_path / SPEC_FILE, spec)
     seed_everything(cfg.trainer.seed)  # the model's initial weights depend on it
     model = build_model(cfg.model, cfg.modalities, train_set.feature_dims, train_set.feature_kinds,
-                        label_space.num_outputs)
+                        label_space.num_outputs, num_speakers=len(spec.get("speakers", [])) + 1)
     if model.standardizer is not None:
         model.standardizer.set_statistics(
             feature_statistics((train_set[i] for i in range(len(train_set))), cfg.modalities))
     trainer = Trainer(cfg.trainer, run_dir=run_path)  # builds the (class-weighted) loss from train_set
-    fit = trainer.fit(model, train_set, dev_set, collate)
-    pred = trainer.predict(model, dev_set, collate)
+    train_data, collate_fn = batching(cfg, spec, train_set)
+    dev_data, _ = batching(cfg, spec, dev_set)
+    fit = trainer.fit(model, train_data, dev_data, collate_fn)
+    pred = trainer.predict(model, dev_data, collate_fn)
     metrics = _metrics_for(pred, label_space)
     n_params = sum(p.numel() for p in model.parameters())
     summary = {
@@ -251,7 +273,7 @@ def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], tor
     cfg = from_dict(ExperimentConfig, load_yaml(run_path / "config.yaml"))
     spec = json.loads((run_path / SPEC_FILE).read_text(encoding="utf-8"))
     model = build_model(cfg.model, cfg.modalities, spec["feature_dims"], spec["feature_kinds"],
-                        len(spec["label_names"]))
+                        len(spec["label_names"]), num_speakers=len(spec.get("speakers", [])) + 1)
     state = torch.load(run_path / "checkpoint.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"] if "model" in state else state)
     model.eval()
@@ -298,7 +320,7 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     dataset = open_scored_split(cfg, spec, data_file)
     label_space = dataset.label_space
     trainer = Trainer(replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1), run_dir=None)
-    pred = trainer.predict(model, dataset, collate)
+    pred = trainer.predict(model, *batching(cfg, spec, dataset))
     metrics = {"data": str(data_file), "n": len(pred.ids), **_metrics_for(pred, label_space)}
     out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / "eval" / name
     csv_path = _write_eval_outputs(out_dir, pred, label_space, metrics, f"{cfg.name} on {name}")

@@ -43,6 +43,7 @@ class DataConfig:
     params: dict[str, Any] = field(default_factory=dict)  # dataset-specific options (e.g. synthetic sizes)
     cache_dir: str | None = None  # where derived stores go (default: $SCENESENSE_CACHE or ~/.cache/scenesense)
     speaker_norm: bool = False  # z-score each speaker's features with their own stats (per split, no labels)
+    speaker_min_utterances: int = 20  # context models: speakers with fewer train utterances are "unknown"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ModelConfig:
     head_hidden_dim: int = 256  # MLP head: fused -> hidden -> classes
     head_dropout: float = 0.2
     standardize: bool = False  # z-score each modality's inputs with train-split mean/std (kept in the model)
+    context: ComponentConfig | None = None  # CONTEXTS model over a dialogue's utterances (None: each alone)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class TrainerConfig:
     """Optimisation, early stopping and hardware (the paper's settings by default)."""
 
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 32  # utterances; dialogues for a model with dialogue context (model.context)
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -79,6 +81,7 @@ class TrainerConfig:
     patience: int = 5  # early stopping on dev loss; best weights are restored
     class_weighted_loss: bool = False  # cross-entropy weighted by inverse train class frequency
     loss: str = "auto"  # LOSSES name; auto: cross_entropy (classification) or l1 (regression)
+    loss_params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the loss, e.g. {gamma: 2}
     seed: int = 0
     accelerator: str = "cpu"  # Lightning Fabric accelerator: cpu | cuda | gpu | mps | auto
     devices: int = 1  # Fabric devices (> 1 uses DDP)

@@ -6,7 +6,7 @@ Modalities are *named*: every modality-wise value is a ``dict[str, ...]`` keyed 
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, TypedDict
+from typing import Literal, NamedTuple, NotRequired, TypedDict
 
 import numpy as np
 from torch import Tensor
@@ -54,6 +54,8 @@ class Batch(TypedDict):
             modality is missing has an all-False row.
         present: per modality ``[B]`` booleans, False = modality missing for that sample.
         label: ``[B]`` class ids (long) or regression targets (float).
+        dialogues: only in batches of whole dialogues (:mod:`scenesense.data.dialogues`): where
+            each row sits in its dialogue.
     """
 
     ids: list[str]
@@ -61,6 +63,7 @@ class Batch(TypedDict):
     masks: dict[str, Tensor]
     present: dict[str, Tensor]
     label: Tensor
+    dialogues: NotRequired[DialogueLayout]
 
 
 class EncoderOutput(NamedTuple):
@@ -108,3 +111,22 @@ class ModelOutput(NamedTuple):
     modality_weights: dict[str, Tensor] | None
     attention: dict[str, Tensor] | None
     aux_losses: dict[str, Tensor]
+
+
+class DialogueLayout(NamedTuple):
+    """Where the utterances of a flat batch sit in their dialogues (``G`` dialogues, ``L`` slots).
+
+    Fields:
+        index: ``[G, L]`` long, the batch row of each slot, in dialogue order (``-1`` = padding).
+        mask: ``[G, L]`` bool, True = a real utterance.
+        position: ``[G, L]`` long, the utterance's position in its dialogue (0 at padding).
+        speaker: ``[G, L]`` long, the speaker's vocabulary id (0 = unknown speaker, or padding).
+        turn_speaker: ``[G, L]`` long, the speaker's index within the dialogue in order of first
+            appearance, so that unseen speakers are still told apart (``-1`` = unnamed or padding).
+    """
+
+    index: Tensor
+    mask: Tensor
+    position: Tensor
+    speaker: Tensor
+    turn_speaker: Tensor

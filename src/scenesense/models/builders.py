@@ -15,14 +15,16 @@ from torch import nn
 
 import scenesense.encoders  # noqa: F401  (registers every encoder)
 import scenesense.fusions  # noqa: F401  (registers every fusion)
+import scenesense.models.context  # noqa: F401  (registers every context model)
 from scenesense.config import ComponentConfig, ConfigError, ModelConfig
 from scenesense.encoders.base import ModalityEncoder
 from scenesense.fusions.base import Fusion
 from scenesense.layers.mlp import MLP
 from scenesense.models.classifier import MultimodalClassifier
+from scenesense.models.contextual import ContextualClassifier
 from scenesense.models.modality_dropout import ModalityDropout
 from scenesense.models.standardize import FeatureStandardizer
-from scenesense.registry import ENCODERS, FUSIONS, Registry
+from scenesense.registry import CONTEXTS, ENCODERS, FUSIONS, Registry
 from scenesense.types import MODALITIES
 
 _KINDS = ("sequence", "vector")
@@ -167,8 +169,9 @@ def build_model(
     feature_dims: Mapping[str, int],
     feature_kinds: Mapping[str, str],
     num_classes: int,
-) -> MultimodalClassifier:
-    """Build encoders, fusion, head and modality dropout from a :class:`ModelConfig`.
+    num_speakers: int = 1,
+) -> MultimodalClassifier | ContextualClassifier:
+    """Build encoders, fusion, head, modality dropout and context model from a :class:`ModelConfig`.
 
     Per modality the encoder is ``cfg.encoders[m]`` if set, else ``cfg.sequence_encoder`` or
     ``cfg.vector_encoder`` by feature kind. The fusion is told which modalities are sequences
@@ -184,9 +187,11 @@ def build_model(
         feature_dims: feature size per modality (from the data).
         feature_kinds: ``"sequence"`` or ``"vector"`` per modality (from the data).
         num_classes: number of output classes ``C``.
+        num_speakers: speaker vocabulary size incl. the unknown id (for a context model).
 
     Returns:
-        The :class:`MultimodalClassifier`.
+        The :class:`MultimodalClassifier`; with ``cfg.context`` set, a :class:`ContextualClassifier`
+        around it, whose context model gets ``in_dim = fusion.out_dim`` and ``num_speakers``.
 
     Raises:
         ConfigError: on any inconsistency, naming the component and the offending value.
@@ -224,4 +229,9 @@ def build_model(
         except ValueError as err:
             raise ConfigError(f"model.modality_dropout: {err}") from err
     standardizer = FeatureStandardizer({m: feature_dims[m] for m in names}) if cfg.standardize else None
-    return MultimodalClassifier(nn.ModuleDict(encoders), fusion, head, dropout, standardizer)
+    model = MultimodalClassifier(nn.ModuleDict(encoders), fusion, head, dropout, standardizer)
+    if cfg.context is None:
+        return model
+    context = _create(CONTEXTS, cfg.context, "model.context",
+                      {"in_dim": fusion.out_dim, "num_speakers": num_speakers}, {})
+    return ContextualClassifier(model, context)

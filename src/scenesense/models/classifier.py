@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from scenesense.fusions.base import Fusion
 from scenesense.models.modality_dropout import ModalityDropout
 from scenesense.models.standardize import FeatureStandardizer
-from scenesense.types import EncoderOutput, ModelOutput
+from scenesense.types import EncoderOutput, FusionOutput, ModelOutput
 
 
 def _batch_size(inputs: Mapping[str, Tensor], modalities: tuple[str, ...]) -> int:
@@ -81,7 +81,7 @@ class MultimodalClassifier(nn.Module):
         masks: Mapping[str, Tensor] | None = None,
         present: Mapping[str, Tensor] | None = None,
     ) -> ModelOutput:
-        """Classify a batch.
+        """Classify a batch: :meth:`encode`, then the head.
 
         Args:
             inputs: per modality ``[B, T, D]`` or ``[B, D]``; extra modalities are ignored.
@@ -93,6 +93,28 @@ class MultimodalClassifier(nn.Module):
 
         Raises:
             ValueError: if a modality the model needs is not in ``inputs``, or flags/batch sizes disagree.
+        """
+        fused = self.encode(inputs, masks, present)
+        return ModelOutput(
+            logits=self.head(fused.fused),
+            fused=fused.fused,
+            modality_weights=fused.modality_weights,
+            attention=fused.attention,
+            aux_losses={},
+        )
+
+    def encode(
+        self,
+        inputs: Mapping[str, Tensor],
+        masks: Mapping[str, Tensor] | None = None,
+        present: Mapping[str, Tensor] | None = None,
+    ) -> FusionOutput:
+        """Standardise, encode each modality, hide missing/dropped ones and fuse (no head).
+
+        Args and errors as :meth:`forward`.
+
+        Returns:
+            The fusion's :class:`~scenesense.types.FusionOutput`; ``fused`` is ``[B, fusion.out_dim]``.
         """
         for m in self.modalities:
             if m not in inputs:
@@ -113,11 +135,23 @@ class MultimodalClassifier(nn.Module):
             if m in present:
                 keep[m] = keep[m] & _flags(m, present[m], batch_size, device)
             encoded[m] = _hide(self.encoders[m](inputs[m], masks.get(m)), keep[m])
-        fused = self.fusion(encoded)
-        return ModelOutput(
-            logits=self.head(fused.fused),
-            fused=fused.fused,
-            modality_weights=fused.modality_weights,
-            attention=fused.attention,
-            aux_losses={},
-        )
+        return self.fusion(encoded)
+
+    def parameter_groups(self) -> list[dict[str, object]]:
+        """Optimizer groups: those of each encoder that defines ``parameter_groups``, then the rest.
+
+        Returns:
+            Dicts with ``params``, ``lr_scale`` and ``frozen_epochs`` (the contract read by
+            :class:`~scenesense.training.trainer.Trainer`); the last group holds every parameter
+            not in an encoder's groups, with ``lr_scale`` 1 and ``frozen_epochs`` 0.
+        """
+        groups: list[dict[str, object]] = []
+        taken: set[int] = set()
+        for m in self.modalities:
+            make = getattr(self.encoders[m], "parameter_groups", None)
+            for group in make() if callable(make) else []:
+                groups.append(group)
+                taken.update(id(p) for p in group["params"])
+        rest = [p for p in self.parameters() if id(p) not in taken]
+        groups.append({"params": rest, "lr_scale": 1.0, "frozen_epochs": 0})
+        return groups

@@ -32,7 +32,12 @@ from tqdm.auto import tqdm
 import scenesense.training.checkpoint as ckpt
 from scenesense.config import TrainerConfig
 from scenesense.registry import LOSSES
-from scenesense.training.losses import CrossEntropyLoss, class_weights_from_dataset
+from scenesense.training.losses import (
+    check_loss_params,
+    class_priors_from_dataset,
+    class_weights_from_dataset,
+    loss_parameters,
+)
 from scenesense.types import Batch, ModelOutput
 from scenesense.utils.seed import derive_seed, seed_everything, seed_worker
 
@@ -89,11 +94,22 @@ def _validate_config(cfg: TrainerConfig) -> None:
                          f"{cfg.batch_size}, {cfg.patience}")
     if cfg.loss != "auto" and cfg.loss not in LOSSES:
         raise ValueError(f"unknown loss {cfg.loss!r}; choose 'auto' or one of {LOSSES.names()}")
-    if cfg.class_weighted_loss and cfg.loss not in ("auto", "cross_entropy"):
-        raise ValueError(f"class_weighted_loss applies to cross_entropy, not to loss {cfg.loss!r}")
+    if cfg.loss != "auto":  # "auto" is checked once the training set names the loss
+        check_loss_params(cfg.loss, cfg.loss_params)
+        if cfg.class_weighted_loss and "class_weights" not in loss_parameters(cfg.loss):
+            weighted = ", ".join(n for n in LOSSES.names() if "class_weights" in loss_parameters(n))
+            raise ValueError(f"class_weighted_loss applies to losses that take class_weights ({weighted}), "
+                             f"not to loss {cfg.loss!r}")
     if not cfg.lr > 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:
         raise ValueError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
                          f"{cfg.weight_decay}")
+
+
+def forward(model: nn.Module, batch: Batch) -> ModelOutput:
+    """``model(inputs, masks, present)``, plus ``dialogues=`` for a batch of whole dialogues."""
+    if "dialogues" in batch:
+        return model(batch["inputs"], batch["masks"], batch["present"], dialogues=batch["dialogues"])
+    return model(batch["inputs"], batch["masks"], batch["present"])
 
 
 def _check_finite(loss: Tensor, where: str, epoch: int, batch: int, n_batches: int) -> float:
@@ -102,6 +118,53 @@ def _check_finite(loss: Tensor, where: str, epoch: int, batch: int, n_batches: i
         raise RuntimeError(f"non-finite {where} loss ({value}) at epoch {epoch}, batch {batch}/{n_batches}; "
                            "check the inputs for NaN/inf, lower the learning rate or use precision='32-true'")
     return value
+
+
+Schedule = list[tuple[float, int]]  # (lr_scale, frozen_epochs) per optimizer param group
+
+
+def _param_groups(model: nn.Module, lr: float) -> tuple[list[dict[str, Any]], Schedule] | None:
+    """Adam param groups and their schedule from ``model.parameter_groups()``; ``None`` without it.
+
+    The contract: ``parameter_groups()`` returns dicts with ``params`` (parameters), ``lr_scale``
+    (learning rate relative to ``lr``) and ``frozen_epochs`` (learning rate 0 during the first
+    ``frozen_epochs`` epochs), and every parameter of the model is in exactly one of them.
+
+    Raises:
+        ValueError: a parameter is in no group, in two groups, or not in the model.
+    """
+    base = model.module if is_wrapped(model) else model
+    make = getattr(base, "parameter_groups", None)
+    if not callable(make):
+        return None
+    names = {id(p): name for name, p in base.named_parameters()}
+    seen: dict[int, int] = {}
+    groups: list[dict[str, Any]] = []
+    schedule: Schedule = []
+    for i, group in enumerate(make()):
+        params = list(group["params"])
+        for p in params:
+            if id(p) not in names:
+                raise ValueError(f"parameter_groups(): group {i} holds a parameter that is not in the model")
+            if id(p) in seen:
+                raise ValueError(f"parameter_groups(): {names[id(p)]} is in groups {seen[id(p)]} and {i}")
+            seen[id(p)] = i
+        groups.append({"params": params, "lr": lr * float(group["lr_scale"])})
+        schedule.append((float(group["lr_scale"]), int(group["frozen_epochs"])))
+    missing = [name for key, name in names.items() if key not in seen]
+    if missing:
+        raise ValueError(f"parameter_groups() leaves out {len(missing)} parameter(s), e.g. {missing[:3]}; "
+                         "every parameter must be in exactly one group")
+    return groups, schedule
+
+
+def _set_learning_rates(optimizer: Optimizer, schedule: Schedule, lr: float, epoch: int) -> None:
+    """Set the lr of each param group for 1-based ``epoch``: 0 while frozen, else ``lr * lr_scale``.
+
+    Depends on the epoch alone, so a resumed run gets the same learning rates.
+    """
+    for group, (scale, frozen_epochs) in zip(optimizer.param_groups, schedule, strict=True):
+        group["lr"] = 0.0 if epoch <= frozen_epochs else lr * scale
 
 
 class Trainer:
@@ -156,16 +219,24 @@ class Trainer:
             log.info(msg, *args)
 
     def _build_loss(self, train_set: Dataset) -> nn.Module:
+        """``cfg.loss`` with ``cfg.loss_params``, plus the arguments derived from ``train_set``.
+
+        ``class_weights`` go to a loss that takes them when ``cfg.class_weighted_loss``;
+        ``class_priors`` always go to a loss that takes them (``"logit_adjusted"``).
+        """
         if self.loss_fn is not None:
             return self.loss_fn.to(self.fabric.device)
         name = self.cfg.loss
         if name == "auto":
             space = getattr(train_set, "label_space", None)
             name = "l1" if space is not None and not space.is_classification else "cross_entropy"
-        if name == "cross_entropy" and self.cfg.class_weighted_loss:
-            loss_fn: nn.Module = CrossEntropyLoss(class_weights_from_dataset(train_set))
-        else:
-            loss_fn = LOSSES.create(name)
+        check_loss_params(name, self.cfg.loss_params)
+        kwargs = dict(self.cfg.loss_params)
+        if self.cfg.class_weighted_loss and "class_weights" in loss_parameters(name):
+            kwargs["class_weights"] = class_weights_from_dataset(train_set)
+        if "class_priors" in loss_parameters(name):
+            kwargs["class_priors"] = class_priors_from_dataset(train_set)
+        loss_fn: nn.Module = LOSSES.create(name, **kwargs)
         return loss_fn.to(self.fabric.device)
 
     def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module,
@@ -176,7 +247,7 @@ class Trainer:
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr, leave=False,
                    disable=not (cfg.progress and fabric.is_global_zero), dynamic_ncols=True)
         for i, batch in enumerate(bar, start=1):
-            out: ModelOutput = model(batch["inputs"], batch["masks"], batch["present"])
+            out = forward(model, batch)
             loss = loss_fn(out.logits, batch["label"]) + sum(out.aux_losses.values())
             value = _check_finite(loss, "train", epoch, i, len(loader))
             optimizer.zero_grad(set_to_none=True)
@@ -198,7 +269,7 @@ class Trainer:
         model.eval()
         try:
             for batch in loader:
-                yield batch, model(batch["inputs"], batch["masks"], batch["present"])
+                yield batch, forward(model, batch)
         finally:
             model.train(was_training)
 
@@ -266,7 +337,9 @@ class Trainer:
 
         seed_everything(cfg.seed)
         self.loss_fn_ = loss_fn = self._build_loss(train_set)
-        optimizer = Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        grouped = _param_groups(model, cfg.lr)  # per-group learning rates if the model defines them
+        params: Any = model.parameters() if grouped is None else grouped[0]
+        optimizer = Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         fmodel, foptimizer = fabric.setup(model, optimizer)
         if saved is not None:
             fmodel.load_state_dict(saved["model"])
@@ -277,6 +350,8 @@ class Trainer:
 
         while state.epoch < cfg.epochs and not state.stopped_early:
             epoch, start = state.epoch + 1, time.perf_counter()
+            if grouped is not None:
+                _set_learning_rates(foptimizer, grouped[1], cfg.lr, epoch)
             train_loader = self._loader(train_set, collate_fn, epoch)
             train_loss = self._train_epoch(fmodel, foptimizer, loss_fn, train_loader, epoch)
             dev_loss, dev_accuracy = self._evaluate(fmodel, loss_fn, dev_loader, epoch)
