@@ -53,6 +53,14 @@ def test_default_grid_is_table_3(tmp_path):
     plain, recipe = build_grid(base_cfg, KINDS, sets=[("audio", "text")], variants=["base", "concat"], seeds=[0])
     assert plain.config(_dict(base_cfg), "e").model.use_residual is True
     assert recipe.config(_dict(base_cfg), "e").model.use_residual is False
+    # recipes that choose no fusion (context, losses) run on one modality too; fusions do not
+    mixed = build_grid(_base(tmp_path), KINDS, sets=[("text",), ("audio", "text")],
+                       variants=["base", "concat", "context_past", "focal"], seeds=[0])
+    assert [c.id for c in mixed] == ["text__base__s0", "text__context_past__s0", "text__focal__s0",
+                                     "audio+text__base__s0", "audio+text__concat__s0",
+                                     "audio+text__context_past__s0", "audio+text__focal__s0"]
+    context = mixed[1].config({}, "e")
+    assert context.model.context.params["direction"] == "past"
 
 
 def test_grid_errors(tmp_path):

@@ -11,13 +11,15 @@ robustness suite on its cell right after training, so that work is parallel too.
 
 The default grid is the Scene Sense paper's Table 3: every non-empty subset of the base
 configuration's modalities; one-modality sets train the base configuration's own model (variant
-``base``: no recipe) and multimodal sets every Scene Sense recipe. A cross-attention variant on a set with fewer than
+``base``: no recipe) and multimodal sets every Scene Sense recipe. Variants that choose no fusion
+(dialogue context, losses) also run on one-modality sets, e.g. ``--variants base context_past``. A cross-attention variant on a set with fewer than
 two sequence modalities gets ``vector_tokens: true`` (vector modalities join as one-step sequences).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import multiprocessing
 import os
@@ -102,7 +104,8 @@ def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
         feature_kinds: ``"sequence"`` or ``"vector"`` per modality of the data.
         sets: modality sets (default: every non-empty subset of ``base.modalities``).
         variants: recipes (or ``"base"``) for the multimodal sets (default: the five Scene Sense
-            recipes); one-modality sets always train :data:`BASE_VARIANT` only.
+            recipes). A one-modality set trains the variants that choose no fusion (``base``,
+            context or loss recipes), or :data:`BASE_VARIANT` when every variant is a fusion.
         seeds: training seeds.
 
     Returns:
@@ -127,9 +130,15 @@ def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
     cells = []
     for seed in seeds:
         for s in chosen_sets:
-            for variant in ([BASE_VARIANT] if len(s) == 1 else chosen_variants):
+            for variant in (_unimodal(chosen_variants) if len(s) == 1 else chosen_variants):
                 cells.append(Cell(s, variant, int(seed), _delta(variant, s, feature_kinds)))
     return cells
+
+
+def _unimodal(variants: Sequence[str]) -> list[str]:
+    """The variants that choose no fusion (so they mean something for one modality), else ``base``."""
+    kept = [v for v in variants if v == BASE_VARIANT or "fusion" not in recipe_delta(v).get("model", {})]
+    return kept or [BASE_VARIANT]
 
 
 def _delta(variant: str, modalities: Sequence[str], feature_kinds: Mapping[str, str]) -> dict[str, Any]:
@@ -199,17 +208,22 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
     return ExperimentResult(folder, run_dirs, [c.id for c in pending], skipped)
 
 
+def _as_config(values: Any) -> ExperimentConfig | None:  # noqa: ANN401
+    try:
+        return from_dict(ExperimentConfig, json.loads(json.dumps(values)))
+    except (ConfigError, TypeError):
+        return None
+
+
 def _claim_folder(folder: Path, base: Mapping[str, Any], cells: Sequence[Cell]) -> None:
     """Write ``experiment.json``, or check an existing one describes the same base config and grid."""
-    import json
-
     record = {"base_config": base, "cells": [
         {"id": c.id, "modalities": list(c.modalities), "variant": c.variant, "seed": c.seed, "delta": dict(c.delta)}
         for c in cells]}
     path = folder / EXPERIMENT_FILE
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if saved.get("base_config") != json.loads(json.dumps(base)):
+        if _as_config(saved.get("base_config")) != _as_config(base):  # defaults of newer fields fill in
             raise ConfigError(f"{folder} holds an experiment with another base configuration; "
                               "use another --output-dir")
         old = {c["id"] for c in saved.get("cells", [])}

@@ -99,6 +99,23 @@ _recipe(
                "use_residual": False, "modality_dropout": 0.0}},
 )
 
+# Beyond the paper (issue 7): dialogue context over the fused utterances of a dialogue (window of
+# 8 utterances each side), then speakers, then class-imbalance losses. They change nothing else, so
+# they stack with any fusion recipe and run on one modality too. A context model's batch is a number
+# of whole dialogues: 4 MELD dialogues hold ~38 utterances, close to the paper's batch of 32.
+_CONTEXT = {"name": "transformer", "window": 8, "d_model": 128, "num_layers": 1, "num_heads": 4, "dropout": 0.1}
+_recipe("context_past", "dialogue context: past utterances only (streaming), no speaker information",
+        {"model": {"context": {**_CONTEXT, "direction": "past", "speaker": "none"}}, "trainer": {"batch_size": 4}})
+_recipe("context_past_speaker", "dialogue context, past only, speaker-aware (same/other-speaker bias + embeddings)",
+        {"model": {"context": {**_CONTEXT, "direction": "past", "speaker": "both"}}, "trainer": {"batch_size": 4}})
+_recipe("context_both_speaker", "dialogue context, past and future, speaker-aware",
+        {"model": {"context": {**_CONTEXT, "direction": "both", "speaker": "both"}}, "trainer": {"batch_size": 4}})
+_recipe("class_weighted", "cross-entropy weighted by inverse training class frequency",
+        {"trainer": {"loss": "cross_entropy", "class_weighted_loss": True}})
+_recipe("focal", "focal loss, gamma 2 (Lin et al. 2017)", {"trainer": {"loss": "focal", "loss_params": {"gamma": 2.0}}})
+_recipe("logit_adjusted", "logit-adjusted cross-entropy, tau 1 (Menon et al. 2021)",
+        {"trainer": {"loss": "logit_adjusted", "loss_params": {"tau": 1.0}}})
+
 SCENE_SENSE_RECIPES: tuple[str, ...] = (
     "concat",
     "hadamard",
@@ -111,6 +128,10 @@ SCENE_SENSE_RECIPES: tuple[str, ...] = (
 COMPANION_RECIPES: tuple[str, ...] = (
     "tacfn", "mosei_early", "mosei_late", "mosei_attention", "amw", "amw_sample", "mult",
 )
+
+
+CONTEXT_RECIPES: tuple[str, ...] = ("context_past", "context_past_speaker", "context_both_speaker")
+IMBALANCE_RECIPES: tuple[str, ...] = ("class_weighted", "focal", "logit_adjusted")
 
 
 def recipe_delta(name: str) -> dict[str, Any]:

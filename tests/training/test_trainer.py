@@ -382,3 +382,79 @@ def test_logit_adjusted_fit_dev_loss_matches_hand_computation():
     log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     expected = -log_p[np.arange(len(dev)), dev.labels].mean()
     assert result.history[0]["dev_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- per-group learning rates
+class GroupedStubModel(StubModel):
+    """StubModel whose ``hidden`` layer is "pretrained": lr scaled, frozen for the first epochs."""
+
+    def __init__(self, frozen_epochs: int = 1, groups: str = "ok", **kwargs: float | None) -> None:
+        super().__init__(**kwargs)
+        self.frozen_epochs, self.groups = frozen_epochs, groups
+
+    def parameter_groups(self) -> list[dict]:
+        hidden = {"params": list(self.hidden.parameters()), "lr_scale": 0.5, "frozen_epochs": self.frozen_epochs}
+        head = {"params": list(self.head.parameters()), "lr_scale": 1.0, "frozen_epochs": 0}
+        if self.groups == "missing":
+            return [hidden]
+        if self.groups == "twice":
+            return [hidden, head, {"params": [self.head.bias], "lr_scale": 1.0, "frozen_epochs": 0}]
+        return [hidden, head]
+
+
+def make_grouped(init_seed: int = 0, **kwargs: object) -> GroupedStubModel:
+    torch.manual_seed(init_seed)
+    return GroupedStubModel(**kwargs)  # type: ignore[arg-type]
+
+
+def test_parameter_groups_freeze_first_then_scale_the_lr(tmp_path, data):
+    cfg = config(weight_decay=0.1)  # lr 1e-2; with lr 0 even weight decay must not move a parameter
+    initial = make_grouped().state_dict()
+    saved = {}
+    for epochs in (1, 2):
+        Trainer(replace(cfg, epochs=epochs), run_dir=tmp_path / str(epochs)).fit(make_grouped(), *data, collate)
+        saved[epochs] = load_checkpoint(tmp_path / str(epochs) / "last.pt")
+    after_1, after_2 = saved[1]["model"], saved[2]["model"]
+    for k in ("hidden.weight", "hidden.bias"):
+        assert torch.equal(after_1[k], initial[k]), k  # bit-identical through the frozen epoch
+        assert not torch.equal(after_2[k], initial[k]), k
+    assert not torch.equal(after_1["head.weight"], initial["head.weight"])
+    assert [g["lr"] for g in saved[1]["optimizer"]["param_groups"]] == [0.0, 1e-2]
+    assert [g["lr"] for g in saved[2]["optimizer"]["param_groups"]] == [0.5 * 1e-2, 1e-2]
+
+
+def test_models_without_parameter_groups_keep_one_group(tmp_path, data):
+    Trainer(config(epochs=1), run_dir=tmp_path).fit(make_model(), *data, collate)
+    groups = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]
+    assert len(groups) == 1
+    assert groups[0]["lr"] == 1e-2
+    assert len(groups[0]["params"]) == 4
+
+
+def test_killed_run_with_parameter_groups_resumes_exactly(tmp_path, data):
+    train, dev = data
+    cfg = config(epochs=4, patience=3)
+    full_model = make_grouped(frozen_epochs=2, dropout=0.3)
+    full = Trainer(cfg, run_dir=tmp_path / "full").fit(full_model, train, dev, collate)
+
+    killable = KillAfter(2 * len(train) + 5, 48, seed=1)  # dies 5 samples into epoch 3 (the first unfrozen)
+    with pytest.raises(SimulatedKillError):
+        Trainer(cfg, run_dir=tmp_path / "killed").fit(make_grouped(frozen_epochs=2, dropout=0.3), killable, dev,
+                                                      collate)
+    assert [g["lr"] for g in load_checkpoint(tmp_path / "killed" / "last.pt")["optimizer"]["param_groups"]] \
+        == [0.0, 1e-2]  # saved while frozen: the resumed run must set epoch 3's lr itself
+
+    resumed_model = make_grouped(init_seed=99, frozen_epochs=2, dropout=0.3)
+    resumed = Trainer(cfg, run_dir=tmp_path / "killed").fit(resumed_model, train, dev, collate)
+    assert resumed.resumed_from_epoch == 2
+    assert without_time(resumed.history) == without_time(full.history)
+    assert_same_state(resumed_model.state_dict(), full_model.state_dict())
+    assert_same_state(load_checkpoint(tmp_path / "killed" / "last.pt")["model"],
+                      load_checkpoint(tmp_path / "full" / "last.pt")["model"])
+
+
+def test_parameter_groups_must_hold_every_parameter_exactly_once(data):
+    with pytest.raises(ValueError, match=r"leaves out 2 parameter\(s\), e.g. \['head.weight', 'head.bias'\]"):
+        Trainer(config(epochs=1)).fit(make_grouped(groups="missing"), *data, collate)
+    with pytest.raises(ValueError, match="head.bias is in groups 1 and 2"):
+        Trainer(config(epochs=1)).fit(make_grouped(groups="twice"), *data, collate)

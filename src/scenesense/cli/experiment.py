@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sets", nargs="+", metavar="MODS",
                    help="modality sets such as text audio+text (default: every subset of the config's modalities)")
     p.add_argument("--variants", nargs="+", metavar="RECIPE",
-                   help="recipes for multimodal sets (default: the five Scene Sense models)")
+                   help="recipes (default: the five Scene Sense fusions on multimodal sets); recipes "
+                        "without a fusion (base, context_*, focal, ...) also run on one-modality sets")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     p.add_argument("--workers", type=int, default=1, help="cells trained at once (processes or Ray tasks)")
     p.add_argument("--threads", type=int, help="torch threads per cell (default: CPU count / workers)")
