@@ -15,7 +15,8 @@ modality an item does not provide, or whose extraction failed (the
 :class:`~scenesense.extraction.base.ItemError` message is kept). The model predicts from what
 is present, as it does for missing modalities in a store (runs trained with modality dropout
 are made for this). An item with no usable modality gets an error row; the other items are
-unaffected.
+unaffected. A run with dialogue context classifies these items each alone, with a warning;
+:mod:`scenesense.streaming` predicts whole conversations with their (past) context.
 
 Contents, top-down: result types, :func:`predict`, input routing and manifests, the feature
 plan per modality, extraction, the model pass, and the CSV writer.
@@ -29,7 +30,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from scenesense.data.speaker_norm import apply_speaker_norm, speaker_statistics
 from scenesense.data.store import StoreError, find_store_splits, open_store_split
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
 from scenesense.registry import EXTRACTORS
-from scenesense.types import Sample
+from scenesense.types import ModelOutput, Sample
 from scenesense.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".ai
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 INPUT_KINDS = ("text", "audio", "video", "media")  # media: a video whose sound is the utterance too
 _PATHLIKE = re.compile(r"\.[A-Za-z0-9]{2,5}$")  # a file suffix, for telling paths from texts
+NO_CONTEXT_WARNING = ("the run reads dialogue context (model.context), but these items are predicted "
+                      "each alone, without it; for predictions with context give whole conversations: "
+                      "`scenesense predict RUN --conversation FILE.csv` (a MELD-format CSV) or "
+                      "`--stream` (JSON lines), or scenesense.streaming in Python")
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,9 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
         raise ValueError(f"{run_dir}: none of the run's modalities can be extracted from raw inputs: "
                          + "; ".join(warnings))
     warnings += _version_warnings(plans)
-    warnings += _ignored_input_warnings(items, plans)
+    warnings += _ignored_input_warnings({k for item in items for k in item.raw}, plans)
+    if cfg.model.context is not None:
+        warnings.append(NO_CONTEXT_WARNING)
     speaker_norm = cfg.data.speaker_norm
     if speaker_norm:
         batch_size = max(len(items), 1)  # speaker statistics come from all the items given
@@ -541,11 +548,11 @@ def _input_kinds_used(plans: Mapping[str, ModalityPlan]) -> set[str]:
     return kinds | ({"video"} if "audio" in kinds else set())  # audio extractors read video files too
 
 
-def _ignored_input_warnings(items: Sequence[_Item], plans: Mapping[str, ModalityPlan]) -> list[str]:
+def _ignored_input_warnings(given: Iterable[str], plans: Mapping[str, ModalityPlan]) -> list[str]:
+    """One warning per input kind given (``text``, ``audio``, ...) that no modality of the run reads."""
     used = _input_kinds_used(plans)
-    given = {k for item in items for k in item.raw if k in INPUT_KINDS}
     return [f"{kind} inputs are ignored: no modality of this run is extracted from {kind}"
-            for kind in sorted(given - used)]
+            for kind in sorted(set(given) & set(INPUT_KINDS) - used)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,6 +618,25 @@ def _predict_chunk(model: torch.nn.Module, spec: Mapping[str, Any], plans: Mappi
     With ``speaker_norm`` the items' features are z-scored per speaker over the chunk first
     (:mod:`scenesense.data.speaker_norm`), as the run's training data was.
     """
+    results, samples = _prepare_chunk(spec, plans, items)
+    if speaker_norm and samples:
+        stats = speaker_statistics(samples, [m for m in plans if any(s["present"][m] for s in samples)],
+                                   MIN_SPEAKER_ITEMS)
+        samples = [apply_speaker_norm(s, stats) for s in samples]
+    regression = spec.get("task") == "regression"
+    scores = iter(_score(model, samples, list(spec["label_names"]), regression, device) if samples else [])
+    return [result if not result.used else replace(result, **next(scores)) for result in results]
+
+
+def _prepare_chunk(spec: Mapping[str, Any], plans: Mapping[str, ModalityPlan],
+                   items: Sequence[_Item]) -> tuple[list[ItemPrediction], list[Sample]]:
+    """Extract every modality of a chunk of items.
+
+    Returns:
+        Per item its :class:`ItemPrediction` without scores (an error row when no modality could
+        be extracted), and one :class:`~scenesense.types.Sample` per item that has a modality
+        (``used`` non-empty), in item order.
+    """
     features = {m: _extract(p, items) if p.extractor is not None else [None] * len(items)
                 for m, p in plans.items()}
     regression = spec.get("task") == "regression"
@@ -634,12 +660,7 @@ def _predict_chunk(model: torch.nn.Module, spec: Mapping[str, Any], plans: Mappi
                 "label": 0.0 if regression else 0,
             })
         results.append(result)
-    if speaker_norm and samples:
-        stats = speaker_statistics(samples, [m for m in plans if any(s["present"][m] for s in samples)],
-                                   MIN_SPEAKER_ITEMS)
-        samples = [apply_speaker_norm(s, stats) for s in samples]
-    scores = iter(_score(model, samples, list(spec["label_names"]), regression, device) if samples else [])
-    return [result if not result.used else replace(result, **next(scores)) for result in results]
+    return results, samples
 
 
 def _score(model: torch.nn.Module, samples: Sequence[Sample], label_names: Sequence[str], regression: bool,
@@ -650,12 +671,18 @@ def _score(model: torch.nn.Module, samples: Sequence[Sample], label_names: Seque
         out = model({m: x.to(device) for m, x in batch["inputs"].items()},
                     {m: x.to(device) for m, x in batch["masks"].items()},
                     {m: x.to(device) for m, x in batch["present"].items()})
+    return _scores_from_output(out, batch["masks"], label_names, regression)
+
+
+def _scores_from_output(out: ModelOutput, masks: Mapping[str, torch.Tensor], label_names: Sequence[str],
+                        regression: bool) -> list[dict[str, Any]]:
+    """Per row of a model output (``logits [B, C]``): the :class:`ItemPrediction` fields it sets."""
     logits = out.logits.float().cpu()  # [B, C]
     probs = torch.softmax(logits, dim=-1).numpy()  # [B, C]
     weights = _weights_per_item(out.modality_weights)
-    attention = _attention_per_item(out.attention, batch["masks"])
+    attention = _attention_per_item(out.attention, masks)
     scored: list[dict[str, Any]] = []
-    for b in range(len(samples)):
+    for b in range(logits.shape[0]):
         fields: dict[str, Any] = {"modality_weights": None if weights is None else weights[b],
                                   "attention": None if attention is None else attention[b]}
         if regression:

@@ -1,4 +1,4 @@
-"""The ``minilm`` encoder (remaining MiniLM layers over stored hidden states) and the extractor's ``layer``."""
+"""The ``minilm`` encoder (the remaining MiniLM layers over stored hidden states), extractor ``layer``."""
 
 from __future__ import annotations
 
@@ -121,8 +121,9 @@ def test_invalid_settings_raise_clear_errors(monkeypatch):
 
 
 def test_builder_derives_sizes_and_names_a_wrong_feature_size():
-    cfg = ModelConfig(sequence_encoder=ComponentConfig("minilm", {"from_layer": 5, "dropout": 0.0}), out_dim=8,
-                      head_hidden_dim=4, head_dropout=0.0, use_residual=True)  # minilm takes no use_residual
+    encoder = ComponentConfig("minilm", {"from_layer": 5, "dropout": 0.0})
+    cfg = ModelConfig(sequence_encoder=encoder, out_dim=8, head_hidden_dim=4, head_dropout=0.0,
+                      use_residual=True)  # minilm takes no use_residual: not passed
     model = build_model(cfg, ["text"], {"text": 384}, {"text": "sequence"}, 3)
     assert isinstance(model.encoders["text"], MiniLMEncoder)
     assert model.encoders["text"].out_dim == 8
@@ -152,7 +153,8 @@ def test_extractor_layer_gives_hidden_state_k_and_records_it(reference):
 
 
 def test_extractor_layer_out_of_range_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"layer must be in 0\.\.6 \(hidden states of a 6-layer model\), got 7"):
+    message = r"layer must be in 0\.\.6 \(hidden states of a 6-layer model\), got 7"
+    with pytest.raises(ValueError, match=message):
         MiniLMTextExtractor(layer=7).extract(["hi"])
     with pytest.raises(ValueError, match=r"layer must be in 0\.\.6"):
         MiniLMTextExtractor(layer=7).provenance()

@@ -144,3 +144,19 @@ def test_fusion_must_match_encoders():
         ValueError, match=r"fusion was built for \['text'\] but the encoders are \['text', 'vision'\]"
     ):
         MultimodalClassifier(model.encoders, other.fusion, model.head)
+
+
+def test_parameter_groups_take_encoder_groups_and_put_the_rest_in_one_default_group():
+    model = _model()
+    plain = model.parameter_groups()
+    assert len(plain) == 1
+    assert [id(p) for p in plain[0]["params"]] == [id(p) for p in model.parameters()]
+    assert (plain[0]["lr_scale"], plain[0]["frozen_epochs"]) == (1.0, 0)
+
+    text = model.encoders["text"]
+    first = next(text.parameters())
+    text.parameter_groups = lambda: [{"params": [first], "lr_scale": 0.1, "frozen_epochs": 2}]
+    groups = model.parameter_groups()
+    assert [(g["lr_scale"], g["frozen_epochs"]) for g in groups] == [(0.1, 2), (1.0, 0)]
+    assert groups[0]["params"] == [first]
+    assert [id(p) for p in groups[1]["params"]] == [id(p) for p in model.parameters() if p is not first]

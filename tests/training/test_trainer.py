@@ -393,7 +393,8 @@ class GroupedStubModel(StubModel):
         self.frozen_epochs, self.groups = frozen_epochs, groups
 
     def parameter_groups(self) -> list[dict]:
-        hidden = {"params": list(self.hidden.parameters()), "lr_scale": 0.5, "frozen_epochs": self.frozen_epochs}
+        hidden = {"params": list(self.hidden.parameters()), "lr_scale": 0.5,
+                  "frozen_epochs": self.frozen_epochs}
         head = {"params": list(self.head.parameters()), "lr_scale": 1.0, "frozen_epochs": 0}
         if self.groups == "missing":
             return [hidden]
@@ -412,7 +413,8 @@ def test_parameter_groups_freeze_first_then_scale_the_lr(tmp_path, data):
     initial = make_grouped().state_dict()
     saved = {}
     for epochs in (1, 2):
-        Trainer(replace(cfg, epochs=epochs), run_dir=tmp_path / str(epochs)).fit(make_grouped(), *data, collate)
+        trainer = Trainer(replace(cfg, epochs=epochs), run_dir=tmp_path / str(epochs))
+        trainer.fit(make_grouped(), *data, collate)
         saved[epochs] = load_checkpoint(tmp_path / str(epochs) / "last.pt")
     after_1, after_2 = saved[1]["model"], saved[2]["model"]
     for k in ("hidden.weight", "hidden.bias"):
@@ -438,9 +440,9 @@ def test_killed_run_with_parameter_groups_resumes_exactly(tmp_path, data):
     full = Trainer(cfg, run_dir=tmp_path / "full").fit(full_model, train, dev, collate)
 
     killable = KillAfter(2 * len(train) + 5, 48, seed=1)  # dies 5 samples into epoch 3 (the first unfrozen)
+    killed = make_grouped(frozen_epochs=2, dropout=0.3)
     with pytest.raises(SimulatedKillError):
-        Trainer(cfg, run_dir=tmp_path / "killed").fit(make_grouped(frozen_epochs=2, dropout=0.3), killable, dev,
-                                                      collate)
+        Trainer(cfg, run_dir=tmp_path / "killed").fit(killed, killable, dev, collate)
     assert [g["lr"] for g in load_checkpoint(tmp_path / "killed" / "last.pt")["optimizer"]["param_groups"]] \
         == [0.0, 1e-2]  # saved while frozen: the resumed run must set epoch 3's lr itself
 

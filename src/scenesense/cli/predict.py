@@ -1,4 +1,4 @@
-"""``scenesense predict``: classify raw inputs (texts, audio files, video files, a manifest) with a run."""
+"""``scenesense predict``: classify texts, audio/video files, a manifest or a conversation with a run."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "after the last INPUT). "
                     "--text, --audio and --video together describe ONE more item (e.g. a clip and its "
                     "transcript). --manifest adds one item per CSV row (columns id, text, audio, video, "
-                    "media; the manifest of `scenesense extract` works).")
+                    "media; the manifest of `scenesense extract` works). A run with dialogue context "
+                    "predicts such items each alone; --conversation (a MELD-format CSV) and --stream "
+                    "(JSON lines on stdin, one prediction line each as soon as it is made) give it "
+                    "whole conversations, each utterance predicted from its past only.")
     p.add_argument("run_dir", metavar="RUN_DIR",
                    help="a finished run directory (has checkpoint.pt and model_spec.json)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
@@ -30,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", help="a video file of the flag item (also its audio when --audio is not given)")
     p.add_argument("--id", dest="item_id", help="id of the flag item (default: its position)")
     p.add_argument("--manifest", help="a CSV with one item per row: id, text, audio, video, media columns")
+    p.add_argument("--conversation", metavar="FILE.csv",
+                   help="a MELD-format CSV (Utterance, Speaker, Dialogue_ID, Utterance_ID): every utterance "
+                        "predicted with its dialogue's earlier utterances as context")
+    p.add_argument("--stream", action="store_true",
+                   help='read JSON lines from stdin, e.g. {"dialogue": "d1", "speaker": "Joey", "text": '
+                        '"...", "audio": "a.wav"}, and print one JSON line per utterance as soon as it is '
+                        'predicted')
     p.add_argument("--top-k", type=int, default=3, help="classes shown per item (%(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object with every probability")
     p.add_argument("--out", help="also write one CSV row per item to this file (written atomically)")
@@ -99,15 +109,70 @@ def _table(result: Any, top_k: int) -> str:  # noqa: ANN401
     return "\n".join(lines)
 
 
+def _check_conversation_args(args: argparse.Namespace) -> None:
+    """--conversation and --stream take the whole input: no other input, not both."""
+    from scenesense.config import ConfigError
+
+    if args.conversation and args.stream:
+        raise ConfigError("give either --conversation or --stream, not both")
+    mode = "--conversation" if args.conversation else "--stream"
+    others = [name for name, given in (("INPUT", args.inputs), ("--text", args.text), ("--audio", args.audio),
+                                       ("--video", args.video), ("--id", args.item_id),
+                                       ("--manifest", args.manifest)) if given]
+    if others:
+        raise ConfigError(f"{mode} reads the whole input; drop {', '.join(others)}")
+    if args.stream and (args.out or args.json):
+        raise ConfigError("--stream prints one JSON line per utterance; --json and --out do not apply")
+
+
+def _stream(args: argparse.Namespace) -> int:
+    """Predict JSON lines from stdin as they come; one JSON line out per non-blank line in."""
+    import json
+
+    from scenesense.streaming import ConversationStream
+
+    stream = ConversationStream(args.run_dir, device=args.device)
+    top_k = min(args.top_k, len(stream.label_names))
+    n = n_ok = 0
+    for number, line in enumerate(iter(sys.stdin.readline, ""), start=1):
+        if not line.strip():
+            continue
+        n += 1
+        try:
+            given = json.loads(line)
+            if not isinstance(given, (dict, str)):
+                raise ValueError(f"expected a JSON object or string, got {type(given).__name__}")
+            item = stream.add(given)
+            out = {"dialogue": str(given.get("dialogue") or "") if isinstance(given, dict) else "",
+                   "speaker": str(given.get("speaker") or "") if isinstance(given, dict) else "",
+                   **item.to_dict(top_k)}
+            n_ok += item.ok
+        except ValueError as err:  # incl. JSON errors: the stream goes on
+            out = {"line": number, "ok": False, "error": f"line {number}: {err}"}
+        print(json.dumps(out), flush=True)
+    if n and not n_ok:
+        print(f"scenesense: error: no utterance could be predicted ({n} failed)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from scenesense.config import ConfigError
     from scenesense.predict import predict, write_predictions
+    from scenesense.streaming import predict_conversation
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    result = predict(args.run_dir, _items(args), batch_size=args.batch_size, device=args.device)
+    if args.conversation or args.stream:
+        _check_conversation_args(args)
+    if args.stream:
+        return _stream(args)
+    if args.conversation:
+        result = predict_conversation(args.run_dir, args.conversation, device=args.device)
+    else:
+        result = predict(args.run_dir, _items(args), batch_size=args.batch_size, device=args.device)
     top_k = min(args.top_k, len(result.label_names))
     out = write_predictions(result, args.out) if args.out else None
     if args.json:

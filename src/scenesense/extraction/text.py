@@ -106,7 +106,8 @@ def _hidden_state_features(model: Any, texts: list[str], batch_size: int,  # noq
     sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        features = batch_to_device(model.tokenize([texts[i] for i in rows]), model.device)
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
+        features = batch_to_device(tokenize([texts[i] for i in rows]), model.device)
         with torch.inference_mode():
             out = model(features)
         hidden = out["all_layer_embeddings"][layer].float()  # [B, T_pad, D]

@@ -42,7 +42,7 @@ class DialogueTransformer(nn.Module):
     Utterance ``i`` attends to utterance ``j`` of its dialogue when ``|p_i - p_j| <= window``
     (positions ``p``; ``window=0``: the whole dialogue) and, with ``direction="past"``, ``p_j <= p_i``: then a prediction never
     depends on what is said later, so it can be made while the conversation runs
-    (:func:`scenesense.predict.predict_conversation`). Each head adds a learned bias per
+    (:func:`scenesense.streaming.predict_conversation`). Each head adds a learned bias per
     clipped relative distance ``p_i - p_j``. Speakers (``speaker``):
 
     - ``"relation"``: each head adds a learned bias for "same speaker" and one for "other

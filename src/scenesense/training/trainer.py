@@ -133,7 +133,7 @@ def _param_groups(model: nn.Module, lr: float) -> tuple[list[dict[str, Any]], Sc
     Raises:
         ValueError: a parameter is in no group, in two groups, or not in the model.
     """
-    base = model.module if is_wrapped(model) else model
+    base = cast(nn.Module, model.module) if is_wrapped(model) else model
     make = getattr(base, "parameter_groups", None)
     if not callable(make):
         return None
