@@ -182,6 +182,7 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     seed_everything(cfg.trainer.seed)  # the model's initial weights depend on it
     model = build_model(cfg.model, cfg.modalities, train_set.feature_dims, train_set.feature_kinds,
                         label_space.num_outputs, num_speakers=len(spec.get("speakers", [])) + 1)
+    _check_encoder_features(model, spec)
     if model.standardizer is not None:
         model.standardizer.set_statistics(
             feature_statistics((train_set[i] for i in range(len(train_set))), cfg.modalities))
@@ -214,6 +215,15 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     _plot_first_dev_attention(model, dev_set, run_path / "attention.png", cfg.name)
     log.info("run written to %s", run_path)
     return RunResult(run_path, summary, fit)
+
+
+def _check_encoder_features(model: torch.nn.Module, spec: dict[str, Any]) -> None:
+    """Let each encoder that knows its features (``check_features``) check their provenance."""
+    utterance = getattr(model, "utterance", model)
+    for m, encoder in utterance.encoders.items():
+        check = getattr(encoder, "check_features", None)
+        if callable(check):
+            check(spec["provenance"]["features"].get(m, {}))
 
 
 def _plot_first_dev_attention(model: torch.nn.Module, dev_set: FeatureStoreDataset, path: Path,

@@ -219,3 +219,14 @@ def test_trainer_freezes_pretrained_layers_first_then_uses_layerwise_lrs(tmp_pat
     # epoch 2: every pretrained tensor moves, at lr * lr_scale * decay ** depth
     assert all(not torch.equal(states[2][k], initial[k]) for k in pretrained)
     assert lrs[2] == pytest.approx([1e-3 * 0.5 * 0.8, 1e-3 * 0.5, 1e-3, 1e-3], rel=1e-12)
+
+
+def test_features_of_another_layer_or_extractor_are_refused():
+    encoder = MiniLMEncoder(in_dim=384, out_dim=8, from_layer=4)
+    encoder.check_features({"extractor": "minilm", "layer": 4})
+    with pytest.raises(ValueError, match="hidden state 6 but the minilm encoder has from_layer=4"):
+        encoder.check_features({"extractor": "minilm"})  # no layer recorded: the last one
+    with pytest.raises(ValueError, match="hidden state 2"):
+        encoder.check_features({"extractor": "minilm", "layer": 2})
+    with pytest.raises(ValueError, match="extractor 'hf'"):
+        encoder.check_features({"extractor": "hf"})

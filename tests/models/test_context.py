@@ -147,3 +147,11 @@ def test_batch_padding_does_not_change_predictions():
     a = model(alone["inputs"], alone["masks"], alone["present"], dialogues=alone["dialogues"]).logits
     b = model(both["inputs"], both["masks"], both["present"], dialogues=both["dialogues"]).logits
     assert torch.allclose(a, b[5:], atol=1e-5)
+
+
+def test_parameter_groups_cover_the_context_model_once():
+    model = _model({"name": "transformer"})
+    groups = model.parameter_groups()
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert groups[-1]["params"] == list(model.context.parameters())

@@ -122,10 +122,27 @@ class MiniLMEncoder(ModalityEncoder):
             raise ValueError(f"from_layer must be in 0..{num_layers} for a {num_layers}-layer model, "
                              f"got {from_layer}")
         self.in_dim, self.out_dim, self.from_layer = in_dim, out_dim, from_layer
+        self.model_layers = num_layers
         self.lr_scale, self.layer_lr_decay, self.freeze_epochs = lr_scale, layer_lr_decay, freeze_epochs
         self.layers = nn.ModuleList(model.encoder.layer[from_layer:])  # the rest of the model is dropped
         self.dropout = nn.Dropout(dropout)
         self.out_proj = nn.Linear(hidden, out_dim)
+
+    def check_features(self, provenance: dict[str, Any]) -> None:
+        """Refuse features that are not MiniLM hidden state ``from_layer`` (by their provenance).
+
+        Raises:
+            ValueError: the features come from another extractor or another layer.
+        """
+        if provenance.get("extractor") != "minilm":
+            raise ValueError(f"the minilm encoder reads MiniLM hidden states, but the features come from "
+                             f"extractor {provenance.get('extractor')!r}")
+        layer = provenance.get("layer")
+        stored = self.model_layers if layer is None else int(layer)
+        if stored != self.from_layer:
+            raise ValueError(f"the features are MiniLM hidden state {stored} but the minilm encoder has "
+                             f"from_layer={self.from_layer}; extract with data.params.extractor_params.layer="
+                             f"{self.from_layer} or set from_layer: {stored}")
 
     def contextualize(self, x: Tensor, mask: Tensor) -> Tensor:
         """Run the pretrained layers: the model's last hidden state before the projection.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -81,3 +82,7 @@ class ContextualClassifier(nn.Module):
             aux_losses={},
         )
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The utterance model's optimiser groups, plus the context model in a default group."""
+        return [*self.utterance.parameter_groups(),
+                {"params": list(self.context.parameters()), "lr_scale": 1.0, "frozen_epochs": 0}]
