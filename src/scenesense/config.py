@@ -79,7 +79,7 @@ class TrainerConfig:
     weight_decay: float = 0.0
     grad_clip: float = 5.0  # max gradient norm (0 disables)
     patience: int = 5  # early stopping on dev loss; best weights are restored
-    class_weighted_loss: bool = False  # cross-entropy weighted by inverse train class frequency
+    class_weighted_loss: bool = False  # weight the loss (cross_entropy, focal) by inverse train class frequency
     loss: str = "auto"  # LOSSES name; auto: cross_entropy (classification) or l1 (regression)
     loss_params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the loss, e.g. {gamma: 2}
     seed: int = 0

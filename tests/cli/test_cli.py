@@ -34,6 +34,9 @@ def test_list_shows_every_registry(capsys):
     assert {"concat", "hadamard", "cross_attention", "residual_cross_attention"} <= set(listing["fusions"])
     assert {"synthetic", "meld", "store"} <= set(listing["datasets"])
     assert {"transformer", "linear"} <= set(listing["encoders"])
+    assert listing["contexts"] == {"transformer": "A windowed transformer over a dialogue's utterances, "
+                                                  "optionally speaker-aware."}
+    assert {"focal", "logit_adjusted"} <= set(listing["losses"])
     assert set(listing["recipes"]) >= {"concat", "hadamard", "cross_attention", "residual",
                                        "residual_cross_attention"}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from scenesense.cli.common import print_json
-from scenesense.registry import DATASETS, ENCODERS, EXTRACTORS, FUSIONS, LOSSES, RECIPES, Registry
+from scenesense.registry import CONTEXTS, DATASETS, ENCODERS, EXTRACTORS, FUSIONS, LOSSES, RECIPES, Registry
 
 _KINDS: dict[str, Registry] = {
+    "contexts": CONTEXTS,
     "datasets": DATASETS,
     "encoders": ENCODERS,
     "extractors": EXTRACTORS,

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from scenesense.training.checkpoint import load_weights as load_weights
 from scenesense.training.losses import CrossEntropyLoss as CrossEntropyLoss
+from scenesense.training.losses import FocalLoss as FocalLoss
+from scenesense.training.losses import LogitAdjustedLoss as LogitAdjustedLoss
+from scenesense.training.losses import class_priors_from_dataset as class_priors_from_dataset
+from scenesense.training.losses import class_priors_from_labels as class_priors_from_labels
 from scenesense.training.losses import class_weights_from_dataset as class_weights_from_dataset
 from scenesense.training.losses import class_weights_from_labels as class_weights_from_labels
 from scenesense.training.trainer import FitResult as FitResult
 from scenesense.training.trainer import Predictions as Predictions
 from scenesense.training.trainer import Trainer as Trainer
 
-__all__ = ["CrossEntropyLoss", "FitResult", "Predictions", "Trainer", "class_weights_from_dataset",
+__all__ = ["CrossEntropyLoss", "FitResult", "FocalLoss", "LogitAdjustedLoss", "Predictions", "Trainer",
+           "class_priors_from_dataset", "class_priors_from_labels", "class_weights_from_dataset",
            "class_weights_from_labels", "load_weights"]

@@ -170,7 +170,8 @@ def _set_learning_rates(optimizer: Optimizer, schedule: Schedule, lr: float, epo
 class Trainer:
     """Fit, early-stop, checkpoint and predict any model that returns :class:`ModelOutput`.
 
-    The model is called as ``model(batch["inputs"], batch["masks"], batch["present"])``; the
+    The model is called as ``model(batch["inputs"], batch["masks"], batch["present"])`` (plus
+    ``dialogues=batch["dialogues"]`` for batches of whole dialogues, see :func:`forward`); the
     training loss is ``loss_fn(logits, label) + sum(aux_losses.values())`` and the dev loss (early
     stopping) is ``loss_fn`` alone. Evaluation runs every rank over the whole dev set, so all ranks
     take the same early-stopping decision.
@@ -180,9 +181,10 @@ class Trainer:
         run_dir: where ``last.pt`` (resume state) and ``checkpoint.pt`` (best weights) go; a run_dir
             that already holds ``last.pt`` is resumed. ``None`` writes nothing.
         loss_fn: task loss ``(logits [B, C], label [B]) -> scalar``, used as given (then
-            ``cfg.class_weighted_loss`` is ignored). ``None``: ``cfg.loss`` from ``LOSSES``; ``"auto"`` is
-            ``"l1"`` for a regression training set and otherwise the registered ``"cross_entropy"``,
-            weighted by ``class_weights_from_dataset(train_set)`` if ``cfg.class_weighted_loss``.
+            ``cfg.class_weighted_loss`` is ignored). ``None``: ``cfg.loss`` from ``LOSSES`` with
+            ``cfg.loss_params``; ``"auto"`` is ``"l1"`` for a regression training set and otherwise
+            ``"cross_entropy"``. Class weights go to a loss that takes them if ``cfg.class_weighted_loss``;
+            class priors always go to a loss that takes them (see ``_build_loss``).
     """
 
     def __init__(self, cfg: TrainerConfig, run_dir: Path | str | None = None,
