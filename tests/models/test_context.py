@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 import pytest
 import torch
 
+import scenesense.fusions  # noqa: F401  (registers the fusions)
 from scenesense.config import ConfigError, build_config
 from scenesense.data.dialogues import DialogueCollate, SpeakerVocabulary, dialogue_layout
 from scenesense.models.builders import build_model
 from scenesense.models.context import DialogueTransformer
 from scenesense.models.contextual import ContextualClassifier, to_dialogues, to_rows
-from scenesense.registry import CONTEXTS
+from scenesense.registry import CONTEXTS, FUSIONS
 
 
 def _sample(dialogue: str, position: int, speaker: str, x: np.ndarray) -> dict:
@@ -155,3 +157,28 @@ def test_parameter_groups_cover_the_context_model_once():
     ids = [id(p) for g in groups for p in g["params"]]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
     assert groups[-1]["params"] == list(model.context.parameters())
+
+
+@pytest.mark.parametrize("fusion", FUSIONS.names())
+def test_every_fusion_takes_dialogue_context(fusion):
+    """Fusion per utterance, context across utterances: each fusion trains under a context model."""
+    accepted = inspect.signature(FUSIONS.get(fusion)).parameters
+    wanted = {"num_heads": 2, "dropout": 0.0, "vector_tokens": True}  # audio is a vector: one token
+    params = {k: v for k, v in wanted.items() if k in accepted}
+    cfg = build_config({"modalities": ["audio", "text"], "model": {
+        "out_dim": 8, "fusion": {"name": fusion, **params}, "modality_dropout": 0.0,
+        "sequence_encoder": {"name": "transformer", "num_layers": 1, "num_heads": 2, "dim_feedforward": 8},
+        "context": {"name": "transformer", "window": 2, "d_model": 8, "num_heads": 2}}})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.modalities, {"audio": 3, "text": 8}, {"audio": "vector", "text": "sequence"},
+                        4, num_speakers=2)
+    rng = np.random.default_rng(0)
+    dialogues = [[{**_sample(f"d{g}", k, "AB"[k % 2], rng.normal(size=3)),
+                   "inputs": {"audio": rng.normal(size=3).astype(np.float32),
+                              "text": rng.normal(size=(2 + k, 8)).astype(np.float32)},
+                   "present": {"audio": True, "text": True}} for k in range(n)] for g, n in enumerate((3, 1))]
+    batch = DialogueCollate(SpeakerVocabulary(["A"]))(dialogues)
+    out = model(batch["inputs"], batch["masks"], batch["present"], dialogues=batch["dialogues"])
+    assert out.logits.shape == (4, 4) and torch.isfinite(out.logits).all()
+    out.logits.sum().backward()
+    assert model.context.output.weight.grad is not None and model.context.output.weight.grad.abs().sum() > 0
