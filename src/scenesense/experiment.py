@@ -12,8 +12,9 @@ robustness suite on its cell right after training, so that work is parallel too.
 The default grid is the Scene Sense paper's Table 3: every non-empty subset of the base
 configuration's modalities; one-modality sets train the base configuration's own model (variant
 ``base``: no recipe) and multimodal sets every Scene Sense recipe. Variants that choose no fusion
-(dialogue context, losses) also run on one-modality sets, e.g. ``--variants base context_past``. A cross-attention variant on a set with fewer than
-two sequence modalities gets ``vector_tokens: true`` (vector modalities join as one-step sequences).
+(dialogue context, losses) also run on one-modality sets, e.g. ``--variants base context_past``.
+A cross-attention variant on a set with fewer than two sequence modalities gets
+``vector_tokens: true`` (vector modalities join as one-step sequences).
 """
 
 from __future__ import annotations

@@ -100,8 +100,8 @@ _recipe(
 )
 
 # Beyond the paper (issue 7): dialogue context over the fused utterances of a dialogue (window of
-# 8 utterances each side), then speakers, then class-imbalance losses. They change nothing else, so
-# they stack with any fusion recipe and run on one modality too. A context model's batch is a number
+# 8 utterances each side), then speakers, then class-imbalance losses. They choose no fusion, so they
+# apply to any base configuration and run on one modality too. A context model's batch is a number
 # of whole dialogues: 4 MELD dialogues hold ~38 utterances, close to the paper's batch of 32.
 _CONTEXT = {"name": "transformer", "window": 8, "d_model": 128, "num_layers": 1, "num_heads": 4, "dropout": 0.1}
 _recipe("context_past", "dialogue context: past utterances only (streaming), no speaker information",
