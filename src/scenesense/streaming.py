@@ -32,7 +32,7 @@ import torch
 
 from scenesense.data.collate import collate
 from scenesense.data.dialogues import SpeakerVocabulary, dialogue_layout
-from scenesense.data.meld import _decode_bytes, repair_text
+from scenesense.data.meld import decode_csv_bytes, repair_text
 from scenesense.data.validation import DataFormatError
 from scenesense.predict import (
     InputItem,
@@ -104,7 +104,7 @@ def read_conversation_csv(path: str | os.PathLike[str]) -> list[ConversationUtte
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such conversation file")
-    reader = csv.DictReader(io.StringIO(_decode_bytes(path.read_bytes()), newline=""))
+    reader = csv.DictReader(io.StringIO(decode_csv_bytes(path.read_bytes()), newline=""))
     header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
     missing = [c for c in CONVERSATION_COLUMNS if c not in header]
     if missing:

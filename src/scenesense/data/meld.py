@@ -107,7 +107,7 @@ def repair_text(text: str) -> str:
     return text
 
 
-def _decode_bytes(raw: bytes) -> str:
+def decode_csv_bytes(raw: bytes) -> str:
     """UTF-8 (BOM stripped); a file that is not UTF-8 is read as cp1252."""
     try:
         return raw.decode("utf-8-sig")
@@ -146,7 +146,7 @@ def read_meld_csv(path: str | Path) -> list[MeldUtterance]:
         FileNotFoundError: ``path`` does not exist.
     """
     path = Path(path)
-    text = _decode_bytes(path.read_bytes())
+    text = decode_csv_bytes(path.read_bytes())
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
     missing = [c for c in MELD_COLUMNS if c not in header]
@@ -243,7 +243,7 @@ def encoding_variant(path: str | Path) -> str:
     Returns:
         ``"utf-8"`` (current release), ``"c1-controls"`` (pre-2020 / MELD.Raw) or ``"mojibake"``.
     """
-    text = _decode_bytes(Path(path).read_bytes())
+    text = decode_csv_bytes(Path(path).read_bytes())
     if _MOJIBAKE.sub(_fix_mojibake, text) != text:  # checked first: mojibake may hold C1 code points too
         return "mojibake"
     if any("\x80" <= ch <= "\x9f" for ch in text):
