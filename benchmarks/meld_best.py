@@ -1,7 +1,7 @@
 """MELD: train the best small configuration on train (selected on dev), then score any MELD-format CSV.
 
-The configuration is ``configs/meld_best.yaml`` (MiniLM token features, residual transformer text
-encoder, dialogue context and speakers, see the README). Training resumes where a killed run
+The configuration is ``configs/meld_best.yaml`` (all six MiniLM layers fine-tuned end to end, the
+best measured on dev; see the README); ``-c`` takes any other. Training resumes where a killed run
 stopped (the run folder is fixed per seed). Prints dev accuracy, weighted F1, macro F1 and the F1 of
 every class, the training time, and the same for each CSV given with ``--evaluate``.
 
