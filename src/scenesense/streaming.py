@@ -19,8 +19,6 @@ Contents, top-down: the conversation CSV reader, :class:`ConversationStream`,
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -32,7 +30,7 @@ import torch
 
 from scenesense.data.collate import collate
 from scenesense.data.dialogues import SpeakerVocabulary, dialogue_layout
-from scenesense.data.meld import decode_csv_bytes, repair_text
+from scenesense.data.meld import int_field, meld_csv_reader, repair_text
 from scenesense.data.validation import DataFormatError
 from scenesense.predict import (
     InputItem,
@@ -78,14 +76,6 @@ class ConversationUtterance:
     text: str
 
 
-def _int_cell(row: Mapping[str, str], column: str, where: str) -> int:
-    value = (row.get(column) or "").strip()
-    try:
-        return int(value)
-    except ValueError:
-        raise DataFormatError(f"{where}: {column} {value!r} is not an integer") from None
-
-
 def read_conversation_csv(path: str | os.PathLike[str]) -> list[ConversationUtterance]:
     """Read the transcripts of a MELD-format CSV, labelled or not.
 
@@ -104,17 +94,12 @@ def read_conversation_csv(path: str | os.PathLike[str]) -> list[ConversationUtte
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such conversation file")
-    reader = csv.DictReader(io.StringIO(decode_csv_bytes(path.read_bytes()), newline=""))
-    header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
-    missing = [c for c in CONVERSATION_COLUMNS if c not in header]
-    if missing:
-        raise DataFormatError(f"{path}: missing column(s) {missing} of a MELD-format CSV; found {header}")
-    reader.fieldnames = header
+    reader = meld_csv_reader(path, CONVERSATION_COLUMNS)
     out: list[ConversationUtterance] = []
     seen: dict[str, int] = {}
     for row in reader:
         where = f"{path}: line {reader.line_num}"
-        dia, utt = _int_cell(row, "Dialogue_ID", where), _int_cell(row, "Utterance_ID", where)
+        dia, utt = int_field(row, "Dialogue_ID", where), int_field(row, "Utterance_ID", where)
         key = f"dia{dia}_utt{utt}"
         if key in seen:
             raise DataFormatError(f"{where}: duplicate utterance {key}, first at line {seen[key]}")

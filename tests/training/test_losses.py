@@ -96,7 +96,7 @@ def test_zero_weight_batch_gives_zero_not_nan():
 def test_registered_and_validated():
     assert "cross_entropy" in LOSSES.names()
     loss = LOSSES.create("cross_entropy", class_weights=torch.tensor([1.0, 2.0]))
-    assert isinstance(loss, CrossEntropyLoss)
+    assert type(loss) is CrossEntropyLoss
     assert "class_weights" in dict(loss.named_buffers())
     with pytest.raises(ValueError, match="class_weights"):
         CrossEntropyLoss([-1.0, 1.0])

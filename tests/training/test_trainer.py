@@ -336,7 +336,7 @@ def test_trainer_builds_focal_and_logit_adjusted_losses_from_config():
     torch.testing.assert_close(adjusted.class_priors, torch.tensor([3 / 6, 1 / 6, 2 / 6]))
 
     weighted_ce = Trainer(TrainerConfig(loss="cross_entropy", class_weighted_loss=True))._build_loss(train)
-    assert isinstance(weighted_ce, CrossEntropyLoss)
+    assert type(weighted_ce) is CrossEntropyLoss  # not a subclass such as FocalLoss
     torch.testing.assert_close(weighted_ce.class_weights, torch.tensor([6 / 11, 18 / 11, 9 / 11]))
 
 
@@ -345,7 +345,7 @@ def test_auto_loss_is_unchanged():
 
     train = tiny_labelled_set([0, 1, 2])
     auto = Trainer(TrainerConfig(class_weighted_loss=True))._build_loss(train)
-    assert isinstance(auto, CrossEntropyLoss)
+    assert type(auto) is CrossEntropyLoss
     torch.testing.assert_close(auto.class_weights, torch.ones(3))
     regression = tiny_labelled_set([0, 1, 2], is_classification=False)
     assert isinstance(Trainer(TrainerConfig(class_weighted_loss=True))._build_loss(regression), L1Loss)

@@ -19,6 +19,7 @@ import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,23 @@ def decode_csv_bytes(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def _int_field(row: dict[str, str], column: str, where: str) -> int:
+def meld_csv_reader(path: Path, columns: tuple[str, ...]) -> csv.DictReader:
+    """A dict reader over a MELD-format CSV: decoded, header names repaired, ``columns`` required.
+
+    Raises:
+        DataFormatError: a column of ``columns`` is missing.
+    """
+    reader = csv.DictReader(io.StringIO(decode_csv_bytes(path.read_bytes()), newline=""))
+    header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {missing}; found {header}")
+    reader.fieldnames = header
+    return reader
+
+
+def int_field(row: Mapping[str, str], column: str, where: str) -> int:
+    """The integer in ``row[column]``; a clear error naming ``where`` otherwise."""
     value = (row.get(column) or "").strip()
     try:
         return int(value)
@@ -146,20 +163,14 @@ def read_meld_csv(path: str | Path) -> list[MeldUtterance]:
         FileNotFoundError: ``path`` does not exist.
     """
     path = Path(path)
-    text = decode_csv_bytes(path.read_bytes())
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
-    missing = [c for c in MELD_COLUMNS if c not in header]
-    if missing:
-        raise DataFormatError(f"{path}: missing column(s) {missing}; found {header}")
-    reader.fieldnames = header
+    reader = meld_csv_reader(path, MELD_COLUMNS)
     out: list[MeldUtterance] = []
     seen: dict[str, int] = {}
     for row in reader:
         line = reader.line_num
         where = f"{path}: line {line}"
-        dia = _int_field(row, "Dialogue_ID", where)
-        utt = _int_field(row, "Utterance_ID", where)
+        dia = int_field(row, "Dialogue_ID", where)
+        utt = int_field(row, "Utterance_ID", where)
         key = f"dia{dia}_utt{utt}"
         where = f"{path}: line {line} ({key})"
         if key in seen:
@@ -171,9 +182,9 @@ def read_meld_csv(path: str | Path) -> list[MeldUtterance]:
             speaker=repair_text(row["Speaker"] or "").strip(), text=repair_text(row["Utterance"] or ""),
             emotion=_label_field(row, "Emotion", MELD_EMOTIONS.names, where),
             sentiment=_label_field(row, "Sentiment", MELD_SENTIMENTS.names, where),
-            season=_int_field(row, "Season", where), episode=_int_field(row, "Episode", where),
+            season=int_field(row, "Season", where), episode=int_field(row, "Episode", where),
             start_time=(row["StartTime"] or "").strip(), end_time=(row["EndTime"] or "").strip(),
-            sr_no=_int_field(row, "Sr No.", where),
+            sr_no=int_field(row, "Sr No.", where),
         ))
     if not out:
         raise DataFormatError(f"{path}: no utterances")

@@ -219,11 +219,15 @@ class CrossEntropyLoss(nn.Module):
             Scalar loss.
         """
         _check_inputs(logits, label, self.class_weights, "class weights")
-        return _reduce(F.cross_entropy(logits, label, reduction="none"), label, self.class_weights)
+        return _reduce(self.per_sample(logits, label), label, self.class_weights)
+
+    def per_sample(self, logits: Tensor, label: Tensor) -> Tensor:
+        """``[B]`` unreduced losses ``-log p_y``."""
+        return F.cross_entropy(logits, label, reduction="none")
 
 
 @LOSSES.register("focal")
-class FocalLoss(nn.Module):
+class FocalLoss(CrossEntropyLoss):
     """Focal loss ``(1 - p_y)^gamma * (-log p_y)`` (Lin et al. 2017), optionally class-weighted.
 
     The factor ``(1 - p_y)^gamma`` shrinks the loss of well-classified samples, so training
@@ -241,26 +245,15 @@ class FocalLoss(nn.Module):
     """
 
     def __init__(self, gamma: float = 2.0, class_weights: Tensor | Sequence[float] | None = None) -> None:
-        super().__init__()
+        super().__init__(class_weights)
         self.gamma = _check_non_negative("gamma", gamma)
-        self.class_weights: Tensor | None
-        self.register_buffer("class_weights", _as_weights(class_weights))
 
-    def forward(self, logits: Tensor, label: Tensor) -> Tensor:
-        """Mean (or weighted mean) focal loss.
-
-        Args:
-            logits: ``[B, C]`` class scores.
-            label: ``[B]`` class ids (long).
-
-        Returns:
-            Scalar loss.
-        """
-        _check_inputs(logits, label, self.class_weights, "class weights")
+    def per_sample(self, logits: Tensor, label: Tensor) -> Tensor:
+        """``[B]`` unreduced focal losses (reduced by :meth:`CrossEntropyLoss.forward`)."""
         log_p = F.log_softmax(logits, dim=1).gather(1, label[:, None])[:, 0]  # [B] log p_y
         # clamped away from 0 so that 0 < gamma < 1 has finite gradients when p_y rounds to 1
         one_minus_p = (-torch.expm1(log_p)).clamp_min(torch.finfo(log_p.dtype).tiny)
-        return _reduce(one_minus_p.pow(self.gamma) * -log_p, label, self.class_weights)
+        return one_minus_p.pow(self.gamma) * -log_p
 
 
 @LOSSES.register("logit_adjusted")
