@@ -104,9 +104,9 @@ def _hidden_state_features(model: Any, texts: list[str], batch_size: int,  # noq
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
+    tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
         features = batch_to_device(tokenize([texts[i] for i in rows]), model.device)
         with torch.inference_mode():
             out = model(features)
