@@ -530,6 +530,14 @@ def test_provenance_fallbacks_and_warnings(run_a, fakes, tmp_path):
     assert result.items[0].error == ("no modality could be extracted: its inputs (audio) feed none of the "
                                      "run's extractable modalities (text)")
     assert result.items[1].ok
+    # text features with dialogue context in the input cannot come from single items
+    spec["provenance"]["features"]["audio"].pop("output")
+    spec["provenance"]["features"]["text"]["dialogue_context"] = {"past": 2, "future": 0, "speakers": True}
+    spec_file.write_text(json.dumps(spec))
+    result = predict(run, ["hello", str(write_wav(tmp_path / "a.wav", 0.5))])
+    assert result.features["text"]["unavailable"].startswith("text: the run's text features carry dialogue context")
+    assert "scenesense evaluate" in result.features["text"]["unavailable"]
+    assert not result.items[0].ok and result.items[1].used == ("audio",)
 
 
 def test_csv_output(run_a, fakes, tmp_path):

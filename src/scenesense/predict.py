@@ -500,6 +500,12 @@ def plan_modality(spec: Mapping[str, Any], modality: str) -> ModalityPlan:
                             f"registered extractor, so they cannot be extracted from raw media; "
                             f"{modality} is treated as missing")
         return plan
+    if provenance.get("dialogue_context") is not None:
+        plan.unavailable = (f"{modality}: the run's {modality} features carry dialogue context "
+                            f"({provenance['dialogue_context']}: neighbouring turns in the input), which single "
+                            f"items cannot give; score a MELD-format CSV with `scenesense evaluate` instead; "
+                            f"{modality} is treated as missing")
+        return plan
     try:
         extractor = EXTRACTORS.create(name, **params)
     except (TypeError, ValueError) as err:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,6 +12,7 @@ from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.formats.meld_text import extract_meld_for_spec, extract_meld_split
 from scenesense.data.sources import prepare_dataset
 from scenesense.data.store import StoreError, open_store_split
+from scenesense.data.text_context import TextContext
 from scenesense.extraction.text import TextExtractor, TextFeatures
 from scenesense.registry import DATASETS, EXTRACTORS
 
@@ -35,6 +38,22 @@ class StubTextExtractor(TextExtractor):
         StubTextExtractor.calls += 1
         tokens = [np.full((min(len(t.split()) + 2, self.max_tokens), 4), len(t), np.float32) for t in texts]
         return TextFeatures(tokens, np.stack([tok[0] for tok in tokens]))
+
+
+class StubPairExtractor(StubTextExtractor):
+    """Also reads (text, context) pairs: one token per word of both (+3 specials); keeps the pairs."""
+
+    pairs: ClassVar[list[tuple[str, str]]] = []
+
+    def provenance(self) -> dict[str, Any]:
+        return {"extractor": "stub_pairs", "params": {"max_tokens": self.max_tokens}}
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def extract_pairs(self, pairs: list[tuple[str, str]]) -> TextFeatures:
+        StubPairExtractor.pairs += pairs
+        return self.extract([f"{a} {b}" for a, b in pairs])
 
 
 @pytest.fixture
@@ -138,6 +157,51 @@ def test_extract_meld_for_spec_reuses_the_runs_extractor(write_meld_csv, tmp_pat
     assert scored.split.features["text"].max_len == 3
     assert extract_meld_for_spec(csv_path, spec, tmp_path / "c") == out
     assert stub_extractor.calls == calls + 1  # extracted once, then reused
+
+
+def test_meld_context_pairs_follow_dialogue_order_not_row_order(write_meld_csv, tmp_path, monkeypatch):
+    from tests.conftest import MELD_ROWS
+
+    monkeypatch.setitem(EXTRACTORS._items, "stub_pairs", StubPairExtractor)
+    StubPairExtractor.pairs = []
+    rows = [MELD_ROWS[i] for i in (4, 0, 3, 7, 1, 2, 6, 5)]  # shuffled rows
+    csv_path = write_meld_csv(rows=rows)
+    context = TextContext(past=1, future=1, speakers=True)
+    out = extract_meld_split(csv_path, tmp_path / "dev.h5", extractor=StubPairExtractor(), context=context)
+    split = open_store_split(out)
+    pairs = dict(zip(split.ids, StubPairExtractor.pairs))  # the stub saw the rows in file order
+    assert pairs["dia1_utt1"] == ("Monica: What?", "Phoebe: Oh my God, he’s lost it… He’s totally lost it! "
+                                  "[SEP] Richard’s Date: Emma!  See? “Good” — that’s it.")
+    assert pairs["dia0_utt0"][1].startswith("[SEP] The Interviewer: ")
+    assert pairs["dia3_utt5"] == ("Joey: I’m scared – really.", "Ross: Ugh. [SEP]")
+    assert split.features["text"].provenance["dialogue_context"] == context.to_dict()
+    with pytest.raises(NotImplementedError, match="reads single texts, not .* pairs"):
+        extract_meld_split(csv_path, tmp_path / "x.h5", extractor=StubTextExtractor(), context=context)
+
+
+def test_meld_source_keys_the_cache_by_context_and_checks_it(write_meld_csv, tmp_path, monkeypatch):
+    monkeypatch.setitem(EXTRACTORS._items, "stub_pairs", StubPairExtractor)
+    write_meld_csv("meld/train_sent_emo.csv")
+    write_meld_csv("meld/dev_sent_emo.csv")
+    plain = DataConfig(dataset="meld", root=str(tmp_path / "meld"), params={"extractor": "stub_pairs"})
+    source = DATASETS.get("meld")()
+    identity = source.identity(Path(plain.root), source.params(plain.params))
+    assert "context" not in identity["params"]  # stores made before the option keep their key
+    with_context = replace(plain, params={"extractor": "stub_pairs", "context": {"past": 2}})
+    root = prepare_dataset(with_context, tmp_path / "c")
+    assert root != prepare_dataset(plain, tmp_path / "c")
+    train = FeatureStoreDataset(root / "train.h5", ["text"])
+    assert train.provenance["features"]["text"]["dialogue_context"] == {"past": 2, "future": 0, "speakers": False}
+    # a CSV scored for the run is featurised with the same context
+    StubPairExtractor.pairs = []
+    spec = {"provenance": train.provenance, "label_names": list(train.label_space.names)}
+    scored = extract_meld_for_spec(write_meld_csv("elsewhere/t.csv"), spec, tmp_path / "c")
+    assert open_store_split(scored).features["text"].provenance["dialogue_context"]["past"] == 2
+    assert ("What?", "Oh my God, he’s lost it… He’s totally lost it!") in StubPairExtractor.pairs
+    for bad, match in (({"past": -1}, "context.past must be an int >= 0"),
+                       ({"turns": 2}, r"unknown key\(s\) \['turns'\]")):
+        with pytest.raises(ConfigError, match=match):
+            prepare_dataset(replace(plain, params={"extractor": "stub_pairs", "context": bad}), tmp_path / "c")
 
 
 def test_extract_meld_for_spec_rejects_runs_without_a_text_extractor(tmp_path, tiny_store):

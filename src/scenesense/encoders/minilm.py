@@ -30,7 +30,9 @@ def _model_dir(model_path: str | None) -> str:
 
 
 def _check_settings(from_layer: int, lr_scale: float, layer_lr_decay: float, freeze_epochs: int,
-                    dropout: float) -> None:
+                    dropout: float, pooling: str) -> None:
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
     if from_layer < 0:
         raise ValueError(f"from_layer must be >= 0, got {from_layer}")
     if lr_scale < 0 or not 0 < layer_lr_decay <= 1:
@@ -52,7 +54,7 @@ def _attention_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
 
 @ENCODERS.register("minilm")
 class MiniLMEncoder(ModalityEncoder):
-    """The pretrained MiniLM layers ``from_layer .. 5`` over stored hidden states, mean pooling, projection.
+    """The pretrained MiniLM layers ``from_layer .. 5`` over stored hidden states, pooling, projection.
 
     The inputs are MiniLM hidden states ``hidden_states[from_layer]`` from the feature store (the
     ``minilm`` text extractor with ``layer=from_layer``). This encoder runs the remaining
@@ -60,7 +62,9 @@ class MiniLMEncoder(ModalityEncoder):
     the rest of the model, with the padding mask as attention mask; then the masked mean over
     the real word-pieces (the sentence-transformers pooling, before its L2 normalisation) and a
     Linear projection to ``out_dim``: ``sequence = P(h)``, ``pooled = masked_mean(P(h)) =
-    P(masked_mean(h))``. With ``from_layer=0`` every transformer layer is fine-tuned end to end;
+    P(masked_mean(h))``; with ``pooling="cls"`` the first step instead, ``pooled = P(h[:, 0])``
+    (BERT's ``[CLS]``: the choice for sentence-pair inputs that carry dialogue context, where a
+    mean would mix the utterance with its neighbours). With ``from_layer=0`` every transformer layer is fine-tuned end to end;
     the word, position and token-type embeddings (and their LayerNorm) stay frozen, as they were
     applied when the features were stored. With ``from_layer=6`` nothing pretrained is trained
     (a baseline: mean pooling and the projection).
@@ -84,6 +88,7 @@ class MiniLMEncoder(ModalityEncoder):
         freeze_epochs: epochs during which the pretrained layers are not updated.
         dropout: BERT's hidden and attention dropout in the pretrained layers, and dropout before
             the projection.
+        pooling: ``"mean"`` over the real word-pieces or ``"cls"`` (the first one).
 
     Raises:
         ValueError: ``in_dim`` is not the model's hidden size, ``from_layer`` is out of range or
@@ -104,9 +109,10 @@ class MiniLMEncoder(ModalityEncoder):
         layer_lr_decay: float = 0.9,
         freeze_epochs: int = 1,
         dropout: float = 0.1,
+        pooling: str = "mean",
     ) -> None:
         super().__init__()
-        _check_settings(from_layer, lr_scale, layer_lr_decay, freeze_epochs, dropout)
+        _check_settings(from_layer, lr_scale, layer_lr_decay, freeze_epochs, dropout, pooling)
         if out_dim < 1:
             raise ValueError(f"out_dim must be >= 1, got {out_dim}")
         from transformers import AutoModel
@@ -124,6 +130,7 @@ class MiniLMEncoder(ModalityEncoder):
         self.in_dim, self.out_dim, self.from_layer = in_dim, out_dim, from_layer
         self.model_layers = num_layers
         self.lr_scale, self.layer_lr_decay, self.freeze_epochs = lr_scale, layer_lr_decay, freeze_epochs
+        self.pooling = pooling
         self.layers = nn.ModuleList(model.encoder.layer[from_layer:])  # the rest of the model is dropped
         self.dropout = nn.Dropout(dropout)
         self.out_proj = nn.Linear(hidden, out_dim)
@@ -182,7 +189,8 @@ class MiniLMEncoder(ModalityEncoder):
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         sequence = self.out_proj(self.dropout(self.contextualize(x, mask)))  # [B, T, out_dim]
         sequence = torch.where(mask.unsqueeze(-1), sequence, zero)
-        pooled = masked_mean(sequence, mask)  # [B, out_dim]; zeros for a row without real steps
+        # [B, out_dim]; zeros for a row without real steps (its padded first step is zero)
+        pooled = sequence[:, 0] if self.pooling == "cls" else masked_mean(sequence, mask)
         return EncoderOutput(sequence=sequence, pooled=pooled, mask=mask)
 
     def parameter_groups(self) -> list[dict[str, Any]]:

@@ -44,6 +44,26 @@ class TextExtractor(FeatureExtractor):
     def extract(self, texts: list[str]) -> TextFeatures:
         """Embed ``N`` texts; see :class:`TextFeatures` for shapes."""
 
+    def extract_pairs(self, pairs: list[tuple[str, str]]) -> TextFeatures:
+        """Embed ``N`` sentence pairs ``(text, context)`` (:mod:`scenesense.data.text_context`).
+
+        Raises:
+            NotImplementedError: this extractor reads single texts only.
+        """
+        raise NotImplementedError(self._no_pairs())
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word-pieces of each text, special tokens excluded (to budget :meth:`extract_pairs`).
+
+        Raises:
+            NotImplementedError: this extractor reads single texts only.
+        """
+        raise NotImplementedError(self._no_pairs())
+
+    def _no_pairs(self) -> str:
+        return (f"text extractor {type(self).__name__} reads single texts, not (utterance, context) "
+                f"pairs (data.params.context); use the 'minilm' extractor")
+
     def outputs(self) -> dict[str, OutputSpec]:
         """``tokens``: ``[T <= max_tokens, D]``; ``sentence``: ``[D]``."""
         return {"tokens": OutputSpec("sequence", self.dim), "sentence": OutputSpec("vector", self.dim)}
@@ -91,17 +111,18 @@ def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int
     return TextFeatures(tokens, sentence.astype(np.float32))
 
 
-def _hidden_state_features(model: Any, texts: list[str], batch_size: int,  # noqa: ANN401
-                           max_tokens: int, layer: int) -> TextFeatures:
+def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],  # noqa: ANN401
+                           batch_size: int, max_tokens: int, layer: int) -> TextFeatures:
     """Like :func:`_sentence_transformer_features`, with ``hidden_states[layer]`` as the tokens.
 
     ``model`` must return ``all_layer_embeddings`` (its transformer config has
-    ``output_hidden_states``). Texts of similar length share a batch; rows keep the input order.
+    ``output_hidden_states``). ``texts`` may be sentence pairs (BERT's ``[CLS] a [SEP] b [SEP]``
+    with token types 0/1). Texts of similar length share a batch; rows keep the input order.
     """
     import torch
     from sentence_transformers.util import batch_to_device
 
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    order = sorted(range(len(texts)), key=lambda i: -len(str(texts[i])))
     tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
@@ -258,3 +279,38 @@ class MiniLMTextExtractor(TextExtractor):
         if layer is not None:
             return _hidden_state_features(self._load(), list(texts), self.batch_size, self.max_tokens, layer)
         return _sentence_transformer_features(self._load(), list(texts), self.batch_size, self.max_tokens)
+
+    def extract_pairs(self, pairs: list[tuple[str, str]]) -> TextFeatures:
+        """Embed sentence pairs ``(text, context)`` as ``[CLS] text [SEP] context [SEP]``.
+
+        Token types are 0 for ``text`` and 1 for ``context``; a ``[SEP]`` inside ``context``
+        stays one special token. The tokens are hidden state ``layer`` (the last one when
+        ``None``), cut to ``max_tokens``; the sentence vector is the L2-normalised mean over the
+        whole pair.
+
+        Args:
+            pairs: ``N`` pairs of strings (``context`` may be empty).
+
+        Returns:
+            :class:`TextFeatures` as :meth:`extract`.
+
+        Raises:
+            TypeError: an item is not a pair of strings (its index is named).
+            ValueError: ``layer`` is above the model's number of layers.
+        """
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+                raise TypeError(f"pair {i} is {pair!r}, expected a (text, context) tuple of strings")
+        layer = self._checked_layer()
+        if not pairs:
+            return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
+        model = self._load()
+        model[0].auto_model.config.output_hidden_states = True
+        return _hidden_state_features(model, list(pairs), self.batch_size, self.max_tokens,
+                                      self.num_layers if layer is None else layer)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word-pieces of each text, without ``[CLS]``/``[SEP]`` (the model's tokenizer)."""
+        _check_texts(texts)
+        tokenizer = self._load().tokenizer
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]

@@ -11,6 +11,7 @@ from scenesense.config import ConfigError
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
 from scenesense.data.meld import (
     MELD_SPLITS,
+    MeldUtterance,
     dialogue_positions,
     find_meld_csv,
     read_meld_csv,
@@ -18,6 +19,7 @@ from scenesense.data.meld import (
 )
 from scenesense.data.sources import DatasetSource, digest, file_sha256, is_complete, register_source
 from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
+from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
 from scenesense.extraction.text import TextExtractor
 from scenesense.registry import EXTRACTORS
@@ -29,7 +31,7 @@ _EXTRACT_CHUNK = 1024  # utterances per extractor call / store append
 
 
 def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor: TextExtractor,
-                       label: str = "emotion") -> Path:
+                       label: str = "emotion", context: TextContext | None = None) -> Path:
     """Read one MELD CSV and write its text features as a store split file.
 
     Feature sets (both modality ``text``): ``text`` ``[N, T_max <= max_tokens, D]`` token
@@ -42,6 +44,9 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
         out_file: the split file to write (e.g. ``<store>/dev.h5``).
         extractor: the text extractor (e.g. ``MiniLMTextExtractor()``).
         label: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes).
+        context: neighbouring turns written into each input (:mod:`scenesense.data.text_context`;
+            turns ordered by ``Utterance_ID`` within their dialogue), recorded in the provenance
+            as ``dialogue_context``; ``None``: each utterance alone.
 
     Returns:
         ``out_file`` as a :class:`~pathlib.Path`.
@@ -57,6 +62,10 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
     positions = dialogue_positions(utterances)
     space = _MELD_LABELS[label]
     provenance = extractor.provenance()
+    inputs: list[str] | list[tuple[str, str]] = [u.text for u in utterances]
+    if context is not None:
+        inputs = _pairs(utterances, positions, context, extractor)
+        provenance["dialogue_context"] = context.to_dict()
     specs = {
         "text": FeatureSpec("text", "sequence", extractor.dim, max_len=extractor.max_tokens,
                             provenance=provenance),
@@ -67,7 +76,9 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
     with StoreWriter(out_file, label_space=space, features=specs, source=source) as writer:
         for start in range(0, len(utterances), _EXTRACT_CHUNK):
             part = utterances[start:start + _EXTRACT_CHUNK]
-            features = extractor.extract([u.text for u in part])
+            chunk = inputs[start:start + _EXTRACT_CHUNK]
+            features = (extractor.extract(chunk) if context is None  # type: ignore[arg-type]
+                        else extractor.extract_pairs(chunk))  # type: ignore[arg-type]
             writer.append(
                 [u.id for u in part], space.encode(getattr(u, label) for u in part),
                 {"text": features.tokens, "text_sentence": list(features.sentence)},
@@ -76,6 +87,21 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
             )
             logger.info("%s: %d/%d utterances", csv_path.name, start + len(part), len(utterances))
     return Path(out_file)
+
+
+def _pairs(utterances: list[MeldUtterance], positions: list[int], context: TextContext,
+           extractor: TextExtractor) -> list[tuple[str, str]]:
+    """The ``(utterance, context)`` pair of every row, in row order, built per dialogue."""
+    dialogues: dict[int, list[int]] = {}
+    for row, u in enumerate(utterances):
+        dialogues.setdefault(u.dialogue_id, []).append(row)
+    pairs: list[tuple[str, str]] = [("", "")] * len(utterances)
+    for rows in dialogues.values():
+        rows.sort(key=lambda r: positions[r])
+        turns = [Turn(utterances[r].speaker, utterances[r].text) for r in rows]
+        for r, pair in zip(rows, context_pairs(turns, context, extractor.count_tokens, extractor.max_tokens)):
+            pairs[r] = pair
+    return pairs
 
 
 def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_dir: str | Path) -> Path:
@@ -107,7 +133,10 @@ def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_d
     if label is None:
         raise ValueError(f"the run's labels {list(names)} are neither MELD emotions nor sentiments")
     extractor = EXTRACTORS.create(text["extractor"], **text["params"])
+    context = TextContext.from_mapping(text.get("dialogue_context"))
     current = extractor.provenance()
+    if context is not None:
+        current["dialogue_context"] = context.to_dict()
     if any(current.get(k) != text.get(k) for k in ("extractor", "params", "versions")):
         logger.warning("text extractor differs from the run's (e.g. package versions): %s vs %s",
                        current, text)
@@ -115,7 +144,7 @@ def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_d
     key = digest({"csv": file_sha256(csv_path), "label": label, "extractor": current, "store": VERSION})
     out = Path(cache_dir) / "meld-eval" / key / f"{csv_path.stem}.h5"
     if not is_complete(out):
-        extract_meld_split(csv_path, out, extractor=extractor, label=label)
+        extract_meld_split(csv_path, out, extractor=extractor, label=label, context=context)
     return out
 
 
@@ -125,18 +154,20 @@ class MeldTextSource(DatasetSource):
 
     ``data.params``: ``label`` (emotion | sentiment), ``extractor`` (``EXTRACTORS`` name) and its
     ``model_path``, ``max_tokens``, ``batch_size``, ``device``, plus ``extractor_params`` (any other
-    constructor arguments, e.g. ``{tokenizer: whitespace, oov: skip}`` for ``word_vectors``).
-    Splits are found by file name
+    constructor arguments, e.g. ``{tokenizer: whitespace, oov: skip}`` for ``word_vectors``), and
+    ``context`` (``{past, future, speakers}``: neighbouring turns written into each text input,
+    see :mod:`scenesense.data.text_context`; ``None``: each utterance alone). Splits are found by file name
     (``*train_sent_emo.csv``, ``dev``/``val``, ``test``) anywhere under the root.
     """
 
     defaults: ClassVar[Mapping[str, Any]] = {
         "label": "emotion", "extractor": "minilm", "model_path": None, "max_tokens": 50, "batch_size": 64,
-        "device": "cpu", "extractor_params": {},
+        "device": "cpu", "extractor_params": {}, "context": None,
     }
 
     def _extractor(self, params: Mapping[str, Any]) -> TextExtractor:
-        kwargs = {k: v for k, v in params.items() if k not in ("label", "extractor", "extractor_params")}
+        kwargs = {k: v for k, v in params.items()
+                  if k not in ("label", "extractor", "extractor_params", "context")}
         extra = params["extractor_params"] or {}
         if not isinstance(extra, Mapping):
             raise ConfigError(f"data.params.extractor_params must be a mapping, got {extra!r}")
@@ -148,10 +179,14 @@ class MeldTextSource(DatasetSource):
         return {split: path for split, path in csvs.items() if path is not None}
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters; ``label`` must be emotion or sentiment."""
+        """Parameters; ``label`` must be emotion or sentiment, ``context`` valid."""
         params = super().params(given)
         if params["label"] not in _MELD_LABELS:
             raise ConfigError(f"data.params.label must be one of {sorted(_MELD_LABELS)}, got {params['label']!r}")
+        try:
+            TextContext.from_mapping(params["context"])
+        except ValueError as err:
+            raise ConfigError(f"data.params.{err}") from None
         return params
 
     def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
@@ -170,7 +205,8 @@ class MeldTextSource(DatasetSource):
         for split, path in self._csvs(root).items():
             if not is_complete(out / f"{split}.h5"):
                 logger.info("extracting MELD %s text features from %s", split, path)
-                extract_meld_split(path, out / f"{split}.h5", extractor=extractor, label=label)
+                extract_meld_split(path, out / f"{split}.h5", extractor=extractor, label=label,
+                                   context=TextContext.from_mapping(params["context"]))
             written[split] = out / f"{split}.h5"
         return written
 
@@ -181,5 +217,11 @@ class MeldTextSource(DatasetSource):
         return report
 
     def identity(self, root: Path | None, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The CSVs, parameters and the extractor's provenance (model, versions)."""
-        return {**super().identity(root, params), "extractor": self._extractor(params).provenance()}
+        """The CSVs, parameters and the extractor's provenance (model, versions).
+
+        An unset ``context`` is left out, so stores made before it existed keep their cache key.
+        """
+        identity = {**super().identity(root, params), "extractor": self._extractor(params).provenance()}
+        if identity["params"].get("context") is None:
+            identity["params"].pop("context", None)
+        return identity
