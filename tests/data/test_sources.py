@@ -159,12 +159,11 @@ def test_extract_meld_for_spec_reuses_the_runs_extractor(write_meld_csv, tmp_pat
     assert stub_extractor.calls == calls + 1  # extracted once, then reused
 
 
-def test_meld_context_pairs_follow_dialogue_order_not_row_order(write_meld_csv, tmp_path, monkeypatch):
-    from tests.conftest import MELD_ROWS
-
+def test_meld_context_pairs_follow_dialogue_order_not_row_order(write_meld_csv, meld_rows, tmp_path,
+                                                                monkeypatch):
     monkeypatch.setitem(EXTRACTORS._items, "stub_pairs", StubPairExtractor)
     StubPairExtractor.pairs = []
-    rows = [MELD_ROWS[i] for i in (4, 0, 3, 7, 1, 2, 6, 5)]  # shuffled rows
+    rows = [meld_rows[i] for i in (4, 0, 3, 7, 1, 2, 6, 5)]  # shuffled rows
     csv_path = write_meld_csv(rows=rows)
     context = TextContext(past=1, future=1, speakers=True)
     out = extract_meld_split(csv_path, tmp_path / "dev.h5", extractor=StubPairExtractor(), context=context)
