@@ -58,6 +58,7 @@ def test_layers_merge_in_order_and_a_new_component_name_replaces_its_params():
     ({"modalities": ["text", "text"]}, "duplicates"),
     ({"model": {"modality_dropout": 1.0}}, r"modality_dropout must be in \[0, 1\)"),
     ({"trainer": {"epochs": 0}}, "epochs, batch_size, patience must be >= 1"),
+    ({"trainer": {"bucket_batches": -1}}, "trainer.bucket_batches must be >= 0"),
 ])
 def test_invalid_configs_name_the_key(layer, message):
     with pytest.raises(ConfigError, match=message):

@@ -87,6 +87,7 @@ class TrainerConfig:
     devices: int = 1  # Fabric devices (> 1 uses DDP)
     precision: str = "32-true"  # Fabric precision, e.g. "bf16-mixed"
     num_workers: int = 0  # DataLoader workers
+    bucket_batches: int = 0  # > 0: train batches of similar length, sorted in pools of this many batches
     progress: bool = True  # tqdm progress bar on stderr
 
 
@@ -272,6 +273,8 @@ def _validate(cfg: ExperimentConfig) -> None:
     if cfg.model.modality_dropout_mode not in ("batch", "sample"):
         raise ConfigError("model.modality_dropout_mode must be 'batch' or 'sample'")
     t = cfg.trainer
+    if t.bucket_batches < 0:
+        raise ConfigError(f"trainer.bucket_batches must be >= 0 (0: off), got {t.bucket_batches}")
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ConfigError("trainer: epochs, batch_size, patience must be >= 1 and lr > 0")
 

@@ -126,3 +126,9 @@ def test_regression_store_round_trip(tmp_path):
     batch = collate(ds.__getitems__([0, 1]))
     assert batch["label"].dtype == torch.float32
     assert batch["label"].tolist() == [0.5, -1.25]
+
+
+def test_sequence_lengths_add_up_the_real_steps_of_sequence_modalities(tiny_store):
+    both = FeatureStoreDataset(tiny_store / "train.h5", ["audio", "text"])
+    assert both.sequence_lengths().tolist() == [1, 2, 3, 4, 1]  # text T_i = 1 + i % 4; audio is a vector
+    assert FeatureStoreDataset(tiny_store / "train.h5", ["audio"]).sequence_lengths().tolist() == [0] * 5

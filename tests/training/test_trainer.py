@@ -39,6 +39,9 @@ class ToyDataset(Dataset):
     def __len__(self) -> int:
         return len(self.x)
 
+    def sequence_lengths(self) -> np.ndarray:
+        return np.array([len(x) for x in self.x])
+
     def __getitem__(self, i: int) -> Sample:
         self.reads += 1
         return Sample(id=f"u{i}", dialogue_id="", position=-1, speaker="", inputs={"audio": self.x[i]},
@@ -186,6 +189,25 @@ def test_train_order_is_a_fresh_seeded_shuffle_each_epoch(data):
     assert sorted(first) == sorted(second) == list(range(48))
     assert first != second
     assert orders[0] == orders[1]
+
+
+def test_bucketed_batches_pad_little_and_resume_exactly(tmp_path, data):
+    train, dev = RecordingDataset(48, seed=1), data[1]
+    cfg = config(epochs=3, patience=3, bucket_batches=100)  # one pool: globally sorted batches
+    full = Trainer(cfg, run_dir=tmp_path / "full").fit(make_model(dropout=0.3), train, dev, collate)
+    lengths = train.sequence_lengths()
+    epoch = [train.order[i:i + 8] for i in range(0, 48, 8)]  # the first epoch's batches, as read
+    assert sorted(i for b in epoch for i in b) == list(range(48))
+    assert sum(8 * lengths[b].max() for b in epoch) == sum(8 * c.max() for c in np.sort(lengths).reshape(6, 8))
+    assert train.order[:48] != train.order[48:96]  # a new order every epoch
+    killable = KillAfter(2 * 48 + 5, 48, seed=1)
+    with pytest.raises(SimulatedKillError):
+        Trainer(cfg, run_dir=tmp_path / "killed").fit(make_model(dropout=0.3), killable, dev, collate)
+    resumed = Trainer(cfg, run_dir=tmp_path / "killed").fit(make_model(dropout=0.3), data[0], dev, collate)
+    assert without_time(resumed.history) == without_time(full.history)
+    with pytest.raises(ValueError, match="bucket_batches needs a dataset of single samples with "
+                                         "sequence_lengths\\(\\), not Subset"):
+        Trainer(cfg).fit(make_model(), torch.utils.data.Subset(train, range(48)), dev, collate)
 
 
 def test_same_seed_same_history_other_seed_differs(data):

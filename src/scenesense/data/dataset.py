@@ -140,6 +140,13 @@ class FeatureStoreDataset(Dataset):
     def __len__(self) -> int:
         return self.split.n
 
+    def sequence_lengths(self) -> np.ndarray:
+        """``[N]`` int64: real steps of each sample summed over its sequence modalities (0 when none)."""
+        total = np.zeros(self.split.n, dtype=np.int64)
+        for lengths in self._lengths.values():
+            total += lengths
+        return total
+
     def __getitem__(self, index: int) -> Sample:
         """One :class:`~scenesense.types.Sample`; sequences are trimmed to their true length."""
         return self.__getitems__([index])[0]

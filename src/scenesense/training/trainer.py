@@ -38,6 +38,7 @@ from scenesense.training.losses import (
     class_weights_from_dataset,
     loss_parameters,
 )
+from scenesense.training.sampling import LengthBucketBatchSampler
 from scenesense.types import Batch, ModelOutput
 from scenesense.utils.seed import derive_seed, seed_everything, seed_worker
 
@@ -205,6 +206,16 @@ class Trainer:
                                   "worker_init_fn": seed_worker if cfg.num_workers else None}
         if epoch is None:
             loader = DataLoader(dataset, shuffle=False, **kwargs)
+        elif cfg.bucket_batches:
+            lengths = getattr(dataset, "sequence_lengths", None)
+            if lengths is None:
+                raise ValueError(f"trainer.bucket_batches needs a dataset of single samples with "
+                                 f"sequence_lengths(), not {type(dataset).__name__} (e.g. whole dialogues "
+                                 f"for model.context); set bucket_batches: 0")
+            batches = LengthBucketBatchSampler(lengths(), cfg.batch_size, cfg.bucket_batches,
+                                               derive_seed(cfg.seed, epoch), fabric.global_rank, fabric.world_size)
+            kwargs.pop("batch_size")
+            loader = DataLoader(dataset, batch_sampler=batches, **kwargs)
         elif fabric.world_size > 1:
             # the epoch is folded into the seed: Fabric calls set_epoch(0) on a fresh loader's sampler
             sampler: DistributedSampler[int] = DistributedSampler(
