@@ -294,6 +294,15 @@ def test_runs_that_need_later_utterances_are_refused(runs, tmp_path, edit, messa
         ConversationStream(run)
 
 
+def test_runs_with_context_inside_their_text_features_are_refused(runs, tmp_path):
+    run = Path(shutil.copytree(runs["alone"], tmp_path / "run"))
+    spec = json.loads((run / "model_spec.json").read_text())
+    spec["provenance"]["features"]["text"]["dialogue_context"] = {"past": 2, "future": 0, "speakers": False}
+    (run / "model_spec.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="none of the run's modalities can be extracted.*carry dialogue context"):
+        ConversationStream(run)
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
