@@ -64,9 +64,9 @@ class MiniLMEncoder(ModalityEncoder):
     Linear projection to ``out_dim``: ``sequence = P(h)``, ``pooled = masked_mean(P(h)) =
     P(masked_mean(h))``; with ``pooling="cls"`` the first step instead, ``pooled = P(h[:, 0])``
     (BERT's ``[CLS]``: the choice for sentence-pair inputs that carry dialogue context, where a
-    mean would mix the utterance with its neighbours). With ``from_layer=0`` every transformer layer is fine-tuned end to end;
-    the word, position and token-type embeddings (and their LayerNorm) stay frozen, as they were
-    applied when the features were stored. With ``from_layer=6`` nothing pretrained is trained
+    mean would mix the utterance with its neighbours). With ``from_layer=0`` every transformer
+    layer is fine-tuned end to end; the word, position and token-type embeddings (and their
+    LayerNorm) stay frozen, as they were applied when the features were stored. With ``from_layer=6`` nothing pretrained is trained
     (a baseline: mean pooling and the projection).
 
     Learning rates (see :meth:`parameter_groups`, read by the trainer): the pretrained layer
