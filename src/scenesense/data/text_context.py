@@ -6,8 +6,9 @@ sentence pair ``(current, context)``, where ``current`` is its transcript (``"Sp
 with ``speakers``) and ``context`` holds up to ``past`` earlier turns, oldest first, and with
 ``future > 0`` a ``[SEP]`` and up to ``future`` later turns. Turns are added nearest first while
 the pair still fits ``max_tokens`` word-pieces (``[CLS] current [SEP] context [SEP]``), so the
-current utterance is never cut for its context. Past-only settings (``future = 0``) can be
-rebuilt live from the turns said so far (:mod:`scenesense.streaming`).
+current utterance is never cut for its context. The settings are recorded in the feature
+provenance, so a CSV scored for a run gets the same pairs; runs with them do not predict single
+items or live conversations (:mod:`scenesense.predict`, :mod:`scenesense.streaming` refuse them).
 """
 
 from __future__ import annotations
