@@ -29,20 +29,17 @@ from scenesense.encoders.minilm import MiniLMEncoder
 from scenesense.training.sampling import LengthBucketBatchSampler
 
 
-def _lengths(csv: Path | None, store: Path | None) -> np.ndarray:
+def _lengths(csv: Path, store: Path | None) -> np.ndarray:
     if store is not None:
         import h5py
 
         with h5py.File(store, "r") as f:
             return f["features"]["text"]["lengths"][:].astype(np.int64)
-    from transformers import AutoTokenizer
-
     from scenesense.data.meld import read_meld_csv
-    from scenesense.encoders.minilm import _model_dir
+    from scenesense.extraction.text import MiniLMTextExtractor
 
-    tokenizer = AutoTokenizer.from_pretrained(_model_dir(None), local_files_only=True)
-    texts = [u.text for u in read_meld_csv(csv)] if csv is not None else []
-    return np.array([len(ids) for ids in tokenizer(texts)["input_ids"]], dtype=np.int64)
+    pieces = MiniLMTextExtractor().count_tokens([u.text for u in read_meld_csv(csv)])
+    return np.array(pieces, dtype=np.int64) + 2  # [CLS] and [SEP]
 
 
 def _random_batches(n: int, batch: int, seed: int) -> list[list[int]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scenesense.config import ConfigError
+from scenesense.data.dialogues import dialogue_groups
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
 from scenesense.data.meld import (
     MELD_SPLITS,
@@ -92,12 +93,9 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
 def _pairs(utterances: list[MeldUtterance], positions: list[int], context: TextContext,
            extractor: TextExtractor) -> list[tuple[str, str]]:
     """The ``(utterance, context)`` pair of every row, in row order, built per dialogue."""
-    dialogues: dict[int, list[int]] = {}
-    for row, u in enumerate(utterances):
-        dialogues.setdefault(u.dialogue_id, []).append(row)
     pairs: list[tuple[str, str]] = [("", "")] * len(utterances)
-    for rows in dialogues.values():
-        rows.sort(key=lambda r: positions[r])
+    groups = dialogue_groups([u.dialogue_key for u in utterances], positions, [u.id for u in utterances])
+    for rows in groups:
         turns = [Turn(utterances[r].speaker, utterances[r].text) for r in rows]
         for r, pair in zip(rows, context_pairs(turns, context, extractor.count_tokens, extractor.max_tokens)):
             pairs[r] = pair
