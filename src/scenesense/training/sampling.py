@@ -17,8 +17,8 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     shuffled again. Every sample is in exactly one batch per epoch; a pool's last batch may be
     smaller. A batch then pads to nearly its own length instead of the longest of ``batch_size``
     random samples, which is most of the cost of a sequence model: MELD train transcripts
-    (MiniLM word-pieces) in random batches of 32 pad to 2.57x their real steps, in pools of 10
-    batches to 1.19x, of 50 to 1.04x.
+    (MiniLM word-pieces) in random batches of 32 pad to 2.59x their real steps, in pools of 50
+    batches to 1.06x (``benchmarks/bucket_batches.py``).
 
     With ``world_size > 1`` (data parallelism) every rank builds the same batches and takes every
     ``world_size``-th one, starting at ``rank``; the last ``len % world_size`` batches of the
