@@ -59,6 +59,8 @@ def test_layers_merge_in_order_and_a_new_component_name_replaces_its_params():
     ({"model": {"modality_dropout": 1.0}}, r"modality_dropout must be in \[0, 1\)"),
     ({"trainer": {"epochs": 0}}, "epochs, batch_size, patience must be >= 1"),
     ({"trainer": {"bucket_batches": -1}}, "trainer.bucket_batches must be >= 0"),
+    ({"trainer": {"bucket_batches": 50}, "model": {"context": {"name": "transformer"}}},
+     "a model with model.context trains on whole dialogues"),
 ])
 def test_invalid_configs_name_the_key(layer, message):
     with pytest.raises(ConfigError, match=message):

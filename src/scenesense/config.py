@@ -275,6 +275,9 @@ def _validate(cfg: ExperimentConfig) -> None:
     t = cfg.trainer
     if t.bucket_batches < 0:
         raise ConfigError(f"trainer.bucket_batches must be >= 0 (0: off), got {t.bucket_batches}")
+    if t.bucket_batches and cfg.model.context is not None:
+        raise ConfigError("trainer.bucket_batches sorts single utterances by length; a model with "
+                          "model.context trains on whole dialogues: set bucket_batches: 0")
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ConfigError("trainer: epochs, batch_size, patience must be >= 1 and lr > 0")
 
