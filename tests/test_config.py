@@ -61,6 +61,9 @@ def test_layers_merge_in_order_and_a_new_component_name_replaces_its_params():
     ({"trainer": {"bucket_batches": -1}}, "trainer.bucket_batches must be >= 0"),
     ({"trainer": {"bucket_batches": 50}, "model": {"context": {"name": "transformer"}}},
      "a model with model.context trains on whole dialogues"),
+    ({"trainer": {"lr_schedule": "cosine"}}, r"lr_schedule must be one of \['constant', 'linear'\]"),
+    ({"trainer": {"warmup": 1.0}}, r"warmup is a fraction of the training steps in \[0, 1\)"),
+    ({"trainer": {"warmup": -0.1}}, "warmup is a fraction"),
 ])
 def test_invalid_configs_name_the_key(layer, message):
     with pytest.raises(ConfigError, match=message):

@@ -18,6 +18,8 @@ import yaml
 
 from scenesense.types import MODALITIES
 
+LR_SCHEDULES = ("constant", "linear")  # trainer.lr_schedule values (scenesense.training.trainer.lr_factor)
+
 
 class ConfigError(ValueError):
     """A configuration value is unknown, mistyped or inconsistent."""
@@ -77,6 +79,8 @@ class TrainerConfig:
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | linear (decays to 0 over epochs x batches steps), per step
+    warmup: float = 0.0  # fraction of all training steps over which the lr rises linearly from 0
     grad_clip: float = 5.0  # max gradient norm (0 disables)
     patience: int = 5  # early stopping on dev loss; best weights are restored
     class_weighted_loss: bool = False  # weight the loss (cross_entropy, focal) by inverse train class frequency
@@ -278,6 +282,10 @@ def _validate(cfg: ExperimentConfig) -> None:
     if t.bucket_batches and cfg.model.context is not None:
         raise ConfigError("trainer.bucket_batches sorts single utterances by length; a model with "
                           "model.context trains on whole dialogues: set bucket_batches: 0")
+    if t.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"trainer.lr_schedule must be one of {list(LR_SCHEDULES)}, got {t.lr_schedule!r}")
+    if not 0.0 <= t.warmup < 1.0:
+        raise ConfigError(f"trainer.warmup is a fraction of the training steps in [0, 1), got {t.warmup}")
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ConfigError("trainer: epochs, batch_size, patience must be >= 1 and lr > 0")
 

@@ -12,10 +12,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+import scenesense.training.trainer as trainer_module
 from scenesense.config import TrainerConfig
 from scenesense.training.checkpoint import load_checkpoint, load_weights
 from scenesense.training.losses import CrossEntropyLoss
-from scenesense.training.trainer import Trainer
+from scenesense.training.trainer import Trainer, lr_factor
 from scenesense.types import Batch, ModelOutput, Sample
 
 C, D = 3, 4
@@ -318,6 +319,10 @@ def test_progress_bar_on_stderr_and_epoch_lines_in_log(data, capsys, caplog):
 def test_invalid_config_is_rejected():
     with pytest.raises(ValueError, match="patience"):
         Trainer(config(patience=0))
+    with pytest.raises(ValueError, match="lr_schedule in"):
+        Trainer(config(lr_schedule="step"))
+    with pytest.raises(ValueError, match="0 <= warmup < 1"):
+        Trainer(config(warmup=1.5))
 
 
 @pytest.mark.gpu
@@ -482,3 +487,53 @@ def test_parameter_groups_must_hold_every_parameter_exactly_once(data):
         Trainer(config(epochs=1)).fit(make_grouped(groups="missing"), *data, collate)
     with pytest.raises(ValueError, match="head.bias is in groups 1 and 2"):
         Trainer(config(epochs=1)).fit(make_grouped(groups="twice"), *data, collate)
+
+
+# --------------------------------------------------------------------------- learning-rate schedule
+def test_lr_factor_hand_cases():
+    linear = [lr_factor(s, 10, 2, "linear") for s in range(10)]
+    assert linear == pytest.approx([0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
+    assert [lr_factor(s, 10, 2, "constant") for s in range(10)] == [0.5] + [1.0] * 9
+    assert [lr_factor(s, 4, 0, "linear") for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert [lr_factor(s, 4, 0, "constant") for s in range(4)] == [1.0] * 4
+
+
+class RecordingAdam(torch.optim.Adam):
+    """Adam that records every group's learning rate at each step."""
+
+    steps: list[list[float]] = []
+
+    def step(self, closure=None):  # noqa: ANN001, ANN201
+        RecordingAdam.steps.append([g["lr"] for g in self.param_groups])
+        return super().step(closure)
+
+
+def test_linear_schedule_with_warmup_sets_every_steps_lr(monkeypatch, data):
+    monkeypatch.setattr(trainer_module, "Adam", RecordingAdam)
+    RecordingAdam.steps = []
+    cfg = config(epochs=3, lr_schedule="linear", warmup=1 / 6)  # 6 batches an epoch: 18 steps, 3 of warm-up
+    Trainer(cfg).fit(make_grouped(frozen_epochs=1), *data, collate)
+    factors = [(s + 1) / 3 for s in range(3)] + [(18 - s) / 15 for s in range(3, 18)]
+    expected = [[0.0 if s < 6 else 0.5e-2 * f, 1e-2 * f] for s, f in enumerate(factors)]
+    assert len(RecordingAdam.steps) == 18
+    for got, want in zip(RecordingAdam.steps, expected, strict=True):
+        assert got == pytest.approx(want)
+
+
+def test_killed_run_with_linear_schedule_resumes_exactly(tmp_path, data):
+    train, dev = data
+    cfg = config(epochs=3, patience=3, lr_schedule="linear", warmup=0.2)
+    full_model = make_grouped(frozen_epochs=1, dropout=0.3)
+    full = Trainer(cfg, run_dir=tmp_path / "full").fit(full_model, train, dev, collate)
+    killed = make_grouped(frozen_epochs=1, dropout=0.3)
+    with pytest.raises(SimulatedKillError):
+        Trainer(cfg, run_dir=tmp_path / "killed").fit(killed, KillAfter(len(train) + 13, 48, seed=1), dev,
+                                                       collate)
+    resumed_model = make_grouped(init_seed=99, frozen_epochs=1, dropout=0.3)
+    resumed = Trainer(cfg, run_dir=tmp_path / "killed").fit(resumed_model, train, dev, collate)
+    assert resumed.resumed_from_epoch == 1
+    assert without_time(resumed.history) == without_time(full.history)
+    assert_same_state(resumed_model.state_dict(), full_model.state_dict())
+    constant = Trainer(replace(cfg, lr_schedule="constant", warmup=0.0))
+    unscheduled = constant.fit(make_grouped(frozen_epochs=1, dropout=0.3), train, dev, collate)
+    assert without_time(unscheduled.history) != without_time(full.history)  # the schedule changed training

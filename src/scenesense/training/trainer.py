@@ -1,9 +1,10 @@
 """One generic trainer for every model that follows the ``ModelOutput`` contract.
 
 Lightning Fabric owns devices, precision and data parallelism; this short loop owns the paper's
-recipe done properly: cross-entropy, Adam, gradient clipping, early stopping on dev loss with the
-best weights restored, seeding, and checkpoints from which a killed run resumes to exactly the
-weights and history of an uninterrupted one. Reproducibility: the global generators are seeded
+recipe done properly: cross-entropy, Adam (optionally with linear warm-up and decay per step),
+gradient clipping, early stopping on dev loss with the best weights restored, seeding, and
+checkpoints from which a killed run resumes to exactly the weights and history of an
+uninterrupted one. Reproducibility: the global generators are seeded
 when :meth:`Trainer.fit` starts, epoch ``e``'s train order comes from a generator seeded with
 ``(seed, e)``, and the global random states are saved in ``last.pt`` after every epoch. Models are
 built *before* ``fit``: seed before building them (:func:`scenesense.utils.seed.seed_everything`).
@@ -30,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
-from scenesense.config import TrainerConfig
+from scenesense.config import LR_SCHEDULES, TrainerConfig
 from scenesense.registry import LOSSES
 from scenesense.training.losses import (
     check_loss_params,
@@ -101,6 +102,9 @@ def _validate_config(cfg: TrainerConfig) -> None:
             weighted = ", ".join(n for n in LOSSES.names() if "class_weights" in loss_parameters(n))
             raise ValueError(f"class_weighted_loss applies to losses that take class_weights ({weighted}), "
                              f"not to loss {cfg.loss!r}")
+    if cfg.lr_schedule not in LR_SCHEDULES or not 0.0 <= cfg.warmup < 1.0:
+        raise ValueError(f"need lr_schedule in {list(LR_SCHEDULES)} and 0 <= warmup < 1; got "
+                         f"{cfg.lr_schedule!r}, {cfg.warmup}")
     if not cfg.lr > 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:
         raise ValueError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
                          f"{cfg.weight_decay}")
@@ -159,13 +163,25 @@ def _param_groups(model: nn.Module, lr: float) -> tuple[list[dict[str, Any]], Sc
     return groups, schedule
 
 
-def _set_learning_rates(optimizer: Optimizer, schedule: Schedule, lr: float, epoch: int) -> None:
-    """Set the lr of each param group for 1-based ``epoch``: 0 while frozen, else ``lr * lr_scale``.
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """The multiplier of every group's learning rate at 0-based optimizer ``step`` of ``total``.
 
-    Depends on the epoch alone, so a resumed run gets the same learning rates.
+    ``warmup`` steps rise linearly, ``(step + 1) / warmup``; then ``"constant"`` stays at 1 and
+    ``"linear"`` falls as ``(total - step) / (total - warmup)``, to ``1 / (total - warmup)`` on the
+    last step (the usual transformer fine-tuning schedule).
     """
-    for group, (scale, frozen_epochs) in zip(optimizer.param_groups, schedule, strict=True):
-        group["lr"] = 0.0 if epoch <= frozen_epochs else lr * scale
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "linear":
+        return (total - step) / (total - warmup)
+    return 1.0
+
+
+def _epoch_learning_rates(optimizer: Optimizer, grouped: Schedule | None, lr: float, epoch: int) -> list[float]:
+    """Each group's learning rate for 1-based ``epoch`` before the step schedule (0 while frozen)."""
+    if grouped is None:
+        return [lr for _ in optimizer.param_groups]
+    return [0.0 if epoch <= frozen_epochs else lr * scale for scale, frozen_epochs in grouped]
 
 
 class Trainer:
@@ -253,13 +269,19 @@ class Trainer:
         return loss_fn.to(self.fabric.device)
 
     def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module,
-                     loader: DataLoader, epoch: int) -> float:
+                     loader: DataLoader, epoch: int, lrs: list[float]) -> float:
+        """One pass over ``loader``; ``lrs``: each group's epoch learning rate, times :func:`lr_factor`."""
         cfg, fabric = self.cfg, self.fabric
         model.train()
         total, count = 0.0, 0
+        steps = cfg.epochs * len(loader)  # every epoch has the same number of batches
+        warmup, first = round(cfg.warmup * steps), (epoch - 1) * len(loader)
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr, leave=False,
                    disable=not (cfg.progress and fabric.is_global_zero), dynamic_ncols=True)
         for i, batch in enumerate(bar, start=1):
+            factor = lr_factor(first + i - 1, steps, warmup, cfg.lr_schedule)
+            for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr * factor
             out = forward(model, batch)
             loss = loss_fn(out.logits, batch["label"]) + sum(out.aux_losses.values())
             value = _check_finite(loss, "train", epoch, i, len(loader))
@@ -363,10 +385,9 @@ class Trainer:
 
         while state.epoch < cfg.epochs and not state.stopped_early:
             epoch, start = state.epoch + 1, time.perf_counter()
-            if grouped is not None:
-                _set_learning_rates(foptimizer, grouped[1], cfg.lr, epoch)
+            lrs = _epoch_learning_rates(foptimizer, None if grouped is None else grouped[1], cfg.lr, epoch)
             train_loader = self._loader(train_set, collate_fn, epoch)
-            train_loss = self._train_epoch(fmodel, foptimizer, loss_fn, train_loader, epoch)
+            train_loss = self._train_epoch(fmodel, foptimizer, loss_fn, train_loader, epoch, lrs)
             dev_loss, dev_accuracy = self._evaluate(fmodel, loss_fn, dev_loader, epoch)
             state.epoch = epoch
             state.history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss,
