@@ -4,10 +4,10 @@ Lightning Fabric owns devices, precision and data parallelism; this short loop o
 recipe done properly: cross-entropy, Adam (optionally with linear warm-up and decay per step),
 gradient clipping, early stopping on dev loss with the best weights restored, seeding, and
 checkpoints from which a killed run resumes to exactly the weights and history of an
-uninterrupted one. Reproducibility: the global generators are seeded
-when :meth:`Trainer.fit` starts, epoch ``e``'s train order comes from a generator seeded with
-``(seed, e)``, and the global random states are saved in ``last.pt`` after every epoch. Models are
-built *before* ``fit``: seed before building them (:func:`scenesense.utils.seed.seed_everything`).
+uninterrupted one. Reproducibility: the global generators are seeded when :meth:`Trainer.fit`
+starts, epoch ``e``'s train order comes from a generator seeded with ``(seed, e)``, and the global
+random states are saved in ``last.pt`` after every epoch. Models are built *before* ``fit``: seed
+before building them (:func:`scenesense.utils.seed.seed_everything`).
 """
 
 from __future__ import annotations
