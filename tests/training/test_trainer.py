@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from dataclasses import replace
@@ -279,6 +281,19 @@ def test_resume_with_other_config_is_refused(tmp_path, data):
     with pytest.raises(ValueError, match="run_dir was created with a different trainer config.*lr"):
         Trainer(config(epochs=1, lr=1e-3), run_dir=tmp_path).fit(make_model(), *data, collate)
     Trainer(config(epochs=1, progress=True), run_dir=tmp_path).fit(make_model(), *data, collate)  # UI only
+
+
+def test_run_saved_before_a_setting_existed_resumes_only_with_its_default(tmp_path, data):
+    Trainer(config(epochs=1), run_dir=tmp_path).fit(make_model(), *data, collate)
+    saved = load_checkpoint(tmp_path / "last.pt")  # rewrite it as written before lr_schedule/warmup existed
+    old = {k: v for k, v in saved["trainer_config"].items() if k not in ("lr_schedule", "warmup")}
+    saved["trainer_config"] = old
+    saved["fingerprint"] = hashlib.sha256(json.dumps(old, sort_keys=True).encode("utf-8")).hexdigest()
+    torch.save(saved, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match=r"lr_schedule: 'constant' -> 'linear'"):
+        Trainer(config(epochs=1, lr_schedule="linear"), run_dir=tmp_path).fit(make_model(), *data, collate)
+    again = Trainer(config(epochs=1), run_dir=tmp_path).fit(make_model(), *data, collate)
+    assert again.resumed_from_epoch == 1
 
 
 def test_nan_loss_raises_with_epoch_and_batch(data):

@@ -61,8 +61,12 @@ def config_fingerprint(cfg: TrainerConfig) -> str:
 
 
 def config_diff(saved: dict[str, Any], cfg: TrainerConfig) -> list[str]:
-    """Human-readable ``"key: saved -> current"`` lines where ``cfg`` differs from ``saved``."""
-    now = fingerprinted_config(cfg)
+    """Human-readable ``"key: saved -> current"`` lines where ``cfg`` differs from ``saved``.
+
+    A key that ``saved`` lacks (a setting added after the run was written) counts as its default.
+    """
+    now, default = fingerprinted_config(cfg), fingerprinted_config(TrainerConfig())
+    saved = {**{k: v for k, v in default.items() if k not in saved}, **saved}
     return [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
             if saved.get(k) != now.get(k)]
 
@@ -123,9 +127,9 @@ def load_last(path: str | Path, cfg: TrainerConfig) -> dict[str, Any] | None:
     if not Path(path).exists():
         return None
     saved = load_checkpoint(path)
-    if saved["fingerprint"] != config_fingerprint(cfg):
-        diff = "; ".join(config_diff(saved["trainer_config"], cfg))
-        raise ValueError(f"run_dir was created with a different trainer config ({path}: {diff}); "
+    diff = config_diff(saved["trainer_config"], cfg)  # settings added since the run count as defaults
+    if saved["fingerprint"] != config_fingerprint(cfg) and diff:
+        raise ValueError(f"run_dir was created with a different trainer config ({path}: {'; '.join(diff)}); "
                          "use a new run_dir or the original settings")
     return {**saved, "state": TrainingState(**saved["state"])}
 
