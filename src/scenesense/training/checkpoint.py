@@ -65,8 +65,7 @@ def config_diff(saved: dict[str, Any], cfg: TrainerConfig) -> list[str]:
 
     A key that ``saved`` lacks (a setting added after the run was written) counts as its default.
     """
-    now, default = fingerprinted_config(cfg), fingerprinted_config(TrainerConfig())
-    saved = {**{k: v for k, v in default.items() if k not in saved}, **saved}
+    now, saved = fingerprinted_config(cfg), {**fingerprinted_config(TrainerConfig()), **saved}
     return [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
             if saved.get(k) != now.get(k)]
 
