@@ -126,10 +126,11 @@ def load_last(path: str | Path, cfg: TrainerConfig) -> dict[str, Any] | None:
     if not Path(path).exists():
         return None
     saved = load_checkpoint(path)
-    diff = config_diff(saved["trainer_config"], cfg)  # settings added since the run count as defaults
-    if saved["fingerprint"] != config_fingerprint(cfg) and diff:
-        raise ValueError(f"run_dir was created with a different trainer config ({path}: {'; '.join(diff)}); "
-                         "use a new run_dir or the original settings")
+    if saved["fingerprint"] != config_fingerprint(cfg):
+        diff = config_diff(saved["trainer_config"], cfg)  # settings added since the run count as defaults
+        if diff:
+            raise ValueError(f"run_dir was created with a different trainer config ({path}: {'; '.join(diff)}); "
+                             "use a new run_dir or the original settings")
     return {**saved, "state": TrainingState(**saved["state"])}
 
 
