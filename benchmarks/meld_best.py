@@ -3,7 +3,8 @@
 The configuration is ``configs/meld_best.yaml`` (all six MiniLM layers fine-tuned end to end, the
 best measured on dev; see the README); ``-c`` takes any other. Training resumes where a killed run
 stopped (the run folder is fixed per seed). Prints dev accuracy, weighted F1, macro F1 and the F1 of
-every class, the training time, and the same for each CSV given with ``--evaluate``.
+every class, the training time, and the same for each CSV given with ``--evaluate``; each
+``--logit-adjust`` strength scores dev and those CSVs again with post-hoc logit adjustment.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/meld_best.py --root ../shared/data/meld \
         --evaluate path/to/test_sent_emo.csv
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--evaluate", nargs="*", default=[], metavar="CSV", help="MELD-format CSVs to score")
     parser.add_argument("--output-dir", default="runs/benchmarks/meld_best")
     parser.add_argument("--set", action="append", default=[], help="config overrides, key.path=value")
+    parser.add_argument("--logit-adjust", nargs="*", type=float, default=[], metavar="TAU",
+                        help="also score dev and every --evaluate CSV with post-hoc logit adjustment TAU")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -53,12 +56,18 @@ def main() -> None:
     print(_summary(f"dev ({cfg.data.dev_split})", result.metrics))
     print(f"  training: {result.metrics['train_seconds'] / 60:.1f} min over {result.metrics['epochs_run']} epochs "
           f"(best epoch {result.metrics['best_epoch']}); this call took {wall / 60:.1f} min; run in {run_dir}")
-    scores = {"dev": {k: result.metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "per_class")}}
+    keys = ("n", "accuracy", "weighted_f1", "macro_f1", "per_class")
+    scores = {"dev": {k: result.metrics[k] for k in keys}}
+    for tau in args.logit_adjust:
+        evaluated = api.evaluate(run_dir, store=api.prepare_store(cfg), split=cfg.data.dev_split, logit_adjust=tau)
+        print(_summary(f"dev, logit adjustment tau {tau:g}", evaluated.metrics))
+        scores[f"dev-tau{tau:g}"] = {k: evaluated.metrics[k] for k in keys}
     for csv in args.evaluate:
-        evaluated = api.evaluate(run_dir, csv=csv)
-        print(_summary(Path(csv).name, evaluated.metrics))
-        scores[Path(csv).name] = {k: evaluated.metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1",
-                                                                     "per_class")}
+        for tau in [None, *args.logit_adjust]:
+            evaluated = api.evaluate(run_dir, csv=csv, logit_adjust=tau)
+            name = Path(csv).name + ("" if tau is None else f"-tau{tau:g}")
+            print(_summary(name, evaluated.metrics))
+            scores[name] = {k: evaluated.metrics[k] for k in keys}
     (run_dir / "benchmark.json").write_text(json.dumps(scores, indent=2), encoding="utf-8")
 
 

@@ -32,6 +32,7 @@ from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
 from scenesense.models.standardize import feature_statistics
+from scenesense.training.losses import adjust_logits, class_priors_from_dataset
 from scenesense.training.trainer import CollateFn, FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, write_json
 from scenesense.utils.seed import seed_everything
@@ -312,16 +313,44 @@ def _eval_data_file(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Pa
     return extract_meld_for_spec(csv_path, spec, default_cache_dir()), csv_path.stem
 
 
+def training_class_priors(cfg: ExperimentConfig, spec: dict[str, Any]) -> torch.Tensor:
+    """``[C]`` class priors of a run's training split (its feature store, rebuilt if it is gone)."""
+    train_file = _split_file(prepare_store(cfg), cfg.data.train_split)
+    train_set = FeatureStoreDataset(train_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
+    if list(train_set.label_space.names) != spec["label_names"]:
+        raise ValueError(f"{train_file}: labels {list(train_set.label_space.names)} differ from the run's "
+                         f"{spec['label_names']}")
+    return class_priors_from_dataset(train_set)
+
+
+def _adjusted(pred: Predictions, cfg: ExperimentConfig, spec: dict[str, Any],
+              tau: float) -> tuple[Predictions, dict[str, Any]]:
+    """``pred`` with post-hoc adjusted logits (and their softmax), and the adjustment's record."""
+    if spec.get("task", "classification") != "classification":
+        raise ValueError("logit adjustment applies to classification runs only")
+    if cfg.trainer.loss == "logit_adjusted":
+        raise ValueError("this run was trained with the logit-adjusted loss, whose logits are already "
+                         "prior-free; adjusting them again would count the priors twice")
+    priors = training_class_priors(cfg, spec)
+    logits = adjust_logits(torch.as_tensor(pred.logits, dtype=torch.float64), priors, tau)
+    probs = torch.softmax(logits, dim=1).numpy()
+    record = {"logit_adjust": {"tau": float(tau), "class_priors": [round(float(p), 6) for p in priors]}}
+    return replace(pred, logits=logits.float().numpy(), probs=probs), record
+
+
 def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str | None = None,
              csv: str | Path | None = None, root: str | Path | None = None,
              params: dict[str, Any] | None = None, output_dir: str | Path | None = None,
-             accelerator: str | None = None) -> EvalResult:
+             accelerator: str | None = None, logit_adjust: float | None = None) -> EvalResult:
     """Score a trained run on labelled data: a store split, a MELD-format CSV, or a dataset root.
 
     A CSV is run through the same feature extractor (same parameters) the run was trained with.
     A ``root`` is converted by the run's dataset source with the run's parameters, updated with
     the source's ``score_all`` (every sample into split ``test``, e.g. RAVDESS ``split=all``)
     and ``params``; ``split`` picks the split to score (default ``test``).
+    ``logit_adjust = tau`` scores with post-hoc logit adjustment (``logits - tau * log pi``, the
+    run's training-split class priors ``pi``; :func:`~scenesense.training.losses.adjust_logits`),
+    recorded in the metrics; the default folder is then ``<data name>-tau<tau>``.
     Writes ``predictions.csv``, ``metrics.json`` and ``confusion_matrix.png`` under
     ``output_dir`` (default ``<run_dir>/eval/<data name>``).
     """
@@ -331,7 +360,11 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     label_space = dataset.label_space
     trainer = Trainer(replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1), run_dir=None)
     pred = trainer.predict(model, *batching(cfg, spec, dataset))
-    metrics = {"data": str(data_file), "n": len(pred.ids), **_metrics_for(pred, label_space)}
+    adjustment: dict[str, Any] = {}
+    if logit_adjust is not None:
+        pred, adjustment = _adjusted(pred, cfg, spec, logit_adjust)
+        name = f"{name}-tau{logit_adjust:g}"
+    metrics = {"data": str(data_file), "n": len(pred.ids), **adjustment, **_metrics_for(pred, label_space)}
     out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / "eval" / name
     csv_path = _write_eval_outputs(out_dir, pred, label_space, metrics, f"{cfg.name} on {name}")
     write_json(out_dir / "metrics.json", metrics)

@@ -14,6 +14,7 @@ from scenesense.training.losses import (
     CrossEntropyLoss,
     FocalLoss,
     LogitAdjustedLoss,
+    adjust_logits,
     check_loss_params,
     class_priors_from_dataset,
     class_priors_from_labels,
@@ -263,6 +264,43 @@ def test_logit_adjusted_rejects_bad_arguments(priors, tau, match):
 def test_logit_adjusted_checks_prior_count():
     with pytest.raises(ValueError, match="2 class priors for 3 classes"):
         LogitAdjustedLoss([0.5, 0.5])(torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+# --------------------------------------------------------------------------- post-hoc logit adjustment
+def test_adjust_logits_hand_computed():
+    # priors [1/2, 1/4, 1/4]: z - tau * log pi adds tau ln 2 to class 0 and tau ln 4 to classes 1, 2
+    logits = torch.tensor([[1.0, 0.5, 0.0]])
+    ln2 = math.log(2)
+    full = adjust_logits(logits, [0.5, 0.25, 0.25], tau=1.0)
+    torch.testing.assert_close(full, torch.tensor([[1 + ln2, 0.5 + 2 * ln2, 2 * ln2]]))
+    assert full.argmax(1).item() == 1  # 1.886 > 1.693: the rarer class wins
+    half = adjust_logits(logits, [0.5, 0.25, 0.25], tau=0.5)
+    torch.testing.assert_close(half, torch.tensor([[1 + ln2 / 2, 0.5 + ln2, ln2]]))
+    assert half.argmax(1).item() == 0  # 1.347 > 1.193: a milder tau keeps the frequent class
+    torch.testing.assert_close(adjust_logits(logits, [0.5, 0.25, 0.25], tau=0.0), logits)
+
+
+def test_adjust_logits_is_the_inverse_shift_of_the_loss_and_fills_zero_priors():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    priors = [0.6, 0.4, 0.0]
+    loss_fn = LogitAdjustedLoss(priors, tau=0.8)
+    out = adjust_logits(logits, priors, tau=0.8)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, logits - 0.8 * loss_fn.log_priors.double())  # prior 0 read as 0.4
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(("logits", "priors", "tau", "match"), [
+    (torch.zeros(2, 3), [0.5, 0.5], 1.0, r"logits \[N, 2\]"),
+    (torch.zeros(3), [0.5, 0.25, 0.25], 1.0, r"logits \[N, 3\]"),
+    (torch.zeros(2, 2), [0.5, 0.6], 1.0, "sum to 1"),
+    (torch.zeros(2, 2), [0.5, 0.5], -0.5, "tau must be a finite number >= 0"),
+    (torch.zeros(2, 2), [0.5, 0.5], math.inf, "tau must be a finite number >= 0"),
+])
+def test_adjust_logits_rejects_bad_arguments(logits, priors, tau, match):
+    with pytest.raises(ValueError, match=match):
+        adjust_logits(logits, priors, tau)
 
 
 # --------------------------------------------------------------------------- registry and loss_params

@@ -18,7 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split name inside a store folder (default: test)")
     p.add_argument("--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="with --root: override a dataset parameter (repeatable)")
-    p.add_argument("--output-dir", help="where predictions and metrics go (default: <run_dir>/eval/<name>)")
+    p.add_argument("--logit-adjust", type=float, metavar="TAU",
+                   help="post-hoc logit adjustment: subtract TAU x log(training class prior) from the logits "
+                        "(1 aims at balanced error, favouring rare classes; 0 changes nothing)")
+    p.add_argument("--output-dir", help="where predictions and metrics go (default: <run_dir>/eval/<name>, "
+                                        "<name>-tau<TAU> with --logit-adjust)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     p.set_defaults(handler=run)
 
@@ -28,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from scenesense.evaluation.report import format_metrics_table
 
     result = api.evaluate(args.run_dir, store=args.store, split=args.split, csv=args.csv, root=args.root,
-                          params=parse_params(args.params), output_dir=args.output_dir)
+                          params=parse_params(args.params), output_dir=args.output_dir,
+                          logit_adjust=args.logit_adjust)
     if args.json:
         print_json({**result.metrics, "predictions": str(result.predictions_csv)})
         return 0

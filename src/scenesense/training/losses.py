@@ -7,6 +7,7 @@ model's ``aux_losses`` to it. With ``p = softmax(z)`` for logits ``z`` and true 
 - ``"focal"`` (Lin et al. 2017): ``l = (1 - p_y)^gamma * (-log p_y)``; ``gamma = 0`` is cross-entropy.
 - ``"logit_adjusted"`` (Menon et al. 2021, loss form): ``l = -log softmax(z + tau * log pi)_y`` for
   class priors ``pi``; inference uses the raw logits ``z``, so no post-hoc step is needed.
+  The post-hoc form, for a model trained without it, is :func:`adjust_logits` (``z - tau * log pi``).
 - ``"l1"`` / ``"mse"``: ``|p - t|`` / ``(p - t)^2`` for one regression target ``t``.
 
 The classification losses reduce by the plain mean over the batch, or, with ``class_weights``
@@ -256,6 +257,48 @@ class FocalLoss(CrossEntropyLoss):
         return one_minus_p.pow(self.gamma) * -log_p
 
 
+def _check_priors(class_priors: Tensor | Sequence[float]) -> Tensor:
+    priors = torch.as_tensor(class_priors, dtype=torch.float64)
+    if priors.ndim != 1 or priors.numel() == 0 or not bool(torch.isfinite(priors).all()):
+        raise ValueError(f"class_priors must be a non-empty 1-D tensor of finite values, got {priors}")
+    if bool((priors < 0).any()) or abs(priors.sum().item() - 1.0) > 1e-4:
+        raise ValueError(f"class_priors must be >= 0 and sum to 1, got {priors.tolist()} "
+                         f"(sum {priors.sum().item():.6g})")
+    return priors
+
+
+def _log_priors(priors: Tensor) -> Tensor:
+    """``log pi``, a prior of 0 (class absent from training) read as the smallest positive prior."""
+    return torch.where(priors > 0, priors, priors[priors > 0].min()).log()
+
+
+def adjust_logits(logits: Tensor, class_priors: Tensor | Sequence[float], tau: float) -> Tensor:
+    """Post-hoc logit adjustment ``z - tau * log pi`` (Menon et al. 2021, post-hoc form).
+
+    Moves the decision of a model trained with plain cross-entropy towards the balanced
+    (prior-free) posterior, without retraining: rare classes gain ``-tau * log pi_c``. Do not
+    combine with :class:`LogitAdjustedLoss`, which already makes the raw logits prior-free. A
+    class with prior 0 is given the smallest positive prior, as in the loss.
+
+    Args:
+        logits: ``[N, C]`` class scores (or log-probabilities: the argmax is the same).
+        class_priors: ``[C]`` training class probabilities, e.g. :func:`class_priors_from_dataset`.
+        tau: adjustment strength ``>= 0`` (1 targets balanced error; 0 changes nothing).
+
+    Returns:
+        ``[N, C]`` adjusted scores, dtype of ``logits``.
+
+    Raises:
+        ValueError: priors that are not a probability vector of ``C`` classes, or ``tau < 0``.
+    """
+    tau = _check_non_negative("tau", tau)
+    priors = _check_priors(class_priors)
+    if logits.ndim != 2 or logits.shape[1] != priors.numel():
+        raise ValueError(f"expected logits [N, {priors.numel()}] for {priors.numel()} class priors, "
+                         f"got {tuple(logits.shape)}")
+    return logits - (tau * _log_priors(priors)).to(device=logits.device, dtype=logits.dtype)
+
+
 @LOSSES.register("logit_adjusted")
 class LogitAdjustedLoss(nn.Module):
     """Logit-adjusted cross-entropy ``-log softmax(z + tau * log pi)_y`` (Menon et al. 2021).
@@ -277,17 +320,11 @@ class LogitAdjustedLoss(nn.Module):
     def __init__(self, class_priors: Tensor | Sequence[float], tau: float = 1.0) -> None:
         super().__init__()
         self.tau = _check_non_negative("tau", tau)
-        priors = torch.as_tensor(class_priors, dtype=torch.float64)
-        if priors.ndim != 1 or priors.numel() == 0 or not bool(torch.isfinite(priors).all()):
-            raise ValueError(f"class_priors must be a non-empty 1-D tensor of finite values, got {priors}")
-        if bool((priors < 0).any()) or abs(priors.sum().item() - 1.0) > 1e-4:
-            raise ValueError(f"class_priors must be >= 0 and sum to 1, got {priors.tolist()} "
-                             f"(sum {priors.sum().item():.6g})")
-        filled = torch.where(priors > 0, priors, priors[priors > 0].min())
+        priors = _check_priors(class_priors)
         self.class_priors: Tensor
         self.log_priors: Tensor
         self.register_buffer("class_priors", priors.float())
-        self.register_buffer("log_priors", filled.log().float())  # [C]
+        self.register_buffer("log_priors", _log_priors(priors).float())  # [C]
 
     def forward(self, logits: Tensor, label: Tensor) -> Tensor:
         """Mean cross-entropy of the adjusted logits.
