@@ -1,11 +1,11 @@
-"""Length-bucketed train batches: coverage, sorting, seeding, ranks."""
+"""Length-bucketed train batches (coverage, sorting, seeding, ranks) and sorted evaluation batches."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scenesense.training.sampling import LengthBucketBatchSampler
+from scenesense.training.sampling import LengthBucketBatchSampler, length_sorted_batches
 
 LENGTHS = np.random.default_rng(0).integers(1, 60, size=203)
 
@@ -55,3 +55,19 @@ def test_bad_arguments(kwargs, match):
     args = {"lengths": LENGTHS, "batch_size": 8, "pool": 2, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=match):
         LengthBucketBatchSampler(**args)
+
+
+def test_length_sorted_batches_hand_computed():
+    # lengths 5, 1, 3, 1, 9: stable order 1, 3, 2, 0, 4 (the two 1s keep their order)
+    assert length_sorted_batches([5, 1, 3, 1, 9], batch_size=2) == [[1, 3], [2, 0], [4]]
+    assert length_sorted_batches([], batch_size=2) == []
+    whole = length_sorted_batches(LENGTHS, 8)
+    assert sorted(i for b in whole for i in b) == list(range(203))
+    random_order = [list(range(i, min(i + 8, 203))) for i in range(0, 203, 8)]
+    assert padded_steps(whole) < padded_steps(random_order) / 1.5
+
+
+@pytest.mark.parametrize("lengths, batch_size", [([[1, 2]], 2), ([1, 2], 0)])
+def test_length_sorted_batches_bad_arguments(lengths, batch_size):
+    with pytest.raises(ValueError, match="need 1-d lengths and batch_size >= 1"):
+        length_sorted_batches(lengths, batch_size)

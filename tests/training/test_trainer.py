@@ -213,6 +213,21 @@ def test_bucketed_batches_pad_little_and_resume_exactly(tmp_path, data):
         Trainer(cfg).fit(make_model(), torch.utils.data.Subset(train, range(48)), dev, collate)
 
 
+def test_predict_reads_length_sorted_batches_and_returns_dataset_order(data):
+    model = make_model()
+    Trainer(config(epochs=1)).fit(model, *data, collate)
+    dev = RecordingDataset(24, seed=2)
+    pred = Trainer(config(batch_size=5)).predict(model, dev, collate)
+    lengths = dev.sequence_lengths()
+    assert dev.order == np.argsort(lengths, kind="stable").tolist()  # read shortest first
+    assert pred.ids == [f"u{i}" for i in range(24)]
+    np.testing.assert_array_equal(pred.labels, dev.labels)
+    in_order = Trainer(config(batch_size=5)).predict(model, torch.utils.data.Subset(dev, range(24)), collate)
+    assert dev.order[24:] == list(range(24))  # no sequence_lengths(): dataset order
+    np.testing.assert_allclose(pred.logits, in_order.logits, atol=1e-6)
+    np.testing.assert_allclose(pred.probs, in_order.probs, atol=1e-6)
+
+
 def test_same_seed_same_history_other_seed_differs(data):
     runs = [Trainer(config(epochs=3, seed=s)).fit(make_model(dropout=0.3), *data, collate) for s in (7, 7, 8)]
     assert without_time(runs[0].history) == without_time(runs[1].history)

@@ -1,4 +1,4 @@
-"""Train batches of similar length (``trainer.bucket_batches``): less padding, same data per epoch."""
+"""Batches of similar length: shuffled for training (``trainer.bucket_batches``), sorted for evaluation."""
 
 from __future__ import annotations
 
@@ -62,3 +62,23 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
+
+
+def length_sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[list[int]]:
+    """Evaluation batches: the sample indices sorted by length (stable), cut into ``batch_size``.
+
+    Every sample is in one batch and a batch pads only to its own longest sample. The caller
+    puts the outputs back in dataset order (``np.argsort`` of the concatenated batches).
+
+    Args:
+        lengths: ``[N]`` cost of each sample (e.g. its real sequence steps).
+        batch_size: samples per batch (the last batch may be smaller).
+
+    Raises:
+        ValueError: a non-positive ``batch_size`` or lengths that are not a 1-d sequence.
+    """
+    costs = np.asarray(lengths)
+    if costs.ndim != 1 or batch_size < 1:
+        raise ValueError(f"need 1-d lengths and batch_size >= 1, got shape {costs.shape} and {batch_size}")
+    order = np.argsort(costs, kind="stable")
+    return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]

@@ -39,7 +39,7 @@ from scenesense.training.losses import (
     class_weights_from_dataset,
     loss_parameters,
 )
-from scenesense.training.sampling import LengthBucketBatchSampler
+from scenesense.training.sampling import LengthBucketBatchSampler, length_sorted_batches
 from scenesense.types import Batch, ModelOutput
 from scenesense.utils.seed import derive_seed, seed_everything, seed_worker
 
@@ -214,13 +214,23 @@ class Trainer:
         precision: Any = cfg.precision
         self.fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=precision)
 
-    def _loader(self, dataset: Dataset, collate_fn: CollateFn, epoch: int | None = None) -> DataLoader:
-        """Eval loader (every rank sees all data, in order) or, with ``epoch``, a shuffled train loader."""
+    def _eval_batches(self, dataset: Dataset) -> list[list[int]] | None:
+        """Length-sorted evaluation batches for a dataset of single samples; ``None``: dataset order."""
+        lengths = getattr(dataset, "sequence_lengths", None)
+        return None if lengths is None else length_sorted_batches(lengths(), self.cfg.batch_size)
+
+    def _loader(self, dataset: Dataset, collate_fn: CollateFn, epoch: int | None = None,
+                eval_batches: list[list[int]] | None = None) -> DataLoader:
+        """Eval loader (every rank sees all data, in ``eval_batches``, default dataset order) or,
+        with ``epoch``, a shuffled train loader."""
         cfg, fabric = self.cfg, self.fabric
         kwargs: dict[str, Any] = {"batch_size": cfg.batch_size, "collate_fn": collate_fn,
                                   "num_workers": cfg.num_workers,
                                   "worker_init_fn": seed_worker if cfg.num_workers else None}
-        if epoch is None:
+        if epoch is None and eval_batches is not None:
+            kwargs.pop("batch_size")
+            loader = DataLoader(dataset, batch_sampler=eval_batches, **kwargs)
+        elif epoch is None:
             loader = DataLoader(dataset, shuffle=False, **kwargs)
         elif cfg.bucket_batches:
             lengths = getattr(dataset, "sequence_lengths", None)
@@ -381,7 +391,7 @@ class Trainer:
             foptimizer.load_state_dict(saved["optimizer"])
             ckpt.restore_rng_state(saved["rng"])
             self._log("resuming %s after epoch %d", self.run_dir, state.epoch)
-        dev_loader = self._loader(dev_set, collate_fn)
+        dev_loader = self._loader(dev_set, collate_fn, eval_batches=self._eval_batches(dev_set))
 
         while state.epoch < cfg.epochs and not state.stopped_early:
             epoch, start = state.epoch + 1, time.perf_counter()
@@ -410,7 +420,9 @@ class Trainer:
         return self._finish(state, fmodel, resumed)
 
     def predict(self, model: nn.Module, dataset: Dataset, collate_fn: CollateFn) -> Predictions:
-        """Run ``model`` over ``dataset`` in order (eval mode, no gradients).
+        """Run ``model`` over ``dataset`` (eval mode, no gradients); outputs in dataset order.
+
+        Single samples are run in length-sorted batches (less padding), then put back in order.
 
         Returns:
             Predictions with ids, labels ``[N]``, logits ``[N, C]``, probs ``[N, C]`` and, if the
@@ -418,17 +430,19 @@ class Trainer:
         """
         self.fabric.launch()
         fmodel = model if is_wrapped(model) else self.fabric.setup_module(model)
+        batches = self._eval_batches(dataset)
         ids: list[str] = []
         labels: list[Tensor] = []
         logits: list[Tensor] = []
         weights: dict[str, list[Tensor]] = {}
-        for batch, out in self._outputs(fmodel, self._loader(dataset, collate_fn)):
+        for batch, out in self._outputs(fmodel, self._loader(dataset, collate_fn, eval_batches=batches)):
             ids.extend(batch["ids"])
             labels.append(batch["label"].cpu())
             logits.append(out.logits.float().cpu())
             for name, w in (out.modality_weights or {}).items():
                 weights.setdefault(name, []).append(w.float().cpu())
-        all_logits = torch.cat(logits)
-        return Predictions(ids, torch.cat(labels).numpy(), all_logits.numpy(),
+        order = np.argsort(np.concatenate(batches)) if batches else np.arange(len(ids))
+        all_logits = torch.cat(logits)[order]
+        return Predictions([ids[i] for i in order], torch.cat(labels).numpy()[order], all_logits.numpy(),
                            torch.softmax(all_logits.double(), dim=1).numpy(),
-                           {k: torch.cat(v).numpy() for k, v in sorted(weights.items())} or None)
+                           {k: torch.cat(v).numpy()[order] for k, v in sorted(weights.items())} or None)
