@@ -323,15 +323,20 @@ def training_class_priors(cfg: ExperimentConfig, spec: dict[str, Any]) -> torch.
     return class_priors_from_dataset(train_set)
 
 
-def _adjusted(pred: Predictions, cfg: ExperimentConfig, spec: dict[str, Any],
-              tau: float) -> tuple[Predictions, dict[str, Any]]:
-    """``pred`` with post-hoc adjusted logits (and their softmax), and the adjustment's record."""
+def _adjustment_priors(cfg: ExperimentConfig, spec: dict[str, Any], tau: float) -> torch.Tensor:
+    """The training priors for post-hoc logit adjustment, after checking that it applies to the run."""
     if spec.get("task", "classification") != "classification":
         raise ValueError("logit adjustment applies to classification runs only")
     if cfg.trainer.loss == "logit_adjusted":
         raise ValueError("this run was trained with the logit-adjusted loss, whose logits are already "
                          "prior-free; adjusting them again would count the priors twice")
     priors = training_class_priors(cfg, spec)
+    adjust_logits(torch.zeros(0, len(priors)), priors, tau)  # checks tau before the costly prediction
+    return priors
+
+
+def _adjusted(pred: Predictions, priors: torch.Tensor, tau: float) -> tuple[Predictions, dict[str, Any]]:
+    """``pred`` with post-hoc adjusted logits (and their softmax), and the adjustment's record."""
     logits = adjust_logits(torch.as_tensor(pred.logits, dtype=torch.float64), priors, tau)
     probs = torch.softmax(logits, dim=1).numpy()
     record = {"logit_adjust": {"tau": float(tau), "class_priors": [round(float(p), 6) for p in priors]}}
@@ -355,14 +360,15 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     ``output_dir`` (default ``<run_dir>/eval/<data name>``).
     """
     cfg, spec, model = load_run(run_dir)
+    priors = None if logit_adjust is None else _adjustment_priors(cfg, spec, logit_adjust)
     data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)
     dataset = open_scored_split(cfg, spec, data_file)
     label_space = dataset.label_space
     trainer = Trainer(replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1), run_dir=None)
     pred = trainer.predict(model, *batching(cfg, spec, dataset))
     adjustment: dict[str, Any] = {}
-    if logit_adjust is not None:
-        pred, adjustment = _adjusted(pred, cfg, spec, logit_adjust)
+    if logit_adjust is not None and priors is not None:
+        pred, adjustment = _adjusted(pred, priors, logit_adjust)
         name = f"{name}-tau{logit_adjust:g}"
     metrics = {"data": str(data_file), "n": len(pred.ids), **adjustment, **_metrics_for(pred, label_space)}
     out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / "eval" / name
