@@ -64,7 +64,8 @@ def prepare_store(cfg: ExperimentConfig) -> Path:
     return prepare_dataset(cfg.data)
 
 
-def _split_file(store_dir: Path, split: str) -> Path:
+def split_file(store_dir: Path, split: str) -> Path:
+    """``<store_dir>/<split>.h5``; FileNotFoundError naming the splits the store has if it is missing."""
     path = store_dir / f"{split}.h5"
     if not path.exists():
         have = sorted(p.stem for p in store_dir.glob("*.h5"))
@@ -157,9 +158,9 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     store_dir = prepare_store(cfg)
     features = dict(cfg.data.features)
     norm = cfg.data.speaker_norm
-    train_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.train_split), cfg.modalities, features,
+    train_set = FeatureStoreDataset(split_file(store_dir, cfg.data.train_split), cfg.modalities, features,
                                     speaker_norm=norm)
-    dev_set = FeatureStoreDataset(_split_file(store_dir, cfg.data.dev_split), cfg.modalities, features,
+    dev_set = FeatureStoreDataset(split_file(store_dir, cfg.data.dev_split), cfg.modalities, features,
                                   speaker_norm=norm)
     _require_labels(train_set, "train on")
     _require_labels(dev_set, "select a model on")
@@ -301,21 +302,21 @@ def _eval_data_file(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Pa
     if store is not None:
         path = Path(store)
         if path.is_dir():
-            return _split_file(path, split or "test"), split or "test"
+            return split_file(path, split or "test"), split or "test"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such store file or folder")
         return path, path.stem
     if root is not None:
         source = get_source(cfg.data.dataset)
         data = replace(cfg.data, root=str(root), params={**cfg.data.params, **source.score_all, **(params or {})})
-        return _split_file(prepare_dataset(data), split or "test"), Path(root).name
+        return split_file(prepare_dataset(data), split or "test"), Path(root).name
     csv_path = Path(csv)  # type: ignore[arg-type]
     return extract_meld_for_spec(csv_path, spec, default_cache_dir()), csv_path.stem
 
 
 def training_class_priors(cfg: ExperimentConfig, spec: dict[str, Any]) -> torch.Tensor:
     """``[C]`` class priors of a run's training split (its feature store, rebuilt if it is gone)."""
-    train_file = _split_file(prepare_store(cfg), cfg.data.train_split)
+    train_file = split_file(prepare_store(cfg), cfg.data.train_split)
     train_set = FeatureStoreDataset(train_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
     if list(train_set.label_space.names) != spec["label_names"]:
         raise ValueError(f"{train_file}: labels {list(train_set.label_space.names)} differ from the run's "

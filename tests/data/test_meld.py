@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from conftest import MELD_HEADER, MELD_ROWS
+
 from scenesense.data.meld import (
     MELD_COLUMNS,
     DataFormatError,

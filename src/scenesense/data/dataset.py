@@ -17,7 +17,7 @@ from scenesense.data.store import StoreError, StoreSplit, open_store_split
 from scenesense.types import Sample, validate_modality
 
 
-def _resolve_feature_sets(split: StoreSplit, modalities: Sequence[str],
+def resolve_feature_sets(split: StoreSplit, modalities: Sequence[str],
                           features: Mapping[str, str]) -> dict[str, str]:
     """Map each modality to a feature set name.
 
@@ -84,7 +84,7 @@ class FeatureStoreDataset(Dataset):
         if not modalities:
             raise ValueError("FeatureStoreDataset needs at least one modality")
         self.modalities = tuple(sorted({validate_modality(m) for m in modalities}))
-        self.feature_names = _resolve_feature_sets(self.split, self.modalities, dict(features or {}))
+        self.feature_names = resolve_feature_sets(self.split, self.modalities, dict(features or {}))
         self.in_memory = in_memory
         self._infos = {m: self.split.features[name] for m, name in self.feature_names.items()}
         self._lengths: dict[str, np.ndarray] = {}

@@ -56,7 +56,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from scenesense.data.dataset import _resolve_feature_sets
+from scenesense.data.dataset import resolve_feature_sets
 from scenesense.data.labels import SENTIMENT3, sentiment3_ids
 from scenesense.data.store import UNLABELLED, StoreError, StoreSplit, find_store_splits, open_store_split
 from scenesense.types import MODALITIES
@@ -187,7 +187,7 @@ def _feature_sets(metas: Mapping[str, StoreSplit], features: dict[str, str], wan
                          f"{sorted(train.features)}, modalities {list(wanted)}); "
                          f"MMSA needs text, audio and vision: export with missing='zeros' (--missing zeros) "
                          f"to write them as zeros")
-    chosen = _resolve_feature_sets(train, present, features)
+    chosen = resolve_feature_sets(train, present, features)
     for key, meta in metas.items():
         for m, name in chosen.items():
             ours, theirs = train.features[name], meta.features.get(name)

@@ -202,12 +202,12 @@ def _scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
 def _load_split(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Path | None,
                 split: str | None) -> tuple[FeatureStoreDataset, str]:
     """The labelled split to score (default: the run's own store and dev split), checked against the run."""
-    from scenesense.api import _split_file, open_scored_split
+    from scenesense.api import open_scored_split, split_file
 
     path = Path(store) if store is not None else Path(spec["store"])
     if path.is_dir():
         name = split or cfg.data.dev_split
-        data_file = _split_file(path, name)
+        data_file = split_file(path, name)
     elif path.exists():
         data_file, name = path, path.stem
     else:
