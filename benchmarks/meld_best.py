@@ -1,10 +1,11 @@
 """MELD: train the best small configuration on train (selected on dev), then score any MELD-format CSV.
 
 The configuration is ``configs/meld_best.yaml`` (all six MiniLM layers fine-tuned end to end, the
-best measured on dev per training minute; see the README); ``-c`` takes any other. Training resumes where a killed run
-stopped (the run folder is fixed per seed). Prints dev accuracy, weighted F1, macro F1 and the F1 of
-every class, the training time, and the same for each CSV given with ``--evaluate``; each
-``--logit-adjust`` strength scores dev and those CSVs again with post-hoc logit adjustment.
+best measured on dev per training minute; see the README); ``-c`` takes any other. Training
+resumes where a killed run stopped (the run folder is fixed per seed). Prints dev accuracy,
+weighted F1, macro F1 and the F1 of every class, the training time, and the same for each CSV
+given with ``--evaluate``; each ``--logit-adjust`` strength scores dev and those CSVs again with
+post-hoc logit adjustment.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/meld_best.py --root ../shared/data/meld \
         --evaluate path/to/test_sent_emo.csv

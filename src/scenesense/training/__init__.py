@@ -19,5 +19,5 @@ from scenesense.training.trainer import Predictions as Predictions
 from scenesense.training.trainer import Trainer as Trainer
 
 __all__ = ["CrossEntropyLoss", "FitResult", "FocalLoss", "LogitAdjustedLoss", "Predictions", "Trainer",
-           "adjust_logits", "class_priors_from_dataset", "class_priors_from_labels", "class_weights_from_dataset",
-           "class_weights_from_labels", "load_weights"]
+           "adjust_logits", "class_priors_from_dataset", "class_priors_from_labels",
+           "class_weights_from_dataset", "class_weights_from_labels", "load_weights"]
