@@ -59,8 +59,9 @@ def main() -> None:
           f"(best epoch {result.metrics['best_epoch']}); this call took {wall / 60:.1f} min; run in {run_dir}")
     keys = ("n", "accuracy", "weighted_f1", "macro_f1", "per_class")
     scores = {"dev": {k: result.metrics[k] for k in keys}}
+    store = api.prepare_store(cfg) if args.logit_adjust else None
     for tau in args.logit_adjust:
-        evaluated = api.evaluate(run_dir, store=api.prepare_store(cfg), split=cfg.data.dev_split, logit_adjust=tau)
+        evaluated = api.evaluate(run_dir, store=store, split=cfg.data.dev_split, logit_adjust=tau)
         print(_summary(f"dev, logit adjustment tau {tau:g}", evaluated.metrics))
         scores[f"dev-tau{tau:g}"] = {k: evaluated.metrics[k] for k in keys}
     for csv in args.evaluate:
