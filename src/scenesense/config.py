@@ -223,12 +223,27 @@ def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def parse_value(raw: str, key: str) -> Any:  # noqa: ANN401
+    """One ``--set`` value parsed as (safe) YAML: ``3`` int, ``[1, 2]`` list, ``x`` str, empty -> ``""``.
+
+    Raises:
+        ConfigError: the text is not valid YAML, or asks for a Python object (``!!python/...`` tags).
+    """
+    if not raw.strip():
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        reason = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise ConfigError(f"--set {key}={raw!r}: not a valid YAML value ({reason})") from None
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """Turn ``"a.b.c=value"`` into ``{"a": {"b": {"c": value}}}``; the value is parsed as YAML."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.path=value")
     path, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    value = parse_value(raw, path.strip())
     node: dict[str, Any] = {}
     out = node
     keys = path.strip().split(".")

@@ -6,6 +6,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
 
@@ -69,3 +71,20 @@ def test_not_a_pickle_and_missing_file(tmp_path):
         load_pickle(path)
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_pickle(tmp_path / "absent.pkl")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.one_of(st.binary(max_size=200),
+                     st.binary(max_size=60).map(lambda b: b"\x80\x04\x95" + b),  # protocol-4 frame
+                     st.binary(max_size=60).map(lambda b: pickle.dumps([1, "a", 2.0])[:-1] + b)))
+def test_any_bytes_load_or_raise_the_one_error(tmp_path_factory, raw):
+    path = tmp_path_factory.mktemp("p") / "any.pkl"
+    path.write_bytes(raw)
+    try:
+        load_pickle(path)
+    except UnsafePickleError as err:
+        assert str(err).startswith("any.pkl: ")
+
+
+def test_the_refusal_is_a_value_error_so_the_cli_reports_it_in_one_line():
+    assert issubclass(UnsafePickleError, ValueError) and issubclass(UnsafePickleError, pickle.UnpicklingError)

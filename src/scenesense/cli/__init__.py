@@ -2,14 +2,22 @@
 
 Parsing and dispatch only.
 
-Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (one-line message).
+Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure, 130 interrupted.
+
+Every error reaches the user as one line, ``scenesense: error: <message>``, on stderr. Errors that
+bad input raises (:data:`INPUT_ERRORS`) print their message; any other exception is a bug in
+scenesense and prints its type and message with a pointer to ``--debug``. ``--debug`` (or the
+environment variable ``SCENESENSE_DEBUG=1``) prints the full traceback before that line.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import pickle
 import sys
+import traceback
 
 from scenesense.cli import (
     data,
@@ -26,6 +34,13 @@ from scenesense.cli import (
 )
 from scenesense.config import ConfigError
 
+INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, OSError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError, UnicodeError,
+)
+"""Exception types raised by bad input (files, arguments, data): reported by their message alone."""
+
+DEBUG_ENV = "SCENESENSE_DEBUG"
+
 _COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, extract, data, listing)
 
 
@@ -35,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scenesense", description="Multimodal emotion recognition: train, evaluate, compare fusions."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"print the full traceback of an error (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _COMMANDS:
         module.add_parser(sub)
@@ -43,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _error(message: str) -> None:
     print(f"scenesense: error: {message}", file=sys.stderr)
+
+
+def error_message(err: BaseException) -> str:
+    """The one-line text of an input error: its message, or its type when the message is empty."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = " ".join(text.split())
+    return text or f"{type(err).__name__} (no message)"
+
+
+def _debugging(args: argparse.Namespace | None) -> bool:
+    return bool(args is not None and args.debug) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,15 +84,20 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(message)s")
     try:
         return int(args.handler(args))
-    except ConfigError as err:
-        _error(str(err))
-        return 2
-    except KeyError as err:
-        _error(str(err.args[0]) if err.args else repr(err))
-        return 1
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
-        _error(str(err))
-        return 1
     except KeyboardInterrupt:
         _error("interrupted; re-run the same command to resume")
         return 130
+    except Exception as err:  # noqa: BLE001 - the one place every error becomes one line
+        if _debugging(args):
+            traceback.print_exc()
+        if isinstance(err, ConfigError):
+            _error(error_message(err))
+            return 2
+        if isinstance(err, MemoryError):
+            _error("out of memory; use smaller inputs or batches (--debug shows where)")
+        elif isinstance(err, INPUT_ERRORS):
+            _error(error_message(err))
+        else:
+            _error(f"internal error {type(err).__name__}: {error_message(err)}. This is a bug in scenesense: "
+                   f"re-run with --debug (or {DEBUG_ENV}=1) for the traceback and report it")
+        return 1

@@ -6,9 +6,7 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
-from scenesense.config import ConfigError
+from scenesense.config import ConfigError, parse_value
 
 
 def print_json(obj: Any) -> None:  # noqa: ANN401
@@ -38,5 +36,5 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise ConfigError(f"--set {pair!r} must look like key=value")
         key, raw = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        out[key.strip()] = parse_value(raw, key.strip())
     return out

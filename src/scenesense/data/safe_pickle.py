@@ -33,8 +33,11 @@ _RENAMED = {  # old module spellings: numpy < 2.0, and Python 2 names (protocol 
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for something outside the allow-list (or is not a pickle at all)."""
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
+    """A pickle asked for something outside the allow-list (or is not a pickle at all).
+
+    Also a :class:`ValueError`: a refused file is bad input, reported in one line by the CLI.
+    """
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -90,8 +93,8 @@ def load_pickle(path: str | Path, *, encoding: str | None = None) -> Any:  # noq
         except UnicodeDecodeError:
             if i == len(encodings) - 1:
                 raise UnsafePickleError(f"{path.name}: cannot decode the pickle's strings as {enc}") from None
-        except UnsafePickleError:
+        except (UnsafePickleError, OSError):
             raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        except Exception as err:  # noqa: BLE001 - arbitrary bytes fail in arbitrary ways
             raise UnsafePickleError(f"{path.name}: not a valid pickle ({type(err).__name__}: {err})") from None
     raise AssertionError("unreachable")
