@@ -40,6 +40,7 @@ import torch
 
 import scenesense.extraction  # noqa: F401  (registers the built-in extractors)
 from scenesense.data.collate import collate
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.speaker_norm import apply_speaker_norm, speaker_statistics
 from scenesense.data.store import StoreError, find_store_splits, open_store_split
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
@@ -343,7 +344,8 @@ def read_manifest(path: str | Path) -> list[dict[str, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: manifest is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    reader = csv.reader(io.StringIO(text))
+    allow_fields_up_to(len(text))
+    reader = CsvRows(csv.reader(io.StringIO(text)), path)
     header = [h.strip().lower() for h in next(reader, [])]
     columns = [c for c in INPUT_KINDS if c in header]
     if not columns:

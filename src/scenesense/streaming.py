@@ -30,7 +30,7 @@ import torch
 
 from scenesense.data.collate import collate
 from scenesense.data.dialogues import SpeakerVocabulary, dialogue_layout
-from scenesense.data.meld import int_field, meld_csv_reader, repair_text
+from scenesense.data.meld import int_field, meld_csv_rows, repair_text
 from scenesense.data.validation import DataFormatError
 from scenesense.predict import (
     InputItem,
@@ -94,18 +94,17 @@ def read_conversation_csv(path: str | os.PathLike[str]) -> list[ConversationUtte
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such conversation file")
-    reader = meld_csv_reader(path, CONVERSATION_COLUMNS)
     out: list[ConversationUtterance] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        where = f"{path}: line {reader.line_num}"
+    for line, row in meld_csv_rows(path, CONVERSATION_COLUMNS):
+        where = f"{path}: line {line}"
         dia, utt = int_field(row, "Dialogue_ID", where), int_field(row, "Utterance_ID", where)
         key = f"dia{dia}_utt{utt}"
         if key in seen:
             raise DataFormatError(f"{where}: duplicate utterance {key}, first at line {seen[key]}")
-        seen[key] = reader.line_num
-        speaker = repair_text(row["Speaker"] or "").strip()
-        text = repair_text(row["Utterance"] or "")
+        seen[key] = line
+        speaker = repair_text(row["Speaker"]).strip()
+        text = repair_text(row["Utterance"])
         out.append(ConversationUtterance(key, f"dia{dia}", dia, utt, speaker, text))
     if not out:
         raise DataFormatError(f"{path}: no utterances")

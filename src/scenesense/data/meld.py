@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
 from scenesense.data.validation import DataFormatError, ValidationReport
 
@@ -116,19 +117,29 @@ def decode_csv_bytes(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def meld_csv_reader(path: Path, columns: tuple[str, ...]) -> csv.DictReader:
-    """A dict reader over a MELD-format CSV: decoded, header names repaired, ``columns`` required.
+def meld_csv_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a MELD-format CSV: decoded, header names repaired, ``columns`` required.
+
+    Fields of any length are read (:func:`~scenesense.data.csvfile.allow_fields_up_to` the file's
+    size); blank lines are skipped.
+
+    Returns:
+        ``(line, row)`` per record: the line it starts on, and header name -> cell (``""`` for a
+        cell the row lacks).
 
     Raises:
-        DataFormatError: a column of ``columns`` is missing.
+        DataFormatError: a column of ``columns`` is missing, or the file is not valid CSV (the
+            message names the file and line).
     """
-    reader = csv.DictReader(io.StringIO(decode_csv_bytes(path.read_bytes()), newline=""))
-    header = [repair_text(name).strip() for name in (reader.fieldnames or [])]
+    text = decode_csv_bytes(path.read_bytes())
+    allow_fields_up_to(len(text))
+    rows = CsvRows(csv.reader(io.StringIO(text, newline="")), path)
+    header = [repair_text(name).strip() for name in next(rows, [])]
     missing = [c for c in columns if c not in header]
     if missing:
         raise DataFormatError(f"{path}: missing column(s) {missing}; found {header}")
-    reader.fieldnames = header
-    return reader
+    return [(rows.record_line, {name: cells[i] if i < len(cells) else "" for i, name in enumerate(header)})
+            for cells in rows if cells]
 
 
 def int_field(row: Mapping[str, str], column: str, where: str) -> int:
@@ -140,10 +151,10 @@ def int_field(row: Mapping[str, str], column: str, where: str) -> int:
         raise DataFormatError(f"{where}: {column} {value!r} is not an integer") from None
 
 
-def _label_field(row: dict[str, str], column: str, valid: tuple[str, ...], where: str) -> str:
-    value = repair_text(row.get(column) or "").strip().lower()
+def _label_field(row: Mapping[str, str], column: str, valid: tuple[str, ...], where: str) -> str:
+    value = repair_text(row[column]).strip().lower()
     if value not in valid:
-        raise DataFormatError(f"{where}: unknown {column.lower()} {row.get(column)!r}; valid: {list(valid)}")
+        raise DataFormatError(f"{where}: unknown {column.lower()} {row[column]!r}; valid: {list(valid)}")
     return value
 
 
@@ -163,11 +174,9 @@ def read_meld_csv(path: str | Path) -> list[MeldUtterance]:
         FileNotFoundError: ``path`` does not exist.
     """
     path = Path(path)
-    reader = meld_csv_reader(path, MELD_COLUMNS)
     out: list[MeldUtterance] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, row in meld_csv_rows(path, MELD_COLUMNS):
         where = f"{path}: line {line}"
         dia = int_field(row, "Dialogue_ID", where)
         utt = int_field(row, "Utterance_ID", where)
@@ -179,11 +188,11 @@ def read_meld_csv(path: str | Path) -> list[MeldUtterance]:
         seen[key] = line
         out.append(MeldUtterance(
             id=key, dialogue_id=dia, utterance_id=utt,
-            speaker=repair_text(row["Speaker"] or "").strip(), text=repair_text(row["Utterance"] or ""),
+            speaker=repair_text(row["Speaker"]).strip(), text=repair_text(row["Utterance"]),
             emotion=_label_field(row, "Emotion", MELD_EMOTIONS.names, where),
             sentiment=_label_field(row, "Sentiment", MELD_SENTIMENTS.names, where),
             season=int_field(row, "Season", where), episode=int_field(row, "Episode", where),
-            start_time=(row["StartTime"] or "").strip(), end_time=(row["EndTime"] or "").strip(),
+            start_time=row["StartTime"].strip(), end_time=row["EndTime"].strip(),
             sr_no=int_field(row, "Sr No.", where),
         ))
     if not out:

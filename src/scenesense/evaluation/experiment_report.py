@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.evaluation import report_html, report_tables
 from scenesense.evaluation.report_tables import Table
 from scenesense.utils.io import atomic_write_text, write_json
@@ -77,8 +78,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _read_predictions(path: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    allow_fields_up_to(path.stat().st_size)
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = list(CsvRows(csv.DictReader(handle), path))
     if not rows or not {"id", "label", "pred"} <= set(rows[0]):
         raise ValueError(f"{path}: needs columns id, label, pred and at least one row")
     ids = tuple(r["id"] for r in rows)

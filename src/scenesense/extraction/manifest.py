@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, LabelSpace
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.base import InputKind
@@ -193,12 +194,13 @@ def read_manifest_csv(path: str | Path, *, label_space: LabelSpace | None = None
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such manifest file")
     text = path.read_bytes().decode("utf-8-sig", errors="strict")
+    allow_fields_up_to(len(text))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = _read_header(path, reader)
     reader.fieldnames = header
     folder = path.parent
     items: list[ManifestItem] = []
-    for row in reader:
+    for row in CsvRows(reader, path):
         where = f"{path}: line {reader.line_num}"
         if None in row:
             raise DataFormatError(f"{where}: more cells than the {len(header)} header columns")

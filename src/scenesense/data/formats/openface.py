@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.formats.table import (
     LabelRow,
     encode_labels,
@@ -111,8 +112,9 @@ def read_openface_csv(path: str | Path, columns: str | Sequence[str] = "au",
         DataFormatError: an empty file, a short row, missing columns or a bad cell.
     """
     path = Path(path)
+    allow_fields_up_to(path.stat().st_size)
     with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, skipinitialspace=True)
+        reader = CsvRows(csv.reader(f, skipinitialspace=True), path)
         header = [h.strip() for h in next(reader, [])]
         if not header or header == [""]:
             raise DataFormatError(f"{path}: empty file, not an OpenFace CSV")

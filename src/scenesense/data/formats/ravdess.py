@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import numpy as np
 
 from scenesense.config import ConfigError
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import DatasetSource, file_sha256, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
@@ -255,8 +256,9 @@ def read_clip_table(path: str | Path) -> ClipTable:
         DataFormatError: no ``file`` column, no AU/mfcc columns, a duplicate key or a non-number.
     """
     path = Path(path)
+    allow_fields_up_to(path.stat().st_size)
     with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+        reader = CsvRows(csv.reader(f), path)
         header = [h.strip() for h in next(reader, [])]
         if "file" not in header:
             raise DataFormatError(f"{path}: no 'file' column (header starts {header[:3]})")

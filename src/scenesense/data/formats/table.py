@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
+from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import TASKS, LabelSpace
 from scenesense.data.sources import DatasetSource, file_sha256, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
@@ -77,8 +78,9 @@ def _csv_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[dict
     """Header (stripped) and rows of a small CSV; the ``required`` columns must exist."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    allow_fields_up_to(path.stat().st_size)
     with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, skipinitialspace=True)
+        reader = CsvRows(csv.reader(f, skipinitialspace=True), path)
         header = [h.strip() for h in next(reader, [])]
         missing = [c for c in required if c not in header]
         if missing:
@@ -214,8 +216,9 @@ def _keep(path: Path, ids: Sequence[str], cells: Sequence[Sequence[Any]], wanted
 
 
 def _read_csv(path: Path, id_column: str, wanted: set[str]) -> FeatureTable:
+    allow_fields_up_to(path.stat().st_size)
     with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, skipinitialspace=True)
+        reader = CsvRows(csv.reader(f, skipinitialspace=True), path)
         header = [h.strip() for h in next(reader, [])]
         if id_column not in header:
             raise DataFormatError(f"{path}: no id column {id_column!r} (header {header[:6]}); "
