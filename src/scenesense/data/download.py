@@ -26,30 +26,51 @@ Integrity and robustness:
 - An unreachable host or an HTTP error raises :class:`DownloadError`: one line with the URL, the
   reason and the hint to fetch the file another way and pass ``--from-file PATH``, which verifies
   and installs a local copy exactly as a download would.
-- Archives (``.zip``, ``.tar.gz``) are unpacked into a hidden temporary folder beside the target and
-  moved into place when complete. Members with absolute paths or ``..``, links pointing outside the
-  target and special files are refused (:class:`UnsafeArchiveError`).
+- An archive is unpacked before it is installed or recorded: a file that is not an archive of the
+  expected kind, is damaged, or is unsafe raises :class:`ArchiveError` (one line naming the file),
+  and is deleted rather than kept under its final name, with no checksum recorded for it (a file
+  already installed that fails to unpack is deleted with its record). The next run fetches it again.
+
+Safe extraction (:func:`safe_extract`): archives are unpacked into a hidden folder inside the target
+and moved into place only when complete; on any error that folder is removed and the target is left
+as it was. Every problem is an :class:`ArchiveError` (``UnsafeArchiveError`` for the refusals below),
+never a raw ``tarfile``/``zipfile``/``gzip`` exception. Refused:
+
+- members with an absolute path, a drive letter or a ``..`` step (``/`` or ``\\`` separators);
+- devices and fifos; a member whose name is the target itself; a name given twice with different
+  kinds, or a link name given twice; a member lying under a file or link of the archive;
+- links, judged lexically against the archive's final tree (all members, whatever their order),
+  never against what happens to be on disk. Tar links are made after every file and folder, so no
+  write goes through one. A symlink's target must be relative, may not climb above the target with
+  ``..``, and every step but the last must be a folder of the archive (so it never passes through
+  another link); the last step may be anything, another link included, which is checked the same way.
+  Hence every path resolves inside the target, and chains and loops need no special case. A hard link
+  must name a regular file of the archive. Zip members are always written as plain files
+  (``zipfile`` makes no links), so only their names are checked;
+- a file or link that would replace a folder already in the target (links installed earlier may pass
+  through that folder). Files and links already there are replaced, folders are merged.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import json
 import logging
 import os
 import shutil
-import stat
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from tqdm import tqdm
@@ -73,7 +94,18 @@ class ChecksumError(ValueError):
     """A file's size or hash differs from the published or recorded one."""
 
 
-class UnsafeArchiveError(ValueError):
+class ArchiveError(ValueError):
+    """An archive cannot be unpacked: not an archive of the expected kind, or a damaged one.
+
+    ``path`` is the archive (or the file shown in its place), ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+
+class UnsafeArchiveError(ArchiveError):
     """An archive member would land outside the target folder (path traversal, links, devices)."""
 
 
@@ -330,74 +362,144 @@ def _copy(src: Path, part: Path) -> None:
 
 # ---- safe extraction ------------------------------------------------------------------------------
 
+# What a damaged archive raises inside tarfile, zipfile, gzip and zlib (reported as ArchiveError).
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, gzip.BadGzipFile,
+            NotImplementedError, NotADirectoryError, IsADirectoryError, FileExistsError)
+_LINKS = ("symlink", "hardlink")
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def _check_member(archive: Path, name: str, root: Path) -> None:
-    posix = name.replace("\\", "/")
-    parts = PurePosixPath(posix).parts
-    if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":") or ".." in parts \
-            or not _inside((root / posix).resolve(), root):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path or '..' "
-                                 f"(path traversal); refusing to extract")
+Steps = tuple[str, ...]  # a member's path inside the archive, split at "/", without "." or empty steps
 
 
-def _check_link(archive: Path, name: str, link: str, base: Path, root: Path) -> None:
-    if link.startswith(("/", "\\")) or not _inside((base / link).resolve(), root):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} links to {link!r} outside the target folder; "
-                                 f"refusing to extract")
+def _plain(path: str) -> Steps:
+    return tuple(s for s in path.split("/") if s not in ("", "."))
+
+
+def _steps(archive: Path, name: str) -> Steps:
+    """Member ``name`` as path steps; refuses absolute paths and ``..`` (also with a backslash separator)."""
+    if name.startswith(("/", "\\")) or name[1:2] == ":" or ".." in name.replace("\\", "/").split("/"):
+        raise UnsafeArchiveError(archive, f"member {name!r} has an absolute path or '..' (path traversal); "
+                                          f"refusing to extract")
+    return _plain(name)
+
+
+def _follow(archive: Path, name: Steps, target: str, folders: set[Steps]) -> None:
+    """Refuse symlink ``name -> target`` unless it resolves lexically inside the archive's tree."""
+    steps, where = _plain(target), list(name[:-1])
+    problem = "an absolute path" if target.startswith("/") or not target else None
+    for i, step in enumerate(steps):
+        if problem is not None:
+            break
+        if step != "..":
+            where.append(step)
+            if i + 1 < len(steps) and tuple(where) not in folders:
+                problem = f"a path through {'/'.join(where)!r}, which is not a folder of the archive"
+        elif where:
+            where.pop()
+        else:
+            problem = "a path outside the target folder"
+    if problem is not None:
+        raise UnsafeArchiveError(archive, f"member {'/'.join(name)!r} links to {target!r}, {problem}; "
+                                          f"refusing to extract")
+
+
+def _check_tree(archive: Path, kinds: Mapping[Steps, str], links: Sequence[tuple[Steps, str]]) -> None:
+    """Check the archive's final tree: every member lies under folders only, every link stays inside."""
+    folders = {path[:i] for path in kinds for i in range(len(path))}
+    for path in sorted(folders):
+        if kinds.get(path, "dir") != "dir":
+            raise UnsafeArchiveError(archive, f"member {'/'.join(path)!r} is a {kinds[path]} and other members "
+                                              f"lie under it; refusing to extract")
+    folders |= {path for path, kind in kinds.items() if kind == "dir"}
+    for name, target in links:
+        if kinds[name] == "symlink":
+            _follow(archive, name, target, folders)
+        elif target.startswith("/") or kinds.get(_plain(target)) != "file":
+            raise UnsafeArchiveError(archive, f"member {'/'.join(name)!r} is a hard link to {target!r}, which "
+                                              f"is not a regular file of the archive; refusing to extract")
 
 
 def _unpack_zip(archive: Path, root: Path) -> None:
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            _check_member(archive, info.filename, root)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                target = zf.read(info).decode("utf-8", errors="replace")
-                _check_link(archive, info.filename, target, (root / info.filename).parent, root)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile:
+        raise ArchiveError(archive, "not a zip archive") from None
+    with zf:
+        for info in zf.infolist():  # zipfile writes links as plain files: only names can escape
+            _steps(archive, info.filename)
             zf.extract(info, root)
 
 
 def _unpack_tar(archive: Path, root: Path) -> None:
-    with tarfile.open(archive, "r:*") as tf:
-        for member in tf:  # one streaming pass: members are checked just before they are written
-            _check_member(archive, member.name, root)
-            if member.issym():
-                _check_link(archive, member.name, member.linkname, (root / member.name).parent, root)
-            elif member.islnk():
-                _check_link(archive, member.name, member.linkname, root, root)
-            elif not (member.isfile() or member.isdir()):
-                raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a device or fifo; "
-                                         f"refusing to extract")
-            tf.extract(member, root, **_TAR_FILTER)
+    """Files and folders are written in one streaming pass; links once the whole tree is known and checked."""
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except tarfile.TarError:
+        raise ArchiveError(archive, "not a tar archive (or one damaged at its start)") from None
+    kinds: dict[Steps, str] = {}
+    links: list[tuple[Steps, str]] = []
+    with tf:
+        for member in tf:
+            kind = ("dir" if member.isdir() else "file" if member.isfile() else "symlink" if member.issym()
+                    else "hardlink" if member.islnk() else "device or fifo")
+            if kind == "device or fifo":
+                raise UnsafeArchiveError(archive, f"member {member.name!r} is a device or fifo; refusing to extract")
+            name = _steps(archive, member.name)
+            if kinds.get(name, kind) != kind or (kind in _LINKS and name in kinds) or (kind != "dir" and not name):
+                raise UnsafeArchiveError(archive, f"member {member.name!r} names the target folder or appears "
+                                                  f"twice as different kinds; refusing to extract")
+            kinds[name] = kind
+            if kind in _LINKS:
+                links.append((name, member.linkname))
+            else:  # folders get default permissions: a read-only folder would block its own files
+                tf.extract(member, root, set_attrs=kind == "file", **_TAR_FILTER)
+    _check_tree(archive, kinds, links)
+    for name, target in sorted(links, key=lambda link: kinds[link[0]]):  # hard links before symlinks
+        path = root.joinpath(*name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kinds[name] == "hardlink":
+            os.link(root.joinpath(*_plain(target)), path, follow_symlinks=False)
+        else:
+            os.symlink(target, path)
 
 
 def _kind_of(name: str) -> ArchiveKind:
     return "zip" if name.endswith(".zip") else "tar.gz" if name.endswith((".tar.gz", ".tgz")) else "none"
 
 
+def _check_merge(archive: Path, src: Path, dst: Path, root: Path) -> None:
+    """Refuse to replace a folder already in ``dst`` by a file or link: older links may pass through it."""
+    for child in src.iterdir():
+        there = dst / child.name
+        if not there.is_dir() or there.is_symlink():
+            continue
+        if not child.is_dir() or child.is_symlink():
+            raise UnsafeArchiveError(archive, f"member {child.relative_to(root).as_posix()!r} would replace the "
+                                              f"folder {there}; refusing to extract")
+        _check_merge(archive, child, there, root)
+
+
 def _merge_move(src: Path, dst: Path) -> None:
     for child in sorted(src.iterdir()):
-        target = dst / child.name
-        if child.is_dir() and not child.is_symlink() and target.is_dir() and not target.is_symlink():
-            _merge_move(child, target)
-            continue
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-        os.replace(child, target)
+        there = dst / child.name
+        if child.is_dir() and not child.is_symlink() and there.is_dir() and not there.is_symlink():
+            _merge_move(child, there)
+        else:  # _check_merge ruled out a folder at ``there``
+            there.unlink(missing_ok=True)
+            os.replace(child, there)
 
 
 def safe_extract(archive: str | Path, target: str | Path, kind: ArchiveKind | None = None,
                  inner_archives: Sequence[str] = ()) -> Path:
     """Unpack ``archive`` into ``target`` (created), refusing anything that would escape it.
 
+    Everything is unpacked into a hidden folder inside ``target`` first, and moved into place only
+    when the whole archive (inner archives included) unpacked and passed the checks of the module
+    docstring; on any error that folder is removed and ``target`` is left as it was.
+
     Args:
-        archive: a ``.zip`` or ``.tar.gz`` file.
-        target: the folder to unpack into; existing files with the same names are replaced.
+        archive: a ``.zip`` or ``.tar.gz`` file (any compression tarfile reads).
+        target: the folder to unpack into; existing files and links with the same names are replaced,
+            folders are merged.
         kind: ``"zip"`` or ``"tar.gz"`` (default: from the file name).
         inner_archives: names of archives inside that are unpacked where they lie, then removed.
 
@@ -405,21 +507,31 @@ def safe_extract(archive: str | Path, target: str | Path, kind: ArchiveKind | No
         ``target``.
 
     Raises:
-        UnsafeArchiveError: a member with an absolute path or ``..``, a link pointing outside, or a
-            special file; nothing is moved into ``target`` then.
+        ArchiveError: not an archive of that kind, or a damaged one.
+        UnsafeArchiveError: (an ArchiveError) a member with an absolute path or ``..``, a link that
+            leaves the target or passes through anything but a folder of the archive, a device, or a
+            file that would replace a folder already in ``target``.
     """
     archive, target = Path(archive), Path(target)
     kind = kind or _kind_of(archive.name)
     if kind == "none":
-        raise ValueError(f"{archive}: not a .zip or .tar.gz archive")
+        raise ArchiveError(archive, "not a .zip or .tar.gz archive (judged by its name)")
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{archive.name}.", suffix=".extract", dir=target)).resolve()
     try:
-        (_unpack_zip if kind == "zip" else _unpack_tar)(archive, tmp)
+        try:
+            (_unpack_zip if kind == "zip" else _unpack_tar)(archive, tmp)
+        except _DAMAGED as err:
+            reason = " ".join(str(err).split()) or type(err).__name__
+            raise ArchiveError(archive, f"damaged {kind} archive ({reason})") from None
         for name in inner_archives:
             for nested in sorted(tmp.rglob(name)):
-                safe_extract(nested, nested.parent, _kind_of(name))
+                try:
+                    safe_extract(nested, nested.parent, _kind_of(name))
+                except ArchiveError as err:
+                    raise type(err)(archive, f"{nested.relative_to(tmp).as_posix()}: {err.reason}") from None
                 nested.unlink()
+        _check_merge(archive, tmp, target, tmp)
         _merge_move(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -453,7 +565,9 @@ def _fetch_one(file: RemoteFile, dest: Path, records: dict[str, Any], local: Pat
     against = "registry" if file.sha256 else "recorded" if recorded else "recorded now"
     origin = "from the registry" if file.sha256 else f"recorded in {dest / CHECKSUMS}"
     if local is None and final.exists():
-        sha, action = _verify(file, final, expected, origin, discard=False), "present"
+        source, action = final, "present"
+        sha = _verify(file, final, expected, origin, discard=False)
+        shown, undo = str(final), "deleted it and its record; re-run to download it again"
     else:
         if local is not None:
             _check_space(dest, local.stat().st_size, file.name)
@@ -464,27 +578,38 @@ def _fetch_one(file: RemoteFile, dest: Path, records: dict[str, Any], local: Pat
             _check_space(dest, None if file.size is None else file.size - have, file.name)
             logger.info("downloading %s from %s", file.name, file.url)
             action = "resumed" if _transfer(file, part, timeout, progress) else "downloaded"
+        source = part
         sha = _verify(file, part, expected, origin, discard=True)
-        os.replace(part, final)
-    if expected is None:
-        logger.info("%s: no published checksum; recorded sha256 %s in %s (later runs verify against it)",
-                    file.name, sha, dest / CHECKSUMS)
-    entry = records.setdefault(file.name, {})
+        shown = str(local) if local is not None else f"{file.name} from {file.url}"
+        undo = "nothing was installed or recorded" + ("" if local is not None else "; re-run to download it again")
+    entry = records.get(file.name, {})
     if entry.get("sha256") != sha:
-        entry.clear()
-    if not entry:
-        entry.update({"sha256": sha, "size": final.stat().st_size, "url": file.url,
-                      "source": "registry" if file.sha256 else "--from-file" if local else "first download",
-                      "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    _write_records(dest, records)
+        entry = {}
     extracted = None
     if file.archive != "none":
         extracted = dest / file.extract_to
         if entry.get("extracted_to") != file.extract_to or not extracted.is_dir():
             logger.info("unpacking %s into %s", file.name, extracted)
-            safe_extract(final, extracted, file.archive, file.inner_archives)
-            entry["extracted_to"] = file.extract_to
-            _write_records(dest, records)
+            try:
+                safe_extract(source, extracted, file.archive, file.inner_archives)
+            except ArchiveError as err:  # never keep or record a file that does not unpack
+                source.unlink(missing_ok=True)
+                if records.pop(file.name, None) is not None:
+                    _write_records(dest, records)
+                raise type(err)(shown, f"{err.reason}; {undo}") from None
+    if source == part:
+        os.replace(part, final)
+    if expected is None:
+        logger.info("%s: no published checksum; recorded sha256 %s in %s (later runs verify against it)",
+                    file.name, sha, dest / CHECKSUMS)
+    if not entry:
+        entry = {"sha256": sha, "size": final.stat().st_size, "url": file.url,
+                 "source": "registry" if file.sha256 else "--from-file" if local else "first download",
+                 "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if extracted is not None:
+        entry["extracted_to"] = file.extract_to
+    records[file.name] = entry
+    _write_records(dest, records)
     return FileResult(file.name, final, sha, final.stat().st_size, action,  # type: ignore[arg-type]
                       against, extracted)  # type: ignore[arg-type]
 
@@ -513,7 +638,8 @@ def download_dataset(name: str, dest: str | Path | None = None, *, from_files: S
         KeyError: unknown dataset (the message lists the valid names).
         DownloadError: unreachable host, HTTP error, repeated short transfers, not enough disk.
         ChecksumError: a size or hash mismatch (the part file is deleted).
-        UnsafeArchiveError: an archive member would escape its folder.
+        ArchiveError: a file that should be an archive is not one, or is damaged; it is deleted and
+            not recorded. UnsafeArchiveError (an ArchiveError): a member would escape its folder.
     """
     reg = REGISTRY if registry is None else registry
     if name not in reg:
