@@ -1,0 +1,429 @@
+"""Every subcommand over a corpus of malformed inputs, generated here.
+
+Each case asserts what bad input gets: exit code 1 or 2, at most three lines on stderr starting
+with ``scenesense: error:``, no traceback, nothing left behind in the output location, and nothing
+executed (payloads that would create a marker file if they ran). A few cases also run in a real
+child process, to see the stderr a user sees.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from conftest import MELD_ROWS, render_meld_csv
+
+from scenesense.cli import main
+from scenesense.data.labels import LabelSpace
+from scenesense.data.store import FeatureSpec, StoreWriter
+
+TINY = ["--modalities", "audio", "text", "--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
+        "--set", "model.sequence_encoder.params.num_layers=1",
+        "--set", "model.sequence_encoder.params.dim_feedforward=16",
+        "--set", "trainer.progress=false", "--set", "trainer.batch_size=8"]
+SYNTH = ["--set", "data.params={n_train: 24, n_dev: 8, n_test: 8}"]
+MARKER = "EXECUTED"  # file a payload would create in the case folder if it ran
+
+
+class _System:
+    """Pickles as ``os.system("touch <marker>")``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+# --- builders of malformed files (each takes the case folder, returns a path) -----------------------
+
+
+def evil_pickle(d: Path, name: str = "unaligned_50.pkl") -> Path:
+    (d / "in").mkdir(exist_ok=True)
+    path = d / "in" / name
+    path.write_bytes(pickle.dumps({"train": {"text": _System(d / MARKER)}}))
+    return path
+
+
+def random_bytes(d: Path, name: str, n: int = 4096) -> Path:
+    path = d / name
+    path.write_bytes(np.random.default_rng(len(name)).bytes(n))
+    return path
+
+
+def meld_dir(d: Path, rows: list[list[object]] | None = None, header: list[str] | None = None,
+             raw: bytes | None = None) -> Path:
+    root = d / "MELD"
+    root.mkdir()
+    kwargs = {"header": header} if header else {}
+    for split in ("train", "dev"):
+        data = raw if raw is not None else render_meld_csv(rows or MELD_ROWS, **kwargs)
+        (root / f"{split}_sent_emo.csv").write_bytes(data)
+    return root
+
+
+def meld_unknown_label(d: Path) -> Path:
+    rows = [list(r) for r in MELD_ROWS]
+    rows[2][3] = "boredom"
+    return meld_dir(d, rows)
+
+
+def meld_missing_column(d: Path) -> Path:
+    from conftest import MELD_HEADER
+    header = [h for h in MELD_HEADER if h != "Utterance"]
+    return meld_dir(d, [[v for i, v in enumerate(r) if i != 1] for r in MELD_ROWS], header)
+
+
+def meld_binary(d: Path) -> Path:
+    return meld_dir(d, raw=np.random.default_rng(0).bytes(3000))
+
+
+def meld_empty(d: Path) -> Path:
+    return meld_dir(d, raw=b"")
+
+
+def store(d: Path, tamper: Callable[[h5py.File], None] | None = None) -> Path:
+    """A valid two-split store (audio vector, text sequence, 3 classes), then ``tamper`` on train."""
+    root = d / "store"
+    specs = {"audio": FeatureSpec("audio", "vector", 3), "text": FeatureSpec("text", "sequence", 4, max_len=12)}
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("dev", 6)):
+        with StoreWriter(root / f"{split}.h5", label_space=LabelSpace(("a", "b", "c")), features=specs,
+                         source={"dataset": "corpus"}) as w:
+            w.append([f"{split}{i}" for i in range(n)], [i % 3 for i in range(n)], {
+                "audio": list(rng.normal(size=(n, 3)).astype(np.float32)),
+                "text": [rng.normal(size=(1 + i % 12, 4)).astype(np.float32) for i in range(n)]})
+    if tamper is not None:
+        with h5py.File(root / "train.h5", "r+") as f:
+            tamper(f)
+    return root
+
+
+def _set(path: str, index: int, value: float) -> Callable[[h5py.File], None]:
+    def tamper(f: h5py.File) -> None:
+        data = f[path][()]
+        data.flat[index] = value
+        f[path][...] = data
+    return tamper
+
+
+def not_hdf5_store(d: Path) -> Path:
+    root = d / "store"
+    root.mkdir()
+    random_bytes(root, "train.h5")
+    random_bytes(root, "dev.h5")
+    return root
+
+
+def tampered_run(d: Path, run: Path, payload: str) -> Path:
+    """A copy of ``run`` whose ``checkpoint.pt`` is replaced by ``payload``."""
+    import shutil
+
+    copy = d / "run"
+    shutil.copytree(run, copy)
+    target = copy / "checkpoint.pt"
+    if payload == "pickle":
+        target.write_bytes(pickle.dumps(_System(d / MARKER)))
+    elif payload == "torch_zip":
+        torch.save({"model": _System(d / MARKER)}, target)
+    elif payload == "random":
+        random_bytes(copy, "checkpoint.pt")
+    else:
+        target.write_bytes(b"")
+    return copy
+
+
+def archive(d: Path, kind: str) -> Path:
+    path = d / ("MELD.Features.Models.tar.gz" if kind != "zip_abs" else "MELD.Features.Models.zip")
+    if kind == "csv":
+        path.write_bytes(render_meld_csv(MELD_ROWS))
+    elif kind == "truncated":
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            data = np.random.default_rng(0).bytes(20000)
+            info = tarfile.TarInfo("features/a.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    elif kind == "link_chain":
+        with tarfile.open(path, "w:gz") as tar:
+            for name, target in (("L", "a/b/s/../../.."), ("a/b/s", "../..")):
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+    elif kind == "zip_abs":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("/tmp/escape.txt", "x")
+    return path
+
+
+def wav(path: Path, seconds: float = 0.5, truncate: bool = False) -> Path:
+    import wave
+
+    samples = (0.3 * np.sin(np.arange(int(16000 * seconds)) * 0.1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(samples.tobytes())
+    if truncate:
+        path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+# --- the corpus ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One malformed input: ``argv(d, run)`` for a case folder ``d`` and a finished run; ``out`` is
+    the output location (relative to ``d``) that must stay absent."""
+
+    argv: Callable[[Path, Path], list[str]]
+    codes: tuple[int, ...] = (1,)
+    out: str = "out"
+
+
+def _yaml(d: Path, text: str) -> str:
+    path = d / "config.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+SYSTEM_TAG = "!!python/object/apply:os.system ['touch {marker}']"
+
+CASES: dict[str, Case] = {
+    # configuration: YAML files and --set values (exit 2)
+    "train config not YAML": Case(lambda d, r: ["train", "-c", _yaml(d, "trainer: [1,\n"),
+                                                "--run-dir", str(d / "out")], (2,)),
+    "train config python tag": Case(lambda d, r: ["train", "-c", _yaml(d, f"name: {SYSTEM_TAG.format(marker=d / MARKER)}\n"),
+                                                  "--run-dir", str(d / "out")], (2,)),
+    "train config a list": Case(lambda d, r: ["train", "-c", _yaml(d, "- 1\n- 2\n"), "--run-dir", str(d / "out")], (2,)),
+    "train config binary": Case(lambda d, r: ["train", "-c", str(random_bytes(d, "c.yaml")),
+                                              "--run-dir", str(d / "out")], (2,)),
+    "train --set python tag": Case(lambda d, r: ["train", "--set", "name=" + SYSTEM_TAG.format(marker=d / MARKER),
+                                                 "--run-dir", str(d / "out")], (2,)),
+    "train --set broken list": Case(lambda d, r: ["train", "--set", "trainer.lr=[1,", "--run-dir", str(d / "out")], (2,)),
+    "train --set unknown key": Case(lambda d, r: ["train", "--set", "trainer.lrr=1", "--run-dir", str(d / "out")], (2,)),
+    "train bad precision": Case(lambda d, r: ["train", *SYNTH, "--set", "trainer.precision=fp13",
+                                              "--run-dir", str(d / "out")], (2,)),
+    "train zero devices": Case(lambda d, r: ["train", *SYNTH, "--set", "trainer.devices=0",
+                                             "--run-dir", str(d / "out")], (2,)),
+    "train negative seed": Case(lambda d, r: ["train", *SYNTH, "--seed", "-3", "--run-dir", str(d / "out")], (2,)),
+    "train bad synthetic params": Case(lambda d, r: ["train", "--set", "data.params={n_train: -4}",
+                                                     "--run-dir", str(d / "out")], (2,)),
+    "experiment config not YAML": Case(lambda d, r: ["experiment", "-c", _yaml(d, "a: {b\n"),
+                                                     "--output-dir", str(d / "out")], (2,)),
+    "extract --param broken": Case(lambda d, r: ["extract", "--ravdess", str(d), "--features", "audio=egemaps",
+                                                 "--param", "audio.x=[1,",
+                                                 "--out", str(d / "out")], (1, 2)),
+    # stores (train on them, inspect them)
+    "train store label 99": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                               str(store(d, _set("meta/label", 3, 99))), "--epochs", "1",
+                                               "--run-dir", str(d / "out")], (1, 2)),
+    "train store length -5": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                                 str(store(d, _set("features/text/lengths", 2, -5))),
+                                                 "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
+    "train store length 1000": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                                  str(store(d, _set("features/text/lengths", 4, 1000))),
+                                                  "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
+    "train store length 0 present": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                                       str(store(d, _set("features/text/lengths", 5, 0))),
+                                                       "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
+    "train store NaN feature": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                                  str(store(d, _set("features/audio/data", 7, np.nan))),
+                                                  "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
+    "train store not HDF5": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                               str(not_hdf5_store(d)), "--run-dir", str(d / "out")], (1, 2)),
+    "train store empty folder": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
+                                                   str((d / "e").mkdir() or d / "e"), "--run-dir", str(d / "out")],
+                                     (1, 2)),
+    "inspect not HDF5": Case(lambda d, r: ["data", "inspect", str(not_hdf5_store(d))], (1, 2)),
+    "inspect a CSV": Case(lambda d, r: ["data", "inspect", str(meld_dir(d) / "dev_sent_emo.csv")], (1, 2)),
+    "export bad store": Case(lambda d, r: ["data", "export", str(not_hdf5_store(d)), "--format", "mmsa",
+                                           "--split", "test=dev", "--out", str(d / "out")], (1, 2)),
+    # feature files and CSVs converted into a store
+    "convert mmsa evil pickle": Case(lambda d, r: ["data", "convert", "mmsa", "--root", str(evil_pickle(d)),
+                                                   "--out", str(d / "out")]),
+    "convert mmsa random bytes": Case(lambda d, r: ["data", "convert", "mmsa", "--root",
+                                                    str(random_bytes(d, "aligned_50.pkl")), "--out", str(d / "out")]),
+    "convert mult evil pickle": Case(lambda d, r: ["data", "convert", "mult", "--root",
+                                                   str(evil_pickle(d, "mosei_senti_data.pkl").parent),
+                                                   "--out", str(d / "out")], (1, 2)),
+    "convert csd random bytes": Case(lambda d, r: ["data", "convert", "csd", "--root",
+                                                   str(random_bytes(d, "x.csd").parent), "--out", str(d / "out")],
+                                     (1, 2)),
+    "convert meld unknown label": Case(lambda d, r: ["data", "convert", "meld", "--root", str(meld_unknown_label(d)),
+                                                     "--out", str(d / "out")]),
+    "convert meld missing column": Case(lambda d, r: ["data", "convert", "meld", "--root",
+                                                      str(meld_missing_column(d)), "--out", str(d / "out")]),
+    "convert meld binary CSV": Case(lambda d, r: ["data", "convert", "meld", "--root", str(meld_binary(d)),
+                                                  "--out", str(d / "out")]),
+    "convert meld empty CSV": Case(lambda d, r: ["data", "convert", "meld", "--root", str(meld_empty(d)),
+                                                 "--out", str(d / "out")]),
+    "convert table random bytes": Case(lambda d, r: ["data", "convert", "table", "--root",
+                                                     str(random_bytes(d, "f.csv").parent), "--out", str(d / "out")],
+                                       (1, 2)),
+    "convert ravdess empty": Case(lambda d, r: ["data", "convert", "ravdess", "--root",
+                                                str((d / "r").mkdir() or d / "r"), "--out", str(d / "out")], (1, 2)),
+    "validate mmsa evil pickle": Case(lambda d, r: ["data", "validate", "mmsa", "--root", str(evil_pickle(d))]),
+    # archives
+    "download a CSV": Case(lambda d, r: ["data", "download", "meld_features", "--from-file", str(archive(d, "csv")),
+                                         "--dest", str(d / "out")]),
+    "download truncated gzip": Case(lambda d, r: ["data", "download", "meld_features", "--from-file",
+                                                  str(archive(d, "truncated")), "--dest", str(d / "out")]),
+    "download link chain": Case(lambda d, r: ["data", "download", "meld_features", "--from-file",
+                                              str(archive(d, "link_chain")), "--dest", str(d / "out")]),
+    # runs: missing, tampered checkpoints
+    "evaluate no run": Case(lambda d, r: ["evaluate", str(d / "absent"), "--root", str(d),
+                                          "--output-dir", str(d / "out")], (1, 2)),
+    "evaluate store label 99": Case(lambda d, r: ["evaluate", str(r), "--store", str(store(d, _set("meta/label", 0, 99))),
+                                                  "--split", "train", "--output-dir", str(d / "out")], (1, 2)),
+    "evaluate meld CSV binary": Case(lambda d, r: ["evaluate", str(r), "--csv",
+                                                   str(meld_binary(d) / "dev_sent_emo.csv"),
+                                                   "--output-dir", str(d / "out")], (1, 2)),
+    "report no run": Case(lambda d, r: ["report", str(d / "absent"), "--output-dir", str(d / "out")], (1, 2)),
+    "report broken metrics": Case(lambda d, r: ["report", str(_broken_metrics(d, r)), "--output-dir", str(d / "out")],
+                                  (1, 2)),
+    "predict truncated WAV": Case(lambda d, r: ["predict", str(r), str(wav(d / "t.wav", truncate=True)),
+                                                "--out", str(d / "out")]),
+    "predict manifest binary": Case(lambda d, r: ["predict", str(r), "--manifest", str(random_bytes(d, "m.csv")),
+                                                  "--out", str(d / "out")], (1, 2)),
+    "predict conversation no columns": Case(lambda d, r: ["predict", str(r), "--conversation",
+                                                          str(meld_missing_column(d) / "dev_sent_emo.csv"),
+                                                          "--out", str(d / "out")], (1, 2)),
+    "extract manifest binary": Case(lambda d, r: ["extract", "--manifest", str(random_bytes(d, "m.csv")),
+                                                  "--features", "audio=egemaps", "--out", str(d / "out")], (1, 2)),
+    "extract ravdess empty": Case(lambda d, r: ["extract", "--ravdess", str((d / "r").mkdir() or d / "r"),
+                                                "--features", "audio=egemaps", "--out", str(d / "out")], (1, 2)),
+    "extract meld CSV binary": Case(lambda d, r: ["extract", "--meld-csv", str(meld_binary(d) / "dev_sent_emo.csv"),
+                                                  "--features", "text=minilm", "--out", str(d / "out")], (1, 2)),
+    "demo output is a file": Case(lambda d, r: ["demo", "--quick", "--output-dir", str(_file(d / "out"))], (1, 2),
+                                  out=""),
+}
+for _payload in ("pickle", "torch_zip", "random", "empty"):
+    CASES[f"evaluate checkpoint {_payload}"] = Case(
+        lambda d, r, p=_payload: ["evaluate", str(tampered_run(d, r, p)), "--root", str(d),
+                                  "--output-dir", str(d / "out")])
+    CASES[f"predict checkpoint {_payload}"] = Case(
+        lambda d, r, p=_payload: ["predict", str(tampered_run(d, r, p)), "hello", "--out", str(d / "out")])
+    CASES[f"robustness checkpoint {_payload}"] = Case(
+        lambda d, r, p=_payload: ["robustness", str(tampered_run(d, r, p))], out="run/robustness")
+    CASES[f"profile checkpoint {_payload}"] = Case(
+        lambda d, r, p=_payload: ["profile", str(tampered_run(d, r, p))], out="run/profile")
+
+
+def _broken_metrics(d: Path, run: Path) -> Path:
+    import shutil
+
+    copy = d / "run"
+    shutil.copytree(run, copy)
+    (copy / "metrics.json").write_text("{not json")
+    return copy
+
+
+def _file(path: Path) -> Path:
+    path.write_text("a file, not a folder")
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic run, trained once for the module."""
+    root = tmp_path_factory.mktemp("corpus_run")
+    os.environ.setdefault("SCENESENSE_CACHE", str(root / "cache"))
+    run = root / "run"
+    assert main(["train", "--recipe", "concat", "--epochs", "1", "--run-dir", str(run), *SYNTH, *TINY]) == 0
+    return run
+
+
+def _error_lines(err: str) -> list[str]:
+    lines = err.rstrip("\n").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("scenesense: error:")]
+    assert starts, f"no 'scenesense: error:' line in stderr:\n{err}"
+    return lines[starts[0]:]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_malformed_input_gets_one_line_and_leaves_nothing(name, finished_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    case = CASES[name]
+    d = tmp_path / "case"
+    d.mkdir()
+    argv = case.argv(d, finished_run)
+    before = {p for p in d.rglob("*")}
+    try:
+        code = main(argv)
+    except BaseException as err:  # noqa: BLE001 - an escape is the failure this test looks for
+        pytest.fail(f"{name}: {type(err).__name__} escaped main(): {err}")
+    err = capsys.readouterr().err
+    assert code in case.codes, f"{name}: exit {code}, stderr:\n{err}"
+    assert "Traceback" not in err
+    error = _error_lines(err)
+    assert len(error) <= 3, error
+    assert not (d / MARKER).exists(), f"{name}: a payload ran"
+    if case.out:
+        out = d / case.out
+        assert not out.exists() or not any(out.iterdir()) if out.is_dir() else not out.exists(), \
+            f"{name}: left {sorted(p.name for p in out.rglob('*')) if out.is_dir() else out}"
+    left = sorted(str(p.relative_to(d)) for p in set(d.rglob("*")) - before if p.name.endswith(".tmp"))
+    assert not left, f"{name}: temporary files left: {left}"
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--set", "trainer.lr=[1,"],
+    ["data", "inspect", "{root}/absent"],
+    ["evaluate", "{root}/absent", "--root", "{root}"],
+])
+def test_a_real_process_prints_one_line_and_no_traceback(argv, tmp_path):
+    argv = [a.format(root=tmp_path) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "scenesense", *argv], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "SCENESENSE_DEBUG": ""})
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) <= 3 and lines[-1].startswith("scenesense: error:"), proc.stderr
+
+
+def test_a_bug_is_named_as_one_and_debug_shows_the_traceback(monkeypatch, capsys):
+    from scenesense.cli import listing
+
+    def broken(args):  # an unexpected exception inside the library
+        return [][1]
+
+    monkeypatch.setattr(listing, "run", broken)
+    parser_handler = main(["list"])
+    err = capsys.readouterr().err
+    assert parser_handler == 1 and "Traceback" not in err
+    assert err.strip() == ("scenesense: error: internal error IndexError: list index out of range. This is a bug "
+                           "in scenesense: re-run with --debug (or SCENESENSE_DEBUG=1) for the traceback and "
+                           "report it")
+    assert main(["--debug", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "return [][1]" in err
+    monkeypatch.setenv("SCENESENSE_DEBUG", "1")
+    assert main(["list"]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_an_error_without_a_message_still_says_what_it_is(monkeypatch, capsys):
+    from scenesense.cli import listing
+
+    def silent(args):
+        raise RuntimeError()
+
+    monkeypatch.setattr(listing, "run", silent)
+    assert main(["list"]) == 1
+    assert capsys.readouterr().err.strip() == "scenesense: error: RuntimeError (no message)"
