@@ -67,4 +67,5 @@ class CsvRows(Generic[Row]):
         try:
             return next(self._reader)
         except csv.Error as err:
-            raise DataFormatError(f"{self.path}: line {self.record_line}: not a valid CSV row ({err})") from None
+            raise DataFormatError(f"{self.path}: line {self.record_line}: not a valid CSV row "
+                                  f"({err})") from None

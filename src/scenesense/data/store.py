@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from scenesense.data.labels import LabelSpace
-from scenesense.types import validate_modality
+from scenesense.types import MODALITIES, validate_modality
 from scenesense.utils.io import default_file_mode
 
 FORMAT = "scenesense-store"
@@ -137,6 +137,14 @@ def _decode(values: np.ndarray) -> tuple[str, ...]:
 def open_store_split(path: str | Path) -> StoreSplit:
     """Validate a split file and read its metadata.
 
+    Checked at open, from metadata and ``[N]`` columns only (a feature matrix is never read):
+    format, version, completeness; ``/meta`` columns of ``N`` rows and unique ids; class ids in
+    ``[0, C)`` or ``-1`` (unlabelled), or finite regression targets; per feature set, its
+    attributes, a data shape ``[N, T_max, D]`` / ``[N, D]`` whose ``D`` is the ``dim`` attribute,
+    and sequence lengths in ``[1, T_max]`` where the modality is present and ``0`` where absent.
+    NaN/inf feature values are refused row by row when read
+    (:class:`~scenesense.data.dataset.FeatureStoreDataset`).
+
     Args:
         path: a ``<split>.h5`` file.
 
@@ -144,8 +152,8 @@ def open_store_split(path: str | Path) -> StoreSplit:
         The split's :class:`StoreSplit`.
 
     Raises:
-        StoreError: one line naming the file: missing, not HDF5, wrong format or version,
-            incomplete, or inconsistent metadata.
+        StoreError: one line naming the file (and the row, where one is at fault): missing, not
+            HDF5, wrong format or version, incomplete, or inconsistent or invalid metadata.
     """
     path = Path(path)
     if not path.is_file():
@@ -155,40 +163,111 @@ def open_store_split(path: str | Path) -> StoreSplit:
     except OSError as err:
         raise StoreError(f"{path}: not a readable HDF5 file ({err})") from None
     with handle as f:
-        attrs = f.attrs
-        if attrs.get("format") != FORMAT:
-            raise StoreError(f"{path.name}: not a scenesense store (format={attrs.get('format')!r})")
-        if int(attrs.get("version", -1)) != VERSION:
-            raise StoreError(f"{path.name}: store version {attrs.get('version')!r} is not supported "
-                             f"(expected {VERSION}); re-run the extraction")
-        if not bool(attrs.get("complete", False)):
-            raise StoreError(f"{path.name}: store is incomplete (written by a killed process?); "
-                             f"re-run the extraction")
-        space = LabelSpace(tuple(json.loads(attrs["label_names"])), str(attrs["task"]))  # type: ignore[arg-type]
-        meta = f["meta"]
-        ids = _decode(meta["ids"][:])
-        if len(set(ids)) != len(ids):
-            raise StoreError(f"{path.name}: /meta/ids are not unique")
-        features = {name: _feature_info(name, group, len(ids), path) for name, group in f["features"].items()}
-        return StoreSplit(
-            path=path, label_space=space, ids=ids, labels=meta["label"][:],
-            dialogue_ids=_decode(meta["dialogue_id"][:]), positions=meta["position"][:].astype(np.int64),
-            speakers=_decode(meta["speaker"][:]), features=features,
-            source=json.loads(attrs.get("source", "{}")), created_by=str(attrs.get("created_by", "")),
-        )
+        try:
+            return _read_split(f, path)
+        except StoreError:
+            raise
+        except (KeyError, OSError, TypeError, ValueError) as err:  # a missing object, bad attribute or JSON
+            raise StoreError(f"{path.name}: malformed store ({type(err).__name__}: {err})") from None
 
 
-def _feature_info(name: str, group: h5py.Group, n: int, path: Path) -> FeatureInfo:
-    data = group["data"]
-    kind = str(group.attrs["kind"])
-    if data.shape[0] != n or group["present"].shape[0] != n:
-        raise StoreError(f"{path.name}: feature set {name!r} has {data.shape[0]} rows, /meta has {n}")
+def _read_split(f: h5py.File, path: Path) -> StoreSplit:
+    attrs = f.attrs
+    if attrs.get("format") != FORMAT:
+        raise StoreError(f"{path.name}: not a scenesense store (format={attrs.get('format')!r})")
+    if int(attrs.get("version", -1)) != VERSION:
+        raise StoreError(f"{path.name}: store version {attrs.get('version')!r} is not supported "
+                         f"(expected {VERSION}); re-run the extraction")
+    if not bool(attrs.get("complete", False)):
+        raise StoreError(f"{path.name}: store is incomplete (written by a killed process?); "
+                         f"re-run the extraction")
+    space = LabelSpace(tuple(json.loads(attrs["label_names"])), str(attrs["task"]))  # type: ignore[arg-type]
+    meta = f["meta"]
+    ids = _decode(meta["ids"][:])
+    if len(set(ids)) != len(ids):
+        raise StoreError(f"{path.name}: /meta/ids are not unique")
+    columns = {name: meta[name][:] for name in ("label", "dialogue_id", "position", "speaker")}
+    wrong = {name: list(values.shape) for name, values in columns.items() if values.shape != (len(ids),)}
+    if wrong:
+        raise StoreError(f"{path.name}: /meta column shape(s) {wrong} do not match the {len(ids)} ids")
+    if columns["position"].dtype.kind not in "iu":
+        raise StoreError(f"{path.name}: /meta/position holds {columns['position'].dtype}, not integers")
+    return StoreSplit(
+        path=path, label_space=space, ids=ids, labels=check_labels(path.name, ids, columns["label"], space),
+        dialogue_ids=_decode(columns["dialogue_id"]), positions=columns["position"].astype(np.int64),
+        speakers=_decode(columns["speaker"]),
+        features={name: _feature_info(name, group, ids, path) for name, group in f["features"].items()},
+        source=json.loads(attrs.get("source", "{}")), created_by=str(attrs.get("created_by", "")),
+    )
+
+
+def check_labels(where: str, ids: Sequence[str], labels: Sequence[float] | np.ndarray,
+                 space: LabelSpace) -> np.ndarray:
+    """``[N]`` labels as stored: int64 class ids in ``[0, C)`` or ``-1``, or finite float32 targets.
+
+    Raises:
+        StoreError: ``where: id <first bad id>: ...``, naming the value and the valid range.
+    """
+    values = np.asarray(labels)
+    if space.is_classification:
+        if values.dtype.kind not in "iu":
+            raise StoreError(f"{where}: class ids must be integers, got dtype {values.dtype}")
+        bad = np.flatnonzero((values < UNLABELLED) | (values >= space.num_classes))
+        if bad.size:
+            more = f"; {bad.size} rows like it" if bad.size > 1 else ""
+            raise StoreError(f"{where}: id {ids[bad[0]]!r}: class id {int(values[bad[0]])} outside "
+                             f"[0, {space.num_classes}) for {list(space.names)} (or {UNLABELLED} = "
+                             f"unlabelled){more}")
+        return values.astype(np.int64)
+    if values.dtype.kind not in "iuf":
+        raise StoreError(f"{where}: regression targets must be numbers, got dtype {values.dtype}")
+    values = values.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise StoreError(f"{where}: id {ids[bad[0]]!r}: non-finite target {values[bad[0]]}")
+    return values
+
+
+def _feature_info(name: str, group: h5py.Group, ids: tuple[str, ...], path: Path) -> FeatureInfo:
+    """The feature set's :class:`FeatureInfo`, after checking its attributes, shapes and lengths."""
+    where = f"{path.name}: feature set {name!r}"
+    kind, modality = str(group.attrs.get("kind")), str(group.attrs.get("modality"))
+    dim = group.attrs.get("dim")
+    if kind not in ("sequence", "vector") or modality not in MODALITIES:
+        raise StoreError(f"{where}: kind {kind!r} / modality {modality!r} is not one of "
+                         f"['sequence', 'vector'] / {list(MODALITIES)}")
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, (bool, np.bool_)) or dim < 1:
+        raise StoreError(f"{where}: dim attribute {dim!r} is not a positive integer")
+    n, data = len(ids), group["data"]
+    expected = [n, "T_max", int(dim)] if kind == "sequence" else [n, int(dim)]
+    if (data.ndim != len(expected) or data.shape[0] != n or data.shape[-1] != dim
+            or data.dtype.kind != "f" or (kind == "sequence" and data.shape[1] < 1)):
+        raise StoreError(f"{where}: data is {data.dtype} {list(data.shape)}, expected float {expected}")
+    present = group["present"][:]
+    if present.shape != (n,) or present.dtype.kind != "b":
+        raise StoreError(f"{where}: present is {present.dtype} {list(present.shape)}, expected bool [{n}]")
+    if kind == "sequence":
+        _check_lengths(where, ids, group["lengths"][:], present, int(data.shape[1]))
     return FeatureInfo(
-        name=name, modality=str(group.attrs["modality"]), kind=kind,  # type: ignore[arg-type]
-        dim=int(group.attrs["dim"]), max_len=int(data.shape[1]) if kind == "sequence" else None,
+        name=name, modality=modality, kind=kind,  # type: ignore[arg-type]
+        dim=int(dim), max_len=int(data.shape[1]) if kind == "sequence" else None,
         allow_nonfinite=bool(group.attrs.get("allow_nonfinite", False)),
         provenance=json.loads(group.attrs.get("provenance", "{}")),
     )
+
+
+def _check_lengths(where: str, ids: tuple[str, ...], lengths: np.ndarray, present: np.ndarray,
+                   t_max: int) -> None:
+    """Sequence lengths ``[N]``: ``1..T_max`` where present, ``0`` where the modality is absent."""
+    if lengths.shape != present.shape or lengths.dtype.kind not in "iu":
+        raise StoreError(f"{where}: lengths is {lengths.dtype} {list(lengths.shape)}, "
+                         f"expected integer [{len(ids)}]")
+    bad = np.flatnonzero(np.where(present, (lengths < 1) | (lengths > t_max), lengths != 0))
+    if bad.size:
+        i = int(bad[0])
+        expected = f"1..{t_max} (the padded length)" if present[i] else "0 (the modality is absent)"
+        more = f"; {bad.size} rows like it" if bad.size > 1 else ""
+        raise StoreError(f"{where}: id {ids[i]!r}: length {int(lengths[i])}, expected {expected}{more}")
 
 
 def find_store_splits(root: str | Path) -> dict[str, Path]:
@@ -320,7 +399,7 @@ class StoreWriter:
         positions = [-1] * b if positions is None else list(positions)
         speakers = [""] * b if speakers is None else list(speakers)
         self._check_batch(ids, labels, features, dialogue_ids, positions, speakers)
-        label_array = self._check_labels(ids, labels)
+        label_array = check_labels(self.path.name, ids, labels, self.label_space)
         blocks = {name: self._pack(name, ids, features[name]) for name in self.features}
         start, stop = self._n, self._n + b
         columns = {
@@ -362,23 +441,6 @@ class StoreWriter:
         repeated = sorted(k for k, c in Counter(ids).items() if c > 1 or k in self._seen)
         if repeated:
             raise StoreError(f"{self.path.name}: duplicate id(s) {repeated[:5]}")
-
-    def _check_labels(self, ids: Sequence[str], labels: Any) -> np.ndarray:  # noqa: ANN401
-        if self.label_space.is_classification:
-            out = np.asarray(labels)
-            if out.dtype.kind not in "iu":
-                raise StoreError(f"{self.path.name}: class ids must be integers, got dtype {out.dtype}")
-            bad = np.flatnonzero((out < UNLABELLED) | (out >= self.label_space.num_classes))
-            if bad.size:
-                raise StoreError(f"{self.path.name}: id {ids[bad[0]]!r}: class id {int(out[bad[0]])} outside "
-                                 f"[0, {self.label_space.num_classes}) for {list(self.label_space.names)} "
-                                 f"(or {UNLABELLED} = unlabelled)")
-            return out.astype(np.int64)
-        out = np.asarray(labels, dtype=np.float32)
-        bad = np.flatnonzero(~np.isfinite(out))
-        if bad.size:
-            raise StoreError(f"{self.path.name}: id {ids[bad[0]]!r}: non-finite target {out[bad[0]]}")
-        return out
 
     def _pack(self, name: str, ids: Sequence[str], rows: Sequence[np.ndarray | None]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
