@@ -202,6 +202,8 @@ def _yaml(d: Path, text: str) -> str:
     return str(path)
 
 
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9**9 leaves once expanded
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)) + "data: {params: *i}\n"
 SYSTEM_TAG = "!!python/object/apply:os.system ['touch {marker}']"
 
 CASES: dict[str, Case] = {
@@ -210,6 +212,7 @@ CASES: dict[str, Case] = {
                                                 "--run-dir", str(d / "out")], (2,)),
     "train config python tag": Case(lambda d, r: ["train", "-c", _yaml(d, f"name: {SYSTEM_TAG.format(marker=d / MARKER)}\n"),
                                                   "--run-dir", str(d / "out")], (2,)),
+    "train config alias bomb": Case(lambda d, r: ["train", "-c", _yaml(d, BOMB), "--run-dir", str(d / "out")], (2,)),
     "train config a list": Case(lambda d, r: ["train", "-c", _yaml(d, "- 1\n- 2\n"), "--run-dir", str(d / "out")], (2,)),
     "train config binary": Case(lambda d, r: ["train", "-c", str(random_bytes(d, "c.yaml")),
                                               "--run-dir", str(d / "out")], (2,)),
@@ -427,3 +430,10 @@ def test_an_error_without_a_message_still_says_what_it_is(monkeypatch, capsys):
     monkeypatch.setattr(listing, "run", silent)
     assert main(["list"]) == 1
     assert capsys.readouterr().err.strip() == "scenesense: error: RuntimeError (no message)"
+
+
+def test_a_binary_extract_manifest_is_named_in_the_error(tmp_path, capsys):
+    path = random_bytes(tmp_path, "m.csv")
+    assert main(["extract", "--manifest", str(path), "--features", "audio=egemaps", "--out", str(tmp_path / "o")]) == 1
+    assert capsys.readouterr().err.strip() == (f"scenesense: error: {path}: manifest is not UTF-8 text "
+                                               "(invalid start byte at byte 0)")
