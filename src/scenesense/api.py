@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from scenesense.config import ExperimentConfig, dump_yaml, from_dict, load_yaml
+from scenesense.config import (
+    ExperimentConfig,
+    diff_mappings,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    to_dict,
+    validate_config,
+)
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.dialogues import DialogueCollate, DialogueDataset, SpeakerVocabulary
@@ -32,9 +43,10 @@ from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
 from scenesense.models.standardize import feature_statistics
+from scenesense.training.checkpoint import CHECKPOINT_FILE, LAST_FILE, CheckpointError, load_checkpoint
 from scenesense.training.losses import adjust_logits, class_priors_from_dataset
 from scenesense.training.trainer import CollateFn, FitResult, Predictions, Trainer
-from scenesense.utils.io import atomic_write_text, write_json
+from scenesense.utils.io import atomic_write_text, folder_lock, write_json
 from scenesense.utils.seed import seed_everything
 
 log = logging.getLogger("scenesense")
@@ -129,25 +141,61 @@ def _write_eval_outputs(out_dir: Path, pred: Predictions, label_space: LabelSpac
 def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult:
     """Train one model as configured, select it on the dev split and write a run directory.
 
-    A ``run_dir`` that already holds ``last.pt`` is resumed (the config must match).
+    The run directory is locked for the whole run (another process gets
+    :class:`~scenesense.utils.io.FolderInUseError` at once). One that holds finished epochs
+    (``last.pt``) is resumed, and must have been started with the same config (the refusal lists
+    the differences); one where no epoch finished is started afresh with ``cfg``. A run directory
+    this call creates is removed again if it fails before an epoch finishes.
 
     Returns:
         RunResult with the dev metrics (accuracy, weighted/macro F1, per-class scores, confusion).
+
+    Raises:
+        ConfigError: an invalid config value.
+        FolderInUseError: another process is using the run directory.
+        ValueError: the run directory holds epochs trained with another config.
     """
+    validate_config(cfg)
     run_path = Path(run_dir) if run_dir is not None else _make_run_dir(cfg)
-    if run_path.joinpath("config.yaml").exists():
-        saved = from_dict(ExperimentConfig, load_yaml(run_path / "config.yaml"))
-        if saved != cfg:
-            raise ValueError(f"{run_path} was created with a different config; use a new --run-dir")
-    run_path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_path / "config.yaml", dump_yaml(cfg))
+    created = not run_path.exists()
+    with folder_lock(run_path):
+        try:
+            _check_same_config(run_path, cfg)
+            atomic_write_text(run_path / "config.yaml", dump_yaml(cfg))
+            with _train_log(run_path):
+                return _train(cfg, run_path)
+        except BaseException:
+            if created and not (run_path / LAST_FILE).exists():
+                shutil.rmtree(run_path, ignore_errors=True)  # nothing to resume: leave nothing behind
+            raise
+
+
+def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The config as a mapping, without the settings a resumed run may change (the progress bar)."""
+    return to_dict(replace(cfg, trainer=replace(cfg.trainer, progress=True)))
+
+
+def _check_same_config(run_path: Path, cfg: ExperimentConfig) -> None:
+    """Refuse ``cfg`` for a run directory that holds epochs trained with another config."""
+    saved_path = run_path / "config.yaml"
+    if not saved_path.exists() or not any((run_path / f).exists() for f in (LAST_FILE, CHECKPOINT_FILE)):
+        return  # no epoch finished here: the run starts afresh with cfg
+    changes = diff_mappings(_comparable(from_dict(ExperimentConfig, load_yaml(saved_path))), _comparable(cfg))
+    if changes:
+        raise ValueError(f"{run_path} holds a run trained with a different config ({'; '.join(changes)}); "
+                         "use a new --run-dir, or the original settings to resume it")
+
+
+@contextmanager
+def _train_log(run_path: Path) -> Iterator[None]:
+    """Copy the ``scenesense`` log (INFO and up) to ``<run_path>/train.log`` for the block."""
     handler = logging.FileHandler(run_path / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     level = log.level
     log.addHandler(handler)
     log.setLevel(logging.INFO if level in (logging.NOTSET,) or level > logging.INFO else level)
     try:
-        return _train(cfg, run_path)
+        yield
     finally:
         log.setLevel(level)
         log.removeHandler(handler)
@@ -286,8 +334,14 @@ def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], tor
     spec = json.loads((run_path / SPEC_FILE).read_text(encoding="utf-8"))
     model = build_model(cfg.model, cfg.modalities, spec["feature_dims"], spec["feature_kinds"],
                         len(spec["label_names"]), num_speakers=len(spec.get("speakers", [])) + 1)
-    state = torch.load(run_path / "checkpoint.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"] if "model" in state else state)
+    path = run_path / CHECKPOINT_FILE
+    state = load_checkpoint(path)
+    weights = state.get("model", state)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise CheckpointError(f"{path}: not the weights of this run's model ({reason})") from None
     model.eval()
     return cfg, spec, model
 
@@ -360,6 +414,14 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     Writes ``predictions.csv``, ``metrics.json`` and ``confusion_matrix.png`` under
     ``output_dir`` (default ``<run_dir>/eval/<data name>``).
     """
+    writes_into_run = output_dir is None and Path(run_dir).is_dir()  # a missing run is load_run's error
+    with folder_lock(run_dir) if writes_into_run else nullcontext():
+        return _evaluate(run_dir, store, split, csv, root, params, output_dir, accelerator, logit_adjust)
+
+
+def _evaluate(run_dir: str | Path, store: str | Path | None, split: str | None, csv: str | Path | None,
+              root: str | Path | None, params: dict[str, Any] | None, output_dir: str | Path | None,
+              accelerator: str | None, logit_adjust: float | None) -> EvalResult:
     cfg, spec, model = load_run(run_dir)
     priors = None if logit_adjust is None else _adjustment_priors(cfg, spec, logit_adjust)
     data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ import yaml
 from scenesense.types import MODALITIES
 
 LR_SCHEDULES = ("constant", "linear")  # trainer.lr_schedule values (scenesense.training.trainer.lr_factor)
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu")  # what Lightning Fabric accepts
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true",  # Fabric's values
+              "transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64")
+MAX_SEED = 2**32 - 1  # seeds are numpy seeds: [0, 2**32 - 1]
 
 
 class ConfigError(ValueError):
@@ -120,6 +125,21 @@ def to_dict(cfg: Any) -> Any:  # noqa: ANN401
     if isinstance(cfg, (list, tuple)):
         return [to_dict(v) for v in cfg]
     return cfg
+
+
+def diff_mappings(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``"key.path: old -> new"`` for every leaf where two nested mappings differ, sorted by key.
+
+    A key one side lacks counts as ``None`` there.
+    """
+    lines: list[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += diff_mappings(a, b, f"{name}.")
+        elif a != b:
+            lines.append(f"{name}: {a!r} -> {b!r}")
+    return lines
 
 
 def _as_float(value: Any) -> float | None:  # noqa: ANN401
@@ -275,11 +295,16 @@ def build_config(*layers: dict[str, Any]) -> ExperimentConfig:
     for layer in layers:
         merged = merge(merged, layer)
     cfg = from_dict(ExperimentConfig, merged)
-    _validate(cfg)
+    validate_config(cfg)
     return cfg
 
 
-def _validate(cfg: ExperimentConfig) -> None:
+def validate_config(cfg: ExperimentConfig) -> None:
+    """Check the values of a typed config (ranges, names, combinations).
+
+    Raises:
+        ConfigError: the first invalid value, named by its key.
+    """
     if not cfg.modalities:
         raise ConfigError("modalities: at least one modality is required")
     for m in cfg.modalities:
@@ -303,6 +328,26 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"trainer.warmup is a fraction of the training steps in [0, 1), got {t.warmup}")
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ConfigError("trainer: epochs, batch_size, patience must be >= 1 and lr > 0")
+    _validate_hardware(t)
+
+
+def _validate_hardware(t: TrainerConfig) -> None:
+    """Seed, optimiser ranges and the Lightning Fabric settings (which Fabric itself would refuse late)."""
+    if not 0 <= t.seed <= MAX_SEED:
+        raise ConfigError(f"trainer.seed must be an integer in [0, {MAX_SEED}], got {t.seed}")
+    if t.grad_clip < 0 or t.weight_decay < 0:
+        raise ConfigError(f"trainer.grad_clip and trainer.weight_decay must be >= 0, got {t.grad_clip} and "
+                          f"{t.weight_decay}")
+    if not all(0.0 <= b < 1.0 for b in t.betas):
+        raise ConfigError(f"trainer.betas must be in [0, 1), got {list(t.betas)}")
+    if t.accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator must be one of {list(ACCELERATORS)}, got {t.accelerator!r}")
+    if t.devices < 1:
+        raise ConfigError(f"trainer.devices must be >= 1 (the number of devices to use), got {t.devices}")
+    if t.precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision must be one of {list(PRECISIONS)}, got {t.precision!r}")
+    if t.num_workers < 0:
+        raise ConfigError(f"trainer.num_workers must be >= 0, got {t.num_workers}")
 
 
 def dump_yaml(cfg: ExperimentConfig) -> str:

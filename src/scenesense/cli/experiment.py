@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
-from scenesense.config import build_config, load_yaml, parse_override
+from scenesense.config import ExperimentConfig, build_config, load_yaml, parse_override
+from scenesense.utils.io import folder_lock
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scenesense.experiment import parse_modality_set, run_experiment
+    from scenesense.experiment import parse_modality_set
 
     layers: list[dict[str, Any]] = [load_yaml(args.config)] if args.config else []
     if args.epochs is not None:
@@ -42,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
     layers.extend(parse_override(s) for s in args.set)
     base = build_config(*layers, {"trainer": {"progress": False}})
     sets = [parse_modality_set(s) for s in args.sets] if args.sets else None
+    with folder_lock(args.output_dir):  # one process per experiment folder
+        return _run(args, base, sets)
+
+
+def _run(args: argparse.Namespace, base: ExperimentConfig, sets: list[tuple[str, ...]] | None) -> int:
+    from scenesense.experiment import run_experiment
+
     result = run_experiment(base, Path(args.output_dir), sets=sets, variants=args.variants, seeds=args.seeds,
                             workers=args.workers, threads=args.threads, backend=args.backend,
                             robustness=not args.no_robustness)

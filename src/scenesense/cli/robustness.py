@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from scenesense.cli.common import print_json
+from scenesense.utils.io import folder_lock
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from scenesense.evaluation.report import format_metrics_table
     from scenesense.evaluation.robustness import evaluate_robustness
 
-    results = {d: evaluate_robustness(d, store=args.store, split=args.split, snr_db=args.snr,
-                                      drop_fractions=args.drop, seed=args.seed, batch_size=args.batch_size)
-               for d in args.run_dirs}
+    results = {}
+    for d in args.run_dirs:
+        with folder_lock(d) if Path(d).is_dir() else nullcontext():  # it writes <run_dir>/robustness.json
+            results[d] = evaluate_robustness(d, store=args.store, split=args.split, snr_db=args.snr,
+                                             drop_fractions=args.drop, seed=args.seed,
+                                             batch_size=args.batch_size)
     columns = _column_names(list(results))
     if args.json:
         print_json(results)

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from scenesense.config import ConfigError
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
 
@@ -81,25 +82,37 @@ def synthetic_prototypes(seed: int, dim: int) -> dict[str, np.ndarray]:
     return {name: basis[:, i].copy() for i, name in enumerate(PROTOTYPE_NAMES)}
 
 
+def _is_int(value: Any) -> bool:  # noqa: ANN401
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:  # noqa: ANN401
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
 def _validate_dim(dim: int) -> None:
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < len(PROTOTYPE_NAMES):
-        raise ValueError(f"dim must be an int >= {len(PROTOTYPE_NAMES)}, got {dim!r}")
+    if not _is_int(dim) or dim < len(PROTOTYPE_NAMES):
+        raise ConfigError(f"synthetic data: dim must be an int >= {len(PROTOTYPE_NAMES)}, got {dim!r}")
 
 
-def _validate_params(sizes: dict[str, int], dim: int, min_len: int, max_len: int,
+def _validate_params(sizes: dict[str, int], seed: int, dim: int, min_len: int, max_len: int,
                      noise: float, missing_rate: float) -> None:
+    """Raise :class:`ConfigError` (a ValueError) naming the first invalid generator parameter."""
     for name, n in sizes.items():
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
+        if not _is_int(n) or n < 1:
+            raise ConfigError(f"synthetic data: {name} must be a positive int, got {n!r}")
+    if not _is_int(seed) or not 0 <= seed < 2**32:
+        raise ConfigError(f"synthetic data: seed must be an int in [0, 2**32), got {seed!r}")
     _validate_dim(dim)
-    if not (isinstance(min_len, int) and isinstance(max_len, int)) or min_len < MIN_LEN:
-        raise ValueError(f"min_len must be an int >= {MIN_LEN}, got {min_len!r}")
+    if not (_is_int(min_len) and _is_int(max_len)) or min_len < MIN_LEN:
+        raise ConfigError(f"synthetic data: min_len must be an int >= {MIN_LEN} (and max_len an int), "
+                          f"got {min_len!r}")
     if max_len < min_len:
-        raise ValueError(f"max_len ({max_len!r}) must be >= min_len ({min_len!r})")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
-    if not 0.0 <= missing_rate < 1.0:
-        raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate!r}")
+        raise ConfigError(f"synthetic data: max_len ({max_len!r}) must be >= min_len ({min_len!r})")
+    if not _is_number(noise) or not 0 <= noise < float("inf"):
+        raise ConfigError(f"synthetic data: noise must be a finite number >= 0, got {noise!r}")
+    if not _is_number(missing_rate) or not 0.0 <= missing_rate < 1.0:
+        raise ConfigError(f"synthetic data: missing_rate must be in [0, 1), got {missing_rate!r}")
 
 
 def _uniform_step(rng: np.random.Generator, upper: np.ndarray) -> np.ndarray:
@@ -206,10 +219,10 @@ def generate_synthetic(
         ``vision`` ``[N, T, D]`` (sequences), ``audio`` ``[N, D]`` (vector).
 
     Raises:
-        ValueError: an invalid parameter.
+        ConfigError: an invalid parameter (a ValueError).
     """
     sizes = {"n_train": n_train, "n_dev": n_dev, "n_test": n_test}
-    _validate_params(sizes, dim, min_len, max_len, noise, missing_rate)
+    _validate_params(sizes, seed, dim, min_len, max_len, noise, missing_rate)
     params: dict[str, Any] = {**sizes, "seed": seed, "dim": dim, "min_len": min_len, "max_len": max_len,
                               "noise": float(noise), "missing_rate": float(missing_rate)}
     protos = synthetic_prototypes(seed, dim)

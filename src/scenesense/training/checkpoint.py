@@ -6,7 +6,9 @@ A run directory holds two files written by :class:`scenesense.training.trainer.T
   history, best weights, early-stopping counters, random states, config fingerprint);
 - ``checkpoint.pt``: ``{"model": best state_dict, "meta": {...}}``, the file users load.
 
-Both are written atomically (:func:`scenesense.utils.io.atomic_torch_save`).
+Both are written atomically (:func:`scenesense.utils.io.atomic_torch_save`). Every file a user
+hands in is read by :func:`load_checkpoint` (``weights_only=True``: no code in it ever runs); a
+file that is not a checkpoint is a :class:`CheckpointError` naming it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 import random
+import re
+import warnings
+import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
@@ -23,13 +29,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from scenesense.config import TrainerConfig, to_dict
+from scenesense.config import TrainerConfig, diff_mappings, to_dict
 from scenesense.utils.io import atomic_torch_save
 
 LAST_FILE = "last.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 # TrainerConfig fields that cannot change a run's numbers and may differ on resume.
 _UNFINGERPRINTED = ("progress",)
+_LAST_KEYS = ("model", "optimizer", "state", "rng", "fingerprint", "trainer_config")
+
+
+class CheckpointError(ValueError):
+    """A file that should be a scenesense checkpoint is not one (foreign, damaged or tampered with)."""
 
 
 @dataclass
@@ -65,9 +76,7 @@ def config_diff(saved: dict[str, Any], cfg: TrainerConfig) -> list[str]:
 
     A key that ``saved`` lacks (a setting added after the run was written) counts as its default.
     """
-    now, saved = fingerprinted_config(cfg), {**fingerprinted_config(TrainerConfig()), **saved}
-    return [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-            if saved.get(k) != now.get(k)]
+    return diff_mappings({**fingerprinted_config(TrainerConfig()), **saved}, fingerprinted_config(cfg))
 
 
 def cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -126,6 +135,10 @@ def load_last(path: str | Path, cfg: TrainerConfig) -> dict[str, Any] | None:
     if not Path(path).exists():
         return None
     saved = load_checkpoint(path)
+    missing = [k for k in _LAST_KEYS if k not in saved]
+    if missing:
+        raise CheckpointError(f"{path}: not a scenesense resume file (no {missing}); "
+                              "delete it to train this run from the start")
     if saved["fingerprint"] != config_fingerprint(cfg):
         diff = config_diff(saved["trainer_config"], cfg)  # settings added since the run count as defaults
         if diff:
@@ -152,13 +165,44 @@ def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor],
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint or training state on the CPU, with ``weights_only=True`` (no code runs).
 
+    Every ``torch.load`` of a file a user may hand in goes through here.
+
+    Returns:
+        The saved mapping (e.g. ``{"model": state_dict, "meta": {...}}``).
+
     Raises:
         FileNotFoundError: if ``path`` does not exist.
+        CheckpointError: ``"<path>: not a scenesense checkpoint (<why>)"``: not a ``torch.save``
+            file, damaged, empty, not a mapping, or refers to Python code (which is never run).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
+            warnings.simplefilter("ignore")
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, TypeError,
+            AttributeError, ImportError, IndexError, KeyError, UnicodeError) as err:
+        raise CheckpointError(f"{path}: not a scenesense checkpoint ({_why_unreadable(err)})") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: not a scenesense checkpoint (it holds a {type(saved).__name__}, "
+                              "not a mapping of weights)")
+    return saved
+
+
+def _why_unreadable(err: BaseException) -> str:
+    """A short, one-line reason for a failed ``torch.load``."""
+    text = " ".join(str(err).split())
+    code = re.search(r"GLOBAL (\S+)", text)
+    if code:
+        return f"it refers to Python code ({code.group(1)}), which is never loaded"
+    if isinstance(err, EOFError) or not text:
+        return "the file is empty or cut short"
+    if isinstance(err, pickle.UnpicklingError):
+        return "not a file written by torch.save, or damaged"
+    first = text.split(". ")[0]
+    return f"{type(err).__name__}: {first[:160]}"
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:

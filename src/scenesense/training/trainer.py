@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
-from scenesense.config import LR_SCHEDULES, TrainerConfig
+from scenesense.config import LR_SCHEDULES, ConfigError, TrainerConfig
 from scenesense.registry import LOSSES
 from scenesense.training.losses import (
     check_loss_params,
@@ -91,23 +91,32 @@ class Predictions:
 
 
 def _validate_config(cfg: TrainerConfig) -> None:
+    """Raise :class:`ConfigError` for settings no run can use (checked before anything is trained)."""
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.patience < 1:
-        raise ValueError(f"epochs, batch_size and patience must be >= 1, got {cfg.epochs}, "
-                         f"{cfg.batch_size}, {cfg.patience}")
+        raise ConfigError(f"epochs, batch_size and patience must be >= 1, got {cfg.epochs}, "
+                          f"{cfg.batch_size}, {cfg.patience}")
     if cfg.loss != "auto" and cfg.loss not in LOSSES:
-        raise ValueError(f"unknown loss {cfg.loss!r}; choose 'auto' or one of {LOSSES.names()}")
+        raise ConfigError(f"unknown loss {cfg.loss!r}; choose 'auto' or one of {LOSSES.names()}")
     if cfg.loss != "auto":  # "auto" is checked once the training set names the loss
-        check_loss_params(cfg.loss, cfg.loss_params)
+        _check_loss_params(cfg.loss, cfg.loss_params)
         if cfg.class_weighted_loss and "class_weights" not in loss_parameters(cfg.loss):
             weighted = ", ".join(n for n in LOSSES.names() if "class_weights" in loss_parameters(n))
-            raise ValueError(f"class_weighted_loss applies to losses that take class_weights ({weighted}), "
-                             f"not to loss {cfg.loss!r}")
+            raise ConfigError(f"class_weighted_loss applies to losses that take class_weights ({weighted}), "
+                              f"not to loss {cfg.loss!r}")
     if cfg.lr_schedule not in LR_SCHEDULES or not 0.0 <= cfg.warmup < 1.0:
-        raise ValueError(f"need lr_schedule in {list(LR_SCHEDULES)} and 0 <= warmup < 1; got "
-                         f"{cfg.lr_schedule!r}, {cfg.warmup}")
+        raise ConfigError(f"need lr_schedule in {list(LR_SCHEDULES)} and 0 <= warmup < 1; got "
+                          f"{cfg.lr_schedule!r}, {cfg.warmup}")
     if not cfg.lr > 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:
-        raise ValueError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
-                         f"{cfg.weight_decay}")
+        raise ConfigError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
+                          f"{cfg.weight_decay}")
+
+
+def _check_loss_params(name: str, params: dict[str, Any]) -> None:
+    """:func:`check_loss_params` as a :class:`ConfigError` (``trainer.loss_params`` is configuration)."""
+    try:
+        check_loss_params(name, params)
+    except ValueError as err:
+        raise ConfigError(f"trainer.loss_params: {err}") from None
 
 
 def forward(model: nn.Module, batch: Batch) -> ModelOutput:
@@ -210,9 +219,13 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.loss_fn = loss_fn
-        # Fabric validates the accelerator and precision strings and names the valid ones
+        # Fabric validates the accelerator, devices and precision and names the valid ones
         precision: Any = cfg.precision
-        self.fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=precision)
+        try:
+            self.fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=precision)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"trainer (accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
+                              f"precision={cfg.precision!r}): {' '.join(str(err).split())}") from None
 
     def _eval_batches(self, dataset: Dataset) -> list[list[int]] | None:
         """Length-sorted evaluation batches for a dataset of single samples; ``None``: dataset order."""
@@ -269,7 +282,7 @@ class Trainer:
         if name == "auto":
             space = getattr(train_set, "label_space", None)
             name = "l1" if space is not None and not space.is_classification else "cross_entropy"
-        check_loss_params(name, self.cfg.loss_params)
+        _check_loss_params(name, self.cfg.loss_params)
         kwargs = dict(self.cfg.loss_params)
         if self.cfg.class_weighted_loss and "class_weights" in loss_parameters(name):
             kwargs["class_weights"] = class_weights_from_dataset(train_set)

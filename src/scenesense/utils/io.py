@@ -1,15 +1,23 @@
-"""Atomic file writes: a reader never sees a half-written file, even if the process is killed.
+"""File-system helpers: atomic writes, stale temporary files, folder locks, a link-following walk.
 
-Every writer renders into a temporary file in the destination folder (same file system), flushes
-and fsyncs it, then ``os.replace``-s it over the destination, which is atomic on POSIX and Windows.
+Every atomic writer renders into a temporary file ``.<name>.<random>.tmp`` in the destination
+folder (same file system), flushes and fsyncs it, then ``os.replace``-s it over the destination,
+which is atomic on POSIX and Windows. A process killed mid-write leaves its temporary file behind;
+the next write to the same destination removes such leftovers once they are
+:data:`STALE_TEMP_SECONDS` old (:func:`remove_stale_temps`), so a live writer's file is never touched.
+
+:func:`folder_lock` gives one process at a time a folder (a run directory, a store being
+extracted); :func:`walk_files` lists a user's folder, following symbolic links without looping.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +25,89 @@ from typing import IO, Any
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
+
+LOCK_FILE = ".scenesense.lock"
+STALE_TEMP_SECONDS = 3600.0  # a temp file untouched this long belongs to a dead writer
+
+
+class FolderInUseError(OSError):
+    """Another process holds the folder's lock (:func:`folder_lock`)."""
+
+
+def remove_stale_temps(folder: str | Path, prefix: str, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the files ``<folder>/<prefix>*.tmp`` last modified more than ``older_than`` seconds ago.
+
+    Call it before creating a temporary file ``<prefix><random>.tmp`` there (as
+    :func:`tempfile.mkstemp` with that prefix and suffix does). A writer that is still alive keeps
+    moving its file's modification time, so only the leftovers of killed writers are old enough.
+
+    Returns:
+        The removed files.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, removed = time.time(), []
+    for tmp in folder.glob(f"{glob.escape(prefix)}*.tmp"):
+        try:
+            stat = tmp.lstat()
+            if now - stat.st_mtime > older_than and tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # another process removed or renamed it meanwhile
+            continue
+    return removed
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) for the ``with`` block.
+
+    The lock is ``<folder>/.scenesense.lock`` (an OS file lock: released when the process ends,
+    however it ends). It is not re-entrant: take it once per process.
+
+    Yields:
+        The lock file.
+
+    Raises:
+        FolderInUseError: another process holds the lock; it does not wait.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FolderInUseError(f"{folder} is in use by another scenesense process (lock file {path}); "
+                               "wait for it to finish") from None
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
+def walk_files(root: str | Path) -> Iterator[Path]:
+    """Every file under the folder ``root``, in sorted order, following symbolic links to folders.
+
+    Each real folder is entered once (by its device and inode), so a link loop or two links to
+    one folder cannot repeat or never end. Paths are spelled through the links, as found.
+    """
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            stat = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (stat.st_dev, stat.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(folder) / name
 
 
 def default_file_mode() -> int:
@@ -31,6 +122,7 @@ def _atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
     """Yield a binary file handle whose content replaces ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.name}.")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
