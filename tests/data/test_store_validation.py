@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from scenesense.cli import main
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.labels import LabelSpace
-from scenesense.data.store import FeatureSpec, StoreError, StoreWriter, open_store_split
+from scenesense.data.store import FeatureSpec, StoreError, StoreWriter, open_store_split, stale_reason
 
 TINY_TRAIN = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
               "--set", "model.sequence_encoder.params.num_layers=1",
@@ -125,7 +125,8 @@ def test_length_zero_is_valid_only_where_the_modality_is_absent(tmp_path):
 def test_feature_dim_different_from_the_header_is_refused(tiny_store):
     with h5py.File(tiny_store / "dev.h5", "r+") as f:
         f["features/audio"].attrs["dim"] = 5
-    with pytest.raises(StoreError, match=r"feature set 'audio': data is float32 \[3, 3\], expected float \[3, 5\]"):
+    with pytest.raises(StoreError, match=r"feature set 'audio': data is float32 \[3, 3\], "
+                                         r"expected float \[3, 5\]"):
         open_store_split(tiny_store / "dev.h5")
 
 
@@ -141,7 +142,8 @@ def test_a_missing_part_is_a_store_error_not_a_raw_h5py_error(tiny_store, remove
 def test_meta_columns_of_the_wrong_length_are_refused(tiny_store):
     with h5py.File(tiny_store / "dev.h5", "r+") as f:
         f["meta/position"].resize((2,))
-    with pytest.raises(StoreError, match=r"/meta column shape\(s\) \{'position': \[2\]\} do not match the 3 ids"):
+    with pytest.raises(StoreError, match=r"/meta column shape\(s\) \{'position': \[2\]\} do not match "
+                                         r"the 3 ids"):
         open_store_split(tiny_store / "dev.h5")
 
 
@@ -179,7 +181,8 @@ _corruption = st.one_of(
     st.tuples(st.just("length"), st.integers(0, N_ROWS - 1), st.integers(-3, T_MAX + 3)),
     st.tuples(st.just("present"), st.integers(0, N_ROWS - 1), st.booleans()),
     st.tuples(st.just("dim"), st.sampled_from(["text", "audio"]), st.integers(-1, 4)),
-    st.tuples(st.just("text value"), st.tuples(st.integers(0, N_ROWS - 1), st.integers(0, T_MAX - 1)), _values),
+    st.tuples(st.just("text value"), st.tuples(st.integers(0, N_ROWS - 1), st.integers(0, T_MAX - 1)),
+              _values),
     st.tuples(st.just("audio value"), st.integers(0, N_ROWS - 1), _values),
     st.tuples(st.just("delete"), st.sampled_from(["meta/ids", "meta/label", "meta/position",
                                                   "features/text/lengths", "features/audio/present"]),
@@ -216,6 +219,7 @@ def test_a_randomly_corrupted_store_opens_cleanly_or_is_refused_with_a_store_err
     path = _valid_store(tmp_path / "p.h5")  # overwritten in place by each example
     for corruption in corruptions:
         _corrupt(path, *corruption)
+    assert isinstance(stale_reason(path, {"csv": "other"}), str)  # never raises either
     try:
         split = open_store_split(path)
         dataset = FeatureStoreDataset(path, ["audio", "text"])

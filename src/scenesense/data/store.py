@@ -197,8 +197,15 @@ def _read_split(f: h5py.File, path: Path) -> StoreSplit:
         dialogue_ids=_decode(columns["dialogue_id"]), positions=columns["position"].astype(np.int64),
         speakers=_decode(columns["speaker"]),
         features={name: _feature_info(name, group, ids, path) for name, group in f["features"].items()},
-        source=json.loads(attrs.get("source", "{}")), created_by=str(attrs.get("created_by", "")),
+        source=_json_object(attrs, "source", path.name), created_by=str(attrs.get("created_by", "")),
     )
+
+
+def _json_object(attrs: h5py.AttributeManager, name: str, where: str) -> dict[str, Any]:
+    value = json.loads(attrs.get(name, "{}"))
+    if not isinstance(value, dict):
+        raise StoreError(f"{where}: attribute {name!r} is not a JSON object")
+    return value
 
 
 def check_labels(where: str, ids: Sequence[str], labels: Sequence[float] | np.ndarray,
@@ -252,7 +259,7 @@ def _feature_info(name: str, group: h5py.Group, ids: tuple[str, ...], path: Path
         name=name, modality=modality, kind=kind,  # type: ignore[arg-type]
         dim=int(dim), max_len=int(data.shape[1]) if kind == "sequence" else None,
         allow_nonfinite=bool(group.attrs.get("allow_nonfinite", False)),
-        provenance=json.loads(group.attrs.get("provenance", "{}")),
+        provenance=_json_object(group.attrs, "provenance", where),
     )
 
 
@@ -268,6 +275,42 @@ def _check_lengths(where: str, ids: tuple[str, ...], lengths: np.ndarray, presen
         expected = f"1..{t_max} (the padded length)" if present[i] else "0 (the modality is absent)"
         more = f"; {bad.size} rows like it" if bad.size > 1 else ""
         raise StoreError(f"{where}: id {ids[i]!r}: length {int(lengths[i])}, expected {expected}{more}")
+
+
+def stale_reason(path: str | Path, identity: Mapping[str, Any]) -> str | None:
+    """Why the split file at ``path`` cannot be reused for inputs and parameters ``identity``.
+
+    A converter that reuses finished split files records what each was made from (input file
+    fingerprints, parameters, extractor provenance) as ``source["identity"]``; a file is reusable
+    only when that record equals ``identity`` (compared as JSON).
+
+    Returns:
+        ``None`` when reusable; otherwise one line: the file is absent or invalid, records no
+        identity, or the differing keys with both values (``label: 'emotion' -> 'sentiment'``).
+    """
+    try:
+        recorded = open_store_split(path).source.get("identity")
+    except StoreError as err:
+        return str(err)
+    if recorded is None:
+        return "it does not record the inputs and parameters it was made from (an older scenesense)"
+    changes = _changes(recorded, json.loads(json.dumps(dict(identity), sort_keys=True, default=str)), "")
+    return "; ".join(changes) if changes else None
+
+
+def _changes(old: Any, new: Any, key: str) -> list[str]:  # noqa: ANN401
+    """Dotted keys whose values differ between two JSON values, as ``key: old -> new``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for k in sorted(set(old) | set(new))
+                for change in _changes(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))]
+    if old == new:
+        return []
+    return [f"{key}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:  # noqa: ANN401
+    """``repr`` of a value, long strings (hashes, paths) cut to 16 characters."""
+    return repr(value[:16] + "...") if isinstance(value, str) and len(value) > 19 else repr(value)
 
 
 def find_store_splits(root: str | Path) -> dict[str, Path]:

@@ -1,4 +1,15 @@
-"""MELD transcripts as text features: the ``meld`` dataset (CSVs -> MiniLM tokens + sentence vectors)."""
+"""MELD transcripts as text features: the ``meld`` dataset (CSVs -> MiniLM tokens + sentence vectors).
+
+Every split file records what it was made from as ``source["identity"]``
+(:func:`meld_split_identity`): the CSV's fingerprint (name, size, SHA-256), the label set, the
+extractor's provenance (name, parameters such as ``max_tokens``, package versions) with the
+dialogue context, and the store version. ``scenesense data convert meld --out STORE`` reuses a
+finished ``<split>.h5`` only when that record equals the current one; otherwise the file is
+rebuilt from the CSV, and the log names the keys that changed (``label: 'emotion' ->
+'sentiment'``). The stale file is removed before the rebuild, so a failed rebuild (a bad CSV)
+leaves no outdated split behind. The other converters rewrite every split on each run, and
+``prepare`` (training from a config) keys its cache folder by the same inputs and parameters.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +29,15 @@ from scenesense.data.meld import (
     read_meld_csv,
     validate_meld_csvs,
 )
-from scenesense.data.sources import DatasetSource, digest, file_sha256, is_complete, register_source
-from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
+from scenesense.data.sources import (
+    DatasetSource,
+    digest,
+    file_sha256,
+    fingerprint,
+    is_complete,
+    register_source,
+)
+from scenesense.data.store import VERSION, FeatureSpec, StoreWriter, stale_reason
 from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
 from scenesense.extraction.text import TextExtractor
@@ -31,6 +49,21 @@ _MELD_LABELS = {"emotion": MELD_EMOTIONS, "sentiment": MELD_SENTIMENTS}
 _EXTRACT_CHUNK = 1024  # utterances per extractor call / store append
 
 
+def meld_split_identity(csv_path: str | Path, *, extractor: TextExtractor, label: str = "emotion",
+                        context: TextContext | None = None) -> dict[str, Any]:
+    """What a MELD split file is made from (recorded as its ``source["identity"]``).
+
+    Returns:
+        ``{"csv": {name, size, sha256}, "label", "extractor": <provenance, with
+        "dialogue_context" when context is set>, "store": <store version>}``.
+    """
+    provenance = extractor.provenance()
+    if context is not None:
+        provenance["dialogue_context"] = context.to_dict()
+    return {"csv": fingerprint([Path(csv_path)])[0], "label": label, "extractor": provenance,
+            "store": VERSION}
+
+
 def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor: TextExtractor,
                        label: str = "emotion", context: TextContext | None = None) -> Path:
     """Read one MELD CSV and write its text features as a store split file.
@@ -38,7 +71,7 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
     Feature sets (both modality ``text``): ``text`` ``[N, T_max <= max_tokens, D]`` token
     sequences with lengths, and ``text_sentence`` ``[N, D]`` sentence vectors. Meta: ids
     ``dia{D}_utt{U}``, dialogue ids ``dia{D}``, positions = rank of Utterance_ID in its dialogue,
-    speakers. Rows keep the CSV order.
+    speakers. Rows keep the CSV order. The source records :func:`meld_split_identity`.
 
     Args:
         csv_path: a ``*_sent_emo.csv`` of any split.
@@ -62,18 +95,18 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
     utterances = read_meld_csv(csv_path)
     positions = dialogue_positions(utterances)
     space = _MELD_LABELS[label]
-    provenance = extractor.provenance()
+    identity = meld_split_identity(csv_path, extractor=extractor, label=label, context=context)
+    provenance = identity["extractor"]
     inputs: list[str] | list[tuple[str, str]] = [u.text for u in utterances]
     if context is not None:
         inputs = _pairs(utterances, positions, context, extractor)
-        provenance["dialogue_context"] = context.to_dict()
     specs = {
         "text": FeatureSpec("text", "sequence", extractor.dim, max_len=extractor.max_tokens,
                             provenance=provenance),
         "text_sentence": FeatureSpec("text", "vector", extractor.dim, provenance=provenance),
     }
     source = {"dataset": "meld", "csv": csv_path.name, "csv_sha256": file_sha256(csv_path), "label": label,
-              "rows": len(utterances)}
+              "rows": len(utterances), "identity": identity}
     with StoreWriter(out_file, label_space=space, features=specs, source=source) as writer:
         for start in range(0, len(utterances), _EXTRACT_CHUNK):
             part = utterances[start:start + _EXTRACT_CHUNK]
@@ -196,16 +229,26 @@ class MeldTextSource(DatasetSource):
         return sorted(self._csvs(root))
 
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
-        """Extract text features of every split CSV found into ``out``."""
+        """Extract text features of every split CSV found into ``out``.
+
+        A finished ``<split>.h5`` is kept when it records the same :func:`meld_split_identity`;
+        otherwise it is removed and rebuilt (the log names what changed).
+        """
         label = params["label"]
         extractor = self._extractor(params)
+        context = TextContext.from_mapping(params["context"])
         written = {}
         for split, path in self._csvs(root).items():
-            if not is_complete(out / f"{split}.h5"):
+            target = out / f"{split}.h5"
+            identity = meld_split_identity(path, extractor=extractor, label=label, context=context)
+            reason = stale_reason(target, identity) if target.exists() else "absent"
+            if reason is not None:
+                if target.exists():
+                    logger.warning("rebuilding %s: %s", target, reason)
+                    target.unlink()
                 logger.info("extracting MELD %s text features from %s", split, path)
-                extract_meld_split(path, out / f"{split}.h5", extractor=extractor, label=label,
-                                   context=TextContext.from_mapping(params["context"]))
-            written[split] = out / f"{split}.h5"
+                extract_meld_split(path, target, extractor=extractor, label=label, context=context)
+            written[split] = target
         return written
 
     def validate(self, root: Path, params: Mapping[str, Any]) -> ValidationReport:
