@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import socket
+import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -55,10 +56,14 @@ def served(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
     httpd.server_close()
 
 
+def _error_line_of(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("scenesense: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("scenesense: error:")]
-    assert len(err) == 1, err
-    return err[0]
+    return _error_line_of(capsys.readouterr().err)
 
 
 def test_list_prints_the_registry(capsys):
@@ -121,3 +126,33 @@ def test_from_file_with_a_wrong_checksum_exits_1(tmp_path, capsys, monkeypatch):
 def test_missing_or_unknown_dataset_exits_2(capsys, argv):
     assert main(argv) == 2
     assert "download" in _error_line(capsys)
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_from_file_that_is_not_an_archive_exits_1_and_records_nothing(tmp_path, capsys):
+    """Issue 17, defect 11: a CSV passed for MELD.Features.Models.tar.gz is neither kept nor trusted."""
+    dest, bad, good = tmp_path / "d", tmp_path / "some.csv", tmp_path / "MELD.Features.Models.tar.gz"
+    bad.write_bytes(b"Sr No.,Utterance,Speaker\r\n1,hello,Joey\r\n")
+    assert main(["data", "download", "meld_features", "--dest", str(dest), "--from-file", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and _error_line_of(err) == (f"scenesense: error: {bad}: not a tar archive "
+                                                               f"(or one damaged at its start); nothing was "
+                                                               f"installed or recorded")
+    records = dest / dl.CHECKSUMS
+    assert not records.exists() or "MELD.Features.Models.tar.gz" not in json.loads(records.read_text())
+    assert not (dest / "MELD.Features.Models.tar.gz").exists() and bad.exists()
+    good.write_bytes(_tar_gz({"MELD.Features.Models/features/text.pkl": b"x"}))
+    assert main(["data", "download", "meld_features", "--dest", str(dest), "--from-file", str(good)]) == 0
+    assert capsys.readouterr().out.startswith("installed ")
+    assert (dest / "MELD.Features.Models" / "features" / "text.pkl").read_bytes() == b"x"
+    record = json.loads(records.read_text())["MELD.Features.Models.tar.gz"]
+    assert record["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest() and record["extracted_to"] == "."

@@ -9,17 +9,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import socket
 import tarfile
+import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from scenesense.data import download as dl
 from scenesense.data.download import (
+    ArchiveError,
     ChecksumError,
     DatasetEntry,
     DownloadError,
@@ -330,3 +336,206 @@ def test_registry_entries_are_well_formed():
     assert all(f.sha256 and f.md5 and f.size for f in ravdess)
     files = {r["file"] for r in dl.registry_table()}
     assert files >= {"MELD.Raw.tar.gz", "MELD.Features.Models.tar.gz", "test_sent_emo.csv"}
+
+
+# ---- link chains, damaged archives, files that are not archives (issue 17, defects 10 and 11) -----
+
+CHAIN = {"L": ("a/b/s/../../..", tarfile.SYMTYPE), "a/b/s": ("../..", tarfile.SYMTYPE)}  # L first
+
+
+def _members_tar(members: list[tuple[str, str, str]]) -> bytes:
+    """A .tar.gz of ``(kind, name, target)`` in order; kind is file, dir, symlink or hardlink."""
+    types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+             "hardlink": tarfile.LNKTYPE}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for kind, name, target in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.mode = types[kind], target, 0o755 if kind == "dir" else 0o644
+            data = f"{name}\n".encode() if kind == "file" else b""
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _escapes(target: Path) -> list[str]:
+    """Paths under ``target`` (links not followed) whose real path lies outside it."""
+    root = os.path.realpath(target)
+    out = []
+    for folder, dirs, files in os.walk(target):
+        for name in dirs + files:
+            real = os.path.realpath(os.path.join(folder, name))
+            if os.path.commonpath([root, real]) != root:
+                out.append(f"{os.path.relpath(os.path.join(folder, name), target)} -> {real}")
+    return out
+
+
+def test_a_link_chain_through_a_later_link_is_refused(tmp_path):
+    path = tmp_path / "chain.tar.gz"
+    path.write_bytes(_tar({}, CHAIN))
+    target = tmp_path / "out" / "dest"
+    with pytest.raises(UnsafeArchiveError, match=r"chain.tar.gz: member 'L' links to 'a/b/s/\.\./\.\./\.\.', "
+                                                 r"a path through 'a/b/s'"):
+        safe_extract(path, target)
+    assert list(target.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.tar.gz", "out"]
+
+
+def test_a_link_chain_in_a_download_is_refused_and_nothing_is_kept(server, tmp_path):
+    reg = _serve(server, "chain.tar.gz", _tar({"a/b/ok.txt": b"x"}, CHAIN), known=False, archive="tar.gz")
+    expected = "chain.tar.gz from http://.*a path through 'a/b/s'.*nothing was installed or recorded; re-run"
+    with pytest.raises(UnsafeArchiveError, match=expected):
+        download_dataset("tiny", tmp_path / "d", registry=reg, progress=False)
+    assert not os.path.lexists(tmp_path / "d" / "L") and sorted(os.listdir(tmp_path / "d")) == []
+
+
+def test_links_inside_the_archive_are_made_whatever_their_order(tmp_path):
+    members = [("symlink", "top", "a/first"), ("symlink", "a/first", "../b/second"),  # a chain of links
+               ("symlink", "b/second", "data.txt"), ("file", "b/data.txt", ""),
+               ("hardlink", "a/copy.txt", "b/data.txt"), ("symlink", "a/up", ".."),
+               ("symlink", "loop", "loop")]
+    path = tmp_path / "ok.tar.gz"
+    path.write_bytes(_members_tar(members))
+    out = safe_extract(path, tmp_path / "out")
+    assert (out / "top").read_text() == (out / "a" / "copy.txt").read_text() == "b/data.txt\n"
+    assert os.path.realpath(out / "a" / "up") == os.path.realpath(out) and os.path.islink(out / "loop")
+    assert _escapes(out) == []
+
+
+@pytest.mark.parametrize("members", [
+    [("symlink", "s", "x"), ("file", "s/inside.txt", "")],  # a member under a link
+    [("file", "f", ""), ("symlink", "f", "g")],  # a name given as a file and as a link
+    [("symlink", "d/l", "../../x")],
+    [("hardlink", "h", "s"), ("symlink", "s", "f"), ("file", "f", "")],  # hard link to a link
+    [("hardlink", "h", "missing.txt")],
+    [("hardlink", "h", "/etc/passwd")],
+    [("symlink", "l", "")],
+])
+def test_unsafe_or_inconsistent_trees_are_refused(tmp_path, members):
+    path = tmp_path / "bad.tar.gz"
+    path.write_bytes(_members_tar(members))
+    with pytest.raises(UnsafeArchiveError, match="bad.tar.gz: member .*refusing to extract"):
+        safe_extract(path, tmp_path / "out")
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_folder_that_older_links_pass_through_is_not_replaced(tmp_path):
+    first, second = tmp_path / "first.tar.gz", tmp_path / "second.tar.gz"
+    first.write_bytes(_members_tar([("dir", "d", ""), ("symlink", "x", "d/..")]))  # x -> the target itself
+    second.write_bytes(_members_tar([("symlink", "d", ".")]))  # would turn x into target/..
+    out = safe_extract(first, tmp_path / "out")
+    with pytest.raises(UnsafeArchiveError, match="member 'd' would replace the folder"):
+        safe_extract(second, out)
+    assert (out / "d").is_dir() and not (out / "d").is_symlink() and _escapes(out) == []
+
+
+def _path(*last: str) -> st.SearchStrategy[str]:
+    """Up to two folders ``a``/``b`` then one of ``last``."""
+    return st.builds(lambda folders, name: "/".join([*folders, name]),
+                     st.lists(st.sampled_from(["a", "b"]), max_size=2), st.sampled_from(last))
+
+
+_TARGET = st.builds(lambda lead, steps: lead + "/".join(steps), st.sampled_from(["", "", "", "", "/"]),
+                    st.lists(st.sampled_from(["..", "..", ".", "", "a", "b", "s", "L"]),
+                             min_size=1, max_size=6))
+_FILE = st.tuples(st.sampled_from(["file", "dir"]), _path("a", "b", "f"), st.just(""))
+
+
+@st.composite
+def _trees(draw: st.DrawFn) -> list[tuple[str, str, str]]:
+    """Files and folders, then symlinks and hard links (often to those files), in a random order."""
+    files = draw(st.lists(_FILE, min_size=1, max_size=5))
+    known = st.sampled_from([name for kind, name, _ in files if kind == "file"] or ["f"])
+    symlink = st.tuples(st.just("symlink"), _path("s", "L", "s", "L", "a"),
+                        _TARGET | _path("a", "f", "s", "L"))
+    hardlink = st.tuples(st.just("hardlink"), _path("h", "s"), st.one_of(known, known, known, _TARGET))
+    links = draw(st.lists(symlink | hardlink, max_size=5))
+    members = draw(st.permutations(files + links))
+    return list({name: (kind, name, target) for kind, name, target in members}.values())  # unique names
+
+
+@settings(max_examples=150, deadline=None)
+@given(_trees())
+@example([("symlink", "L", "a/b/s/../../.."), ("symlink", "a/b/s", "../..")])
+@example([("symlink", "s", "a"), ("dir", "a", ""), ("symlink", "s/x", "../../..")])
+def test_extraction_never_leaves_a_path_outside_the_target(members):
+    """Random trees of files, folders and link chains: refused with nothing left, or all inside.
+
+    Names are unique here; names given twice are refused by ``_clash`` (tested above).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        archive, target = base / "a.tar.gz", base / "out" / "t"
+        archive.write_bytes(_members_tar(members))
+        try:
+            safe_extract(archive, target)
+        except ArchiveError as err:
+            assert "\n" not in str(err) and str(err).startswith(f"{archive}: ")
+            assert os.listdir(target) == []
+        else:
+            assert _escapes(target) == []
+        assert sorted(os.listdir(base)) == ["a.tar.gz", "out"] and os.listdir(base / "out") == ["t"]
+
+
+def _bad_crc_zip() -> bytes:
+    data = bytearray(_zip({"a.wav": b"RIFF" + bytes(200)}))  # stored: the payload is verbatim
+    at = data.index(b"RIFF")
+    data[at + 10] ^= 0xFF
+    return bytes(data)
+
+
+def _special_tar(kind: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        info = tarfile.TarInfo("dev/thing")
+        info.type = kind
+        tf.addfile(info)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("x.tar.gz", b"Sr No.,Utterance\r\n1,hi\r\n", "not a tar archive"),
+    ("x.tar.gz", b"", "not a tar archive"),
+    ("x.tar.gz", _tar({"a.txt": bytes(range(256)) * 400})[:-200], "damaged tar.gz archive"),  # truncated gzip
+    ("x.tar.gz", _tar({"a.txt": b"x"})[:10] + bytes(300), "damaged tar.gz archive|not a tar archive"),
+    ("x.zip", b"a,b\n1,2\n", "not a zip archive"),
+    ("x.zip", _bad_crc_zip(), "damaged zip archive .*CRC"),
+    ("x.tar.gz", _tar({"/abs.txt": b"x"}), "absolute path"),
+    ("x.tar.gz", _special_tar(tarfile.CHRTYPE), "device or fifo"),
+    ("x.tar.gz", _special_tar(tarfile.FIFOTYPE), "device or fifo"),
+])
+def test_every_archive_problem_is_one_archive_error(tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ArchiveError, match=message) as err:
+        safe_extract(path, tmp_path / "out")
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"{path}: ")
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_non_archive_is_neither_installed_nor_recorded(server, tmp_path):
+    data = b"Sr No.,Utterance\r\n1,hi\r\n"
+    reg = _serve(server, "feat.tar.gz", data, known=False, size=False, archive="tar.gz")
+    local = tmp_path / "some.csv"
+    local.write_bytes(data)
+    expected = f"^{local}: not a tar archive.*nothing was installed or recorded$"
+    with pytest.raises(ArchiveError, match=expected):
+        download_dataset("tiny", tmp_path / "d", registry=reg, from_files=[local], progress=False)
+    with pytest.raises(ArchiveError, match="^feat.tar.gz from http://.*: not a tar archive"):
+        download_dataset("tiny", tmp_path / "d", registry=reg, progress=False)
+    assert os.listdir(tmp_path / "d") == [] and local.read_bytes() == data
+    server.files["/feat.tar.gz"] = good = _tar({"f/x.pkl": b"x"})  # the host is fixed: the next run succeeds
+    (f,) = download_dataset("tiny", tmp_path / "d", registry=reg, progress=False).files
+    assert f.sha256 == _sha(good) and (tmp_path / "d" / "f" / "x.pkl").read_bytes() == b"x"
+
+
+def test_an_installed_file_that_does_not_unpack_is_deleted_with_its_record(server, tmp_path):
+    """A bad file trusted by an older version is not trusted forever: the next run removes it."""
+    data = b"a,b\r\n1,2\r\n"
+    reg = _serve(server, "feat.tar.gz", data, known=False, archive="tar.gz")
+    (tmp_path / "feat.tar.gz").write_bytes(data)
+    (tmp_path / "checksums.json").write_text(json.dumps({"feat.tar.gz": {"sha256": _sha(data)}}))
+    with pytest.raises(ArchiveError, match="feat.tar.gz: not a tar archive.*deleted it and its record"):
+        download_dataset("tiny", tmp_path, registry=reg, progress=False)
+    assert not (tmp_path / "feat.tar.gz").exists()
+    assert json.loads((tmp_path / "checksums.json").read_text()) == {}

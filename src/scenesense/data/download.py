@@ -363,8 +363,8 @@ def _copy(src: Path, part: Path) -> None:
 # ---- safe extraction ------------------------------------------------------------------------------
 
 # What a damaged archive raises inside tarfile, zipfile, gzip and zlib (reported as ArchiveError).
-_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, gzip.BadGzipFile,
-            NotImplementedError, NotADirectoryError, IsADirectoryError, FileExistsError)
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
+            gzip.BadGzipFile, NotImplementedError, NotADirectoryError, IsADirectoryError, FileExistsError)
 _LINKS = ("symlink", "hardlink")
 
 Steps = tuple[str, ...]  # a member's path inside the archive, split at "/", without "." or empty steps
@@ -402,20 +402,29 @@ def _follow(archive: Path, name: Steps, target: str, folders: set[Steps]) -> Non
                                           f"refusing to extract")
 
 
-def _check_tree(archive: Path, kinds: Mapping[Steps, str], links: Sequence[tuple[Steps, str]]) -> None:
-    """Check the archive's final tree: every member lies under folders only, every link stays inside."""
-    folders = {path[:i] for path in kinds for i in range(len(path))}
-    for path in sorted(folders):
-        if kinds.get(path, "dir") != "dir":
-            raise UnsafeArchiveError(archive, f"member {'/'.join(path)!r} is a {kinds[path]} and other members "
-                                              f"lie under it; refusing to extract")
-    folders |= {path for path, kind in kinds.items() if kind == "dir"}
+def _clash(name: Steps, kind: str, kinds: Mapping[Steps, str], folders: set[Steps]) -> str | None:
+    """Why member ``name`` of ``kind`` cannot join the tree built so far (``None``: it can)."""
+    before = kinds.get(name)
+    if not name and kind != "dir":
+        return "names the target folder itself"
+    if before is not None and (before != kind or kind in _LINKS):
+        return f"appears twice, as a {before} and as a {kind}"
+    if kind != "dir" and name in folders:
+        return f"is a {kind}, but other members lie under it"
+    return next((f"lies under {'/'.join(name[:i])!r}, which is a {kinds[name[:i]]}"
+                 for i in range(1, len(name)) if kinds.get(name[:i], "dir") != "dir"), None)
+
+
+def _check_links(archive: Path, kinds: Mapping[Steps, str], folders: set[Steps],
+                 links: Sequence[tuple[Steps, str]]) -> None:
+    """Every symlink resolves inside through folders only; every hard link names a regular file."""
     for name, target in links:
         if kinds[name] == "symlink":
             _follow(archive, name, target, folders)
         elif target.startswith("/") or kinds.get(_plain(target)) != "file":
-            raise UnsafeArchiveError(archive, f"member {'/'.join(name)!r} is a hard link to {target!r}, which "
-                                              f"is not a regular file of the archive; refusing to extract")
+            raise UnsafeArchiveError(archive, f"member {'/'.join(name)!r} is a hard link to {target!r}, "
+                                              f"which is not a regular file of the archive; "
+                                              f"refusing to extract")
 
 
 def _unpack_zip(archive: Path, root: Path) -> None:
@@ -429,30 +438,36 @@ def _unpack_zip(archive: Path, root: Path) -> None:
             zf.extract(info, root)
 
 
-def _unpack_tar(archive: Path, root: Path) -> None:
-    """Files and folders are written in one streaming pass; links once the whole tree is known and checked."""
+def _open_tar(archive: Path) -> tarfile.TarFile:
     try:
-        tf = tarfile.open(archive, "r:*")
+        return tarfile.open(archive, "r:*")
     except tarfile.TarError:
         raise ArchiveError(archive, "not a tar archive (or one damaged at its start)") from None
+
+
+def _unpack_tar(archive: Path, root: Path) -> None:
+    """Files and folders are written in one streaming pass; links once the whole tree is known and checked."""
     kinds: dict[Steps, str] = {}
+    folders: set[Steps] = set()  # every folder the tree has so far, explicit or implied by a member's name
     links: list[tuple[Steps, str]] = []
-    with tf:
+    with _open_tar(archive) as tf:
         for member in tf:
             kind = ("dir" if member.isdir() else "file" if member.isfile() else "symlink" if member.issym()
                     else "hardlink" if member.islnk() else "device or fifo")
             if kind == "device or fifo":
-                raise UnsafeArchiveError(archive, f"member {member.name!r} is a device or fifo; refusing to extract")
+                raise UnsafeArchiveError(archive, f"member {member.name!r} is a device or fifo; "
+                                                  f"refusing to extract")
             name = _steps(archive, member.name)
-            if kinds.get(name, kind) != kind or (kind in _LINKS and name in kinds) or (kind != "dir" and not name):
-                raise UnsafeArchiveError(archive, f"member {member.name!r} names the target folder or appears "
-                                                  f"twice as different kinds; refusing to extract")
+            problem = _clash(name, kind, kinds, folders)
+            if problem is not None:
+                raise UnsafeArchiveError(archive, f"member {member.name!r} {problem}; refusing to extract")
             kinds[name] = kind
+            folders.update(name[:i] for i in range(len(name) + (kind == "dir")))
             if kind in _LINKS:
                 links.append((name, member.linkname))
             else:  # folders get default permissions: a read-only folder would block its own files
                 tf.extract(member, root, set_attrs=kind == "file", **_TAR_FILTER)
-    _check_tree(archive, kinds, links)
+    _check_links(archive, kinds, folders, links)
     for name, target in sorted(links, key=lambda link: kinds[link[0]]):  # hard links before symlinks
         path = root.joinpath(*name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -473,8 +488,9 @@ def _check_merge(archive: Path, src: Path, dst: Path, root: Path) -> None:
         if not there.is_dir() or there.is_symlink():
             continue
         if not child.is_dir() or child.is_symlink():
-            raise UnsafeArchiveError(archive, f"member {child.relative_to(root).as_posix()!r} would replace the "
-                                              f"folder {there}; refusing to extract")
+            member = child.relative_to(root).as_posix()
+            raise UnsafeArchiveError(archive, f"member {member!r} would replace the folder {there}; "
+                                              f"refusing to extract")
         _check_merge(archive, child, there, root)
 
 
@@ -581,7 +597,7 @@ def _fetch_one(file: RemoteFile, dest: Path, records: dict[str, Any], local: Pat
         source = part
         sha = _verify(file, part, expected, origin, discard=True)
         shown = str(local) if local is not None else f"{file.name} from {file.url}"
-        undo = "nothing was installed or recorded" + ("" if local is not None else "; re-run to download it again")
+        undo = "nothing was installed or recorded" + ("" if local else "; re-run to download it again")
     entry = records.get(file.name, {})
     if entry.get("sha256") != sha:
         entry = {}
