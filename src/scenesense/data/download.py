@@ -472,7 +472,7 @@ def _unpack_tar(archive: Path, root: Path) -> None:
         path = root.joinpath(*name)
         path.parent.mkdir(parents=True, exist_ok=True)
         if kinds[name] == "hardlink":
-            os.link(root.joinpath(*_plain(target)), path, follow_symlinks=False)
+            os.link(root.joinpath(*_plain(target)), path)  # a regular file of the archive, checked above
         else:
             os.symlink(target, path)
 
