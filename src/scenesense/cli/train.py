@@ -15,6 +15,7 @@ from scenesense.config import (
     dump_yaml,
     load_yaml,
     parse_override,
+    validate_config,
 )
 from scenesense.registry import RECIPES
 from scenesense.types import MODALITIES
@@ -83,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds or [cfg.trainer.seed]
     if args.run_dir and len(seeds) > 1:
         raise ConfigError("--run-dir takes one seed; use --output-dir with --seeds")
+    configs = [replace(cfg, trainer=replace(cfg.trainer, seed=seed)) for seed in seeds]
+    for seeded in configs:  # every seed is checked before the first run starts
+        validate_config(seeded)
     rows, results = [], []
-    for seed in seeds:
-        seeded = replace(cfg, trainer=replace(cfg.trainer, seed=seed))
+    for seed, seeded in zip(seeds, configs, strict=True):
         result = api.train(seeded, run_dir=args.run_dir)
         results.append(result)
         rows.append({**summary_row(str(result.run_dir), result.metrics), "seed": seed})
