@@ -1,12 +1,16 @@
-"""``scenesense data convert`` over an existing store: reused only when made from the same inputs.
+"""MELD CSVs through the CLI: ``data convert`` over an existing store (reused only when made from
+the same inputs and parameters), and every command that reads a MELD CSV given a field over the
+csv module's default limit (``data convert``, ``evaluate --csv``, ``predict --conversation``).
 
-MELD text stores are built with the ``word_vectors`` extractor over a 3-word vector file, so no
-model is needed.
+Text features come from the ``word_vectors`` extractor over a 3-word vector file, so no model is
+needed.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -16,6 +20,7 @@ from conftest import MELD_ROWS, render_meld_csv
 from scenesense.cli import main
 from scenesense.data.store import open_store_split
 
+DEFAULT_LIMIT = 131_072  # Python's csv.field_size_limit()
 LONG = " ".join(["oh"] * 45)  # one utterance of 45 whitespace tokens
 
 
@@ -33,7 +38,7 @@ def meld_root(tmp_path: Path) -> Path:
     rows[0][1] = LONG
     for split in ("train", "dev"):
         (root / f"{split}_sent_emo.csv").write_bytes(render_meld_csv(rows))
-    (tmp_path / "vectors.txt").write_text("oh 1 0 0\nmy 0 1 0\nthe 0 0 1\n", encoding="utf-8")
+    (tmp_path / "vectors.txt").write_text("oh 1 0 0 0\nmy 0 1 0 0\nthe 0 0 1 0\n", encoding="utf-8")
     return root
 
 
@@ -108,3 +113,43 @@ def test_other_converters_rewrite_every_split_with_the_new_parameters(tmp_path, 
     assert main([*base, "--set", "n_train=12"]) == 0
     assert main([*base, "--set", "n_train=18"]) == 0
     assert open_store_split(out / "train.h5").n == 18
+
+
+TINY_TRAIN = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
+              "--set", "model.sequence_encoder.params.num_layers=1",
+              "--set", "model.sequence_encoder.params.dim_feedforward=16",
+              "--set", "trainer.progress=false", "--set", "trainer.batch_size=8", "--epochs", "1"]
+
+
+@pytest.fixture
+def default_field_limit() -> Iterator[None]:
+    """Python's default csv field limit before the test, and back to the one before after it."""
+    before = csv.field_size_limit(DEFAULT_LIMIT)
+    yield
+    csv.field_size_limit(before)
+
+
+def test_every_meld_csv_command_reads_a_field_over_the_csv_limit(meld_root, tmp_path, capsys, monkeypatch,
+                                                                 default_field_limit):
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    vectors = meld_root.parent / "vectors.txt"
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "meld", "--root", str(meld_root), "--modalities", "text",
+                 "--run-dir", str(run), "--set", "data.params.extractor=word_vectors",
+                 "--set", f"data.params.model_path={vectors}",
+                 "--set", "data.params.extractor_params={tokenizer: whitespace}", *TINY_TRAIN]) == 0
+    rows = [list(r) for r in MELD_ROWS]
+    rows[2][1] = "oh my " * 40_000  # 240,000 characters
+    for split in ("train", "dev"):
+        (meld_root / f"{split}_sent_emo.csv").write_bytes(render_meld_csv(rows))
+    huge = meld_root / "dev_sent_emo.csv"
+    capsys.readouterr()
+    for argv in (["evaluate", str(run), "--csv", str(huge), "--json"],
+                 ["predict", str(run), "--conversation", str(huge), "--json"],
+                 ["data", "convert", "meld", "--root", str(meld_root), "--out", str(tmp_path / "store"),
+                  "--set", "extractor=word_vectors", "--set", f"model_path={vectors}",
+                  "--set", "extractor_params={tokenizer: whitespace}"]):
+        csv.field_size_limit(DEFAULT_LIMIT)  # as in a fresh process
+        assert main(argv) == 0, argv
+        assert not _error_lines(capsys)
+    assert open_store_split(tmp_path / "store" / "dev.h5").features["text"].max_len == 50  # cut to max_tokens

@@ -16,7 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     convert = cmds.add_parser("convert", help="convert a dataset (`scenesense list datasets`) into a store")
     _source_args(convert)
-    convert.add_argument("--out", required=True, help="store folder to write (<out>/<split>.h5)")
+    convert.add_argument("--out", required=True,
+                         help="store folder to write (<out>/<split>.h5); a split already there is kept only "
+                              "when made from the same input files and parameters, else rebuilt")
     convert.set_defaults(handler=run_convert)
 
     inspect = cmds.add_parser("inspect", help="counts, labels, shapes, missing modalities, NaN/inf of a store")
