@@ -133,6 +133,41 @@ def test_interrupted_cli_run_resumes(tmp_path, capsys, fake_audio):
     assert data.n == 6
 
 
+def test_extract_again_on_a_finished_store_does_no_work(tmp_path, capsys, fake_audio):
+    clips(tmp_path / "c", {f"x{i}.wav": b"x" * (i + 1) for i in range(4)})
+    argv = ["extract", "--folder", str(tmp_path / "c"), "--features", "audio=cli_fake_audio",
+            "--out", str(tmp_path / "s"), "--no-progress"]
+    first = run_json(capsys, argv)
+    assert len(fake_audio.calls) == 4 and not first.get("reused")
+    fake_audio.calls = []
+    again = run_json(capsys, argv)
+    assert fake_audio.calls == [] and again["reused"] and again["extracted"] == 0
+    assert again["rows"] == first["rows"] and again["splits"] == first["splits"]
+    assert main(argv) == 0
+    assert "already holds these features (same inputs, extractors and parameters); nothing extracted" in \
+        capsys.readouterr().out
+    assert fake_audio.calls == []
+    assert main([*argv, "--param", "audio.scale=2"]) == 0  # other parameters: extracted again
+    assert len(fake_audio.calls) == 4
+
+
+def test_ravdess_tree_of_linked_actor_folders(tmp_path, capsys, fake_audio):
+    clips(tmp_path / "real", {"Actor_01/03-01-03-01-01-01-01.wav": b"ab",
+                              "Actor_23/03-01-05-01-01-01-23.wav": b"c"})
+    (tmp_path / "rav").mkdir()
+    for actor in ("Actor_01", "Actor_23"):
+        (tmp_path / "rav" / actor).symlink_to(tmp_path / "real" / actor, target_is_directory=True)
+    summary = run_json(capsys, ["extract", "--ravdess", str(tmp_path / "rav"), "--features",
+                                "audio=cli_fake_audio", "--out", str(tmp_path / "s")])
+    assert summary["rows"] == {"train": 1, "test": 1}
+    (tmp_path / "empty").mkdir()
+    assert main(["extract", "--ravdess", str(tmp_path / "empty"), "--features", "audio=cli_fake_audio",
+                 "--out", str(tmp_path / "s2")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"scenesense: error: no RAVDESS clips (*.wav, *.mp4 named like 03-01-05-01-02-01-12.wav) found under "
+        f"{tmp_path / 'empty'}")
+
+
 def test_text_output_lines(tmp_path, capsys, fake_audio):
     clips(tmp_path / "c", {"a.wav": b"ab", "b.wav": b"BAD"})
     assert main(["extract", "--folder", str(tmp_path / "c"), "--features", "audio=cli_fake_audio", "--out",

@@ -176,3 +176,30 @@ def test_folder_manifest(tmp_path):
         read_folder_manifest(empty)
     with pytest.raises(FileNotFoundError, match="no such folder of clips"):
         read_folder_manifest(tmp_path / "nope")
+
+
+def test_ravdess_actor_folders_behind_symbolic_links(tmp_path):
+    real = tmp_path / "real"
+    touch(real, "Actor_01/03-01-05-01-01-01-01.wav", "Actor_18/03-01-03-01-01-01-18.wav")
+    (real / "Actor_01" / "up").symlink_to(real, target_is_directory=True)  # a loop: followed once
+    root = tmp_path / "tree"
+    root.mkdir()
+    for actor in ("Actor_01", "Actor_18"):
+        (root / actor).symlink_to(real / actor, target_is_directory=True)
+    manifest = read_ravdess_manifest(root)
+    assert [(i.id, i.split) for i in manifest.items] == [("03-01-05-01-01-01-01", "train"),
+                                                         ("03-01-03-01-01-01-18", "dev")]
+    folder = read_folder_manifest(root)
+    assert sorted(i.id for i in folder.items) == ["03-01-03-01-01-01-18", "03-01-05-01-01-01-01"]
+
+
+def test_ravdess_without_clips_is_worded_for_a_person(tmp_path):
+    (tmp_path / "Actor_01").mkdir()
+    (tmp_path / "Actor_01" / "readme.txt").write_text("no clips here")
+    with pytest.raises(DataFormatError) as err:
+        read_ravdess_manifest(tmp_path)
+    assert str(err.value) == (f"no RAVDESS clips (*.wav, *.mp4 named like 03-01-05-01-02-01-12.wav) "
+                              f"found under {tmp_path}")
+    touch(tmp_path, "Actor_02/03-01-05-01-01-01-02.wav")
+    with pytest.raises(DataFormatError, match=r"no RAVDESS clips of the chosen actors \[5\] among the 1 clips"):
+        read_ravdess_manifest(tmp_path, actor_splits={"train": [5]})

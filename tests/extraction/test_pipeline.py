@@ -349,3 +349,36 @@ def test_unrebuildable_extractor_needs_one_worker(tmp_path):
     with pytest.raises(ValueError, match="worker processes cannot rebuild it"):
         extract_manifest(items, {"vision": Opaque()}, tmp_path / "s", workers=2, progress=False)
     assert extract_manifest(items, {"vision": Opaque()}, tmp_path / "s", progress=False).rows == {"test": 1}
+
+
+def test_a_finished_store_with_the_same_inputs_is_reused(tmp_path):
+    items = audio_items(tmp_path / "media", 5)
+    items[2].audio.write_bytes(b"BAD clip")
+    out = tmp_path / "store"
+    first = extract_manifest(items, {"audio": FakeAudio()}, out, batch_size=2, progress=False)
+    stamp = (out / "test.h5").stat().st_mtime_ns
+
+    again = FakeAudio()
+    report = extract_manifest(items, {"audio": again}, out, batch_size=3, progress=False)
+    assert (again.batches, again.seen) == (0, [])  # no extraction work at all
+    assert report.reused and (report.extracted, report.resumed) == (0, 0)
+    assert (report.files, report.rows, report.failures, report.dropped, report.feature_sets) == (
+        first.files, first.rows, first.failures, first.dropped, first.feature_sets)
+    assert (out / "test.h5").stat().st_mtime_ns == stamp and not first.reused
+
+
+@pytest.mark.parametrize("change", ["params", "input", "label", "store"])
+def test_a_store_made_from_other_inputs_is_extracted_again(tmp_path, change):
+    items = audio_items(tmp_path / "media", 4)
+    out = tmp_path / "store"
+    extract_manifest(items, {"audio": FakeAudio()}, out, progress=False)
+    scale = 2.0 if change == "params" else 1.0
+    if change == "input":
+        items[1].audio.write_bytes(b"\x01\x02")
+    elif change == "label":
+        items[0] = ManifestItem(id=items[0].id, split="test", label="a", audio=items[0].audio)
+    elif change == "store":
+        os.utime(out / "test.h5", ns=(1, 1))
+    extractor = FakeAudio(scale=scale)
+    report = extract_manifest(items, {"audio": extractor}, out, progress=False)
+    assert not report.reused and len(extractor.seen) == 4

@@ -221,9 +221,13 @@ def _run_manifest(args: argparse.Namespace, flag: str) -> int:
         print_json(summary)
         return 0
     _print_store(out, summary)
-    print(f"{report.items} items: {report.extracted} extracted, {report.resumed} resumed, "
-          f"{len(report.failures)} failed, {len(report.dropped)} left out (no modality), "
-          f"{report.unlabelled} unlabelled; {report.seconds:.1f} s")
+    if report.reused:
+        print(f"{out} already holds these features (same inputs, extractors and parameters); "
+              f"nothing extracted; {report.seconds:.1f} s")
+    else:
+        print(f"{report.items} items: {report.extracted} extracted, {report.resumed} resumed, "
+              f"{len(report.failures)} failed, {len(report.dropped)} left out (no modality), "
+              f"{report.unlabelled} unlabelled; {report.seconds:.1f} s")
     for name, entry in summary["failures_by_feature_set"].items():
         print(f"  {name}: {entry['count']} failed, first: {entry['first']}")
     if report.failures:

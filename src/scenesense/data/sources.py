@@ -26,6 +26,7 @@ from scenesense.data.store import VERSION, StoreError, find_store_splits, open_s
 from scenesense.data.synthetic import DESIGN_VERSION, generate_synthetic
 from scenesense.data.validation import ValidationReport
 from scenesense.registry import DATASETS
+from scenesense.utils.io import walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class DatasetSource(ABC):
         """The files :meth:`convert` reads (their fingerprint keys the cache); default: all under root."""
         if root is None:
             return []
-        return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return sorted(p for p in walk_files(root) if p.is_file() and not p.name.startswith("."))
 
     @abstractmethod
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:

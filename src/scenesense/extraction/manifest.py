@@ -33,6 +33,7 @@ from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, LabelSpace
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.base import InputKind
+from scenesense.utils.io import walk_files
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("id", "split", "label", "text", "audio", "video", "media",
                                      "dialogue_id", "speaker", "position")
@@ -285,8 +286,11 @@ def read_meld_manifest(path: str | Path, *, media_dir: str | Path | None = None,
 
 
 def _clip_paths(root: Path, suffixes: Sequence[str]) -> list[Path]:
-    """Non-hidden files under ``root`` whose suffix is in ``suffixes`` (macOS ``._*`` are hidden)."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
+    """Non-hidden files under ``root`` whose suffix is in ``suffixes`` (macOS ``._*`` are hidden).
+
+    Symbolic links to folders are followed, each folder once (:func:`~scenesense.utils.io.walk_files`).
+    """
+    return sorted(p for p in walk_files(root) if p.suffix.lower() in suffixes and p.is_file()
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
@@ -311,7 +315,7 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
         DataFormatError: a clip name breaks the RAVDESS naming rules, or no clip was found.
         ValueError: an actor is in two splits, or ``channel`` is unknown.
     """
-    from scenesense.data.formats.ravdess import RAVDESS_EMOTIONS, parse_ravdess_name
+    from scenesense.data.formats.ravdess import CLIP_PATTERN, RAVDESS_EMOTIONS, parse_ravdess_name
 
     root = Path(root)
     if not root.is_dir():
@@ -329,9 +333,14 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
     if split is not None:
         check_split_name(split, str(root))
     items: list[ManifestItem] = []
-    for path in _clip_paths(root, (".wav", ".mp4")):
+    paths = _clip_paths(root, (".wav", ".mp4"))
+    if not paths:
+        raise DataFormatError(f"no RAVDESS clips ({CLIP_PATTERN}) found under {root}")
+    in_channel = 0
+    for path in paths:
         name = parse_ravdess_name(path)
         target = split or owner.get(name.actor)
+        in_channel += name.channel in channels[channel]
         if name.channel not in channels[channel] or target is None:
             continue
         kind = "audio" if name.modality == 3 else "media" if name.modality == 1 else "video"
@@ -341,8 +350,8 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
             dialogue_id=actor, speaker=actor, where=str(path), **{kind: path},
         ))
     if not items:
-        raise DataFormatError(f"{root}: no RAVDESS {channel} clips (Actor_XX/MM-VV-EE-II-SS-RR-AA.wav/.mp4) "
-                              f"of the chosen actors")
+        wanted = f"{channel} clips" if not in_channel else f"clips of the chosen actors {sorted(owner)}"
+        raise DataFormatError(f"no RAVDESS {wanted} among the {len(paths)} clips found under {root}")
     check_unique_ids(items)
     source = {"kind": "ravdess", "path": str(root.resolve()), "channel": channel,
               "actor_splits": None if split else {k: list(v) for k, v in actor_splits.items()}}

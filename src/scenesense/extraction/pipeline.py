@@ -25,6 +25,13 @@ or not at all. A re-run skips every journaled (id, fingerprint); failed items ar
 and are retried. Changing an extractor's parameters (or package versions) changes the digest, so
 stale results are never mixed in. ``.partial`` is removed once every split file is written.
 
+Re-running on a finished store: ``<out>/.extraction.json`` records a fingerprint of the
+inputs (every item's split, id, label, dialogue fields and input fingerprint), the extractors'
+digests, the label set and the manifest description, plus the size and modification time of
+every split file written. A re-run whose fingerprint matches, over unchanged split files,
+extracts nothing and returns the recorded report (``reused=True``). The folder is locked
+(:func:`~scenesense.utils.io.folder_lock`) while a run works in it.
+
 Feature set names: an extractor under key ``k`` with outputs ``o1, o2, ...`` (in
 ``outputs()`` order) gives feature sets ``k`` (``o1``) and ``k_o2``, ... - so ``text=minilm``
 gives ``text`` (tokens ``[T, 384]``) and ``text_sentence`` (``[384]``), as the MELD store does.
@@ -51,25 +58,26 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from scenesense.data.labels import LabelSpace
-from scenesense.data.store import UNLABELLED, FeatureSpec, StoreWriter
+from scenesense.data.store import UNLABELLED, VERSION, FeatureSpec, StoreWriter
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
 from scenesense.extraction.manifest import ManifestItem, check_split_name, check_unique_ids
 from scenesense.registry import EXTRACTORS
 from scenesense.types import validate_modality
-from scenesense.utils.io import atomic_write_text
+from scenesense.utils.io import atomic_write_text, folder_lock, write_json
 
 logger = logging.getLogger(__name__)
 
 ExtractorSpec = FeatureExtractor | tuple[str, Mapping[str, Any]]
 PARTIAL_DIR = ".partial"
 ERRORS_FILE = "errors.csv"
+RECORD_FILE = ".extraction.json"  # fingerprint and report of the last finished run
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _ASSEMBLE_CHUNK = 256  # rows per StoreWriter.append
 _MESSAGE_CHARS = 500
@@ -104,6 +112,8 @@ class ExtractionReport:
         feature_sets: feature set name -> ``{"key", "output", "modality", "kind", "dim"}``.
         errors_file: ``<out>/errors.csv``.
         seconds: wall time.
+        reused: True when the store was already extracted from the same inputs and extractors and
+            nothing was done (the other fields are the earlier run's, ``seconds`` this call's).
     """
 
     out_dir: Path
@@ -119,6 +129,7 @@ class ExtractionReport:
     feature_sets: dict[str, dict[str, Any]]
     errors_file: Path
     seconds: float
+    reused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (failures counted per feature set, first message of each)."""
@@ -132,7 +143,7 @@ class ExtractionReport:
             "items": self.items, "extracted": self.extracted, "resumed": self.resumed,
             "no_input": self.no_input, "failures": len(self.failures), "failures_by_feature_set": by_key,
             "dropped": len(self.dropped), "unlabelled": self.unlabelled, "feature_sets": self.feature_sets,
-            "errors_file": str(self.errors_file), "seconds": round(self.seconds, 3),
+            "errors_file": str(self.errors_file), "seconds": round(self.seconds, 3), "reused": self.reused,
         }
 
 
@@ -219,7 +230,22 @@ def extract_manifest(
     built = _build_extractors(extractors, workers)
     space = _label_space(items, label_space)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = _inputs_fingerprint(items, built, space, dict(source or {}))
+    with folder_lock(out):  # one process at a time: the journal and split files are this run's
+        report = _recorded_report(out, fingerprint)
+        if report is not None:
+            logger.info("extract: %s already holds these features (same inputs and extractors); reused", out)
+            return replace(report, seconds=time.perf_counter() - start)
+        (out / RECORD_FILE).unlink(missing_ok=True)
+        report = _extract(items, built, space, out, workers, batch_size, progress, dict(source or {}), start)
+        _write_record(out, fingerprint, report)
+        return report
+
+
+def _extract(items: list[ManifestItem], built: dict[str, _Extractor], space: LabelSpace, out: Path,
+             workers: int, batch_size: int, progress: bool, source: dict[str, Any], start: float
+             ) -> ExtractionReport:
+    """Plan, run and assemble (see the module docstring); the caller holds the folder lock."""
     tasks, failures, journal, counts = _plan(items, built, out, batch_size)
     total = sum(len(t.ids) for t in tasks)
     logger.info("extract: %d items, %d results to compute, %d resumed from %s", len(items), total,
@@ -230,8 +256,7 @@ def extract_manifest(
     keys = list(built)
     failures.sort(key=lambda f: (order[(f.split, f.id)], keys.index(f.feature_set)))
     errors_file = _write_errors(out / ERRORS_FILE, failures)
-    files, rows, dropped, unlabelled = _assemble(items, built, journal, failures, space, out,
-                                                 dict(source or {}))
+    files, rows, dropped, unlabelled = _assemble(items, built, journal, failures, space, out, source)
     if not files:
         raise RuntimeError(f"no item could be extracted ({len(failures)} failures, see {errors_file})")
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
@@ -243,6 +268,58 @@ def extract_manifest(
         no_input=counts["no_input"], failures=tuple(failures), dropped=tuple(dropped), unlabelled=unlabelled,
         feature_sets=feature_sets, errors_file=errors_file, seconds=time.perf_counter() - start,
     )
+
+
+# --- reuse of a finished store ---------------------------------------------------------------
+
+
+def _inputs_fingerprint(items: Sequence[ManifestItem], built: Mapping[str, _Extractor], space: LabelSpace,
+                        source: Mapping[str, Any]) -> str:
+    """SHA-256 of everything a finished store depends on (see the module docstring)."""
+    h = hashlib.sha256()
+    head = {"store_version": VERSION, "labels": list(space.names), "source": source,
+            "extractors": {key: e.digest for key, e in built.items()}}
+    h.update(json.dumps(head, sort_keys=True, default=str).encode())
+    for item in items:
+        inputs = [item.input_for(e.extractor.input_kind) for e in built.values()]
+        prints = [None if v is None else _fingerprint(e.extractor.input_kind, v)
+                  for v, e in zip(inputs, built.values(), strict=True)]
+        row = [item.split, item.id, item.label, item.dialogue_id, item.speaker, item.position, prints]
+        h.update(json.dumps(row, default=str).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _file_stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _write_record(out: Path, fingerprint: str, report: ExtractionReport) -> None:
+    """Record a finished run: its fingerprint, the stamps of the files it wrote and its report."""
+    files = {split: {"name": path.name, "stamp": _file_stamp(path)} for split, path in report.files.items()}
+    failures = [[f.id, f.split, f.feature_set, f.message] for f in report.failures]
+    write_json(out / RECORD_FILE, {
+        "fingerprint": fingerprint, "files": files, "rows": report.rows, "items": report.items,
+        "no_input": report.no_input, "failures": failures, "dropped": list(report.dropped),
+        "unlabelled": report.unlabelled, "feature_sets": report.feature_sets})
+
+
+def _recorded_report(out: Path, fingerprint: str) -> ExtractionReport | None:
+    """The recorded report if ``out`` was finished with ``fingerprint`` and its files are unchanged."""
+    try:
+        record = json.loads((out / RECORD_FILE).read_text(encoding="utf-8"))
+        if record["fingerprint"] != fingerprint:
+            return None
+        files = {split: out / entry["name"] for split, entry in record["files"].items()}
+        if any(_file_stamp(files[split]) != entry["stamp"] for split, entry in record["files"].items()):
+            return None
+        return ExtractionReport(
+            out_dir=out, files=files, rows=record["rows"], items=record["items"], extracted=0, resumed=0,
+            no_input=record["no_input"], failures=tuple(ItemFailure(*f) for f in record["failures"]),
+            dropped=tuple(record["dropped"]), unlabelled=record["unlabelled"],
+            feature_sets=record["feature_sets"], errors_file=out / ERRORS_FILE, seconds=0.0, reused=True)
+    except (OSError, ValueError, KeyError, TypeError):  # no record, or one this code cannot use
+        return None
 
 
 # --- validation and set-up -------------------------------------------------------------------

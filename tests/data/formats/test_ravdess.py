@@ -471,3 +471,30 @@ def test_shared_table_keys_are_the_audio_file_names(shared_data_dir):
         keys = [row["file"] for row in csv.DictReader(f)]
     on_disk = {p.name for p in (root / "audio").rglob("*.wav")}
     assert len(keys) == 1200 and set(keys) == on_disk
+
+
+def _linked_tree(tmp_path: Path) -> Path:
+    """A RAVDESS root whose actor folders and table are symbolic links (with a loop inside one)."""
+    real = write_ravdess(tmp_path / "real")
+    root = tmp_path / "linked"
+    (root / "audio").mkdir(parents=True)
+    for actor in sorted((real / "audio").iterdir()):
+        (root / "audio" / actor.name).symlink_to(actor, target_is_directory=True)
+    (real / "audio" / "Actor_01" / "loop").symlink_to(real / "audio", target_is_directory=True)
+    (root / "openface_au_mfcc.csv").symlink_to(real / "openface_au_mfcc.csv")
+    return root
+
+
+def test_actor_folders_behind_symbolic_links_are_found(tmp_path):
+    stores = _convert(_linked_tree(tmp_path), tmp_path / "out")
+    plain = _convert(tmp_path / "real", tmp_path / "plain")
+    assert {s: stores[s].ids for s in stores} == {s: plain[s].ids for s in plain}
+    assert len(stores["train"].ids) == 8
+
+
+def test_no_clip_at_all_is_worded_for_a_person(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    write_clip_table(root / "openface_au_mfcc.csv", [])
+    _one_line_error(lambda: _convert(root, tmp_path / "out"), "no RAVDESS speech clips (*.wav, *.mp4 named "
+                    f"like 03-01-05-01-02-01-12.wav) found under {root}")

@@ -65,6 +65,7 @@ from scenesense.data.labels import LabelSpace
 from scenesense.data.sources import DatasetSource, file_sha256, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
+from scenesense.utils.io import walk_files
 
 if TYPE_CHECKING:
     from scenesense.extraction.base import FeatureExtractor
@@ -206,9 +207,15 @@ class RavdessClip:
 
 
 def clip_files(root: Path) -> list[Path]:
-    """Every non-hidden ``.wav``/``.mp4`` file under ``root`` (macOS ``._*`` files are hidden)."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in (".wav", ".mp4") and p.is_file()
+    """Every non-hidden ``.wav``/``.mp4`` file under ``root`` (macOS ``._*`` files are hidden).
+
+    Symbolic links to folders (e.g. ``Actor_01 -> /data/...``) are followed, each folder once.
+    """
+    return sorted(p for p in walk_files(root) if p.suffix.lower() in (".wav", ".mp4") and p.is_file()
                   and not p.name.startswith("."))
+
+
+CLIP_PATTERN = "*.wav, *.mp4 named like 03-01-05-01-02-01-12.wav"  # how a person recognises a clip
 
 
 def scan_clips(root: Path, channel: str = "all") -> list[RavdessClip]:
@@ -291,7 +298,7 @@ def find_table(root: Path, table: str | None) -> Path | None:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such table (data.params.table)")
         return path
-    return next(iter(sorted(root.rglob(TABLE_NAME))), None)
+    return next(iter(sorted(p for p in walk_files(root) if p.name == TABLE_NAME)), None)
 
 
 def _actor_list(key: str, value: Any) -> list[int]:  # noqa: ANN401
@@ -702,6 +709,9 @@ class RavdessSource(DatasetSource):
         if table_path is None:
             logger.warning("ravdess: no %s under %s; the store has audio only", TABLE_NAME, root)
         clips = scan_clips(root, params["channel"])
+        if not clips:
+            channel = "" if params["channel"] == "all" else f"{params['channel']} "
+            raise DataFormatError(f"no RAVDESS {channel}clips ({CLIP_PATTERN}) found under {root}")
         table = None if table_path is None else read_clip_table(table_path)
         assignment = assign_splits(sorted({c.name.actor for c in clips}), params)
         dropped = sum(not any(c.name.actor in a for a in assignment.values()) for c in clips)
