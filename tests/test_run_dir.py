@@ -165,7 +165,7 @@ def test_a_second_process_on_the_same_run_dir_is_refused_at_once(store, tmp_path
     assert main(_train(store, run_dir)) == 0  # the lock died with its process
 
 
-def test_evaluate_and_robustness_into_a_run_dir_in_use_are_refused(store, tmp_path, capsys):
+def test_evaluate_robustness_profile_and_experiment_into_a_folder_in_use_are_refused(store, tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(_train(store, run_dir)) == 0
     capsys.readouterr()
@@ -174,10 +174,12 @@ def test_evaluate_and_robustness_into_a_run_dir_in_use_are_refused(store, tmp_pa
         assert "is in use by another scenesense process" in _error_line(capsys)
         assert main(["robustness", str(run_dir), "--snr", "10", "--drop", "0.5"]) == 1
         assert "is in use by another scenesense process" in _error_line(capsys)
+        assert main(["profile", str(run_dir), "--repeats", "1"]) == 1
+        assert "is in use by another scenesense process" in _error_line(capsys)
         assert main(["experiment", "--output-dir", str(run_dir), "--sets", "audio"]) == 1
         assert "is in use by another scenesense process" in _error_line(capsys)
         # outputs elsewhere do not write into the run: no lock needed
         assert main(["evaluate", str(run_dir), "--store", str(store), "--split", "dev",
                      "--output-dir", str(tmp_path / "elsewhere")]) == 0
-    assert not (run_dir / "eval").exists() and not (run_dir / "robustness.json").exists()
+    assert not any((run_dir / name).exists() for name in ("eval", "robustness.json", "efficiency.json"))
     assert main(["evaluate", str(run_dir), "--store", str(store), "--split", "dev"]) == 0

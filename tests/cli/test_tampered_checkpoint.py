@@ -20,7 +20,7 @@ from scenesense.cli import main
 from scenesense.config import build_config
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
-from scenesense.training.checkpoint import CheckpointError, load_checkpoint
+from scenesense.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 
 
 class Payload:
@@ -134,3 +134,10 @@ def test_a_torch_file_that_is_not_a_mapping_is_refused(tmp_path):
     torch.save([torch.ones(2)], path)
     with pytest.raises(CheckpointError, match=r"holds a list, not a mapping of weights"):
         load_checkpoint(path)
+
+
+def test_load_weights_needs_model_weights(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"meta": {}}, path)
+    with pytest.raises(CheckpointError, match=r"checkpoint.pt: not a scenesense checkpoint \(no 'model' weights"):
+        load_weights(torch.nn.Linear(2, 2), path)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
+from scenesense.utils.io import folder_lock
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,9 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from scenesense.evaluation.efficiency import profile_run
     from scenesense.evaluation.report import format_metrics_table
 
-    profiles = {d: profile_run(d, device=args.device, batch_sizes=args.batch_sizes, repeats=args.repeats,
-                               warmup=args.warmup, threads=args.threads, store=args.store, split=args.split)
-                for d in args.run_dirs}
+    profiles = {}
+    for d in args.run_dirs:
+        with folder_lock(d) if Path(d).is_dir() else nullcontext():  # it writes <run_dir>/efficiency.json
+            profiles[d] = profile_run(d, device=args.device, batch_sizes=args.batch_sizes,
+                                      repeats=args.repeats, warmup=args.warmup, threads=args.threads,
+                                      store=args.store, split=args.split)
     if args.json:
         print_json(profiles)
         return 0

@@ -206,6 +206,13 @@ def _why_unreadable(err: BaseException) -> str:
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load the ``"model"`` weights of checkpoint ``path`` into ``model`` (strict) and return it."""
-    model.load_state_dict(load_checkpoint(path)["model"])
+    """Load the ``"model"`` weights of checkpoint ``path`` into ``model`` (strict) and return it.
+
+    Raises:
+        CheckpointError: the file holds no ``"model"`` weights.
+    """
+    saved = load_checkpoint(path)
+    if "model" not in saved:
+        raise CheckpointError(f"{path}: not a scenesense checkpoint (no 'model' weights in it)")
+    model.load_state_dict(saved["model"])
     return model
