@@ -165,6 +165,14 @@ def test_a_second_process_on_the_same_run_dir_is_refused_at_once(store, tmp_path
     assert main(_train(store, run_dir)) == 0  # the lock died with its process
 
 
+def test_the_other_ranks_of_a_multi_device_run_share_the_lock_of_rank_0(store, tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with FileLock(run_dir / LOCK_FILE):  # held by rank 0, which launched this process as LOCAL_RANK=1
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        assert main(_train(store, run_dir)) == 0
+
+
 def test_evaluate_robustness_profile_and_experiment_into_a_folder_in_use_are_refused(store, tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(_train(store, run_dir)) == 0

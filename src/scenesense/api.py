@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -157,17 +158,24 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult
     """
     validate_config(cfg)
     run_path = Path(run_dir) if run_dir is not None else _make_run_dir(cfg)
-    created = not run_path.exists()
-    with folder_lock(run_path):
+    created, primary = not run_path.exists(), _is_first_rank()
+    with folder_lock(run_path) if primary else nullcontext():
         try:
             _check_same_config(run_path, cfg)
             atomic_write_text(run_path / "config.yaml", dump_yaml(cfg))
             with _train_log(run_path):
                 return _train(cfg, run_path)
         except BaseException:
-            if created and not (run_path / LAST_FILE).exists():
+            if primary and created and not (run_path / LAST_FILE).exists():
                 shutil.rmtree(run_path, ignore_errors=True)  # nothing to resume: leave nothing behind
             raise
+
+
+def _is_first_rank() -> bool:
+    """False in the other processes of a multi-device run (Fabric starts them with ``LOCAL_RANK`` and
+    ``NODE_RANK``, launchers such as torchrun with ``RANK``): they share the run directory of rank 0,
+    which holds its lock."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
