@@ -6,7 +6,10 @@ Two tiny runs are trained once per session on stores built here:
   text = real MiniLM sentence vectors, vision = a table-converted feature set (no extractor);
 * run B (cross-attention): audio statistics, MiniLM token sequences and per-frame "face"
   features from a fake video extractor; its dev split is extracted from real media files, so
-  predicting those files must reproduce the run's own dev predictions.
+  predicting those files must reproduce the run's own dev predictions;
+* the LLD run (like the RAVDESS audio run: openSMILE eGeMAPS low-level descriptors with
+  ``max_frames`` unset, a transformer encoder): label ``high`` = a high-pitched voice-like tone,
+  ``low`` = a low one; for long media and truncated WAVs through the real audio path.
 
 The fake extractors are registered in ``EXTRACTORS`` only while a test runs (``fakes``).
 Video files are written with PyAV (tests needing them skip without it).
@@ -18,6 +21,7 @@ import csv
 import json
 import shutil
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +29,7 @@ import numpy as np
 import pytest
 import torch
 
+import scenesense.predict as predict_module
 from scenesense import api
 from scenesense.config import build_config
 from scenesense.data.labels import LabelSpace
@@ -147,6 +152,34 @@ def write_wav(path: Path, amplitude: float, freq: float = 220.0, seconds: float 
     return path
 
 
+def voice(seconds: float, f0: float, amplitude: float = 0.3, rate: int = 16000) -> np.ndarray:
+    """A voice-like test signal ``[S]``: 4 harmonics of ``f0`` with a slow vibrato and a 3 Hz swell."""
+    t = np.arange(round(seconds * rate)) / rate
+    phase = 2 * np.pi * f0 * (t + 0.02 * np.sin(2 * np.pi * 1.5 * t))
+    tone = sum(np.sin(k * phase) / k for k in range(1, 5)) * (0.7 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    return amplitude * tone / np.abs(tone).max()
+
+
+def write_samples(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """Mono samples in ``[-1, 1]`` as a 16-bit PCM WAV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.round(np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def truncate_wav(path: Path, seconds: float) -> Path:
+    """Cut a 16 kHz mono 16-bit WAV to ``seconds`` of audio, its RIFF size rewritten to the cut file
+    (the data chunk still declares the whole length), as a tool that fixes only that field leaves it."""
+    data = bytearray(path.read_bytes()[:44 + int(seconds * 16000) * 2])
+    data[4:8] = (len(data) - 8).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_video(path: Path, brightness: int, amplitude: float | None = 0.5, frames: int = 6) -> Path:
     """An H.264 mp4 of flat 32x32 frames, with a 0.5 s AAC tone unless ``amplitude`` is None."""
     av = pytest.importorskip("av")
@@ -182,7 +215,7 @@ TINY = {"out_dim": 8, "head_hidden_dim": 8,
 _SESSION: dict[str, Any] = {}  # built once even though tests/cli/test_predict_cli.py imports the fixtures
 
 
-def _once(key: str, build: Any) -> Any:  # noqa: ANN401
+def _once(key: str, build: Any) -> Any:
     if key not in _SESSION:
         _SESSION[key] = build()
     return _SESSION[key]
@@ -284,6 +317,31 @@ def _build_run_b(root: Path, minilm: MiniLMTextExtractor) -> tuple[Path, list[di
                  {"fusion": {"name": "cross_attention", "params": {"num_heads": 2}}},
                  {"epochs": 2, "lr": 1e-3})
     return run, items
+
+
+@pytest.fixture(scope="session")
+def lld_run(tmp_path_factory) -> Path:
+    """Audio-only run on eGeMAPS LLD sequences (max_frames unset) through a transformer encoder."""
+    pytest.importorskip("av")
+    pytest.importorskip("opensmile")
+    return _once("lld_run", lambda: _build_lld_run(tmp_path_factory.mktemp("lld_run")))
+
+
+def _build_lld_run(root: Path) -> Path:
+    extractor, rng = EXTRACTORS.create("egemaps_lld"), np.random.default_rng(5)
+    specs = {"audio": FeatureSpec("audio", "sequence", 25, max_len=400, provenance=extractor.provenance())}
+    for split, n in (("train", 24), ("dev", 8)):
+        labels = [i % 2 for i in range(n)]  # 0 low, 1 high
+        f0s = [rng.uniform(240, 300) if y else rng.uniform(100, 130) for y in labels]
+        wavs = [write_samples(root / "wav" / f"{split}{i}.wav",
+                              voice(rng.uniform(0.8, 1.5), f0, rng.uniform(0.1, 0.5)))
+                for i, f0 in enumerate(f0s)]
+        features = [r["lld"] for r in extractor.extract_batch([str(p) for p in wavs])]
+        with StoreWriter(root / "store" / f"{split}.h5", label_space=LabelSpace(("low", "high")),
+                         features=specs, source={"dataset": "test_predict_lld"}) as w:
+            w.append([f"{split}{i}" for i in range(n)], labels, {"audio": features})
+    return _train(root / "store", root / "run", {}, {"standardize": True},
+                  {"epochs": 12, "lr": 3e-3, "patience": 12}, modalities=("audio",))
 
 
 def _by_id(result: PredictionResult) -> dict[str, Any]:
@@ -609,7 +667,7 @@ def test_video_without_face_or_sound(run_b, fakes, tmp_path):
     assert not wav_as_media.ok and "unsupported format '.wav' for media input" in wav_as_media.error
 
 
-def test_speaker_normalised_run_predicts_like_evaluate(tmp_path, fakes):
+def test_speaker_normalised_run_predicts_like_evaluate(tmp_path, fakes, monkeypatch):
     """A run trained with data.speaker_norm normalises the given items per speaker, as evaluate does."""
     audio_ext, rng = FakeWavStats(), np.random.default_rng(3)
     specs = {"audio": FeatureSpec("audio", "vector", 4, provenance=audio_ext.provenance())}
@@ -637,3 +695,141 @@ def test_speaker_normalised_run_predicts_like_evaluate(tmp_path, fakes):
     assert not any("per speaker" in w for w in result.warnings)  # 10 items per speaker: no fallback
     alone = predict(run, [str(wavs[dev[0]])])
     assert any("normalised with the statistics of all 1 items" in w for w in alone.warnings)
+    # long audio: every window is normalised with the statistics of the first batch of windows
+    calls: list[int] = []
+    statistics = predict_module._speaker_statistics
+
+    def statistics_spy(samples: Any, plans: Any) -> Any:  # noqa: ANN401
+        calls.append(len(samples))
+        return statistics(samples, plans)
+
+    monkeypatch.setattr(predict_module, "_speaker_statistics", statistics_spy)
+    loud = np.round(0.8 * 32767 * np.sin(2 * np.pi * 220 * np.arange(8 * 8000) / 8000)).astype("<i2")
+    long_wav = tmp_path / "long.wav"
+    with wave.open(str(long_wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(loud.tobytes())
+    (item,) = predict(run, [str(long_wav)], window_s=0.25, batch_size=4).items
+    assert item.ok and len(item.timeline) == 32 and all(w.ok for w in item.timeline)
+    assert calls == [10]  # one batch of at least MIN_SPEAKER_ITEMS windows, then reused
+
+
+# ---------------------------------------------------------------------------------------------
+# unexpected extractor failures stay with their item
+
+
+class _Exploding(FakeWavStats):
+    """FakeWavStats that fails, with an empty message, on files named ``boom*``."""
+
+    def extract_one(self, item: str) -> dict[str, np.ndarray]:
+        if Path(item).name.startswith("boom"):
+            raise RuntimeError
+        return super().extract_one(item)
+
+
+def test_an_unexpected_extractor_exception_is_that_items_problem(run_a, fakes, tmp_path, monkeypatch):
+    monkeypatch.setitem(EXTRACTORS._items, "test_wav_stats", _Exploding)
+    good, boom = write_wav(tmp_path / "good.wav", 0.8), write_wav(tmp_path / "boom.wav", 0.8)
+    result = predict(run_a, [str(good), str(boom), {"audio": str(boom), "text": SENTENCES[0]}])
+    fine, failed, partial = result.items
+    assert fine.ok and fine.label == "angry"
+    assert not failed.ok
+    assert failed.error == (f"no modality could be extracted: audio: {boom}: extractor 'test_wav_stats' "
+                            "failed (RuntimeError)")
+    assert partial.ok and partial.used == ("text",) and "RuntimeError" in partial.problems[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the real audio path (openSMILE LLD run): truncated WAVs and long media in windows
+
+
+def test_truncated_wav_is_a_per_item_problem_saying_what_is_wrong(lld_run, tmp_path):
+    good = write_samples(tmp_path / "good.wav", voice(1.0, 270))
+    bad = truncate_wav(write_samples(tmp_path / "bad.wav", voice(10.0, 270)), 0.2)
+    result = predict(lld_run, [str(good), str(bad)])
+    assert result.items[0].ok and result.items[0].label == "high"
+    assert result.items[1].error == (f"no modality could be extracted: audio: {bad}: WAV header says "
+                                     "10.0 s of audio but the file holds 0.200 s (truncated?)")
+
+
+def _segments(seconds: float, f0s: Sequence[float]) -> np.ndarray:
+    """Voice of ``f0s[0]`` for ``seconds``, then ``f0s[1]``, ...: ``[S]`` at 16 kHz."""
+    return np.concatenate([voice(seconds, f0) for f0 in f0s])
+
+
+def test_long_audio_is_predicted_in_windows_in_bounded_memory(lld_run, tmp_path, monkeypatch):
+    """A 2-minute WAV is read 4 s at a time and the encoder sees at most one window of frames."""
+    from scenesense.encoders.transformer import TransformerSequenceEncoder
+    from scenesense.extraction import audio
+
+    path = write_samples(tmp_path / "long.wav", _segments(32.0, [110, 270, 110, 270]))  # 128 s
+    decoded: list[int] = []  # samples of every window streamed, and of every file an extractor loads
+    steps: list[int] = []  # sequence lengths the encoder is given
+    stream = getattr(predict_module, "audio_windows", None)
+    load, forward = audio.load_audio, TransformerSequenceEncoder.forward
+
+    def windows_spy(*args: Any, **kwargs: Any) -> Any:
+        for window in stream(*args, **kwargs):
+            decoded.append(window.samples.size)
+            yield window
+
+    def load_spy(*args: Any, **kwargs: Any) -> np.ndarray:
+        signal = load(*args, **kwargs)
+        decoded.append(signal.size)
+        return signal
+
+    def forward_spy(self: TransformerSequenceEncoder, x: torch.Tensor, mask: Any = None) -> Any:
+        steps.append(x.shape[1])
+        assert x.shape[1] <= 600, f"the encoder was given {x.shape[1]} steps"  # before the O(T^2) attention
+        return forward(self, x, mask)
+
+    monkeypatch.setattr(predict_module, "audio_windows", windows_spy, raising=False)
+    monkeypatch.setattr(audio, "load_audio", load_spy)
+    monkeypatch.setattr(TransformerSequenceEncoder, "forward", forward_spy)
+    (item,) = predict(lld_run, [str(path)], batch_size=8).items
+    assert max(decoded) <= 1.5 * 4 * 16000 and len(decoded) == 2 * 32  # 32 windows streamed, 32 loaded
+    assert steps and max(steps) <= 4 * 100  # LLD frames of one 4 s window
+    assert item.ok and item.used == ("audio",) and len(item.timeline) == 32
+    assert [(w.start, w.end) for w in item.timeline] == [(4.0 * k, 4.0 * k + 4) for k in range(32)]
+    expected = ["low"] * 8 + ["high"] * 8 + ["low"] * 8 + ["high"] * 8
+    assert sum(w.label == e for w, e in zip(item.timeline, expected)) >= 30
+    mean = {c: np.mean([w.probabilities[c] for w in item.timeline]) for c in ("low", "high")}
+    assert item.probabilities == pytest.approx(mean, abs=1e-9)
+    assert item.label == max(mean, key=mean.get)
+
+
+def test_windows_keep_the_tail_report_silence_and_skip_other_inputs(lld_run, tmp_path):
+    samples = np.concatenate([voice(8.0, 270), np.zeros(4 * 16000), voice(5.0, 110)])  # 17 s
+    path = write_samples(tmp_path / "talk.wav", samples)
+    (item,) = predict(lld_run, [{"id": "talk", "audio": str(path), "text": "hello"}], window_s=4.0).items
+    assert [(w.start, w.end) for w in item.timeline] == [(0, 4), (4, 8), (8, 12), (12, 17)]  # 1 s tail merged
+    silent = item.timeline[2]
+    assert not silent.ok and silent.label is None
+    assert silent.error.startswith(f"audio: {path} [0:08.0-0:12.0]: silent")
+    assert [w.label for w in item.timeline] == ["high", "high", None, "low"]
+    assert item.ok and item.probabilities["high"] == pytest.approx(
+        np.mean([w.probabilities["high"] for w in item.timeline if w.ok]))
+    assert f"audio: 1 of 4 windows of {path} could not be predicted (first: audio: {path} [0:08.0-0:12.0]" \
+           in item.problems[-1]
+    as_json = json.loads(json.dumps(item.to_dict()))
+    assert [w["ok"] for w in as_json["timeline"]] == [True, True, False, True]
+    rows = list(csv.DictReader(write_predictions(predict(lld_run, [str(path)]), tmp_path / "p.csv").open()))
+    assert [(r["start"], r["ok"]) for r in rows] == [("", "1"), ("0.0", "1"), ("4.0", "1"), ("8.0", "0"),
+                                                     ("12.0", "1")]
+    short_wav = write_samples(tmp_path / "short.wav", voice(7.9, 270))
+    short = predict(lld_run, [str(short_wav)], window_s=4.0).items[0]
+    assert short.ok and short.timeline == ()  # up to two windows long: one clip, as trained
+
+
+def test_a_truncated_long_wav_is_refused_before_any_window(lld_run, tmp_path):
+    path = truncate_wav(write_samples(tmp_path / "cut.wav", voice(20.0, 270)), 12.5)
+    (item,) = predict(lld_run, [str(path)]).items
+    assert not item.ok and item.timeline == ()  # a truncated WAV is refused before any window is read
+    assert "WAV header says 20.0 s of audio but the file holds 12.5 s (truncated?)" in item.error
+
+
+def test_window_length_must_be_positive(lld_run):
+    with pytest.raises(ValueError, match="window_s must be > 0"):
+        predict(lld_run, ["x.wav"], window_s=0)

@@ -15,11 +15,23 @@ modality an item does not provide, or whose extraction failed (the
 :class:`~scenesense.extraction.base.ItemError` message is kept). The model predicts from what
 is present, as it does for missing modalities in a store (runs trained with modality dropout
 are made for this). An item with no usable modality gets an error row; the other items are
-unaffected. A run with dialogue context classifies these items each alone, with a warning;
+unaffected: a failure of an extractor on one item, expected or not, stays that item's problem.
+A run with dialogue context classifies these items each alone, with a warning;
 :mod:`scenesense.streaming` predicts whole conversations with their (past) context.
 
+Long media are predicted in windows, in bounded memory. An item whose audio (file, or a video's
+track) lasts more than twice ``window_s`` (:data:`DEFAULT_WINDOW_S`, 4 s: the length of the
+acted clips runs are trained on, RAVDESS 3.1-5.0 s) is streamed from disk window by window
+(:func:`~scenesense.extraction.audio_io.audio_windows`); each window is featurised by the run's
+audio extractor and classified alone, and the item gets a ``timeline`` (one
+:class:`WindowPrediction` per window) and an overall prediction: the mean of the windows'
+probabilities (of their values for regression). Windows carry audio only: the item's text and
+video frames are not aligned with them and are left out (a problem line says so). Every
+sequence the model is given has at most
+:data:`~scenesense.encoders.base.MAX_SEQUENCE_STEPS` steps; a longer one is that item's problem.
+
 Contents, top-down: result types, :func:`predict`, input routing and manifests, the feature
-plan per modality, extraction, the model pass, and the CSV writer.
+plan per modality, extraction, the model pass, long media in windows, and the CSV writer.
 """
 
 from __future__ import annotations
@@ -29,8 +41,9 @@ import io
 import logging
 import os
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,8 +54,10 @@ import torch
 import scenesense.extraction  # noqa: F401  (registers the built-in extractors)
 from scenesense.data.collate import collate
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
-from scenesense.data.speaker_norm import apply_speaker_norm, speaker_statistics
+from scenesense.data.speaker_norm import Stats, apply_speaker_norm, speaker_statistics
 from scenesense.data.store import StoreError, find_store_splits, open_store_split
+from scenesense.encoders.base import MAX_SEQUENCE_STEPS
+from scenesense.extraction.audio_io import AudioWindow, audio_seconds, audio_windows, write_wav
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
 from scenesense.registry import EXTRACTORS
 from scenesense.types import ModelOutput, Sample
@@ -50,6 +65,9 @@ from scenesense.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
+SpeakerStats = dict[str, dict[str, Stats]]  # modality -> speaker -> (mean [D], std [D])
+
+DEFAULT_WINDOW_S = 4.0  # seconds of audio per window of long media (acted clips last 3-5 s)
 MIN_SPEAKER_ITEMS = 10  # as FeatureStoreDataset: fewer items of a speaker -> all items' statistics
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
@@ -59,6 +77,36 @@ NO_CONTEXT_WARNING = ("the run reads dialogue context (model.context), but these
                       "each alone, without it; for predictions with context give whole conversations: "
                       "`scenesense predict RUN --conversation FILE.csv` (a MELD-format CSV) or "
                       "`--stream` (JSON lines), or scenesense.streaming in Python")
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    """The prediction for one window of a long item (see :attr:`ItemPrediction.timeline`).
+
+    Fields:
+        start, end: the window's span in the item's audio, in seconds.
+        label: predicted class name (``None`` when the window failed or for regression).
+        probabilities: class name -> probability (empty when the window failed or for regression).
+        value: the predicted target of a regression run (else ``None``).
+        error: why the window got no prediction, e.g. silence (``None`` when it has one).
+    """
+
+    start: float
+    end: float
+    label: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    value: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the window has a prediction."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {"start": self.start, "end": self.end, "ok": self.ok, "label": self.label,
+                "probabilities": dict(self.probabilities), "value": self.value, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -80,6 +128,8 @@ class ItemPrediction:
         attention: attention map name (``"text->vision"``) -> mean attention per real key step,
             averaged over the real query steps, where the fusion provides attention maps.
         error: why the item got no prediction (``None`` when it has one).
+        timeline: for long media predicted in windows, one :class:`WindowPrediction` per window
+            in time order (the item's scores are then their mean); empty otherwise.
     """
 
     id: str
@@ -93,6 +143,7 @@ class ItemPrediction:
     modality_weights: dict[str, float] | None = None
     attention: dict[str, list[float]] | None = None
     error: str | None = None
+    timeline: tuple[WindowPrediction, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -110,6 +161,7 @@ class ItemPrediction:
             "probabilities": dict(self.probabilities), "value": self.value, "used": list(self.used),
             "missing": list(self.missing), "problems": list(self.problems),
             "modality_weights": self.modality_weights, "attention": self.attention, "error": self.error,
+            "timeline": [window.to_dict() for window in self.timeline],
         }
         if top_k is not None:
             out["top"] = [[name, p] for name, p in self.top(top_k)]
@@ -158,7 +210,8 @@ InputItem = Mapping[str, "str | os.PathLike[str]"]
 
 
 def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike[str] | str, *,
-            batch_size: int = 32, device: str = "cpu") -> PredictionResult:
+            batch_size: int = 32, device: str = "cpu",
+            window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
     """Predict every item of ``inputs`` with the trained run at ``run_dir``.
 
     Args:
@@ -167,21 +220,25 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
             (one item, routed by :func:`route_input`); or a sequence of items, each a string
             (routed) or a mapping with any of ``text``, ``audio``, ``video`` (``vision`` is an
             alias), ``media`` and an optional ``id``.
-        batch_size: items extracted and classified together.
+        batch_size: items (or windows of a long item) extracted and classified together.
         device: torch device of the model, e.g. ``"cpu"``.
+        window_s: window length in seconds for long media: audio longer than twice this is
+            predicted window by window (see the module docstring).
 
     Returns:
         The :class:`PredictionResult`, one item per input in order.
 
     Raises:
         FileNotFoundError: ``run_dir`` is not a finished run, or the manifest does not exist.
-        ValueError: a malformed manifest or item mapping, or no modality of the run can be
-            extracted from raw inputs.
+        ValueError: a malformed manifest or item mapping, a ``batch_size`` or ``window_s`` that
+            is not positive, or no modality of the run can be extracted from raw inputs.
     """
     from scenesense.api import load_run  # imported here, so that the API module may re-export predict
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not window_s > 0:
+        raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
     items = _normalise_inputs(inputs)
     cfg, spec, model = load_run(run_dir)
     model.to(device)
@@ -201,14 +258,21 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
         warnings += _speaker_norm_warnings(items)
     for message in warnings:
         log.warning("%s", message)
-    predicted: list[ItemPrediction] = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
-        predicted += _predict_chunk(model, spec, plans, chunk, device, speaker_norm)
+    long = {i: path for i, item in enumerate(items)
+            if (path := _long_audio(item, plans, window_s)) is not None}
+    whole = [i for i in range(len(items)) if i not in long]
+    predicted: dict[int, ItemPrediction] = {}
+    for start in range(0, len(whole), batch_size):
+        chunk = whole[start:start + batch_size]
+        predicted.update(zip(chunk, _predict_chunk(model, spec, plans, [items[i] for i in chunk], device,
+                                                   speaker_norm)))
+    for i, path in long.items():
+        predicted[i] = _predict_windows(model, spec, plans, items[i], path, window_s, batch_size=batch_size,
+                                        device=device, speaker_norm=speaker_norm)
     features = {m: p.describe() for m, p in plans.items()}
     task = str(spec.get("task", "classification"))
     return PredictionResult(Path(run_dir), task, tuple(spec["label_names"]), modalities, features,
-                            tuple(warnings), tuple(predicted))
+                            tuple(warnings), tuple(predicted[i] for i in range(len(items))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,30 +644,62 @@ def _source(item: _Item, plan: ModalityPlan) -> str | None:
     return None if path is None else str(path)
 
 
+def _describe(err: BaseException) -> str:
+    """One line for an unexpected exception: its type and message (never empty)."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _extract_each(plan: ModalityPlan, sources: Sequence[str]) -> list[dict[str, np.ndarray] | ItemError]:
+    """``extract_batch`` over ``sources``, one result per source whatever goes wrong.
+
+    An exception other than :class:`ItemError` (a library failing on an odd file, a bug) is
+    pinned on the item that raised it: the batch is retried one item at a time, and an item that
+    still raises gets an :class:`ItemError` naming the exception. Only ``MemoryError`` stops.
+    """
+    assert plan.extractor is not None
+    name = plan.provenance["extractor"]
+    try:
+        results = plan.extractor.extract_batch(sources)
+    except MemoryError:
+        raise
+    except Exception as err:
+        if len(sources) > 1:
+            return [result for source in sources for result in _extract_each(plan, [source])]
+        log.debug("extractor %r failed on %s", name, sources[0], exc_info=True)
+        return [ItemError(f"{sources[0]}: extractor {name!r} failed ({_describe(err)})")]
+    if len(results) != len(sources):
+        raise RuntimeError(f"extractor {name!r} returned {len(results)} results for {len(sources)} items")
+    return results
+
+
 def _extract(plan: ModalityPlan, items: Sequence[_Item]) -> list[np.ndarray | str | None]:
-    """Per item: the feature array (``[D]`` or ``[T, D]``), an error line, or ``None`` (no input)."""
+    """Per item: the feature array (``[D]`` or ``[T, D]``), an error line, or ``None`` (no input).
+
+    A sequence longer than :data:`~scenesense.encoders.base.MAX_SEQUENCE_STEPS` is an error line.
+    """
     assert plan.extractor is not None and plan.output is not None
     sources = [_source(item, plan) for item in items]
     todo = [i for i, s in enumerate(sources) if s is not None]
     out: list[np.ndarray | str | None] = [None] * len(items)
     if not todo:
         return out
-    results = plan.extractor.extract_batch([sources[i] for i in todo])  # type: ignore[misc]
-    if len(results) != len(todo):
-        raise RuntimeError(f"extractor {plan.provenance['extractor']!r} returned {len(results)} results "
-                           f"for {len(todo)} items")
+    results = _extract_each(plan, [str(sources[i]) for i in todo])
     spec = OutputSpec(plan.kind, plan.dim)  # type: ignore[arg-type]
     for i, result in zip(todo, results):
         try:
             if isinstance(result, ItemError):
                 raise result
             if plan.output not in result:
-                raise RuntimeError(f"extractor {plan.provenance['extractor']!r} returned {sorted(result)}, "
-                                   f"not its declared output {plan.output!r}")
+                raise ItemError(f"extractor {plan.provenance['extractor']!r} returned {sorted(result)}, "
+                                f"not its declared output {plan.output!r}")
             value = check_output(plan.output, result[plan.output], spec, str(sources[i]))
+            if value.ndim == 2 and value.shape[0] > MAX_SEQUENCE_STEPS:
+                raise ItemError(f"{sources[i]}: {value.shape[0]} feature steps, more than the "
+                                f"{MAX_SEQUENCE_STEPS} a sequence encoder takes; cut the input shorter")
             out[i] = value if value.flags.writeable else value.copy()  # torch wants writable arrays
         except ItemError as err:
-            out[i] = f"{plan.modality}: {err}"
+            out[i] = f"{plan.modality}: {str(err) or 'failed (no reason given)'}"
     return out
 
 
@@ -628,9 +724,20 @@ def _predict_chunk(model: torch.nn.Module, spec: Mapping[str, Any], plans: Mappi
     """
     results, samples = _prepare_chunk(spec, plans, items)
     if speaker_norm and samples:
-        stats = speaker_statistics(samples, [m for m in plans if any(s["present"][m] for s in samples)],
-                                   MIN_SPEAKER_ITEMS)
+        stats = _speaker_statistics(samples, plans)
         samples = [apply_speaker_norm(s, stats) for s in samples]
+    return _classify(model, spec, results, samples, device)
+
+
+def _speaker_statistics(samples: Sequence[Sample], plans: Mapping[str, ModalityPlan]) -> SpeakerStats:
+    """Per-speaker feature statistics of ``samples``, as the run's training data was normalised."""
+    return speaker_statistics(samples, [m for m in plans if any(s["present"][m] for s in samples)],
+                              MIN_SPEAKER_ITEMS)
+
+
+def _classify(model: torch.nn.Module, spec: Mapping[str, Any], results: Sequence[ItemPrediction],
+              samples: Sequence[Sample], device: str) -> list[ItemPrediction]:
+    """``results`` (from :func:`_prepare_chunk`) with the model's scores of ``samples`` filled in."""
     regression = spec.get("task") == "regression"
     scores = iter(_score(model, samples, list(spec["label_names"]), regression, device) if samples else [])
     return [result if not result.used else replace(result, **next(scores)) for result in results]
@@ -753,6 +860,118 @@ def _real_steps(mask: torch.Tensor | None, batch: int, steps: int) -> torch.Tens
 
 
 # ---------------------------------------------------------------------------------------------
+# long media: windows and their timeline
+
+_LONG_FACTOR = 2.0  # audio longer than this many windows is predicted window by window
+
+
+def _long_audio(item: _Item, plans: Mapping[str, ModalityPlan], window_s: float) -> Path | None:
+    """The audio file of ``item`` to predict in windows: its audio is read by an audio extractor
+    and known to last more than ``_LONG_FACTOR`` windows. Else ``None``."""
+    if not any(p.extractor is not None and p.extractor.input_kind == "audio" for p in plans.values()):
+        return None
+    path = item.audio or item.media or item.video
+    if path is None:
+        return None
+    seconds = audio_seconds(path)
+    return path if seconds is not None and seconds > _LONG_FACTOR * window_s else None
+
+
+def clock(seconds: float) -> str:
+    """A time in a recording as ``"M:SS.s"`` (``"H:MM:SS.s"`` from one hour)."""
+    minutes, sec = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{sec:04.1f}" if hours else f"{minutes}:{sec:04.1f}"
+
+
+def _batches(windows: Iterator[AudioWindow], size: int) -> Iterator[list[AudioWindow]]:
+    batch: list[AudioWindow] = []
+    for window in windows:
+        batch.append(window)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _predict_windows(model: torch.nn.Module, spec: Mapping[str, Any], plans: Mapping[str, ModalityPlan],
+                     item: _Item, path: Path, window_s: float, *, batch_size: int, device: str,
+                     speaker_norm: bool) -> ItemPrediction:
+    """Predict the audio ``path`` of ``item`` window by window (see the module docstring).
+
+    Windows are streamed from disk (:func:`~scenesense.extraction.audio_io.audio_windows`),
+    ``batch_size`` at a time: written as 16-bit WAVs to a temporary folder, featurised by the
+    run's extractors as any audio file is, and classified; one batch is held at a time. With
+    ``speaker_norm`` every window is normalised with the statistics of the first batch (at least
+    ``MIN_SPEAKER_ITEMS`` windows): those of the recording's speaker.
+    """
+    problems = list(item.problems) + [
+        f"{m}: not used: the audio of {path} is predicted in {window_s:g} s windows, which {m} is not "
+        f"aligned with"
+        for m, p in sorted(plans.items())
+        if p.extractor is not None and p.extractor.input_kind != "audio" and _source(item, p) is not None]
+    timeline: list[WindowPrediction] = []
+    stats: SpeakerStats | None = None
+    size = max(batch_size, MIN_SPEAKER_ITEMS) if speaker_norm else batch_size
+    with tempfile.TemporaryDirectory(prefix="scenesense-windows-") as folder:
+        try:
+            for batch in _batches(audio_windows(path, window_s), size):
+                windows = [_window_item(item, k, w, Path(folder)) for k, w in enumerate(batch)]
+                results, samples = _prepare_chunk(spec, plans, windows)
+                if speaker_norm and samples:
+                    stats = stats or _speaker_statistics(samples, plans)
+                    samples = [apply_speaker_norm(s, stats) for s in samples]
+                results = _classify(model, spec, results, samples, device)
+                timeline += [_window_prediction(w, result, path) for w, result in zip(batch, results)]
+        except ItemError as err:  # the file cannot be read (any further): the windows before it are kept
+            problems.append(f"audio: {err}")
+    return _summarise_windows(item, plans, spec, timeline, problems, path)
+
+
+def _window_item(item: _Item, k: int, window: AudioWindow, folder: Path) -> _Item:
+    """The ``k``-th window of a batch as an item of its own: audio only, written to ``folder``."""
+    path = write_wav(folder / f"window{k}.wav", window.samples, window.rate)
+    return _Item(f"{item.id}@{clock(window.start / window.rate)}", {"audio": str(path)}, audio=path,
+                 speaker=item.speaker)
+
+
+def _window_prediction(window: AudioWindow, result: ItemPrediction, path: Path) -> WindowPrediction:
+    """A window's prediction; an error names the recording and the span, not the temporary file."""
+    start, end = window.start / window.rate, (window.start + window.samples.shape[1]) / window.rate
+    error = result.error
+    if error is not None:
+        error = error.removeprefix("no modality could be extracted: ")
+        error = error.replace(result.inputs["audio"], f"{path} [{clock(start)}-{clock(end)}]")
+    return WindowPrediction(start, end, result.label, result.probabilities, result.value, error)
+
+
+def _summarise_windows(item: _Item, plans: Mapping[str, ModalityPlan], spec: Mapping[str, Any],
+                       timeline: Sequence[WindowPrediction], problems: list[str],
+                       path: Path) -> ItemPrediction:
+    """The item's prediction from its windows: the mean of their probabilities (or values)."""
+    ok = [w for w in timeline if w.ok]
+    failed = [w for w in timeline if not w.ok]
+    if failed:
+        problems.append(f"audio: {len(failed)} of {len(timeline)} windows of {path} could not be predicted "
+                        f"(first: {failed[0].error})")
+    audio = {m for m, p in plans.items() if p.extractor is not None and p.extractor.input_kind == "audio"}
+    used = audio if ok else set()
+    result = ItemPrediction(item.id, item.raw, used=tuple(sorted(used)),
+                            missing=tuple(sorted(set(plans) - used)), problems=tuple(problems),
+                            timeline=tuple(timeline))
+    if not timeline:
+        return replace(result, error="no modality could be extracted: " + "; ".join(problems))
+    if not ok:
+        return replace(result, error=f"no window of {path} could be predicted: " + "; ".join(problems))
+    if spec.get("task") == "regression":
+        return replace(result, value=float(np.mean([w.value for w in ok])))
+    names = list(spec["label_names"])
+    mean = {c: float(np.mean([w.probabilities[c] for w in ok])) for c in names}
+    return replace(result, label=max(names, key=lambda c: mean[c]), probabilities=mean)
+
+
+# ---------------------------------------------------------------------------------------------
 # output
 
 
@@ -762,24 +981,34 @@ def write_predictions(result: PredictionResult, path: str | Path) -> Path:
     Columns: ``id, ok, label`` (or ``value`` for regression), ``prob_<class>`` per class,
     ``used``, ``missing`` (modalities joined by ``+``), ``weight_<modality>`` where the fusion
     gives weights, ``problems`` and ``error`` (one-line messages joined by `` | ``).
-    Probabilities are written at full precision.
+    Probabilities are written at full precision. When an item was predicted in windows (long
+    media), ``start`` and ``end`` columns (seconds) follow ``id``: each such item's row (blank
+    span: the overall prediction) is followed by one row per window, with the same ``id``.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
     regression = result.task == "regression"
     weighted = sorted({m for item in result.items for m in (item.modality_weights or {})})
-    scores = ["value"] if regression else ["label", *(f"prob_{c}" for c in result.label_names)]
-    header = ["id", "ok", *scores, "used", "missing", *(f"weight_{m}" for m in weighted), "problems", "error"]
+    span = ["start", "end"] if any(item.timeline for item in result.items) else []
+    names = ["value"] if regression else ["label", *(f"prob_{c}" for c in result.label_names)]
+    header = ["id", *span, "ok", *names, "used", "missing", *(f"weight_{m}" for m in weighted), "problems",
+              "error"]
+
+    def scores(p: ItemPrediction | WindowPrediction) -> list[str]:
+        return ([_num(p.value)] if regression else
+                [p.label or "", *(_num(p.probabilities.get(c)) for c in result.label_names)])
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for item in result.items:
-        scores = ([_num(item.value)] if regression else
-                  [item.label or "", *(_num(item.probabilities.get(c)) for c in result.label_names)])
-        writer.writerow([item.id, int(item.ok), *scores, "+".join(item.used), "+".join(item.missing),
-                         *(_num((item.modality_weights or {}).get(m)) for m in weighted),
-                         " | ".join(item.problems), item.error or ""])
+        weights = [_num((item.modality_weights or {}).get(m)) for m in weighted]
+        writer.writerow([item.id, *([""] * len(span)), int(item.ok), *scores(item), "+".join(item.used),
+                         "+".join(item.missing), *weights, " | ".join(item.problems), item.error or ""])
+        for w in item.timeline:
+            writer.writerow([item.id, _num(w.start), _num(w.end), int(w.ok), *scores(w), "", "",
+                             *([""] * len(weighted)), "", w.error or ""])
     return atomic_write_text(path, buffer.getvalue())
 
 

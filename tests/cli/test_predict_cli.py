@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import test_predict
 
@@ -16,7 +17,9 @@ from scenesense.cli import main
 
 # the fixtures, shared with tests/test_predict.py (its runs are built once per session)
 fakes, minilm, run_a, run_b = test_predict.fakes, test_predict.minilm, test_predict.run_a, test_predict.run_b
+lld_run = test_predict.lld_run
 write_video, write_wav = test_predict.write_video, test_predict.write_wav
+voice, write_samples, truncate_wav = test_predict.voice, test_predict.write_samples, test_predict.truncate_wav
 
 
 def _error_line(err: str) -> str:
@@ -29,8 +32,10 @@ def test_text_and_wav_table(run_a, fakes, tmp_path, capsys, caplog):
     loud = write_wav(tmp_path / "loud.wav", 0.8)
     silent = write_wav(tmp_path / "silent.wav", 0.0)
     argv = ["predict", str(run_a), "That is wonderful news.", str(loud), str(silent), "--top-k", "1"]
-    assert main(argv) == 0
+    assert main(argv) == 1  # one item failed: the others are still printed
     captured = capsys.readouterr()
+    assert _error_line(captured.err) == ("scenesense: error: 1 of 3 items could not be predicted "
+                                         "(see problems); the other predictions are printed above")
     lines = captured.out.splitlines()
     assert lines[0].split() == ["id", "input", "prediction", "top", "1", "used", "missing"]
     rows = {line.split()[0]: line.split() for line in lines[2:5]}
@@ -94,9 +99,41 @@ def test_every_item_failing_exits_1(run_a, fakes, tmp_path, capsys):
                                          "(2 failed; see problems)")
 
 
+def test_a_truncated_wav_fails_alone(lld_run, tmp_path, capsys):
+    """GOOD.wav BAD.wav: the good prediction is printed and written, the bad file named with its
+    problem, and the exit code (1) says that an item failed."""
+    good = write_samples(tmp_path / "GOOD.wav", voice(1.0, 270))
+    bad = truncate_wav(write_samples(tmp_path / "BAD.wav", voice(10.0, 270)), 0.2)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(lld_run), str(good), str(bad), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert _error_line(captured.err) == ("scenesense: error: 1 of 2 items could not be predicted "
+                                         "(see problems); the other predictions are written above")
+    rows = {line.split()[0]: line.split() for line in captured.out.splitlines()[2:4]}
+    assert rows["0"][1:3] == ["GOOD.wav", "high"] and rows["1"][1:3] == ["BAD.wav", "ERROR"]
+    assert (f"  1: no modality could be extracted: audio: {bad}: WAV header says 10.0 s of audio but "
+            "the file holds 0.200 s (truncated?)") in captured.out.splitlines()
+    saved = list(csv.DictReader(out.open()))
+    assert [(r["id"], r["ok"], r["label"]) for r in saved] == [("0", "1", "high"), ("1", "0", "")]
+
+
+def test_long_audio_prints_a_timeline(lld_run, tmp_path, capsys):
+    samples = np.concatenate([voice(12.0, 270), voice(8.0, 110)])
+    path = write_samples(tmp_path / "talk.wav", samples)
+    assert main(["predict", str(lld_run), str(path), "--window", "4", "--json"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)["items"]
+    assert [(w["start"], w["label"]) for w in item["timeline"]] == [(0, "high"), (4, "high"), (8, "high"),
+                                                                    (12, "low"), (16, "low")]
+    assert main(["predict", str(lld_run), str(path), "--window", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == ["timelines (consecutive windows with the same prediction merged):",
+                          "  0: 5 windows: 0:00.0-0:12.0 high, 0:12.0-0:20.0 low"]
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     ([], "predict needs something to predict"),
     (["hello", "--top-k", "0"], "--top-k must be >= 1, got 0"),
+    (["hello", "--window", "0"], "--window must be > 0 seconds, got 0.0"),
     (["hello", "--id", "x"], "--id names the item given by --text/--audio/--video"),
     (["--json", "hello"], "unrecognized arguments: hello"),  # INPUTs come right after RUN_DIR
 ])

@@ -73,3 +73,18 @@ def test_last_pooling_is_the_last_real_step(use_residual: bool):
 def test_unknown_pooling():
     with pytest.raises(ValueError, match="pooling must be 'mean' or 'last', got 'max'"):
         _encoder(pooling="max")
+
+
+def test_a_sequence_longer_than_the_bound_is_refused_before_attention(monkeypatch):
+    """No O(T^2) attention matrix past MAX_SEQUENCE_STEPS: a ValueError naming the bound instead."""
+    from scenesense.encoders.base import MAX_SEQUENCE_STEPS
+
+    enc = _encoder()
+    at_bound = enc(torch.zeros(1, MAX_SEQUENCE_STEPS, 6))
+    assert at_bound.sequence.shape == (1, MAX_SEQUENCE_STEPS, 8)
+    with pytest.raises(ValueError, match=f"sequence of {MAX_SEQUENCE_STEPS + 1} steps is longer than the "
+                                         f"{MAX_SEQUENCE_STEPS} a sequence encoder accepts"):
+        enc(torch.zeros(1, MAX_SEQUENCE_STEPS + 1, 6))
+    monkeypatch.setattr("scenesense.encoders.base.MAX_SEQUENCE_STEPS", 10)  # the bound is read when called
+    with pytest.raises(ValueError, match="sequence of 11 steps is longer than the 10"):
+        enc(torch.zeros(2, 11, 6), torch.ones(2, 11, dtype=torch.bool))

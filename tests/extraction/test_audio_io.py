@@ -3,17 +3,30 @@ ItemError (naming the file) per failure mode."""
 
 from __future__ import annotations
 
+import io
+import struct
+import tempfile
+import tracemalloc
+import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("av")
 
-from audio_fixtures import dominant_frequency, voiced, write_audio, write_video, write_wav  # noqa: E402
+from audio_fixtures import dominant_frequency, voiced, write_audio, write_video, write_wav
 
-from scenesense.extraction.audio_io import SILENCE_PEAK, load_audio  # noqa: E402
-from scenesense.extraction.base import ItemError  # noqa: E402
+from scenesense.extraction.audio_io import (
+    SILENCE_PEAK,
+    audio_seconds,
+    audio_windows,
+    load_audio,
+)
+from scenesense.extraction.audio_io import write_wav as write_window
+from scenesense.extraction.base import ItemError
 
 SECONDS = 0.5
 
@@ -101,7 +114,7 @@ FAILURES = {
     "WAV cut in its header": (lambda d: _cut(write_wav(d / "cut.wav", voiced(0.2, 16000), 16000), 30),
                               "not a readable audio or video file"),
     "WAV cut in its data": (lambda d: _cut(write_wav(d / "half.wav", voiced(0.2, 16000), 16000), 0),
-                            "truncated WAV"),
+                            "WAV header says 0.200 s of audio but the file holds 0.099 s (truncated?)"),
     "MP4 cut in half": (lambda d: _cut(write_video(d / "cut.mp4", 0.5, voiced(0.5, 16000)), 0),
                         "not a readable audio or video file"),
     "FLAC cut in half": (lambda d: _cut(write_audio(d / "cut.flac", voiced(2.0, 16000), 16000, "flac"), 0),
@@ -151,3 +164,115 @@ def test_audio_found_only_by_a_full_probe_is_still_read(tmp_path):
     n = min(y.size, reference.size)
     spectra = [np.abs(np.fft.rfft(x[:n])) for x in (y, reference)]
     assert np.corrcoef(*spectra)[0, 1] > 0.9  # the same tone (AAC may shift it by its priming delay)
+
+
+# --- WAV headers that lie -----------------------------------------------------------------------
+
+def _riff_fixed(path: Path, keep_seconds: float) -> Path:
+    """Cut a 16 kHz mono 16-bit WAV after ``keep_seconds`` and rewrite its RIFF size to the cut file
+    (the data chunk still declares the whole length)."""
+    data = bytearray(path.read_bytes()[:44 + int(keep_seconds * 16000) * 2])
+    data[4:8] = struct.pack("<I", len(data) - 8)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_wav_shorter_than_its_header_says_is_named_with_both_lengths(tmp_path):
+    path = _riff_fixed(write_wav(tmp_path / "BAD.wav", voiced(10.0, 16000), 16000), 0.2)
+    with pytest.raises(ItemError) as err:  # was a bare RuntimeError from the stdlib wave module
+        load_audio(path)
+    assert str(err.value) == (f"{path}: WAV header says 10.0 s of audio but the file holds 0.200 s "
+                              "(truncated?)")
+    with pytest.raises(ItemError, match=r"WAV header says 10\.0 s"):
+        next(audio_windows(path, 1.0))
+
+
+def _wav_bytes(seconds: float) -> bytes:
+    """A 16 kHz mono 16-bit WAV file's bytes (a 44-byte header, then the samples)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.round(voiced(seconds, 16000) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+_HEADER = _wav_bytes(0.3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 43), st.integers(0, 255)), max_size=4),
+       keep=st.integers(0, len(_HEADER)))
+def test_any_damaged_wav_header_is_an_item_error_or_decodes(edits, keep):
+    """Bytes of the 44-byte header changed and the file cut anywhere: a one-line ItemError naming
+    the file, never another exception or an empty message."""
+    data = bytearray(_HEADER)
+    for offset, value in edits:
+        data[offset] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "damaged.wav"
+        path.write_bytes(bytes(data[:keep]))
+        for read in (lambda: load_audio(path, min_peak=0.0), lambda: list(audio_windows(path, 0.1))):
+            try:
+                read()
+            except ItemError as err:
+                message = str(err)
+                assert message.startswith(f"{path}: ") and len(message) > len(f"{path}: ") + 5, message
+                assert "\n" not in message
+
+
+# --- long recordings: a length cap, and windows streamed from disk ------------------------------
+
+def test_load_audio_stops_past_max_seconds(tmp_path):
+    path = write_wav(tmp_path / "long.wav", voiced(3.0, 16000), 16000)
+    assert load_audio(path, max_seconds=3.5).size == 48000
+    with pytest.raises(ItemError, match=r"long\.wav: more than 2 s of audio, too long for one item"):
+        load_audio(path, max_seconds=2.0)
+    with pytest.raises(ValueError, match="max_seconds"):
+        load_audio(path, max_seconds=0)
+
+
+@pytest.mark.parametrize(("seconds", "spans"), [
+    (10.3, [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10.3)]),  # a 0.3 s rest is merged into the last window
+    (11.2, [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 11.2)]),  # a 1.2 s rest is a window of its own
+    (0.7, [(0, 0.7)]),
+])
+def test_windows_cover_the_recording_in_order(tmp_path, seconds, spans):
+    signal = np.stack([voiced(seconds, 16000), voiced(seconds, 16000, f0=300)])  # [2, S]
+    path = write_wav(tmp_path / "w.wav", signal, 16000)
+    windows = list(audio_windows(path, 2.0))
+    assert [(w.start / w.rate, (w.start + w.samples.shape[1]) / w.rate) for w in windows] == spans
+    assert all(w.rate == 16000 and w.samples.shape[0] == 2 and w.samples.dtype == np.float32 for w in windows)
+    joined = np.concatenate([w.samples for w in windows], axis=1)
+    np.testing.assert_array_equal(joined, load_audio(path, sample_rate=None, mono=False))
+
+
+def test_windows_hold_a_bounded_number_of_samples(tmp_path):
+    """Streaming a 5-minute WAV in 2 s windows allocates a few windows' worth of samples, not
+    the 19 MB of the whole recording (numpy allocations, traced)."""
+    path = write_wav(tmp_path / "five_minutes.wav", np.tile(voiced(10.0, 16000), 30), 16000)
+    next(audio_windows(path, 2.0))  # PyAV's lazy imports happen outside the trace
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in audio_windows(path, 2.0))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 150
+    assert peak < 8 * 2.0 * 16000 * 4, peak  # a few 2 s windows (measured 0.5 MB; whole file: 19.2 MB)
+
+
+def test_audio_seconds_reads_the_length_from_the_header(tmp_path):
+    wav = write_wav(tmp_path / "a.wav", voiced(2.5, 16000), 16000)
+    assert audio_seconds(wav) == pytest.approx(2.5)
+    video = write_video(tmp_path / "v.mp4", 1.0, voiced(1.0, 16000))
+    assert audio_seconds(video) == pytest.approx(1.0, abs=0.1)
+    assert audio_seconds(_text_as_wav(tmp_path)) is None
+    assert audio_seconds(write_video(tmp_path / "mute.mp4", 0.5)) is None
+
+
+def test_a_window_written_back_reads_as_the_same_samples(tmp_path):
+    x = np.stack([voiced(0.5, 22050), voiced(0.5, 22050, f0=90)]).astype(np.float32)
+    path = write_window(tmp_path / "w.wav", x, 22050)
+    np.testing.assert_allclose(load_audio(path, sample_rate=None, mono=False), x, atol=1 / 32768)

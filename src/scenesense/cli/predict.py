@@ -1,4 +1,8 @@
-"""``scenesense predict``: classify texts, audio/video files, a manifest or a conversation with a run."""
+"""``scenesense predict``: classify texts, audio/video files, a manifest or a conversation with a run.
+
+Exit codes: 0 when every item was predicted; 1 when any item could not be (the others are still
+printed and written, and each failed item's problem is shown); 2 for usage errors.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
+from scenesense.predict import DEFAULT_WINDOW_S, clock
 
 _TEXT_WIDTH = 32  # characters of a text shown in the table's input column
+_SEGMENTS_SHOWN = 12  # timeline segments printed per long item (--json and --out have every window)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "media; the manifest of `scenesense extract` works). A run with dialogue context "
                     "predicts such items each alone; --conversation (a MELD-format CSV) and --stream "
                     "(JSON lines on stdin, one prediction line each as soon as it is made) give it "
-                    "whole conversations, each utterance predicted from its past only.")
+                    "whole conversations, each utterance predicted from its past only. Audio longer than "
+                    "two windows (--window) is streamed from disk and predicted window by window: the item "
+                    "gets a timeline and the mean of its windows' probabilities. Exit code 1 when any item "
+                    "could not be predicted (the others are still printed and written).")
     p.add_argument("run_dir", metavar="RUN_DIR",
                    help="a finished run directory (has checkpoint.pt and model_spec.json)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
@@ -46,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="items extracted and classified together "
                                                               "(%(default)s)")
     p.add_argument("--device", default="cpu", help="torch device of the model (%(default)s)")
+    p.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
+                   help="window length for long audio, predicted window by window when longer than two "
+                        "windows (%(default)s s, about the length of the acted clips runs are trained on)")
     p.set_defaults(handler=run)
 
 
@@ -80,7 +92,7 @@ def _short_input(inputs: dict[str, str]) -> str:
     return " + ".join(parts)
 
 
-def _table(result: Any, top_k: int) -> str:  # noqa: ANN401
+def _table(result: Any, top_k: int) -> str:
     from scenesense.evaluation.report import format_metrics_table
 
     weighted = sorted({m for item in result.items for m in (item.modality_weights or {})})
@@ -106,7 +118,26 @@ def _table(result: Any, top_k: int) -> str:  # noqa: ANN401
                 for line in ([item.error] if item.error else list(item.problems))]
     if problems:
         lines += ["", "problems:", *(f"  {item_id}: {line}" for item_id, line in problems)]
+    timelines = [item for item in result.items if item.timeline]
+    if timelines:
+        lines += ["", "timelines (consecutive windows with the same prediction merged):"]
+        lines += [f"  {item.id}: {_timeline(item.timeline, result.task)}" for item in timelines]
     return "\n".join(lines)
+
+
+def _timeline(windows: Any, task: str) -> str:
+    """``"0:00.0-0:12.0 calm, 0:12.0-0:16.0 angry, ..."``: segments of equal predictions (``-``: failed)."""
+    segments: list[list[Any]] = []  # [start, end, prediction]
+    for w in windows:
+        said = "-" if not w.ok else f"{w.value:.2f}" if task == "regression" else w.label
+        if segments and segments[-1][2] == said:
+            segments[-1][1] = w.end
+        else:
+            segments.append([w.start, w.end, said])
+    shown = ", ".join(f"{clock(a)}-{clock(b)} {said}" for a, b, said in segments[:_SEGMENTS_SHOWN])
+    more = len(segments) - _SEGMENTS_SHOWN
+    return f"{len(windows)} windows: {shown}" + (f", ... ({more} more segments; --json or --out has every "
+                                                  f"window)" if more > 0 else "")
 
 
 def _check_conversation_args(args: argparse.Namespace) -> None:
@@ -165,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not args.window > 0:
+        raise ConfigError(f"--window must be > 0 seconds, got {args.window}")
     if args.conversation or args.stream:
         _check_conversation_args(args)
     if args.stream:
@@ -172,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     if args.conversation:
         result = predict_conversation(args.run_dir, args.conversation, device=args.device)
     else:
-        result = predict(args.run_dir, _items(args), batch_size=args.batch_size, device=args.device)
+        result = predict(args.run_dir, _items(args), batch_size=args.batch_size, device=args.device,
+                         window_s=args.window)
     top_k = min(args.top_k, len(result.label_names))
     out = write_predictions(result, args.out) if args.out else None
     if args.json:
@@ -181,8 +215,14 @@ def run(args: argparse.Namespace) -> int:
         print(_table(result, top_k))
         if out is not None:
             print(f"predictions: {out}")
+    failed = len(result.items) - result.n_ok
     if result.n_ok == 0:
-        print(f"scenesense: error: no item could be predicted ({len(result.items)} failed; see problems)",
+        print(f"scenesense: error: no item could be predicted ({failed} failed; see problems)",
               file=sys.stderr)
+        return 1
+    if failed:
+        shown = "written" if out is not None else "printed"
+        print(f"scenesense: error: {failed} of {len(result.items)} items could not be predicted "
+              f"(see problems); the other predictions are {shown} above", file=sys.stderr)
         return 1
     return 0

@@ -10,6 +10,13 @@ from torch import Tensor, nn
 
 from scenesense.types import EncoderOutput
 
+MAX_SEQUENCE_STEPS = 4096
+"""Longest sequence (padded ``T``) a sequence encoder accepts. Self-attention memory grows with
+``T^2`` (4096 steps, 4 heads: 268 MB per item and layer in float32), so a longer input is refused
+with a ValueError instead of exhausting the memory. 4096 steps are 41 s of 10 ms audio frames;
+extraction keeps features below it (``max_frames`` pools LLD sequences, ``scenesense predict``
+cuts long media into windows)."""
+
 
 def validate_sequence_input(x: Tensor, mask: Tensor | None, in_dim: int) -> Tensor:
     """Check a sequence input and return its mask as booleans.
@@ -23,7 +30,8 @@ def validate_sequence_input(x: Tensor, mask: Tensor | None, in_dim: int) -> Tens
         ``[B, T]`` bool mask.
 
     Raises:
-        ValueError: if ``x`` is not a ``[B, T, in_dim]`` sequence or the mask does not match it.
+        ValueError: if ``x`` is not a ``[B, T, in_dim]`` sequence, is longer than
+            :data:`MAX_SEQUENCE_STEPS` or the mask does not match it.
     """
     if x.dim() != 3:
         raise ValueError(
@@ -32,6 +40,12 @@ def validate_sequence_input(x: Tensor, mask: Tensor | None, in_dim: int) -> Tens
         )
     if x.shape[-1] != in_dim:
         raise ValueError(f"expected feature size {in_dim}, got input of shape {tuple(x.shape)}")
+    if x.shape[1] > MAX_SEQUENCE_STEPS:
+        raise ValueError(
+            f"sequence of {x.shape[1]} steps is longer than the {MAX_SEQUENCE_STEPS} a sequence encoder "
+            "accepts (attention memory grows with the square of the length); pool the features "
+            "(e.g. max_frames of the LLD extractors) or cut long media into windows"
+        )
     if mask is None:
         return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
     if mask.shape != x.shape[:2]:

@@ -16,7 +16,10 @@ Registered in ``EXTRACTORS`` (dims measured with opensmile 2.6.0):
 LLD frames come every 10 ms (so ``T`` is about 100 per second of audio); ``max_frames`` caps
 ``T`` by averaging consecutive frames (see :func:`pool_frames`). A clip too short for a feature
 set (openSMILE returns NaN below about 0.1 s) is an :class:`~scenesense.extraction.base.ItemError`,
-like every decoding problem. ``opensmile`` is imported on the first extraction, never at import.
+like every decoding problem and a file longer than
+:data:`~scenesense.extraction.audio_io.MAX_AUDIO_SECONDS` (10 minutes: decoding stops there, so
+memory stays bounded; ``scenesense predict`` cuts longer media into windows).
+``opensmile`` is imported on the first extraction, never at import.
 """
 
 from __future__ import annotations
