@@ -7,6 +7,7 @@ from scenesense.config import (
     ConfigError,
     ExperimentConfig,
     build_config,
+    diff_mappings,
     dump_yaml,
     from_dict,
     load_yaml,
@@ -87,3 +88,21 @@ def test_load_yaml_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [1\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_yaml(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ({"precision": "bogus"}, "trainer.precision"), ({"devices": 0}, "trainer.devices"),
+    ({"accelerator": "abacus"}, "trainer.accelerator"), ({"seed": -1}, "trainer.seed"),
+    ({"seed": 2**32}, "trainer.seed"), ({"num_workers": -2}, "trainer.num_workers"),
+    ({"betas": [0.9, 1.0]}, "trainer.betas"), ({"weight_decay": -0.1}, "trainer.weight_decay"),
+])
+def test_hardware_and_seed_settings_are_checked_in_the_config(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        build_config({"trainer": override})
+
+
+def test_diff_mappings_lists_changed_leaves_by_dotted_key():
+    old = {"name": "a", "trainer": {"lr": 0.1, "betas": [0.9, 0.99]}, "data": {"params": {"n": 1}}}
+    new = {"name": "a", "trainer": {"lr": 0.5, "betas": [0.9, 0.99]}, "data": {"params": {"n": 1, "m": 2}}}
+    assert diff_mappings(old, new) == ["data.params.m: None -> 2", "trainer.lr: 0.1 -> 0.5"]
+    assert diff_mappings(old, old) == []
