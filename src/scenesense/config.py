@@ -243,8 +243,28 @@ def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_value(raw: str, key: str) -> Any:  # noqa: ANN401
-    """One ``--set`` value parsed as (safe) YAML: ``3`` int, ``[1, 2]`` list, ``x`` str, empty -> ``""``.
+class _PlainYamlLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: ``*name`` could build a cycle or expand exponentially when copied."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_plain_yaml(text: str) -> Any:  # noqa: ANN401
+    """Parse ``text`` as safe YAML (no Python tags) without anchors' aliases.
+
+    Raises:
+        yaml.YAMLError: invalid YAML, a Python tag, or an alias.
+    """
+    return yaml.load(text, Loader=_PlainYamlLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def parse_value(raw: str, option: str) -> Any:  # noqa: ANN401
+    """One option value (``option`` names it in errors, e.g. ``"--set trainer.lr"``) parsed as safe
+    YAML: ``3`` int, ``[1, 2]`` list, ``x`` str, empty -> ``""``.
 
     Raises:
         ConfigError: the text is not valid YAML, or asks for a Python object (``!!python/...`` tags).
@@ -252,10 +272,10 @@ def parse_value(raw: str, key: str) -> Any:  # noqa: ANN401
     if not raw.strip():
         return ""
     try:
-        return yaml.safe_load(raw)
+        return load_plain_yaml(raw)
     except yaml.YAMLError as err:
         reason = " ".join(str(getattr(err, "problem", None) or err).split())
-        raise ConfigError(f"--set {key}={raw!r}: not a valid YAML value ({reason})") from None
+        raise ConfigError(f"{option}={raw!r}: not a valid YAML value ({reason})") from None
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -263,7 +283,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.path=value")
     path, raw = text.split("=", 1)
-    value = parse_value(raw, path.strip())
+    value = parse_value(raw, f"--set {path.strip()}")
     node: dict[str, Any] = {}
     out = node
     keys = path.strip().split(".")
@@ -277,9 +297,11 @@ def parse_override(text: str) -> dict[str, Any]:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path``."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_plain_yaml(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML ({err})") from None
     if data is None:

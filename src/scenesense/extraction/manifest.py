@@ -194,7 +194,10 @@ def read_manifest_csv(path: str | Path, *, label_space: LabelSpace | None = None
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such manifest file")
-    text = path.read_bytes().decode("utf-8-sig", errors="strict")
+    try:
+        text = path.read_bytes().decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{path}: manifest is not UTF-8 text ({err.reason} at byte {err.start})") from None
     allow_fields_up_to(len(text))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = _read_header(path, reader)
