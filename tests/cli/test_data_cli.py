@@ -9,6 +9,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import socket
 import tarfile
 import threading
@@ -156,3 +157,20 @@ def test_from_file_that_is_not_an_archive_exits_1_and_records_nothing(tmp_path, 
     assert (dest / "MELD.Features.Models" / "features" / "text.pkl").read_bytes() == b"x"
     record = json.loads(records.read_text())["MELD.Features.Models.tar.gz"]
     assert record["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest() and record["extracted_to"] == "."
+
+
+def test_install_removes_the_stale_temp_of_a_killed_checksum_write(tmp_path, capsys, monkeypatch):
+    from scenesense.utils.io import STALE_TEMP_SECONDS
+
+    dest = tmp_path / "d"
+    dest.mkdir()
+    killed = dest / f".{dl.CHECKSUMS}.k1ll3d.tmp"
+    killed.write_text("{")
+    then = killed.stat().st_mtime - 2 * STALE_TEMP_SECONDS
+    os.utime(killed, (then, then))
+    data = _zip_bytes()
+    local = tmp_path / "speech.zip"
+    local.write_bytes(data)
+    monkeypatch.setitem(dl.REGISTRY, "tiny", _entry("http://127.0.0.1:9/speech.zip", data))
+    assert main(["data", "download", "tiny", "--dest", str(dest), "--from-file", str(local)]) == 0
+    assert not killed.exists() and (dest / dl.CHECKSUMS).is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 
 import h5py
@@ -190,3 +191,16 @@ def test_cli_export(store, tmp_path, capsys):
     assert "num_classes': 3" in capsys.readouterr().out
     with pytest.raises(data_cli.ConfigError, match="--max-len"):
         data_cli.run_export(_export_args(store, tmp_path / "z.pkl", max_len=["text=x"]))
+
+
+def test_an_export_removes_the_stale_temp_of_a_killed_one(store, tmp_path):
+    from scenesense.utils.io import STALE_TEMP_SECONDS
+
+    out = tmp_path / "out"
+    out.mkdir()
+    killed = out / ".x.pkl.k1ll3d.tmp"
+    killed.write_bytes(b"\x80\x04half a pickle")
+    then = killed.stat().st_mtime - 2 * STALE_TEMP_SECONDS
+    os.utime(killed, (then, then))
+    export_mmsa(store, out / "x.pkl")
+    assert sorted(p.name for p in out.iterdir()) == ["x.pkl"]

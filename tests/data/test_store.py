@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import h5py
 import numpy as np
@@ -151,3 +152,17 @@ def test_unlabelled_rows_are_stored_as_minus_one_and_refused_by_training(tmp_pat
                         "trainer": {"epochs": 1, "progress": False}})
     with pytest.raises(ValueError, match="1 of 3 rows have no label"):
         api.train(cfg, tmp_path / "run")
+
+
+def test_a_new_writer_removes_the_stale_temp_of_a_killed_one(tmp_path):
+    from scenesense.utils.io import STALE_TEMP_SECONDS
+
+    killed = tmp_path / ".dev.h5.k1ll3d.tmp"  # what a SIGKILLed writer leaves
+    killed.write_bytes(b"half an HDF5 file")
+    then = os.path.getmtime(killed) - 2 * STALE_TEMP_SECONDS
+    os.utime(killed, (then, then))
+    live = tmp_path / ".dev.h5.w0rk1n.tmp"  # a writer still running beside us
+    live.write_bytes(b"in progress")
+    with _writer(tmp_path / "dev.h5") as w:
+        w.append(["u"], [0], {"text": [np.ones((1, 2))], "audio": [np.ones(3)]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dev.h5.w0rk1n.tmp", "dev.h5"]

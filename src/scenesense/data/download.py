@@ -75,6 +75,8 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
+from scenesense.utils.io import remove_stale_temps
+
 logger = logging.getLogger(__name__)
 
 ArchiveKind = Literal["none", "zip", "tar.gz"]
@@ -256,6 +258,7 @@ def _read_records(dest: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_records(dest: Path, records: Mapping[str, Any]) -> None:
+    remove_stale_temps(dest, f".{CHECKSUMS}.")
     fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{CHECKSUMS}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(records, f, indent=2, sort_keys=True)

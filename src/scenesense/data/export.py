@@ -60,7 +60,7 @@ from scenesense.data.dataset import resolve_feature_sets
 from scenesense.data.labels import SENTIMENT3, sentiment3_ids
 from scenesense.data.store import UNLABELLED, StoreError, StoreSplit, find_store_splits, open_store_split
 from scenesense.types import MODALITIES
-from scenesense.utils.io import default_file_mode
+from scenesense.utils.io import default_file_mode, remove_stale_temps
 
 MMSA_SPLITS: dict[str, str] = {"train": "train", "valid": "dev", "test": "test"}
 """MMSA split key -> store split read for it (the default)."""
@@ -286,6 +286,7 @@ def _labels(meta: StoreSplit) -> dict[str, Any]:
 
 def _atomic_pickle(data: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.name}.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

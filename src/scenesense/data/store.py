@@ -40,7 +40,7 @@ import numpy as np
 
 from scenesense.data.labels import LabelSpace
 from scenesense.types import MODALITIES, validate_modality
-from scenesense.utils.io import default_file_mode
+from scenesense.utils.io import default_file_mode, remove_stale_temps
 
 FORMAT = "scenesense-store"
 VERSION = 1
@@ -366,6 +366,7 @@ class StoreWriter:
         self.label_space = label_space
         self.features = dict(features)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.path.parent, f".{self.path.name}.")
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
