@@ -177,3 +177,12 @@ def test_meld_source_passes_extractor_params_to_word_vectors(tmp_path, monkeypat
     assert info.dim == 3 and info.provenance["params"]["oov"] == "skip"
     with pytest.raises(ConfigError, match="extractor_params"):
         prepare_dataset(DataConfig(dataset="meld", root=str(root), params={**params, "extractor_params": [1]}))
+
+
+def test_find_meld_csv_follows_a_linked_folder_without_looping(tmp_path, write_meld_csv):
+    real = write_meld_csv("elsewhere/train_sent_emo.csv").parent
+    root = tmp_path / "MELD"
+    root.mkdir()
+    (root / "Raw").symlink_to(real, target_is_directory=True)
+    (real / "loop").symlink_to(real, target_is_directory=True)  # a link back up must not repeat the walk
+    assert find_meld_csv(root, "train") == root / "Raw" / "train_sent_emo.csv"

@@ -26,6 +26,7 @@ from pathlib import Path
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
 from scenesense.data.validation import DataFormatError, ValidationReport
+from scenesense.utils.io import walk_files
 
 MELD_COLUMNS: tuple[str, ...] = (
     "Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
@@ -234,7 +235,7 @@ def find_meld_csv(root: str | Path, split: str, *, required: bool = True) -> Pat
         raise ValueError(f"unknown MELD split {split!r}; expected one of {list(MELD_SPLITS)} (or 'val')")
     root = Path(root)
     names = [f"{stem}_sent_emo.csv" for stem in _SPLIT_FILE_STEMS[key]]
-    found = sorted({p for name in names for p in root.rglob(name) if p.is_file()}) if root.is_dir() else []
+    found = [p for p in walk_files(root) if p.name in names] if root.is_dir() else []
     if len(found) > 1:
         raise DataFormatError(f"{root}: several MELD {key} CSVs {[str(p) for p in found]}; "
                               f"keep one or point to its folder")

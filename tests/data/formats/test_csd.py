@@ -226,3 +226,11 @@ def test_validate_reports_a_broken_entry_instead_of_raising(mosi):
 def test_a_regression_model_trains_on_the_converted_store(mosi, tmp_path, monkeypatch):
     metrics = train_tiny("csd", mosi, {"splits": SPLITS}, tmp_path, monkeypatch)
     assert metrics["epochs_run"] == 1 and np.isfinite(metrics["mae"])
+
+
+def test_csd_files_in_a_linked_folder_are_found(mosi, tmp_path):
+    root = tmp_path / "linked"
+    root.mkdir()
+    (root / "CMU_MOSI").symlink_to(mosi, target_is_directory=True)
+    out = meta(convert(root, tmp_path / "out", splits=SPLITS)["train"])
+    assert out["features"] == ["audio", "text", "vision"]

@@ -21,6 +21,7 @@ from scenesense.data.labels import MELD_EMOTIONS, LabelSpace
 from scenesense.data.meld import MELD_SPLITS, find_meld_csv
 from scenesense.data.safe_pickle import load_pickle
 from scenesense.data.validation import DataFormatError
+from scenesense.utils.io import walk_files
 
 Key = tuple[int, int]  # (Dialogue_ID, Utterance_ID)
 FILE_SPLITS: tuple[str, ...] = ("train", "val", "test")  # order of the 3-tuples; spelling in file names
@@ -97,8 +98,8 @@ def _index(root: Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise DataFormatError(f"{root}: not a folder (meld_features reads a folder of MELD/FacialMMT files)")
     index: dict[str, list[Path]] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
+    for path in walk_files(root):
+        if not path.name.startswith("."):
             index.setdefault(path.name, []).append(path)
     return index
 

@@ -46,6 +46,7 @@ from scenesense.data.labels import TASKS, LabelSpace
 from scenesense.data.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError
+from scenesense.utils.io import walk_files
 
 COLUMN_SETS = {"au": re.compile(r"^AU\d\d_[rc]$"), "au_r": re.compile(r"^AU\d\d_r$"),
                "au_c": re.compile(r"^AU\d\d_c$")}
@@ -150,8 +151,8 @@ def find_clip_csvs(root: Path, ids: set[str], exclude: Sequence[Path]) -> tuple[
     skip = {p.resolve() for p in exclude}
     found: dict[str, Path] = {}
     ignored = 0
-    for path in sorted(root.rglob("*.csv")):
-        if path.resolve() in skip or path.name.startswith("."):
+    for path in walk_files(root):
+        if path.suffix != ".csv" or path.resolve() in skip or path.name.startswith("."):
             continue
         if path.stem not in ids:
             ignored += 1
