@@ -1,7 +1,7 @@
-"""Property tests: the manifest readers and ``--set`` parsing on arbitrary input.
+"""Property tests: the manifest readers on arbitrary bytes.
 
 Whatever the bytes, a reader returns rows or raises the package's one-line error (a
-``ValueError`` naming the file); ``--set`` values are parsed or refused as configuration errors.
+``ValueError`` naming the file).
 """
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ import csv
 import io
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenesense.cli.common import parse_params
-from scenesense.config import ConfigError, parse_override
 from scenesense.data.labels import LabelSpace
 from scenesense.extraction.manifest import read_manifest_csv
 from scenesense.predict import read_manifest
@@ -75,21 +72,3 @@ def test_predict_manifest_reader_returns_items_or_one_error(tmp_path_factory, ra
     else:
         ids = [item["id"] for item in items]
         assert len(ids) == len(set(ids))
-
-
-@settings(max_examples=300, deadline=None)
-@given(key=st.text(max_size=20), value=st.text(max_size=40))
-def test_set_values_parse_or_are_configuration_errors(key, value):
-    pair = f"{key}={value}"
-    for parse in (parse_override, lambda p: parse_params([p])):
-        try:
-            parse(pair)
-        except ConfigError as err:
-            assert str(err).strip()
-
-
-@pytest.mark.parametrize("value", ["!!python/object/apply:os.system [id]", "!!python/name:os.system",
-                                   "[1,", "{a: ", "&a [*a]", "!!binary x"])
-def test_unsafe_or_broken_set_values_are_refused_naming_the_option(value):
-    with pytest.raises(ConfigError, match=r"--set trainer\.lr=.*not a valid YAML value"):
-        parse_override(f"trainer.lr={value}")

@@ -68,7 +68,7 @@ def test_sigkilled_train_resumes_to_the_uninterrupted_weights(tmp_path):
     killed = tmp_path / "killed"
     _kill_when(killed, env, epochs_done=0, extra_s=0.5)  # mid first epoch
     _kill_when(killed, env, epochs_done=1, extra_s=0.0)  # right after an epoch was saved
-    done = subprocess.run(_command(killed), env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_command(killed), env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
 
     assert _history(killed) == _history(full)
