@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -29,10 +30,23 @@ from scenesense.cli import main
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
 
-TINY = ["--modalities", "audio", "text", "--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
-        "--set", "model.sequence_encoder.params.num_layers=1",
-        "--set", "model.sequence_encoder.params.dim_feedforward=16",
-        "--set", "trainer.progress=false", "--set", "trainer.batch_size=8"]
+TINY = [
+    "--modalities",
+    "audio",
+    "text",
+    "--set",
+    "model.out_dim=8",
+    "--set",
+    "model.head_hidden_dim=8",
+    "--set",
+    "model.sequence_encoder.params.num_layers=1",
+    "--set",
+    "model.sequence_encoder.params.dim_feedforward=16",
+    "--set",
+    "trainer.progress=false",
+    "--set",
+    "trainer.batch_size=8",
+]
 SYNTH = ["--set", "data.params={n_train: 24, n_dev: 8, n_test: 8}"]
 MARKER = "EXECUTED"  # file a payload would create in the case folder if it ran
 
@@ -63,8 +77,9 @@ def random_bytes(d: Path, name: str, n: int = 4096) -> Path:
     return path
 
 
-def meld_dir(d: Path, rows: list[list[object]] | None = None, header: list[str] | None = None,
-             raw: bytes | None = None) -> Path:
+def meld_dir(
+    d: Path, rows: list[list[object]] | None = None, header: list[str] | None = None, raw: bytes | None = None
+) -> Path:
     root = d / "MELD"
     root.mkdir()
     kwargs = {"header": header} if header else {}
@@ -82,6 +97,7 @@ def meld_unknown_label(d: Path) -> Path:
 
 def meld_missing_column(d: Path) -> Path:
     from conftest import MELD_HEADER
+
     header = [h for h in MELD_HEADER if h != "Utterance"]
     return meld_dir(d, [[v for i, v in enumerate(r) if i != 1] for r in MELD_ROWS], header)
 
@@ -97,14 +113,26 @@ def meld_empty(d: Path) -> Path:
 def store(d: Path, tamper: Callable[[h5py.File], None] | None = None) -> Path:
     """A valid two-split store (audio vector, text sequence, 3 classes), then ``tamper`` on train."""
     root = d / "store"
-    specs = {"audio": FeatureSpec("audio", "vector", 3), "text": FeatureSpec("text", "sequence", 4, max_len=12)}
+    specs = {
+        "audio": FeatureSpec("audio", "vector", 3),
+        "text": FeatureSpec("text", "sequence", 4, max_len=12),
+    }
     rng = np.random.default_rng(0)
     for split, n in (("train", 12), ("dev", 6)):
-        with StoreWriter(root / f"{split}.h5", label_space=LabelSpace(("a", "b", "c")), features=specs,
-                         source={"dataset": "corpus"}) as w:
-            w.append([f"{split}{i}" for i in range(n)], [i % 3 for i in range(n)], {
-                "audio": list(rng.normal(size=(n, 3)).astype(np.float32)),
-                "text": [rng.normal(size=(1 + i % 12, 4)).astype(np.float32) for i in range(n)]})
+        with StoreWriter(
+            root / f"{split}.h5",
+            label_space=LabelSpace(("a", "b", "c")),
+            features=specs,
+            source={"dataset": "corpus"},
+        ) as w:
+            w.append(
+                [f"{split}{i}" for i in range(n)],
+                [i % 3 for i in range(n)],
+                {
+                    "audio": list(rng.normal(size=(n, 3)).astype(np.float32)),
+                    "text": [rng.normal(size=(1 + i % 12, 4)).astype(np.float32) for i in range(n)],
+                },
+            )
     if tamper is not None:
         with h5py.File(root / "train.h5", "r+") as f:
             tamper(f)
@@ -116,6 +144,7 @@ def _set(path: str, index: int, value: float) -> Callable[[h5py.File], None]:
         data = f[path][()]
         data.flat[index] = value
         f[path][...] = data
+
     return tamper
 
 
@@ -129,8 +158,6 @@ def not_hdf5_store(d: Path) -> Path:
 
 def tampered_run(d: Path, run: Path, payload: str) -> Path:
     """A copy of ``run`` whose ``checkpoint.pt`` is replaced by ``payload``."""
-    import shutil
-
     copy = d / "run"
     shutil.copytree(run, copy)
     target = copy / "checkpoint.pt"
@@ -202,144 +229,256 @@ def _yaml(d: Path, text: str) -> str:
     return str(path)
 
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9**9 leaves once expanded
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)) + "data: {params: *i}\n"
-SYSTEM_TAG = "!!python/object/apply:os.system ['touch {marker}']"
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
 
-CASES: dict[str, Case] = {
-    # configuration: YAML files and --set values (exit 2)
-    "train config not YAML": Case(lambda d, r: ["train", "-c", _yaml(d, "trainer: [1,\n"),
-                                                "--run-dir", str(d / "out")], (2,)),
-    "train config python tag": Case(lambda d, r: ["train", "-c", _yaml(d, f"name: {SYSTEM_TAG.format(marker=d / MARKER)}\n"),
-                                                  "--run-dir", str(d / "out")], (2,)),
-    "train config alias bomb": Case(lambda d, r: ["train", "-c", _yaml(d, BOMB), "--run-dir", str(d / "out")], (2,)),
-    "train config a list": Case(lambda d, r: ["train", "-c", _yaml(d, "- 1\n- 2\n"), "--run-dir", str(d / "out")], (2,)),
-    "train config binary": Case(lambda d, r: ["train", "-c", str(random_bytes(d, "c.yaml")),
-                                              "--run-dir", str(d / "out")], (2,)),
-    "train --set python tag": Case(lambda d, r: ["train", "--set", "name=" + SYSTEM_TAG.format(marker=d / MARKER),
-                                                 "--run-dir", str(d / "out")], (2,)),
-    "train --set broken list": Case(lambda d, r: ["train", "--set", "trainer.lr=[1,", "--run-dir", str(d / "out")], (2,)),
-    "train --set unknown key": Case(lambda d, r: ["train", "--set", "trainer.lrr=1", "--run-dir", str(d / "out")], (2,)),
-    "train bad precision": Case(lambda d, r: ["train", *SYNTH, "--set", "trainer.precision=fp13",
-                                              "--run-dir", str(d / "out")], (2,)),
-    "train zero devices": Case(lambda d, r: ["train", *SYNTH, "--set", "trainer.devices=0",
-                                             "--run-dir", str(d / "out")], (2,)),
-    "train negative seed": Case(lambda d, r: ["train", *SYNTH, "--seed", "-3", "--run-dir", str(d / "out")], (2,)),
-    "train bad synthetic params": Case(lambda d, r: ["train", "--set", "data.params={n_train: -4}",
-                                                     "--run-dir", str(d / "out")], (2,)),
-    "experiment config not YAML": Case(lambda d, r: ["experiment", "-c", _yaml(d, "a: {b\n"),
-                                                     "--output-dir", str(d / "out")], (2,)),
-    "extract --param broken": Case(lambda d, r: ["extract", "--ravdess", str(d), "--features", "audio=egemaps",
-                                                 "--param", "audio.x=[1,",
-                                                 "--out", str(d / "out")], (1, 2)),
-    # stores (train on them, inspect them)
-    "train store label 99": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                               str(store(d, _set("meta/label", 3, 99))), "--epochs", "1",
-                                               "--run-dir", str(d / "out")], (1, 2)),
-    "train store length -5": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                                 str(store(d, _set("features/text/lengths", 2, -5))),
-                                                 "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
-    "train store length 1000": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                                  str(store(d, _set("features/text/lengths", 4, 1000))),
-                                                  "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
-    "train store length 0 present": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                                       str(store(d, _set("features/text/lengths", 5, 0))),
-                                                       "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
-    "train store NaN feature": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                                  str(store(d, _set("features/audio/data", 7, np.nan))),
-                                                  "--epochs", "1", "--run-dir", str(d / "out")], (1, 2)),
-    "train store not HDF5": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                               str(not_hdf5_store(d)), "--run-dir", str(d / "out")], (1, 2)),
-    "train store empty folder": Case(lambda d, r: ["train", *TINY, "--dataset", "store", "--root",
-                                                   str((d / "e").mkdir() or d / "e"), "--run-dir", str(d / "out")],
-                                     (1, 2)),
-    "inspect not HDF5": Case(lambda d, r: ["data", "inspect", str(not_hdf5_store(d))], (1, 2)),
-    "inspect a CSV": Case(lambda d, r: ["data", "inspect", str(meld_dir(d) / "dev_sent_emo.csv")], (1, 2)),
-    "export bad store": Case(lambda d, r: ["data", "export", str(not_hdf5_store(d)), "--format", "mmsa",
-                                           "--split", "test=dev", "--out", str(d / "out")], (1, 2)),
-    # feature files and CSVs converted into a store
-    "convert mmsa evil pickle": Case(lambda d, r: ["data", "convert", "mmsa", "--root", str(evil_pickle(d)),
-                                                   "--out", str(d / "out")]),
-    "convert mmsa random bytes": Case(lambda d, r: ["data", "convert", "mmsa", "--root",
-                                                    str(random_bytes(d, "aligned_50.pkl")), "--out", str(d / "out")]),
-    "convert mult evil pickle": Case(lambda d, r: ["data", "convert", "mult", "--root",
-                                                   str(evil_pickle(d, "mosei_senti_data.pkl").parent),
-                                                   "--out", str(d / "out")], (1, 2)),
-    "convert csd random bytes": Case(lambda d, r: ["data", "convert", "csd", "--root",
-                                                   str(random_bytes(d, "x.csd").parent), "--out", str(d / "out")],
-                                     (1, 2)),
-    "convert meld unknown label": Case(lambda d, r: ["data", "convert", "meld", "--root", str(meld_unknown_label(d)),
-                                                     "--out", str(d / "out")]),
-    "convert meld missing column": Case(lambda d, r: ["data", "convert", "meld", "--root",
-                                                      str(meld_missing_column(d)), "--out", str(d / "out")]),
-    "convert meld binary CSV": Case(lambda d, r: ["data", "convert", "meld", "--root", str(meld_binary(d)),
-                                                  "--out", str(d / "out")]),
-    "convert meld empty CSV": Case(lambda d, r: ["data", "convert", "meld", "--root", str(meld_empty(d)),
-                                                 "--out", str(d / "out")]),
-    "convert table random bytes": Case(lambda d, r: ["data", "convert", "table", "--root",
-                                                     str(random_bytes(d, "f.csv").parent), "--out", str(d / "out")],
-                                       (1, 2)),
-    "convert ravdess empty": Case(lambda d, r: ["data", "convert", "ravdess", "--root",
-                                                str((d / "r").mkdir() or d / "r"), "--out", str(d / "out")], (1, 2)),
-    "validate mmsa evil pickle": Case(lambda d, r: ["data", "validate", "mmsa", "--root", str(evil_pickle(d))]),
-    # archives
-    "download a CSV": Case(lambda d, r: ["data", "download", "meld_features", "--from-file", str(archive(d, "csv")),
-                                         "--dest", str(d / "out")]),
-    "download truncated gzip": Case(lambda d, r: ["data", "download", "meld_features", "--from-file",
-                                                  str(archive(d, "truncated")), "--dest", str(d / "out")]),
-    "download link chain": Case(lambda d, r: ["data", "download", "meld_features", "--from-file",
-                                              str(archive(d, "link_chain")), "--dest", str(d / "out")]),
-    # runs: missing, tampered checkpoints
-    "evaluate no run": Case(lambda d, r: ["evaluate", str(d / "absent"), "--root", str(d),
-                                          "--output-dir", str(d / "out")], (1, 2)),
-    "evaluate store label 99": Case(lambda d, r: ["evaluate", str(r), "--store", str(store(d, _set("meta/label", 0, 99))),
-                                                  "--split", "train", "--output-dir", str(d / "out")], (1, 2)),
-    "evaluate meld CSV binary": Case(lambda d, r: ["evaluate", str(r), "--csv",
-                                                   str(meld_binary(d) / "dev_sent_emo.csv"),
-                                                   "--output-dir", str(d / "out")], (1, 2)),
-    "report no run": Case(lambda d, r: ["report", str(d / "absent"), "--output-dir", str(d / "out")], (1, 2)),
-    "report broken metrics": Case(lambda d, r: ["report", str(_broken_metrics(d, r)), "--output-dir", str(d / "out")],
-                                  (1, 2)),
-    "predict truncated WAV": Case(lambda d, r: ["predict", str(r), str(wav(d / "t.wav", truncate=True)),
-                                                "--out", str(d / "out")]),
-    "predict manifest binary": Case(lambda d, r: ["predict", str(r), "--manifest", str(random_bytes(d, "m.csv")),
-                                                  "--out", str(d / "out")], (1, 2)),
-    "predict conversation no columns": Case(lambda d, r: ["predict", str(r), "--conversation",
-                                                          str(meld_missing_column(d) / "dev_sent_emo.csv"),
-                                                          "--out", str(d / "out")], (1, 2)),
-    "extract manifest binary": Case(lambda d, r: ["extract", "--manifest", str(random_bytes(d, "m.csv")),
-                                                  "--features", "audio=egemaps", "--out", str(d / "out")], (1, 2)),
-    "extract ravdess empty": Case(lambda d, r: ["extract", "--ravdess", str((d / "r").mkdir() or d / "r"),
-                                                "--features", "audio=egemaps", "--out", str(d / "out")], (1, 2)),
-    "extract meld CSV binary": Case(lambda d, r: ["extract", "--meld-csv", str(meld_binary(d) / "dev_sent_emo.csv"),
-                                                  "--features", "text=minilm", "--out", str(d / "out")], (1, 2)),
-    "demo output is a file": Case(lambda d, r: ["demo", "--quick", "--output-dir", str(_file(d / "out"))], (1, 2),
-                                  out=""),
-}
-for _payload in ("pickle", "torch_zip", "random", "empty"):
-    CASES[f"evaluate checkpoint {_payload}"] = Case(
-        lambda d, r, p=_payload: ["evaluate", str(tampered_run(d, r, p)), "--root", str(d),
-                                  "--output-dir", str(d / "out")])
-    CASES[f"predict checkpoint {_payload}"] = Case(
-        lambda d, r, p=_payload: ["predict", str(tampered_run(d, r, p)), "hello", "--out", str(d / "out")])
-    CASES[f"robustness checkpoint {_payload}"] = Case(
-        lambda d, r, p=_payload: ["robustness", str(tampered_run(d, r, p))], out="run/robustness")
-    CASES[f"profile checkpoint {_payload}"] = Case(
-        lambda d, r, p=_payload: ["profile", str(tampered_run(d, r, p))], out="run/profile")
+
+def _file(path: Path) -> Path:
+    path.write_text("a file, not a folder")
+    return path
 
 
 def _broken_metrics(d: Path, run: Path) -> Path:
-    import shutil
-
     copy = d / "run"
     shutil.copytree(run, copy)
     (copy / "metrics.json").write_text("{not json")
     return copy
 
 
-def _file(path: Path) -> Path:
-    path.write_text("a file, not a folder")
-    return path
+# a YAML file whose aliases expand to 9**9 leaves
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    + "data: {params: *i}\n"
+)
+SYSTEM_TAG = "!!python/object/apply:os.system ['touch {marker}']"
+
+
+def _fill(arg: str, d: Path) -> str:
+    return arg.replace("{d}", str(d)).replace("{marker}", str(d / MARKER))
+
+
+def _train(*args: str) -> Callable[[Path, Path], list[str]]:
+    """``train ARGS --run-dir <case>/out``; ``{d}`` and ``{marker}`` in an argument are filled in."""
+    return lambda d, r: [
+        "train",
+        *(_fill(a, d) for a in args),
+        "--run-dir",
+        str(d / "out"),
+    ]
+
+
+def _train_store(tamper: Callable[[h5py.File], None] | None) -> Callable[[Path, Path], list[str]]:
+    return lambda d, r: [
+        "train",
+        *TINY,
+        "--dataset",
+        "store",
+        "--root",
+        str(store(d, tamper)),
+        "--epochs",
+        "1",
+        "--run-dir",
+        str(d / "out"),
+    ]
+
+
+def _convert(dataset: str, root: Callable[[Path], Path]) -> Callable[[Path, Path], list[str]]:
+    return lambda d, r: ["data", "convert", dataset, "--root", str(root(d)), "--out", str(d / "out")]
+
+
+def _download(kind: str) -> Callable[[Path, Path], list[str]]:
+    return lambda d, r: [
+        "data",
+        "download",
+        "meld_features",
+        "--from-file",
+        str(archive(d, kind)),
+        "--dest",
+        str(d / "out"),
+    ]
+
+
+def _extract(
+    source: str, path: Callable[[Path], Path], features: str, *extra: str
+) -> Callable[[Path, Path], list[str]]:
+    return lambda d, r: [
+        "extract",
+        source,
+        str(path(d)),
+        "--features",
+        features,
+        *extra,
+        "--out",
+        str(d / "out"),
+    ]
+
+
+def _on_run(
+    command: str, *args: str, run: Callable[[Path, Path], Path] | None = None
+) -> Callable[[Path, Path], list[str]]:
+    """``COMMAND RUN ARGS``; ``{d}`` in an argument is the case folder."""
+    return lambda d, r: [command, str(run(d, r) if run else r), *(_fill(a, d) for a in args)]
+
+
+def _dev_csv(build: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    return lambda d: build(d) / "dev_sent_emo.csv"
+
+
+CASES: dict[str, Case] = {
+    # configuration: YAML files and --set values (exit 2)
+    "train config not YAML": Case(lambda d, r: _train("-c", _yaml(d, "trainer: [1,\n"))(d, r), (2,)),
+    "train config python tag": Case(lambda d, r: _train("-c", _yaml(d, f"name: {SYSTEM_TAG}\n"))(d, r), (2,)),
+    "train config alias bomb": Case(lambda d, r: _train("-c", _yaml(d, BOMB))(d, r), (2,)),
+    "train config a list": Case(lambda d, r: _train("-c", _yaml(d, "- 1\n- 2\n"))(d, r), (2,)),
+    "train config binary": Case(lambda d, r: _train("-c", str(random_bytes(d, "c.yaml")))(d, r), (2,)),
+    "train --set python tag": Case(_train("--set", "name=" + SYSTEM_TAG), (2,)),
+    "train --set broken list": Case(_train("--set", "trainer.lr=[1,"), (2,)),
+    "train --set unknown key": Case(_train("--set", "trainer.lrr=1"), (2,)),
+    "train bad precision": Case(_train(*SYNTH, "--set", "trainer.precision=fp13"), (2,)),
+    "train zero devices": Case(_train(*SYNTH, "--set", "trainer.devices=0"), (2,)),
+    "train negative seed": Case(_train(*SYNTH, "--seed", "-3"), (2,)),
+    "train bad synthetic params": Case(_train("--set", "data.params={n_train: -4}"), (2,)),
+    "experiment config not YAML": Case(
+        lambda d, r: ["experiment", "-c", _yaml(d, "a: {b\n"), "--output-dir", str(d / "out")], (2,)
+    ),
+    "extract --param broken": Case(
+        _extract("--ravdess", lambda d: d, "audio=egemaps", "--param", "audio.x=[1,"), (2,)
+    ),
+    # stores: train on them, inspect them, export them
+    "train store label 99": Case(_train_store(_set("meta/label", 3, 99))),
+    "train store length -5": Case(_train_store(_set("features/text/lengths", 2, -5))),
+    "train store length 1000": Case(_train_store(_set("features/text/lengths", 4, 1000))),
+    "train store length 0 present": Case(_train_store(_set("features/text/lengths", 5, 0))),
+    "train store NaN feature": Case(_train_store(_set("features/audio/data", 7, np.nan))),
+    "train store not HDF5": Case(
+        lambda d, r: [
+            "train",
+            *TINY,
+            "--dataset",
+            "store",
+            "--root",
+            str(not_hdf5_store(d)),
+            "--run-dir",
+            str(d / "out"),
+        ]
+    ),
+    "train store empty folder": Case(
+        lambda d, r: [
+            "train",
+            *TINY,
+            "--dataset",
+            "store",
+            "--root",
+            str(_folder(d / "e")),
+            "--run-dir",
+            str(d / "out"),
+        ]
+    ),
+    "inspect not HDF5": Case(lambda d, r: ["data", "inspect", str(not_hdf5_store(d))]),
+    "inspect a CSV": Case(lambda d, r: ["data", "inspect", str(meld_dir(d) / "dev_sent_emo.csv")]),
+    "export bad store": Case(
+        lambda d, r: [
+            "data",
+            "export",
+            str(not_hdf5_store(d)),
+            "--format",
+            "mmsa",
+            "--split",
+            "test=dev",
+            "--out",
+            str(d / "out"),
+        ]
+    ),
+    # feature files and CSVs converted into a store
+    "convert mmsa evil pickle": Case(_convert("mmsa", evil_pickle)),
+    "convert mmsa random bytes": Case(_convert("mmsa", lambda d: random_bytes(d, "aligned_50.pkl"))),
+    "convert mult evil pickle": Case(
+        _convert("mult", lambda d: evil_pickle(d, "mosei_senti_data.pkl").parent)
+    ),
+    "convert csd random bytes": Case(_convert("csd", lambda d: random_bytes(d, "x.csd").parent)),
+    "convert meld unknown label": Case(_convert("meld", meld_unknown_label)),
+    "convert meld missing column": Case(_convert("meld", meld_missing_column)),
+    "convert meld binary CSV": Case(_convert("meld", meld_binary)),
+    "convert meld empty CSV": Case(_convert("meld", meld_empty)),
+    "convert table random bytes": Case(_convert("table", lambda d: random_bytes(d, "f.csv").parent), (1, 2)),
+    "convert ravdess empty": Case(_convert("ravdess", lambda d: _folder(d / "r")), (1, 2)),
+    "validate mmsa evil pickle": Case(
+        lambda d, r: ["data", "validate", "mmsa", "--root", str(evil_pickle(d))]
+    ),
+    # archives
+    "download a CSV": Case(_download("csv")),
+    "download truncated gzip": Case(_download("truncated")),
+    "download link chain": Case(_download("link_chain")),
+    # runs and raw inputs
+    "evaluate no run": Case(
+        lambda d, r: ["evaluate", str(d / "absent"), "--root", str(d), "--output-dir", str(d / "out")]
+    ),
+    "evaluate store label 99": Case(
+        lambda d, r: [
+            "evaluate",
+            str(r),
+            "--store",
+            str(store(d, _set("meta/label", 0, 99))),
+            "--split",
+            "train",
+            "--output-dir",
+            str(d / "out"),
+        ]
+    ),
+    "evaluate meld CSV binary": Case(
+        _on_run(
+            "evaluate",
+            "--csv",
+            "{d}/MELD/dev_sent_emo.csv",
+            "--output-dir",
+            "{d}/out",
+            run=lambda d, r: meld_binary(d) and r,
+        )
+    ),
+    "report no run": Case(lambda d, r: ["report", str(d / "absent"), "--output-dir", str(d / "out")]),
+    "report broken metrics": Case(_on_run("report", "--output-dir", "{d}/out", run=_broken_metrics)),
+    "predict truncated WAV": Case(
+        lambda d, r: ["predict", str(r), str(wav(d / "t.wav", truncate=True)), "--out", str(d / "out")]
+    ),
+    "predict manifest binary": Case(
+        lambda d, r: ["predict", str(r), "--manifest", str(random_bytes(d, "m.csv")), "--out", str(d / "out")]
+    ),
+    "predict conversation no columns": Case(
+        lambda d, r: [
+            "predict",
+            str(r),
+            "--conversation",
+            str(_dev_csv(meld_missing_column)(d)),
+            "--out",
+            str(d / "out"),
+        ]
+    ),
+    "extract manifest binary": Case(
+        _extract("--manifest", lambda d: random_bytes(d, "m.csv"), "audio=egemaps")
+    ),
+    "extract ravdess empty": Case(_extract("--ravdess", lambda d: _folder(d / "r"), "audio=egemaps")),
+    "extract meld CSV binary": Case(_extract("--meld-csv", _dev_csv(meld_binary), "text=minilm")),
+    "demo output is a file": Case(
+        lambda d, r: ["demo", "--quick", "--output-dir", str(_file(d / "out"))], out=""
+    ),
+}
+for _payload in ("pickle", "torch_zip", "random", "empty"):
+
+    def _tampered(d: Path, r: Path, p: str = _payload) -> Path:
+        return tampered_run(d, r, p)
+
+    CASES[f"evaluate checkpoint {_payload}"] = Case(
+        _on_run("evaluate", "--root", "{d}", "--output-dir", "{d}/out", run=_tampered)
+    )
+    CASES[f"predict checkpoint {_payload}"] = Case(
+        _on_run("predict", "hello", "--out", "{d}/out", run=_tampered)
+    )
+    CASES[f"robustness checkpoint {_payload}"] = Case(
+        _on_run("robustness", run=_tampered), out="run/robustness"
+    )
+    CASES[f"profile checkpoint {_payload}"] = Case(_on_run("profile", run=_tampered), out="run/profile")
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +495,7 @@ def _error_lines(err: str) -> list[str]:
     lines = err.rstrip("\n").splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("scenesense: error:")]
     assert starts, f"no 'scenesense: error:' line in stderr:\n{err}"
-    return lines[starts[0]:]
+    return lines[starts[0] :]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -379,21 +518,31 @@ def test_malformed_input_gets_one_line_and_leaves_nothing(name, finished_run, tm
     assert not (d / MARKER).exists(), f"{name}: a payload ran"
     if case.out:
         out = d / case.out
-        assert not out.exists() or not any(out.iterdir()) if out.is_dir() else not out.exists(), \
+        assert not out.exists() or not any(out.iterdir()) if out.is_dir() else not out.exists(), (
             f"{name}: left {sorted(p.name for p in out.rglob('*')) if out.is_dir() else out}"
+        )
     left = sorted(str(p.relative_to(d)) for p in set(d.rglob("*")) - before if p.name.endswith(".tmp"))
     assert not left, f"{name}: temporary files left: {left}"
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "--set", "trainer.lr=[1,"],
-    ["data", "inspect", "{root}/absent"],
-    ["evaluate", "{root}/absent", "--root", "{root}"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--set", "trainer.lr=[1,"],
+        ["data", "inspect", "{root}/absent"],
+        ["evaluate", "{root}/absent", "--root", "{root}"],
+    ],
+)
 def test_a_real_process_prints_one_line_and_no_traceback(argv, tmp_path):
     argv = [a.format(root=tmp_path) for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "scenesense", *argv], capture_output=True, text=True, check=False,
-                          timeout=120, env={**os.environ, "SCENESENSE_DEBUG": ""})
+    proc = subprocess.run(
+        [sys.executable, "-m", "scenesense", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "SCENESENSE_DEBUG": ""},
+    )
     assert proc.returncode in (1, 2), proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -410,9 +559,11 @@ def test_a_bug_is_named_as_one_and_debug_shows_the_traceback(monkeypatch, capsys
     parser_handler = main(["list"])
     err = capsys.readouterr().err
     assert parser_handler == 1 and "Traceback" not in err
-    assert err.strip() == ("scenesense: error: internal error IndexError: list index out of range. This is a bug "
-                           "in scenesense: re-run with --debug (or SCENESENSE_DEBUG=1) for the traceback and "
-                           "report it")
+    assert err.strip() == (
+        "scenesense: error: internal error IndexError: list index out of range. This is a bug "
+        "in scenesense: re-run with --debug (or SCENESENSE_DEBUG=1) for the traceback and "
+        "report it"
+    )
     assert main(["--debug", "list"]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "return [][1]" in err
@@ -434,6 +585,12 @@ def test_an_error_without_a_message_still_says_what_it_is(monkeypatch, capsys):
 
 def test_a_binary_extract_manifest_is_named_in_the_error(tmp_path, capsys):
     path = random_bytes(tmp_path, "m.csv")
-    assert main(["extract", "--manifest", str(path), "--features", "audio=egemaps", "--out", str(tmp_path / "o")]) == 1
-    assert capsys.readouterr().err.strip() == (f"scenesense: error: {path}: manifest is not UTF-8 text "
-                                               "(invalid start byte at byte 0)")
+    assert (
+        main(
+            ["extract", "--manifest", str(path), "--features", "audio=egemaps", "--out", str(tmp_path / "o")]
+        )
+        == 1
+    )
+    assert capsys.readouterr().err.strip() == (
+        f"scenesense: error: {path}: manifest is not UTF-8 text (invalid start byte at byte 0)"
+    )

@@ -17,10 +17,26 @@ from scenesense.data.labels import LabelSpace
 from scenesense.extraction.manifest import read_manifest_csv
 from scenesense.predict import read_manifest
 
-COLUMNS = ["id", "split", "label", "text", "audio", "video", "media", "dialogue_id", "position", "speaker", "x"]
-CELLS = st.one_of(st.text(max_size=12), st.sampled_from(["", "train", "dev", "a", "b", "-1", "3", "1e400", "nan",
-                                                         '"', "\n", "a,b", "\x00"]))
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+COLUMNS = [
+    "id",
+    "split",
+    "label",
+    "text",
+    "audio",
+    "video",
+    "media",
+    "dialogue_id",
+    "position",
+    "speaker",
+    "x",
+]
+CELLS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "train", "dev", "a", "b", "-1", "3", "1e400", "nan", '"', "\n", "a,b", "\x00"]),
+)
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @st.composite
@@ -38,7 +54,9 @@ def manifests(draw: st.DrawFn) -> bytes:
     text = buffer.getvalue()
     if draw(st.booleans()):
         text += '"unterminated,' + "y" * draw(st.sampled_from([1, 200_000]))
-    return (("\ufeff" if draw(st.booleans()) else "") + text).encode(draw(st.sampled_from(["utf-8", "utf-16"])))
+    return (("\ufeff" if draw(st.booleans()) else "") + text).encode(
+        draw(st.sampled_from(["utf-8", "utf-16"]))
+    )
 
 
 def _one_line_error_naming(path: Path, err: Exception) -> None:

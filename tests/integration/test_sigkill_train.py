@@ -19,11 +19,29 @@ from pathlib import Path
 import pytest
 import torch
 
-ARGS = ["train", "--recipe", "concat", "--epochs", "3", "--set", "data.params={n_train: 400, n_dev: 32, n_test: 8}",
-        "--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
-        "--set", "model.sequence_encoder.params.num_layers=1",
-        "--set", "model.sequence_encoder.params.dim_feedforward=16",
-        "--set", "trainer.progress=false", "--set", "trainer.batch_size=8", "--set", "trainer.patience=10"]
+ARGS = [
+    "train",
+    "--recipe",
+    "concat",
+    "--epochs",
+    "3",
+    "--set",
+    "data.params={n_train: 400, n_dev: 32, n_test: 8}",
+    "--set",
+    "model.out_dim=8",
+    "--set",
+    "model.head_hidden_dim=8",
+    "--set",
+    "model.sequence_encoder.params.num_layers=1",
+    "--set",
+    "model.sequence_encoder.params.dim_feedforward=16",
+    "--set",
+    "trainer.progress=false",
+    "--set",
+    "trainer.batch_size=8",
+    "--set",
+    "trainer.patience=10",
+]
 
 
 def _command(run_dir: Path) -> list[str]:
@@ -45,7 +63,9 @@ def _kill_when(run_dir: Path, env: dict[str, str], epochs_done: int, extra_s: fl
     """Start a run, SIGKILL it ``extra_s`` seconds after ``epochs_done`` epochs are in ``last.pt``."""
     proc = subprocess.Popen(_command(run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while _epoch_of(run_dir / "last.pt") < epochs_done and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        _epoch_of(run_dir / "last.pt") < epochs_done and proc.poll() is None and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     time.sleep(extra_s)
     if proc.poll() is not None:
@@ -62,8 +82,9 @@ def _history(run_dir: Path) -> list[dict]:
 def test_sigkilled_train_resumes_to_the_uninterrupted_weights(tmp_path):
     env = _env(tmp_path)
     full = tmp_path / "full"
-    subprocess.run(_command(full), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=300)
+    subprocess.run(
+        _command(full), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300
+    )
 
     killed = tmp_path / "killed"
     _kill_when(killed, env, epochs_done=0, extra_s=0.5)  # mid first epoch

@@ -29,15 +29,15 @@ def summary_row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
     return {"run": name, "n": metrics.get("n", ""), **{k: metrics[k] for k in headline_keys(metrics)}}
 
 
-def parse_params(pairs: list[str], flag: str = "--set") -> dict[str, Any]:
+def parse_params(pairs: list[str], prefix: str = "--set ") -> dict[str, Any]:
     """``["key=value", ...]`` -> dict, each value parsed as YAML (``3`` int, ``[1, 2]`` list, ``x`` str).
 
-    ``flag`` names the option in error messages.
+    Errors name each pair as ``<prefix>key=value`` (e.g. ``--param audio.`` for ``--param``).
     """
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ConfigError(f"{flag} {pair!r} must look like key=value")
+            raise ConfigError(f"{prefix}{pair!r} must look like key=value")
         key, raw = pair.split("=", 1)
-        out[key.strip()] = parse_value(raw, f"{flag} {key.strip()}")
+        out[key.strip()] = parse_value(raw, f"{prefix}{key.strip()}")
     return out

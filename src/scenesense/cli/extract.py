@@ -161,7 +161,7 @@ def parse_features(pairs: list[str] | None, params: list[str]) -> dict[str, tupl
             raise ConfigError(f"--param {pair!r}: {target!r} is neither a feature set {sorted(chosen)} nor a "
                               f"chosen extractor {sorted({e for e, _ in chosen.values()})}")
         for name in names:
-            chosen[name][1].update(parse_params([rest], flag=f"--param {target}."))
+            chosen[name][1].update(parse_params([rest], prefix=f"--param {target}."))
     return chosen
 
 
