@@ -235,7 +235,7 @@ def find_meld_csv(root: str | Path, split: str, *, required: bool = True) -> Pat
         raise ValueError(f"unknown MELD split {split!r}; expected one of {list(MELD_SPLITS)} (or 'val')")
     root = Path(root)
     names = [f"{stem}_sent_emo.csv" for stem in _SPLIT_FILE_STEMS[key]]
-    found = [p for p in walk_files(root) if p.name in names] if root.is_dir() else []
+    found = sorted(p for p in walk_files(root) if p.name in names) if root.is_dir() else []
     if len(found) > 1:
         raise DataFormatError(f"{root}: several MELD {key} CSVs {[str(p) for p in found]}; "
                               f"keep one or point to its folder")

@@ -89,7 +89,8 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
 
 
 def walk_files(root: str | Path) -> Iterator[Path]:
-    """Every file under the folder ``root``, in sorted order, following symbolic links to folders.
+    """Every file under the folder ``root`` (each folder's in name order), following symbolic links
+    to folders. Sort the result for one order over the whole tree.
 
     Each real folder is entered once (by its device and inode), so a link loop or two links to
     one folder cannot repeat or never end. Paths are spelled through the links, as found.

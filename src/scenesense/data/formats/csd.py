@@ -228,7 +228,7 @@ def select_files(root: Path, params: Mapping[str, Any]) -> Selection:
         ConfigError: a named file matches none or several files, a modality is ambiguous, or no
             feature file is found.
     """
-    paths = [p for p in walk_files(root) if p.suffix == ".csd" and not p.name.startswith(".")]
+    paths = sorted(p for p in walk_files(root) if p.suffix == ".csd" and not p.name.startswith("."))
     if not paths:
         raise DataFormatError(f"{root}: no .csd files")
     files = [read_csd(p) for p in paths]
@@ -415,7 +415,7 @@ class CsdSource(DatasetSource):
         """formats.md §6 "Validate" list for every file, and segments per split of the chosen labels."""
         report = ValidationReport(self.name, str(root))
         files = {}
-        for path in (p for p in walk_files(root) if p.suffix == ".csd"):
+        for path in sorted(p for p in walk_files(root) if p.suffix == ".csd"):
             csd = _validate_file(report, path)
             if csd is not None:
                 files[path.name] = {"root": csd.root, "dim": csd.dim, "entries": len(csd.entries),

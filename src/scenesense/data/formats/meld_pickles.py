@@ -98,7 +98,7 @@ def _index(root: Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise DataFormatError(f"{root}: not a folder (meld_features reads a folder of MELD/FacialMMT files)")
     index: dict[str, list[Path]] = {}
-    for path in walk_files(root):
+    for path in sorted(walk_files(root)):
         if not path.name.startswith("."):
             index.setdefault(path.name, []).append(path)
     return index

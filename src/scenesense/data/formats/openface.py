@@ -151,7 +151,7 @@ def find_clip_csvs(root: Path, ids: set[str], exclude: Sequence[Path]) -> tuple[
     skip = {p.resolve() for p in exclude}
     found: dict[str, Path] = {}
     ignored = 0
-    for path in walk_files(root):
+    for path in sorted(walk_files(root)):
         if path.suffix != ".csv" or path.resolve() in skip or path.name.startswith("."):
             continue
         if path.stem not in ids:
