@@ -34,8 +34,8 @@ def test_text_and_wav_table(run_a, fakes, tmp_path, capsys, caplog):
     argv = ["predict", str(run_a), "That is wonderful news.", str(loud), str(silent), "--top-k", "1"]
     assert main(argv) == 1  # one item failed: the others are still printed
     captured = capsys.readouterr()
-    assert _error_line(captured.err) == ("scenesense: error: 1 of 3 items could not be predicted "
-                                         "(see problems); the other predictions are printed above")
+    assert _error_line(captured.err) == ("scenesense: error: 1 of 3 items could not be predicted (see "
+                                         "problems); the predictions of the other 2 are printed")
     lines = captured.out.splitlines()
     assert lines[0].split() == ["id", "input", "prediction", "top", "1", "used", "missing"]
     rows = {line.split()[0]: line.split() for line in lines[2:5]}
@@ -107,8 +107,9 @@ def test_a_truncated_wav_fails_alone(lld_run, tmp_path, capsys):
     out = tmp_path / "p.csv"
     assert main(["predict", str(lld_run), str(good), str(bad), "--out", str(out)]) == 1
     captured = capsys.readouterr()
-    assert _error_line(captured.err) == ("scenesense: error: 1 of 2 items could not be predicted "
-                                         "(see problems); the other predictions are written above")
+    assert _error_line(captured.err) == ("scenesense: error: 1 of 2 items could not be predicted (see "
+                                         "problems); the predictions of the other 1 are printed and "
+                                         f"written to {out}")
     rows = {line.split()[0]: line.split() for line in captured.out.splitlines()[2:4]}
     assert rows["0"][1:3] == ["GOOD.wav", "high"] and rows["1"][1:3] == ["BAD.wav", "ERROR"]
     assert (f"  1: no modality could be extracted: audio: {bad}: WAV header says 10.0 s of audio but "

@@ -221,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if failed:
-        shown = "written" if out is not None else "printed"
-        print(f"scenesense: error: {failed} of {len(result.items)} items could not be predicted "
-              f"(see problems); the other predictions are {shown} above", file=sys.stderr)
+        written = f" and written to {out}" if out is not None else ""
+        print(f"scenesense: error: {failed} of {len(result.items)} items could not be predicted (see "
+              f"problems); the predictions of the other {result.n_ok} are printed{written}", file=sys.stderr)
         return 1
     return 0
