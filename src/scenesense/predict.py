@@ -252,18 +252,18 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
     warnings += _ignored_input_warnings({k for item in items for k in item.raw}, plans)
     if cfg.model.context is not None:
         warnings.append(NO_CONTEXT_WARNING)
-    speaker_norm = cfg.data.speaker_norm
-    if speaker_norm:
-        batch_size = max(len(items), 1)  # speaker statistics come from all the items given
-        warnings += _speaker_norm_warnings(items)
-    for message in warnings:
-        log.warning("%s", message)
     long = {i: path for i, item in enumerate(items)
             if (path := _long_audio(item, plans, window_s)) is not None}
     whole = [i for i in range(len(items)) if i not in long]
+    speaker_norm, chunk_size = cfg.data.speaker_norm, batch_size
+    if speaker_norm and whole:
+        chunk_size = len(whole)  # speaker statistics come from all the items given (long ones: their windows)
+        warnings += _speaker_norm_warnings([items[i] for i in whole])
+    for message in warnings:
+        log.warning("%s", message)
     predicted: dict[int, ItemPrediction] = {}
-    for start in range(0, len(whole), batch_size):
-        chunk = whole[start:start + batch_size]
+    for start in range(0, len(whole), chunk_size):
+        chunk = whole[start:start + chunk_size]
         predicted.update(zip(chunk, _predict_chunk(model, spec, plans, [items[i] for i in chunk], device,
                                                    speaker_norm)))
     for i, path in long.items():
