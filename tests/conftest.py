@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -137,3 +138,42 @@ def tiny_store(tmp_path: Path) -> Path:
                           dialogue_ids=["d0", "d0"], positions=[0, 1], speakers=["Ann", "Bob"])
             writer.append(ids[2:], [i % 3 for i in range(2, n)], {k: v[2:] for k, v in features.items()})
     return root
+
+
+TINY_MODEL_ARGS: list[str] = [
+    "--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
+    "--set", "model.sequence_encoder.params.num_layers=1", "--set", "model.sequence_encoder.params.dim_feedforward=16",
+    "--set", "trainer.progress=false", "--set", "trainer.batch_size=8",
+]
+"""``scenesense train`` arguments of a tiny, quick model (width 8, one encoder layer, batch 8, no bar)."""
+
+
+def write_audio_store(root: Path) -> Path:
+    """A store at ``root``: audio vectors (D=3) of classes a, b, c, 24 train and 12 dev rows, learnable."""
+    from scenesense.data.labels import LabelSpace
+    from scenesense.data.store import FeatureSpec, StoreWriter
+
+    rng = np.random.default_rng(0)
+    specs = {"audio": FeatureSpec("audio", "vector", 3)}
+    for split, n in (("train", 24), ("dev", 12)):
+        y = np.arange(n) % 3
+        x = (rng.normal(size=(n, 3)) + np.eye(3)[y]).astype(np.float32)
+        with StoreWriter(root / f"{split}.h5", label_space=LabelSpace(("a", "b", "c")), features=specs,
+                         source={"dataset": "fixture"}) as w:
+            w.append([f"{split}{i}" for i in range(n)], y.tolist(), {"audio": list(x)})
+    return root
+
+
+def tar_gz_bytes(members: dict[str, bytes], links: dict[str, tuple[str, bytes]] | None = None) -> bytes:
+    """A .tar.gz of regular files ``name -> data`` plus ``links``: ``name -> (target, tarfile type)``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, (target, kind) in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            tf.addfile(info)
+    return buffer.getvalue()

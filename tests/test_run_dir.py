@@ -8,36 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import write_audio_store
 from filelock import FileLock
 
 from scenesense.cli import main
 from scenesense.config import build_config, dump_yaml
-from scenesense.data.labels import LabelSpace
-from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.utils.io import LOCK_FILE
 
 TINY = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8", "--set", "trainer.progress=false",
         "--set", "trainer.batch_size=8", "--epochs", "1"]
 
 
-def _store(root: Path) -> Path:
-    """Audio vectors (D=3) for classes a, b, c: 24 train and 12 dev rows."""
-    rng = np.random.default_rng(0)
-    specs = {"audio": FeatureSpec("audio", "vector", 3)}
-    for split, n in (("train", 24), ("dev", 12)):
-        y = np.arange(n) % 3
-        x = (rng.normal(size=(n, 3)) + np.eye(3)[y]).astype(np.float32)
-        with StoreWriter(root / f"{split}.h5", label_space=LabelSpace(("a", "b", "c")), features=specs,
-                         source={"dataset": "fixture"}) as w:
-            w.append([f"{split}{i}" for i in range(n)], y.tolist(), {"audio": list(x)})
-    return root
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _store(tmp_path_factory.mktemp("store") / "store")
+    return write_audio_store(tmp_path_factory.mktemp("store") / "store")
 
 
 def _train(store: Path, run_dir: Path, *extra: str) -> list[str]:

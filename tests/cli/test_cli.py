@@ -8,13 +8,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import TINY_MODEL_ARGS
 
 from scenesense.cli import main
 
-TINY_MODEL = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
-              "--set", "model.sequence_encoder.params.num_layers=1",
-              "--set", "model.sequence_encoder.params.dim_feedforward=16",
-              "--set", "trainer.progress=false", "--set", "trainer.batch_size=8"]
+TINY_MODEL = TINY_MODEL_ARGS
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> dict:

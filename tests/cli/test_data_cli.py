@@ -11,7 +11,6 @@ import io
 import json
 import os
 import socket
-import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import tar_gz_bytes
 
 from scenesense.cli import main
 from scenesense.data import download as dl
@@ -129,16 +129,6 @@ def test_missing_or_unknown_dataset_exits_2(capsys, argv):
     assert "download" in _error_line(capsys)
 
 
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_from_file_that_is_not_an_archive_exits_1_and_records_nothing(tmp_path, capsys):
     """Issue 17, defect 11: a CSV passed for MELD.Features.Models.tar.gz is neither kept nor trusted."""
     dest, bad, good = tmp_path / "d", tmp_path / "some.csv", tmp_path / "MELD.Features.Models.tar.gz"
@@ -151,7 +141,7 @@ def test_from_file_that_is_not_an_archive_exits_1_and_records_nothing(tmp_path, 
     records = dest / dl.CHECKSUMS
     assert not records.exists() or "MELD.Features.Models.tar.gz" not in json.loads(records.read_text())
     assert not (dest / "MELD.Features.Models.tar.gz").exists() and bad.exists()
-    good.write_bytes(_tar_gz({"MELD.Features.Models/features/text.pkl": b"x"}))
+    good.write_bytes(tar_gz_bytes({"MELD.Features.Models/features/text.pkl": b"x"}))
     assert main(["data", "download", "meld_features", "--dest", str(dest), "--from-file", str(good)]) == 0
     assert capsys.readouterr().out.startswith("installed ")
     assert (dest / "MELD.Features.Models" / "features" / "text.pkl").read_bytes() == b"x"

@@ -24,29 +24,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import MELD_ROWS, render_meld_csv
+from conftest import MELD_HEADER, MELD_ROWS, TINY_MODEL_ARGS, render_meld_csv
 
 from scenesense.cli import main
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
 
-TINY = [
-    "--modalities",
-    "audio",
-    "text",
-    "--set",
-    "model.out_dim=8",
-    "--set",
-    "model.head_hidden_dim=8",
-    "--set",
-    "model.sequence_encoder.params.num_layers=1",
-    "--set",
-    "model.sequence_encoder.params.dim_feedforward=16",
-    "--set",
-    "trainer.progress=false",
-    "--set",
-    "trainer.batch_size=8",
-]
+TINY = ["--modalities", "audio", "text", *TINY_MODEL_ARGS]
 SYNTH = ["--set", "data.params={n_train: 24, n_dev: 8, n_test: 8}"]
 MARKER = "EXECUTED"  # file a payload would create in the case folder if it ran
 
@@ -96,8 +80,6 @@ def meld_unknown_label(d: Path) -> Path:
 
 
 def meld_missing_column(d: Path) -> Path:
-    from conftest import MELD_HEADER
-
     header = [h for h in MELD_HEADER if h != "Utterance"]
     return meld_dir(d, [[v for i, v in enumerate(r) if i != 1] for r in MELD_ROWS], header)
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_audio_store
 
 from scenesense import api
 from scenesense.cli import main
 from scenesense.config import build_config
-from scenesense.data.labels import LabelSpace
-from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.training.checkpoint import CheckpointError, load_checkpoint, load_weights
 
 
@@ -33,22 +32,10 @@ class Payload:
         return os.system, (f"touch {shlex.quote(str(self.marker))}",)
 
 
-def _store(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    specs = {"audio": FeatureSpec("audio", "vector", 3)}
-    for split, n in (("train", 24), ("dev", 12)):
-        y = np.arange(n) % 3
-        x = (rng.normal(size=(n, 3)) + np.eye(3)[y]).astype(np.float32)
-        with StoreWriter(root / f"{split}.h5", label_space=LabelSpace(("a", "b", "c")), features=specs,
-                         source={"dataset": "fixture"}) as w:
-            w.append([f"{split}{i}" for i in range(n)], y.tolist(), {"audio": list(x)})
-    return root
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tamper")
-    store = _store(root / "store")
+    store = write_audio_store(root / "store")
     cfg = build_config({"modalities": ["audio"], "data": {"dataset": "store", "root": str(store)},
                         "model": {"out_dim": 8, "head_hidden_dim": 8},
                         "trainer": {"epochs": 1, "batch_size": 8, "progress": False}})

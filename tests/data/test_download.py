@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import tar_gz_bytes
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -106,21 +107,6 @@ def _zip(members: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(buffer, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _tar(members: dict[str, bytes], links: dict[str, tuple[str, bytes]] | None = None) -> bytes:
-    """A .tar.gz of regular files plus ``links``: name -> (target, tarfile type)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        for name, (target, kind) in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = kind, target
-            tf.addfile(info)
     return buffer.getvalue()
 
 
@@ -278,8 +264,8 @@ def test_from_file_with_the_wrong_content_is_refused(server, tmp_path):
 
 
 def test_nested_archives_are_unpacked_in_place(server, tmp_path):
-    inner = _tar({"dev_splits_complete/dia0_utt0.mp4": b"\x00mp4"})
-    outer = _tar({"MELD.Raw/dev.tar.gz": inner, "MELD.Raw/dev_sent_emo.csv": b"a,b\r\n"})
+    inner = tar_gz_bytes({"dev_splits_complete/dia0_utt0.mp4": b"\x00mp4"})
+    outer = tar_gz_bytes({"MELD.Raw/dev.tar.gz": inner, "MELD.Raw/dev_sent_emo.csv": b"a,b\r\n"})
     reg = _serve(server, "MELD.Raw.tar.gz", outer, known=False, archive="tar.gz", inner=("dev.tar.gz",))
     download_dataset("tiny", tmp_path, registry=reg, progress=False)
     assert (tmp_path / "MELD.Raw" / "dev_splits_complete" / "dia0_utt0.mp4").read_bytes() == b"\x00mp4"
@@ -290,11 +276,11 @@ def test_nested_archives_are_unpacked_in_place(server, tmp_path):
 @pytest.mark.parametrize(("name", "archive"), [
     ("evil.zip", _zip({"Actor_01/ok.wav": b"x", "../escaped.txt": b"x"})),
     ("evil.zip", _zip({"/tmp/absolute.txt": b"x"})),
-    ("evil.tar.gz", _tar({"ok.txt": b"x", "sub/../../escaped.txt": b"x"})),
-    ("evil.tar.gz", _tar({"/abs/escaped.txt": b"x"})),
-    ("evil.tar.gz", _tar({}, {"link": ("../../outside", tarfile.SYMTYPE)})),
-    ("evil.tar.gz", _tar({}, {"link": ("/etc/passwd", tarfile.SYMTYPE)})),
-    ("evil.tar.gz", _tar({}, {"hard": ("../outside", tarfile.LNKTYPE)})),
+    ("evil.tar.gz", tar_gz_bytes({"ok.txt": b"x", "sub/../../escaped.txt": b"x"})),
+    ("evil.tar.gz", tar_gz_bytes({"/abs/escaped.txt": b"x"})),
+    ("evil.tar.gz", tar_gz_bytes({}, {"link": ("../../outside", tarfile.SYMTYPE)})),
+    ("evil.tar.gz", tar_gz_bytes({}, {"link": ("/etc/passwd", tarfile.SYMTYPE)})),
+    ("evil.tar.gz", tar_gz_bytes({}, {"hard": ("../outside", tarfile.LNKTYPE)})),
 ])
 def test_path_traversal_members_are_refused(tmp_path, name, archive):
     path = tmp_path / name
@@ -314,7 +300,7 @@ def test_path_traversal_in_a_download_leaves_the_archive_unextracted(server, tmp
 
 def test_a_symlink_inside_the_target_is_allowed(tmp_path):
     path = tmp_path / "ok.tar.gz"
-    path.write_bytes(_tar({"data/a.txt": b"x"}, {"data/b.txt": ("a.txt", tarfile.SYMTYPE)}))
+    path.write_bytes(tar_gz_bytes({"data/a.txt": b"x"}, {"data/b.txt": ("a.txt", tarfile.SYMTYPE)}))
     safe_extract(path, tmp_path / "out")
     assert (tmp_path / "out" / "data" / "b.txt").read_bytes() == b"x"
 
@@ -343,7 +329,7 @@ def test_registry_entries_are_well_formed():
 CHAIN = {"L": ("a/b/s/../../..", tarfile.SYMTYPE), "a/b/s": ("../..", tarfile.SYMTYPE)}  # L first
 
 
-def _members_tar(members: list[tuple[str, str, str]]) -> bytes:
+def _memberstar_gz_bytes(members: list[tuple[str, str, str]]) -> bytes:
     """A .tar.gz of ``(kind, name, target)`` in order; kind is file, dir, symlink or hardlink."""
     types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
              "hardlink": tarfile.LNKTYPE}
@@ -372,7 +358,7 @@ def _escapes(target: Path) -> list[str]:
 
 def test_a_link_chain_through_a_later_link_is_refused(tmp_path):
     path = tmp_path / "chain.tar.gz"
-    path.write_bytes(_tar({}, CHAIN))
+    path.write_bytes(tar_gz_bytes({}, CHAIN))
     target = tmp_path / "out" / "dest"
     with pytest.raises(UnsafeArchiveError, match=r"chain.tar.gz: member 'L' links to 'a/b/s/\.\./\.\./\.\.', "
                                                  r"a path through 'a/b/s'"):
@@ -382,7 +368,7 @@ def test_a_link_chain_through_a_later_link_is_refused(tmp_path):
 
 
 def test_a_link_chain_in_a_download_is_refused_and_nothing_is_kept(server, tmp_path):
-    reg = _serve(server, "chain.tar.gz", _tar({"a/b/ok.txt": b"x"}, CHAIN), known=False, archive="tar.gz")
+    reg = _serve(server, "chain.tar.gz", tar_gz_bytes({"a/b/ok.txt": b"x"}, CHAIN), known=False, archive="tar.gz")
     expected = "chain.tar.gz from http://.*a path through 'a/b/s'.*nothing was installed or recorded; re-run"
     with pytest.raises(UnsafeArchiveError, match=expected):
         download_dataset("tiny", tmp_path / "d", registry=reg, progress=False)
@@ -395,7 +381,7 @@ def test_links_inside_the_archive_are_made_whatever_their_order(tmp_path):
                ("hardlink", "a/copy.txt", "b/data.txt"), ("symlink", "a/up", ".."),
                ("symlink", "loop", "loop")]
     path = tmp_path / "ok.tar.gz"
-    path.write_bytes(_members_tar(members))
+    path.write_bytes(_memberstar_gz_bytes(members))
     out = safe_extract(path, tmp_path / "out")
     assert (out / "top").read_text() == (out / "a" / "copy.txt").read_text() == "b/data.txt\n"
     assert os.path.realpath(out / "a" / "up") == os.path.realpath(out) and os.path.islink(out / "loop")
@@ -413,7 +399,7 @@ def test_links_inside_the_archive_are_made_whatever_their_order(tmp_path):
 ])
 def test_unsafe_or_inconsistent_trees_are_refused(tmp_path, members):
     path = tmp_path / "bad.tar.gz"
-    path.write_bytes(_members_tar(members))
+    path.write_bytes(_memberstar_gz_bytes(members))
     with pytest.raises(UnsafeArchiveError, match="bad.tar.gz: member .*refusing to extract"):
         safe_extract(path, tmp_path / "out")
     assert os.listdir(tmp_path / "out") == []
@@ -421,8 +407,8 @@ def test_unsafe_or_inconsistent_trees_are_refused(tmp_path, members):
 
 def test_a_folder_that_older_links_pass_through_is_not_replaced(tmp_path):
     first, second = tmp_path / "first.tar.gz", tmp_path / "second.tar.gz"
-    first.write_bytes(_members_tar([("dir", "d", ""), ("symlink", "x", "d/..")]))  # x -> the target itself
-    second.write_bytes(_members_tar([("symlink", "d", ".")]))  # would turn x into target/..
+    first.write_bytes(_memberstar_gz_bytes([("dir", "d", ""), ("symlink", "x", "d/..")]))  # x -> the target itself
+    second.write_bytes(_memberstar_gz_bytes([("symlink", "d", ".")]))  # would turn x into target/..
     out = safe_extract(first, tmp_path / "out")
     with pytest.raises(UnsafeArchiveError, match="member 'd' would replace the folder"):
         safe_extract(second, out)
@@ -466,7 +452,7 @@ def test_extraction_never_leaves_a_path_outside_the_target(members):
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         archive, target = base / "a.tar.gz", base / "out" / "t"
-        archive.write_bytes(_members_tar(members))
+        archive.write_bytes(_memberstar_gz_bytes(members))
         try:
             safe_extract(archive, target)
         except ArchiveError as err:
@@ -484,7 +470,7 @@ def _bad_crc_zip() -> bytes:
     return bytes(data)
 
 
-def _special_tar(kind: bytes) -> bytes:
+def _specialtar_gz_bytes(kind: bytes) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
         info = tarfile.TarInfo("dev/thing")
@@ -496,13 +482,13 @@ def _special_tar(kind: bytes) -> bytes:
 @pytest.mark.parametrize(("name", "data", "message"), [
     ("x.tar.gz", b"Sr No.,Utterance\r\n1,hi\r\n", "not a tar archive"),
     ("x.tar.gz", b"", "not a tar archive"),
-    ("x.tar.gz", _tar({"a.txt": bytes(range(256)) * 400})[:-200], "damaged tar.gz archive"),  # truncated gzip
-    ("x.tar.gz", _tar({"a.txt": b"x"})[:10] + bytes(300), "damaged tar.gz archive|not a tar archive"),
+    ("x.tar.gz", tar_gz_bytes({"a.txt": bytes(range(256)) * 400})[:-200], "damaged tar.gz archive"),  # truncated gzip
+    ("x.tar.gz", tar_gz_bytes({"a.txt": b"x"})[:10] + bytes(300), "damaged tar.gz archive|not a tar archive"),
     ("x.zip", b"a,b\n1,2\n", "not a zip archive"),
     ("x.zip", _bad_crc_zip(), "damaged zip archive .*CRC"),
-    ("x.tar.gz", _tar({"/abs.txt": b"x"}), "absolute path"),
-    ("x.tar.gz", _special_tar(tarfile.CHRTYPE), "device or fifo"),
-    ("x.tar.gz", _special_tar(tarfile.FIFOTYPE), "device or fifo"),
+    ("x.tar.gz", tar_gz_bytes({"/abs.txt": b"x"}), "absolute path"),
+    ("x.tar.gz", _specialtar_gz_bytes(tarfile.CHRTYPE), "device or fifo"),
+    ("x.tar.gz", _specialtar_gz_bytes(tarfile.FIFOTYPE), "device or fifo"),
 ])
 def test_every_archive_problem_is_one_archive_error(tmp_path, name, data, message):
     path = tmp_path / name
@@ -524,7 +510,7 @@ def test_a_non_archive_is_neither_installed_nor_recorded(server, tmp_path):
     with pytest.raises(ArchiveError, match="^feat.tar.gz from http://.*: not a tar archive"):
         download_dataset("tiny", tmp_path / "d", registry=reg, progress=False)
     assert os.listdir(tmp_path / "d") == [] and local.read_bytes() == data
-    server.files["/feat.tar.gz"] = good = _tar({"f/x.pkl": b"x"})  # the host is fixed: the next run succeeds
+    server.files["/feat.tar.gz"] = good = tar_gz_bytes({"f/x.pkl": b"x"})  # the host is fixed: the next run succeeds
     (f,) = download_dataset("tiny", tmp_path / "d", registry=reg, progress=False).files
     assert f.sha256 == _sha(good) and (tmp_path / "d" / "f" / "x.pkl").read_bytes() == b"x"
 

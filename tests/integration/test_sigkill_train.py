@@ -18,30 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_MODEL_ARGS
 
-ARGS = [
-    "train",
-    "--recipe",
-    "concat",
-    "--epochs",
-    "3",
-    "--set",
-    "data.params={n_train: 400, n_dev: 32, n_test: 8}",
-    "--set",
-    "model.out_dim=8",
-    "--set",
-    "model.head_hidden_dim=8",
-    "--set",
-    "model.sequence_encoder.params.num_layers=1",
-    "--set",
-    "model.sequence_encoder.params.dim_feedforward=16",
-    "--set",
-    "trainer.progress=false",
-    "--set",
-    "trainer.batch_size=8",
-    "--set",
-    "trainer.patience=10",
-]
+ARGS = ["train", "--recipe", "concat", "--epochs", "3", "--set", "data.params={n_train: 400, n_dev: 32, n_test: 8}",
+        *TINY_MODEL_ARGS, "--set", "trainer.patience=10"]
 
 
 def _command(run_dir: Path) -> list[str]:
