@@ -25,16 +25,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from scenesense.data import download as dl
-from scenesense.data.download import (
-    ArchiveError,
-    ChecksumError,
-    DatasetEntry,
-    DownloadError,
-    RemoteFile,
-    UnsafeArchiveError,
-    download_dataset,
-    safe_extract,
-)
+from scenesense.data.archives import ArchiveError, UnsafeArchiveError, archive_kind, safe_extract
+from scenesense.data.download import ChecksumError, DatasetEntry, DownloadError, RemoteFile, download_dataset
 
 WAVS = {"Actor_01/03-01-01-01-01-01-01.wav": b"RIFF" + bytes(range(256)) * 40,
         "Actor_02/03-01-05-02-01-02-02.wav": b"RIFF" + bytes(range(255, -1, -1)) * 30}
@@ -317,7 +309,7 @@ def test_registry_entries_are_well_formed():
         for f in entry.files:
             assert f.url.startswith("https://") and f.url.split("?")[0].endswith("/" + f.name)
             assert f.sha256 is None or (len(f.sha256) == 64 and int(f.sha256, 16) >= 0)
-            assert f.archive == dl._kind_of(f.name)
+            assert f.archive == archive_kind(f.name)
     ravdess = [f for n in ("ravdess", "ravdess_song") for f in dl.REGISTRY[n].files]
     assert all(f.sha256 and f.md5 and f.size for f in ravdess)
     files = {r["file"] for r in dl.registry_table()}
