@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from scenesense.cli import main
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.labels import LabelSpace
-from scenesense.data.store import FeatureSpec, StoreError, StoreWriter, open_store_split, stale_reason
+from scenesense.data.store import FeatureSpec, StoreError, StoreWriter, open_store_split
+from scenesense.data.store_identity import stale_reason
 
 TINY_TRAIN = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8",
               "--set", "model.sequence_encoder.params.num_layers=1",

@@ -57,8 +57,8 @@ import h5py
 import numpy as np
 
 from scenesense.data.dataset import resolve_feature_sets
-from scenesense.data.labels import SENTIMENT3, sentiment3_ids
-from scenesense.data.store import UNLABELLED, StoreError, StoreSplit, find_store_splits, open_store_split
+from scenesense.data.labels import SENTIMENT3, UNLABELLED, sentiment3_ids
+from scenesense.data.store import StoreError, StoreSplit, find_store_splits, open_store_split
 from scenesense.types import MODALITIES
 from scenesense.utils.io import default_file_mode, remove_stale_temps
 

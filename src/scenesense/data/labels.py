@@ -16,6 +16,8 @@ import numpy as np
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
+UNLABELLED = -1
+"""Class id of a row without a label (a clip to predict); training and evaluation refuse such rows."""
 
 
 def _validate_names(names: tuple[str, ...]) -> None:

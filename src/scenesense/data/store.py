@@ -20,7 +20,9 @@ Writers write ``.<split>.h5.<random>.tmp`` beside the target and ``os.replace`` 
 only after setting ``complete = True``: a killed extraction never leaves a file that looks done.
 
 Contents, top-down: specs and infos, the reader (:func:`open_store_split`) and the writer
-(:class:`StoreWriter`). The lazy torch dataset over a split lives in :mod:`scenesense.data.dataset`.
+(:class:`StoreWriter`). The checks both share are in :mod:`scenesense.data.store_checks`, the reuse
+test of a finished split in :mod:`scenesense.data.store_identity`, and the lazy torch dataset over a
+split in :mod:`scenesense.data.dataset`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import h5py
 import numpy as np
 
 from scenesense.data.labels import LabelSpace
+from scenesense.data.store_checks import StoreError, check_labels, check_lengths, json_object
 from scenesense.types import MODALITIES, validate_modality
 from scenesense.utils.io import default_file_mode, remove_stale_temps
 
@@ -47,14 +50,6 @@ VERSION = 1
 FeatureKind = Literal["sequence", "vector"]
 _STR = h5py.string_dtype("utf-8")
 _CHUNK_BYTES = 1 << 16  # ~64 KiB of float32 per feature chunk: one MiniLM row, many small rows
-
-
-UNLABELLED = -1
-"""Class id of a row without a label (a clip to predict); training and evaluation refuse such rows."""
-
-
-class StoreError(ValueError):
-    """A feature store file is missing, malformed, incomplete, or a row is invalid."""
 
 
 @dataclass(frozen=True)
@@ -197,42 +192,8 @@ def _read_split(f: h5py.File, path: Path) -> StoreSplit:
         dialogue_ids=_decode(columns["dialogue_id"]), positions=columns["position"].astype(np.int64),
         speakers=_decode(columns["speaker"]),
         features={name: _feature_info(name, group, ids, path) for name, group in f["features"].items()},
-        source=_json_object(attrs, "source", path.name), created_by=str(attrs.get("created_by", "")),
+        source=json_object(attrs, "source", path.name), created_by=str(attrs.get("created_by", "")),
     )
-
-
-def _json_object(attrs: h5py.AttributeManager, name: str, where: str) -> dict[str, Any]:
-    value = json.loads(attrs.get(name, "{}"))
-    if not isinstance(value, dict):
-        raise StoreError(f"{where}: attribute {name!r} is not a JSON object")
-    return value
-
-
-def check_labels(where: str, ids: Sequence[str], labels: Sequence[float] | np.ndarray,
-                 space: LabelSpace) -> np.ndarray:
-    """``[N]`` labels as stored: int64 class ids in ``[0, C)`` or ``-1``, or finite float32 targets.
-
-    Raises:
-        StoreError: ``where: id <first bad id>: ...``, naming the value and the valid range.
-    """
-    values = np.asarray(labels)
-    if space.is_classification:
-        if values.dtype.kind not in "iu":
-            raise StoreError(f"{where}: class ids must be integers, got dtype {values.dtype}")
-        bad = np.flatnonzero((values < UNLABELLED) | (values >= space.num_classes))
-        if bad.size:
-            more = f"; {bad.size} rows like it" if bad.size > 1 else ""
-            raise StoreError(f"{where}: id {ids[bad[0]]!r}: class id {int(values[bad[0]])} outside "
-                             f"[0, {space.num_classes}) for {list(space.names)} (or {UNLABELLED} = "
-                             f"unlabelled){more}")
-        return values.astype(np.int64)
-    if values.dtype.kind not in "iuf":
-        raise StoreError(f"{where}: regression targets must be numbers, got dtype {values.dtype}")
-    values = values.astype(np.float32)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise StoreError(f"{where}: id {ids[bad[0]]!r}: non-finite target {values[bad[0]]}")
-    return values
 
 
 def _feature_info(name: str, group: h5py.Group, ids: tuple[str, ...], path: Path) -> FeatureInfo:
@@ -254,63 +215,13 @@ def _feature_info(name: str, group: h5py.Group, ids: tuple[str, ...], path: Path
     if present.shape != (n,) or present.dtype.kind != "b":
         raise StoreError(f"{where}: present is {present.dtype} {list(present.shape)}, expected bool [{n}]")
     if kind == "sequence":
-        _check_lengths(where, ids, group["lengths"][:], present, int(data.shape[1]))
+        check_lengths(where, ids, group["lengths"][:], present, int(data.shape[1]))
     return FeatureInfo(
         name=name, modality=modality, kind=kind,  # type: ignore[arg-type]
         dim=int(dim), max_len=int(data.shape[1]) if kind == "sequence" else None,
         allow_nonfinite=bool(group.attrs.get("allow_nonfinite", False)),
-        provenance=_json_object(group.attrs, "provenance", where),
+        provenance=json_object(group.attrs, "provenance", where),
     )
-
-
-def _check_lengths(where: str, ids: tuple[str, ...], lengths: np.ndarray, present: np.ndarray,
-                   t_max: int) -> None:
-    """Sequence lengths ``[N]``: ``1..T_max`` where present, ``0`` where the modality is absent."""
-    if lengths.shape != present.shape or lengths.dtype.kind not in "iu":
-        raise StoreError(f"{where}: lengths is {lengths.dtype} {list(lengths.shape)}, "
-                         f"expected integer [{len(ids)}]")
-    bad = np.flatnonzero(np.where(present, (lengths < 1) | (lengths > t_max), lengths != 0))
-    if bad.size:
-        i = int(bad[0])
-        expected = f"1..{t_max} (the padded length)" if present[i] else "0 (the modality is absent)"
-        more = f"; {bad.size} rows like it" if bad.size > 1 else ""
-        raise StoreError(f"{where}: id {ids[i]!r}: length {int(lengths[i])}, expected {expected}{more}")
-
-
-def stale_reason(path: str | Path, identity: Mapping[str, Any]) -> str | None:
-    """Why the split file at ``path`` cannot be reused for inputs and parameters ``identity``.
-
-    A converter that reuses finished split files records what each was made from (input file
-    fingerprints, parameters, extractor provenance) as ``source["identity"]``; a file is reusable
-    only when that record equals ``identity`` (compared as JSON).
-
-    Returns:
-        ``None`` when reusable; otherwise one line: the file is absent or invalid, records no
-        identity, or the differing keys with both values (``label: 'emotion' -> 'sentiment'``).
-    """
-    try:
-        recorded = open_store_split(path).source.get("identity")
-    except StoreError as err:
-        return str(err)
-    if recorded is None:
-        return "it does not record the inputs and parameters it was made from (an older scenesense)"
-    changes = _changes(recorded, json.loads(json.dumps(dict(identity), sort_keys=True, default=str)), "")
-    return "; ".join(changes) if changes else None
-
-
-def _changes(old: Any, new: Any, key: str) -> list[str]:  # noqa: ANN401
-    """Dotted keys whose values differ between two JSON values, as ``key: old -> new``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [change for k in sorted(set(old) | set(new))
-                for change in _changes(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))]
-    if old == new:
-        return []
-    return [f"{key}: {_short(old)} -> {_short(new)}"]
-
-
-def _short(value: Any) -> str:  # noqa: ANN401
-    """``repr`` of a value, long strings (hashes, paths) cut to 16 characters."""
-    return repr(value[:16] + "...") if isinstance(value, str) and len(value) > 19 else repr(value)
 
 
 def find_store_splits(root: str | Path) -> dict[str, Path]:

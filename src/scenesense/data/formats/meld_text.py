@@ -37,7 +37,8 @@ from scenesense.data.sources import (
     is_complete,
     register_source,
 )
-from scenesense.data.store import VERSION, FeatureSpec, StoreWriter, stale_reason
+from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
+from scenesense.data.store_identity import stale_reason
 from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
 from scenesense.extraction.text import TextExtractor

@@ -1,0 +1,51 @@
+"""Whether a finished split file may be reused: the inputs and parameters it records, compared.
+
+A converter that reuses finished split files records what each was made from (input file
+fingerprints, parameters, extractor provenance) as ``source["identity"]``; :func:`stale_reason` says
+why a file cannot be reused, in one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scenesense.data.store import StoreError, open_store_split
+
+
+def stale_reason(path: str | Path, identity: Mapping[str, Any]) -> str | None:
+    """Why the split file at ``path`` cannot be reused for inputs and parameters ``identity``.
+
+    A converter that reuses finished split files records what each was made from (input file
+    fingerprints, parameters, extractor provenance) as ``source["identity"]``; a file is reusable
+    only when that record equals ``identity`` (compared as JSON).
+
+    Returns:
+        ``None`` when reusable; otherwise one line: the file is absent or invalid, records no
+        identity, or the differing keys with both values (``label: 'emotion' -> 'sentiment'``).
+    """
+    try:
+        recorded = open_store_split(path).source.get("identity")
+    except StoreError as err:
+        return str(err)
+    if recorded is None:
+        return "it does not record the inputs and parameters it was made from (an older scenesense)"
+    changes = _changes(recorded, json.loads(json.dumps(dict(identity), sort_keys=True, default=str)), "")
+    return "; ".join(changes) if changes else None
+
+
+def _changes(old: Any, new: Any, key: str) -> list[str]:  # noqa: ANN401
+    """Dotted keys whose values differ between two JSON values, as ``key: old -> new``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for k in sorted(set(old) | set(new))
+                for change in _changes(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))]
+    if old == new:
+        return []
+    return [f"{key}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:  # noqa: ANN401
+    """``repr`` of a value, long strings (hashes, paths) cut to 16 characters."""
+    return repr(value[:16] + "...") if isinstance(value, str) and len(value) > 19 else repr(value)
