@@ -29,9 +29,8 @@ from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.dialogues import DialogueCollate, DialogueDataset, SpeakerVocabulary
 from scenesense.data.formats.meld_text import extract_meld_for_spec
-from scenesense.data.labels import LabelSpace
+from scenesense.data.labels import UNLABELLED, LabelSpace
 from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
-from scenesense.data.store import UNLABELLED
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import (
     plot_attention_maps,

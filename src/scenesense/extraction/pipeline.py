@@ -64,8 +64,8 @@ from typing import Any
 
 import numpy as np
 
-from scenesense.data.labels import LabelSpace
-from scenesense.data.store import UNLABELLED, VERSION, FeatureSpec, StoreWriter
+from scenesense.data.labels import UNLABELLED, LabelSpace
+from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
 from scenesense.extraction.manifest import ManifestItem, check_split_name, check_unique_ids
 from scenesense.registry import EXTRACTORS
