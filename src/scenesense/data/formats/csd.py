@@ -39,10 +39,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,6 +49,7 @@ import h5py
 import numpy as np
 
 from scenesense.config import ConfigError
+from scenesense.data.formats.csd_files import CsdFile, normalise, open_csd, overlapping, read_csd, read_entry
 from scenesense.data.formats.mmsa import SPLIT_NAMES
 from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
 from scenesense.data.sources import DatasetSource, register_source
@@ -82,109 +82,6 @@ MOSEI_FOLDS = {"videos": {"train": 2249, "dev": 300, "test": 678},
 """Standard-fold sizes (formats.md §6); MOSEI's segment counts are those of the MulT/MMSA versions."""
 HASH_SPLIT = "70/10/20 of videos by sha256(video id) -- NOT the standard CMU folds"
 _WRITE_CHUNK = 256
-
-
-def normalise(name: str) -> str:
-    """Lowercase alphanumerics of a name (``CMU_MOSI_Visual_Facet_42`` -> ``cmumosivisualfacet42``)."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-@dataclass
-class CsdFile:
-    """Structure of one ``.csd`` file (no feature data loaded).
-
-    Fields: ``path``; ``root`` (top-level group name); ``numeric`` (False for byte-string
-    features); ``dim`` (``d``); ``entries`` (entry ids in file order); ``metadata`` (decoded
-    values); ``not_json`` (metadata keys whose value is not JSON); ``groups`` (top-level keys).
-    """
-
-    path: Path
-    root: str
-    numeric: bool
-    dim: int
-    entries: list[str]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    not_json: list[str] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
-
-    def names(self) -> tuple[str, str]:
-        """The normalised stem and root name."""
-        return normalise(self.path.stem), normalise(self.root)
-
-
-def _open(path: Path) -> h5py.File:
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise DataFormatError(f"{path}: not a readable HDF5 file ({err})") from None
-
-
-def _metadata_value(dataset: h5py.Dataset) -> str:
-    value = dataset[()]
-    if isinstance(value, np.ndarray):
-        value = value.reshape(-1)[0] if value.size else ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def read_csd(path: Path) -> CsdFile:
-    """Read the structure of a computational sequence.
-
-    Raises:
-        DataFormatError: not HDF5, no top-level group, no ``data`` / ``metadata``, no entries, or
-            a first entry that breaks the SDK's invariants.
-    """
-    with _open(path) as f:
-        groups = list(f.keys())
-        if not groups or not isinstance(f[groups[0]], h5py.Group):
-            raise DataFormatError(f"{path}: no top-level group (a computational sequence has exactly one)")
-        root = f[groups[0]]
-        missing = [k for k in ("data", "metadata") if k not in root]
-        if missing:
-            raise DataFormatError(f"{path}: group {groups[0]!r} has no {' / '.join(missing)}")
-        entries = list(root["data"].keys())
-        if not entries:
-            raise DataFormatError(f"{path}: group {groups[0]!r} has no entries under data/")
-        features = root["data"][entries[0]].get("features")
-        if features is None or features.ndim < 2:
-            raise DataFormatError(f"{path}: data/{entries[0]}/features is missing or not (n, d)")
-        metadata, not_json = {}, []
-        for key, dataset in root["metadata"].items():
-            raw = _metadata_value(dataset)
-            try:
-                metadata[key] = json.loads(raw)
-            except json.JSONDecodeError:
-                metadata[key], _ = raw, not_json.append(key)
-        numeric = features.dtype.kind in "fiu"
-        return CsdFile(path, groups[0], numeric, int(features.shape[1]), entries, metadata, not_json, groups)
-
-
-def read_entry(csd: CsdFile, handle: h5py.File, entry: str) -> tuple[np.ndarray, np.ndarray]:
-    """``features`` ``(n, d)`` float32 and ``intervals`` ``(n, 2)`` float64 of one entry.
-
-    Raises:
-        DataFormatError: a missing dataset, ``intervals`` not ``(n, 2)``, features not ``(n, d)``
-            with the file's ``d``, or unequal first dims (one line naming file and entry).
-    """
-    group = handle[csd.root]["data"].get(entry)
-    where = f"{csd.path}: data/{entry}"
-    if group is None or "features" not in group or "intervals" not in group:
-        raise DataFormatError(f"{where}: missing features or intervals")
-    features, intervals = group["features"], group["intervals"]
-    if intervals.ndim != 2 or intervals.shape[1] != 2:
-        raise DataFormatError(f"{where}/intervals has shape {list(intervals.shape)}, expected (n, 2)")
-    if features.ndim != 2 or features.shape[1] != csd.dim:
-        raise DataFormatError(f"{where}/features has shape {list(features.shape)}, expected (n, {csd.dim})")
-    if features.shape[0] != intervals.shape[0]:
-        raise DataFormatError(f"{where}: features has {features.shape[0]} rows but intervals "
-                              f"{intervals.shape[0]}")
-    return np.asarray(features[()], dtype=np.float32), np.asarray(intervals[()], dtype=np.float64)
-
-
-def overlapping(intervals: np.ndarray, start: float, end: float) -> np.ndarray:
-    """Indices of rows of ``intervals`` ``(n, 2)`` overlapping ``[start, end]`` (containing it if empty)."""
-    if end > start:
-        return np.flatnonzero((intervals[:, 0] < end) & (intervals[:, 1] > start))
-    return np.flatnonzero((intervals[:, 0] <= start) & (intervals[:, 1] >= start))
 
 
 def hash_split(video: str) -> str:
@@ -406,7 +303,7 @@ class CsdSource(DatasetSource):
         written = {}
         with ExitStack() as stack:
             files = (sel.labels, *sel.features.values())
-            handles = {c.path: stack.enter_context(_open(c.path)) for c in files}
+            handles = {c.path: stack.enter_context(open_csd(c.path)) for c in files}
             for split, videos in sorted(plan.by_split.items()):
                 written[split] = _write_split(out / f"{split}.h5", sel, handles, videos, params, plan)
         return written
@@ -432,7 +329,7 @@ class CsdSource(DatasetSource):
                                                                           sel.features.items()},
                               "split": plan.how, "videos_not_in_folds": plan.not_in_folds,
                               "videos_missing": {m: len(v) for m, v in plan.missing.items()}})
-        with _open(sel.labels.path) as handle:
+        with open_csd(sel.labels.path) as handle:
             segments = {s: sum(handle[sel.labels.root]["data"][v]["intervals"].shape[0] for v in vids)
                         for s, vids in plan.by_split.items()}
         videos = {s: len(v) for s, v in plan.by_split.items()}
@@ -455,7 +352,7 @@ def _validate_file(report: ValidationReport, path: Path) -> CsdFile | None:
         return None
     report.check(f"{path.name}: exactly one top-level group", len(csd.groups) == 1, str(csd.groups))
     bad = []
-    with _open(path) as f:
+    with open_csd(path) as f:
         for entry, group in f[csd.root]["data"].items():
             feats, ints = group.get("features"), group.get("intervals")
             if feats is None or ints is None or ints.ndim != 2 or ints.shape[1] != 2 or feats.ndim < 2 \
