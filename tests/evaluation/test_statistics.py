@@ -4,14 +4,18 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.statistics import (
     METRICS,
     PairedTest,
+    accuracy,
     bootstrap_interval,
+    macro_f1_present_labels,
     mcnemar_test,
     paired_permutation_test,
     seed_summary,
     verdict,
+    weighted_f1_present_labels,
 )
 
 
@@ -23,6 +27,28 @@ def test_metrics_agree_with_scikit_learn():
         for average in ("weighted", "macro"):
             assert METRICS[f"{average}_f1"](t, p) == pytest.approx(
                 f1_score(t, p, average=average, zero_division=0))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_fast_scorers_are_scikit_learn_over_the_labels_present_exactly(seed):
+    rng = np.random.default_rng(seed)
+    c, n = int(rng.integers(2, 9)), int(rng.integers(1, 200))
+    present = rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False)  # some classes absent
+    t = rng.choice(present, size=n)
+    p = np.where(rng.random(n) < rng.random(), t, rng.integers(0, c, size=n))
+    labels = np.unique(np.concatenate([t, p]))
+    assert accuracy(t, p) == accuracy_score(t, p)
+    assert weighted_f1_present_labels(t, p) == f1_score(t, p, labels=labels, average="weighted", zero_division=0)
+    assert macro_f1_present_labels(t, p) == f1_score(t, p, labels=labels, average="macro", zero_division=0)
+    assert [METRICS[k] for k in ("accuracy", "weighted_f1", "macro_f1")] == [
+        accuracy, weighted_f1_present_labels, macro_f1_present_labels]
+
+
+def test_macro_f1_present_labels_differs_from_the_all_classes_macro_f1_of_metrics_json():
+    t, p = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])  # class 2 of 3 absent from both
+    every_class = classification_metrics(t, p, ["a", "b", "c"])["macro_f1"]
+    assert macro_f1_present_labels(t, p) == pytest.approx(every_class * 3 / 2)
+    assert every_class == f1_score(t, p, labels=[0, 1, 2], average="macro", zero_division=0)
 
 
 def test_seed_summary_uses_the_sample_std():

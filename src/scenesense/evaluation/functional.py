@@ -1,6 +1,6 @@
-"""Pure classification metrics in numpy, at full float64 precision.
+"""Classification metrics of a run, from scikit-learn, at full float64 precision.
 
-Conventions (identical to scikit-learn with ``labels=range(C)`` and ``zero_division=0``):
+Conventions (scikit-learn's with ``labels=range(C)`` and ``zero_division=0``):
 
 - a ratio whose denominator is 0 (precision of a never-predicted class, recall of a class absent
   from the truth) is 0.0;
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn import metrics as skm
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,6 @@ def _validate_labels(y_true: Any, y_pred: Any, num_classes: int) -> tuple[np.nda
     return t.astype(np.int64), p.astype(np.int64)
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` elementwise, 0.0 where ``den == 0``."""
-    out = np.zeros(np.shape(num), dtype=np.float64)
-    np.divide(num, den, out=out, where=np.asarray(den) != 0)
-    return out
-
-
 def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
                      num_classes: int) -> np.ndarray:
     """Counts of (true, predicted) pairs.
@@ -111,16 +105,14 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[
     names = [str(n) for n in label_names]
     if len(set(names)) != len(names):
         raise ValueError(f"label_names must be unique, got {names}")
-    cm = confusion_matrix(y_true, y_pred, len(names))
-    tp = np.diag(cm).astype(np.float64)  # [C]
-    support = cm.sum(axis=1).astype(np.float64)  # true count per class
-    predicted = cm.sum(axis=0).astype(np.float64)
-    precision = _safe_divide(tp, predicted)
-    recall = _safe_divide(tp, support)
-    f1 = _safe_divide(2 * tp, support + predicted)  # = 2PR / (P + R), 0 where undefined
+    t, p = _validate_labels(y_true, y_pred, len(names))
+    classes = np.arange(len(names))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(t, p, labels=classes, zero_division=0)
+    # weighted averages as ``support / N @ score`` rather than ``average="weighted"``: the same number,
+    # summed so that metrics.json keeps the last bit it had before scikit-learn computed the scores
     weight = support / support.sum()
     return {
-        "accuracy": float(tp.sum() / support.sum()),
+        "accuracy": float(skm.accuracy_score(t, p)),
         "weighted_f1": float(weight @ f1),
         "macro_f1": float(f1.mean()),
         "weighted_precision": float(weight @ precision),
@@ -129,5 +121,5 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[
         "macro_recall": float(recall.mean()),
         "per_class": {name: {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
                              "support": int(support[c])} for c, name in enumerate(names)},
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": confusion_matrix(t, p, len(names)).tolist(),
     }

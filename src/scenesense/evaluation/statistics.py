@@ -18,13 +18,9 @@ from scipy import stats
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
-def _f1_per_class(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class F1 ``2 tp / (2 tp + fp + fn)`` (0 where undefined) and support, over the labels present.
-
-    The resampling tests call a metric thousands of times, so this is a bincount instead of
-    scikit-learn's validating implementation; ``tests/evaluation/test_statistics.py`` checks
-    both against ``sklearn.metrics.f1_score``.
-    """
+def _f1_per_present_label(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 ``2 tp / (2 tp + fp + fn)`` (0 where undefined) and support ``[K]``, over the ``K``
+    labels present in ``t`` or ``p`` (sorted)."""
     classes, inverse = np.unique(np.concatenate([t, p]), return_inverse=True)
     k = len(classes)
     ti, pi = inverse[: t.size], inverse[t.size:]
@@ -34,22 +30,41 @@ def _f1_per_class(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0), support
 
 
-def _weighted_f1(t: np.ndarray, p: np.ndarray) -> float:
-    f1, support = _f1_per_class(t, p)
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Fraction of ``[N]`` predictions equal to the truth (``sklearn.metrics.accuracy_score``)."""
+    return float(np.mean(y_true == y_pred))
+
+
+def weighted_f1_present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """F1 averaged over the labels present in either ``[N]`` array, weighted by true support.
+
+    Exactly ``f1_score(y_true, y_pred, labels=<labels present>, average="weighted", zero_division=0)``;
+    a class absent from the truth weighs 0, so the value is also the weighted F1 over all classes.
+    """
+    f1, support = _f1_per_present_label(y_true, y_pred)
     return float((f1 * support).sum() / support.sum())
 
 
-def _macro_f1(t: np.ndarray, p: np.ndarray) -> float:
-    return float(_f1_per_class(t, p)[0].mean())
+def macro_f1_present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted mean F1 over the labels present in either ``[N]`` array.
+
+    Exactly ``f1_score(y_true, y_pred, labels=<labels present>, average="macro", zero_division=0)``.
+    Unlike :func:`scenesense.evaluation.functional.classification_metrics`' ``macro_f1`` (the mean
+    over all ``C`` classes of the label space), a class absent from both arrays is not averaged in.
+    """
+    return float(_f1_per_present_label(y_true, y_pred)[0].mean())
 
 
 METRICS: dict[str, Metric] = {
-    "accuracy": lambda t, p: float(np.mean(t == p)),
-    "weighted_f1": _weighted_f1,
-    "macro_f1": _macro_f1,
+    "accuracy": accuracy,
+    "weighted_f1": weighted_f1_present_labels,
+    "macro_f1": macro_f1_present_labels,
 }
-"""Classification metrics by name: ``metric(y_true [N], y_pred [N]) -> float`` (scikit-learn's
-definitions with ``zero_division=0``, over the labels present in either array)."""
+"""The scorers the resampling tests call thousands of times, by name: ``metric(y_true [N], y_pred [N])
+-> float`` over the labels present in either array (bincounts, not scikit-learn's validating
+implementation; ``tests/evaluation/test_statistics.py`` checks them against it exactly). Note that
+``"macro_f1"`` here is :func:`macro_f1_present_labels`, not the all-classes macro F1 of
+``metrics.json``."""
 
 
 @dataclass(frozen=True)
