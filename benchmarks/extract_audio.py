@@ -36,10 +36,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "extraction"))
 import audio_fixtures as fx  # noqa: E402  (the test audio writers)
 
-import scenesense.extraction.audio  # noqa: E402,F401  (registers the openSMILE extractors)
+from scenesense.extraction import EXTRACTORS  # noqa: E402
 from scenesense.extraction.audio_io import load_audio  # noqa: E402
 from scenesense.extraction.base import package_versions  # noqa: E402
-from scenesense.registry import EXTRACTORS  # noqa: E402
 
 EXTRACTOR_NAMES = ("egemaps", "compare", "egemaps_lld", "compare_lld")
 

@@ -80,7 +80,7 @@ def build_run(root: Path, seed: int = 0) -> Path:
     from scenesense.config import build_config
     from scenesense.data.labels import LabelSpace
     from scenesense.data.store import FeatureSpec, StoreWriter
-    from scenesense.registry import EXTRACTORS
+    from scenesense.extraction import EXTRACTORS
 
     extractor, rng = EXTRACTORS.create("egemaps_lld"), np.random.default_rng(seed)
     specs = {"audio": FeatureSpec("audio", "sequence", 25, max_len=400, provenance=extractor.provenance())}

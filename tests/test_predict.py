@@ -34,6 +34,7 @@ from scenesense import api
 from scenesense.config import build_config
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
+from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, OutputSpec
 from scenesense.extraction.text import MiniLMTextExtractor
 from scenesense.predict import (
@@ -46,7 +47,6 @@ from scenesense.predict import (
     route_input,
     write_predictions,
 )
-from scenesense.registry import EXTRACTORS
 
 SENTENCES = ["I can't believe you did that!", "Okay, see you tomorrow.", "That is wonderful news.",
              "Leave me alone.", "Where did you put the keys?", "We lost everything."]

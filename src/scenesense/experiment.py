@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.config import ConfigError, ExperimentConfig, build_config, from_dict, to_dict
-from scenesense.recipes import SCENE_SENSE_RECIPES, recipe_delta
+from scenesense.recipes import RECIPES, SCENE_SENSE_RECIPES, recipe_delta
+from scenesense.runs import CELL_FILE, METRICS_FILE
 from scenesense.utils.io import write_json
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT_FILE = "experiment.json"
-CELL_FILE = "cell.json"
 BASE_VARIANT = "base"  # the base configuration's own model, no recipe layered over it
 BACKENDS = ("local", "ray")
 
@@ -115,8 +115,6 @@ def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
     Raises:
         ConfigError: unknown modality or recipe, or no seeds.
     """
-    from scenesense.registry import RECIPES
-
     chosen_sets = [tuple(sorted(set(s))) for s in (sets or modality_sets(base.modalities))]
     chosen_variants = list(variants or SCENE_SENSE_RECIPES)
     for s in chosen_sets:
@@ -192,7 +190,7 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
     configs = {c.id: to_dict(c.config(base_dict, name)) for c in cells}  # validates every cell up front
     _claim_folder(folder, base_dict, cells)
     run_dirs = {c.id: folder / "cells" / c.id for c in cells}
-    pending = [c for c in cells if not (run_dirs[c.id] / "metrics.json").exists()]
+    pending = [c for c in cells if not (run_dirs[c.id] / METRICS_FILE).exists()]
     skipped = [c.id for c in cells if c not in pending]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     for cell in pending:

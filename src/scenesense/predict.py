@@ -51,15 +51,13 @@ from typing import Any
 import numpy as np
 import torch
 
-import scenesense.extraction  # noqa: F401  (registers the built-in extractors)
 from scenesense.data.collate import collate
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.speaker_norm import Stats, apply_speaker_norm, speaker_statistics
 from scenesense.data.store import StoreError, find_store_splits, open_store_split
 from scenesense.encoders.base import MAX_SEQUENCE_STEPS
 from scenesense.extraction.audio_io import AudioWindow, audio_seconds, audio_windows, write_wav
-from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
-from scenesense.registry import EXTRACTORS
+from scenesense.extraction.base import EXTRACTORS, FeatureExtractor, ItemError, OutputSpec, check_output
 from scenesense.types import ModelOutput, Sample
 from scenesense.utils.io import atomic_write_text
 

@@ -6,13 +6,26 @@ under ``--set`` overrides). ``scenesense list recipes`` prints them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from scenesense.registry import RECIPES
+from scenesense.registry import Registry
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named configuration delta: ``delta`` is merged over the defaults (under ``--set``)."""
+
+    description: str  # one plain sentence, shown by ``scenesense list recipes``
+    delta: dict[str, Any]  # nested config mapping, e.g. {"model": {"fusion": {"name": "concat"}}}
+
+
+RECIPES: Registry[Recipe] = Registry("recipe")
+"""Every recipe by name, all registered below."""
 
 
 def _recipe(name: str, description: str, delta: dict[str, Any]) -> None:
-    RECIPES.register(name)({"description": description, "delta": delta})
+    RECIPES.register(name)(Recipe(description, delta))
 
 
 # The five Scene Sense variants (Ray, Nabar, Abid): Tables 3-4 of the paper. As in the paper,
@@ -136,4 +149,4 @@ IMBALANCE_RECIPES: tuple[str, ...] = ("class_weighted", "focal", "logit_adjusted
 
 def recipe_delta(name: str) -> dict[str, Any]:
     """The config delta of recipe ``name`` (``KeyError`` lists the valid names)."""
-    return RECIPES.get(name)["delta"]
+    return RECIPES.get(name).delta

@@ -1,7 +1,11 @@
-"""One generic registry, one instance per extension kind.
+"""The generic registry; each extension kind has one instance, in the package that fills it.
 
-The registries are the single source of truth for configs, CLI choices, ``scenesense list`` and
-the contract tests.
+``ENCODERS`` (:mod:`scenesense.encoders`), ``FUSIONS`` (:mod:`scenesense.fusions`), ``CONTEXTS``
+(:mod:`scenesense.models.context`), ``LOSSES`` (:mod:`scenesense.training.losses`), ``DATASETS``
+(:mod:`scenesense.data.sources`), ``EXTRACTORS`` (:mod:`scenesense.extraction.base`) and ``RECIPES``
+(:mod:`scenesense.recipes`). Each package's ``__init__`` imports all its modules, so a registry is
+complete wherever it is imported from. The registries are the single source of truth for configs,
+CLI choices, ``scenesense list`` and the contract tests.
 """
 
 from __future__ import annotations
@@ -57,11 +61,3 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-
-ENCODERS: Registry[Any] = Registry("encoder")
-FUSIONS: Registry[Any] = Registry("fusion")
-DATASETS: Registry[Any] = Registry("dataset")
-EXTRACTORS: Registry[Any] = Registry("extractor")
-LOSSES: Registry[Any] = Registry("loss")
-RECIPES: Registry[Any] = Registry("recipe")
-CONTEXTS: Registry[Any] = Registry("context")

@@ -11,8 +11,8 @@ import pytest
 
 from scenesense.cli import main
 from scenesense.data.store import open_store_split
+from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec
-from scenesense.registry import EXTRACTORS
 
 
 class CliFakeAudio(FeatureExtractor):

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from scenesense.config import ConfigError, DataConfig
+from scenesense.data import DATASETS
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.formats.meld_text import extract_meld_for_spec, extract_meld_split
 from scenesense.data.sources import prepare_dataset
 from scenesense.data.store import StoreError, open_store_split
 from scenesense.data.text_context import TextContext
+from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.text import TextExtractor, TextFeatures
-from scenesense.registry import DATASETS, EXTRACTORS
 
 TINY = {"n_train": 12, "n_dev": 6, "n_test": 6, "min_len": 10, "max_len": 12}
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import scenesense.encoders  # noqa: F401  (registers the encoders)
-from scenesense.registry import ENCODERS
+from scenesense.encoders import ENCODERS
 from scenesense.types import EncoderOutput
 
 IN_DIM, OUT_DIM = 6, 8

@@ -18,11 +18,12 @@ sentence_transformers = pytest.importorskip("sentence_transformers")
 
 from scenesense.config import ComponentConfig, ConfigError, ModelConfig, TrainerConfig  # noqa: E402
 from scenesense.data.collate import collate  # noqa: E402
+from scenesense.encoders import ENCODERS  # noqa: E402
 from scenesense.encoders.minilm import MiniLMEncoder, _model_dir  # noqa: E402
+from scenesense.extraction import EXTRACTORS  # noqa: E402
 from scenesense.extraction.text import MiniLMTextExtractor  # noqa: E402
 from scenesense.layers.pooling import masked_mean  # noqa: E402
 from scenesense.models.builders import build_model  # noqa: E402
-from scenesense.registry import ENCODERS, EXTRACTORS  # noqa: E402
 from scenesense.training.checkpoint import load_checkpoint  # noqa: E402
 from scenesense.training.trainer import Trainer  # noqa: E402
 from scenesense.types import Sample  # noqa: E402

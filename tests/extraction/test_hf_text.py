@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
+from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.base import ItemError, check_output
 from scenesense.extraction.hf_text import HFTextExtractor
 from scenesense.extraction.text import TextExtractor
-from scenesense.registry import EXTRACTORS
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.base import FeatureExtractor
 from scenesense.extraction.text import MiniLMTextExtractor
-from scenesense.registry import EXTRACTORS
 
 SENTENCES = [
     "Oh my God, he’s lost it!",

@@ -10,7 +10,7 @@ pytest.importorskip("cv2")
 
 import video_fixtures as fx  # noqa: E402  (tests/extraction is on sys.path)
 
-from scenesense.extraction import faces  # noqa: E402
+from scenesense.extraction import EXTRACTORS, faces  # noqa: E402
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output  # noqa: E402
 from scenesense.extraction.faces import (  # noqa: E402
     EXPRESSIONS,
@@ -20,7 +20,6 @@ from scenesense.extraction.faces import (  # noqa: E402
     face_crop,
 )
 from scenesense.extraction.vision import GEOMETRY, FaceExtractor, FaceMeshExtractor  # noqa: E402
-from scenesense.registry import EXTRACTORS  # noqa: E402
 
 
 def _has_fer() -> bool:

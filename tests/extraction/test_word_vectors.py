@@ -7,11 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from scenesense.extraction import word_vector_files
+from scenesense.extraction import EXTRACTORS, word_vector_files
 from scenesense.extraction.base import ItemError, check_output
 from scenesense.extraction.word_vector_files import load_word_vectors
 from scenesense.extraction.word_vectors import WordVectorTextExtractor, tokenize
-from scenesense.registry import EXTRACTORS
 
 # Exactly representable values, so means can be checked by hand.
 VECTORS = {

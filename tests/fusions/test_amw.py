@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from scenesense.fusions import FUSIONS
 from scenesense.fusions.amw import AdaptiveModalityWeightingFusion
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput
 
 

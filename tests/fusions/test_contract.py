@@ -8,11 +8,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import scenesense.fusions  # noqa: F401  (registers the fusions)
 from scenesense.config import ComponentConfig
+from scenesense.fusions import FUSIONS
 from scenesense.layers.pooling import masked_mean
 from scenesense.models.builders import build_fusion
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput, FusionOutput
 
 B = 3

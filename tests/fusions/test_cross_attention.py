@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from scenesense.fusions import FUSIONS
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput
 
 S = math.sqrt(2) * math.log(3)  # text query; its score against key (1, 0) is S / sqrt(2) = ln 3

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from scenesense.fusions import FUSIONS
 from scenesense.fusions.mult import MulTFusion, _last_real_step
 from scenesense.layers.pooling import masked_mean
 from scenesense.layers.positional import sinusoidal_positions
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput
 
 R10 = math.sqrt(10)

@@ -7,9 +7,9 @@ import torch
 from torch.testing import assert_close
 
 from scenesense.config import ComponentConfig
+from scenesense.fusions import FUSIONS
 from scenesense.fusions.tacfn import TACFNFusion, align_steps
 from scenesense.models.builders import build_fusion
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput
 
 C = math.sqrt(math.sqrt(2) * math.log(3))  # text step (C, 0) scores itself C^2 / sqrt(2) = ln 3

@@ -7,10 +7,10 @@ from torch import nn
 from scenesense.config import ComponentConfig, ConfigError, build_config
 from scenesense.encoders.linear import LinearVectorEncoder, MLPVectorEncoder
 from scenesense.encoders.transformer import TransformerSequenceEncoder
+from scenesense.fusions import FUSIONS
 from scenesense.fusions.cross_attention import ResidualCrossAttentionFusion
 from scenesense.models.builders import build_model
 from scenesense.recipes import COMPANION_RECIPES, SCENE_SENSE_RECIPES, recipe_delta
-from scenesense.registry import FUSIONS
 
 from ._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, tiny_config
 

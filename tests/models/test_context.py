@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-import scenesense.fusions  # noqa: F401  (registers the fusions)
 from scenesense.config import ConfigError, build_config
 from scenesense.data.dialogues import DialogueCollate, SpeakerVocabulary, dialogue_layout
+from scenesense.fusions import FUSIONS
+from scenesense.models import CONTEXTS
 from scenesense.models.builders import build_model
 from scenesense.models.context import DialogueTransformer
 from scenesense.models.contextual import ContextualClassifier, to_dialogues, to_rows
-from scenesense.registry import CONTEXTS, FUSIONS
 
 
 def _sample(dialogue: str, position: int, speaker: str, x: np.ndarray) -> dict:

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scenesense.registry import LOSSES
+from scenesense.training import LOSSES
 from scenesense.training.losses import (
     CrossEntropyLoss,
     FocalLoss,

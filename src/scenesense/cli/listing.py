@@ -1,11 +1,19 @@
-"""``scenesense list``: what the registries hold."""
+"""``scenesense list``: what the registries hold, one plain sentence per entry."""
 
 from __future__ import annotations
 
 import argparse
+import re
 
 from scenesense.cli.common import print_json
-from scenesense.registry import CONTEXTS, DATASETS, ENCODERS, EXTRACTORS, FUSIONS, LOSSES, RECIPES, Registry
+from scenesense.data import DATASETS
+from scenesense.encoders import ENCODERS
+from scenesense.extraction import EXTRACTORS
+from scenesense.fusions import FUSIONS
+from scenesense.models import CONTEXTS
+from scenesense.recipes import RECIPES, Recipe
+from scenesense.registry import Registry
+from scenesense.training import LOSSES
 
 _KINDS: dict[str, Registry] = {
     "contexts": CONTEXTS,
@@ -17,6 +25,54 @@ _KINDS: dict[str, Registry] = {
     "recipes": RECIPES,
 }
 
+_ROLE = re.compile(r":([\w:.-]+):`(~?)([^`<]*?)\s*(<[^>]*>)?`")  # :class:`~a.b.C`, :mod:`text <target>`
+_LITERAL = re.compile(r"``(.*?)``|`([^`]*)`")  # ``x`` and `x`
+_EMPHASIS = re.compile(r"\*\*(.+?)\*\*|\*(\S(?:.*?\S)?)\*")  # **x** and *x*
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z(\"']|\s*$)")  # not "e.g. x", "et al. 2017", "v1.2"
+
+
+def _plain(text: str) -> str:
+    """``text`` without RST/Markdown inline markup (literals, emphasis, cross-references).
+
+    A cross-reference reads as its explicit title, a module as its dotted name, any other object as
+    its last name (class ``a.b.C`` reads ``C``).
+    """
+
+    def role(match: re.Match[str]) -> str:
+        kind, short, target, titled = match.groups()
+        if titled or (kind == "mod" and not short):
+            return target
+        return target.rsplit(".", 1)[-1]
+
+    text = _ROLE.sub(role, text)
+    text = _LITERAL.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    return _EMPHASIS.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def summary(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line, as plain text.
+
+    Args:
+        doc: a docstring (or ``None``).
+
+    Returns:
+        The sentence up to and including its final ``.``, ``!`` or ``?``; the whole first paragraph
+        when it has no sentence end; ``""`` for no docstring.
+
+    >>> summary('''Cross-entropy over ``[B, C]`` logits (see
+    ...     :class:`torch.nn.CrossEntropyLoss`), e.g. for MELD. Weighted by class.''')
+    'Cross-entropy over [B, C] logits (see CrossEntropyLoss), e.g. for MELD.'
+    """
+    paragraph = (doc or "").strip().split("\n\n", 1)[0]
+    text = _plain(" ".join(paragraph.split()))
+    end = _SENTENCE_END.search(text)
+    return text[: end.end()] if end else text
+
+
+def _describe(kind: str, name: str) -> str:
+    entry = _KINDS[kind].get(name)
+    return summary(entry.description if isinstance(entry, Recipe) else entry.__doc__)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list registered components")
@@ -25,17 +81,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _describe(kind: str, name: str) -> str:
-    entry = _KINDS[kind].get(name)
-    if isinstance(entry, dict):
-        return str(entry.get("description", ""))
-    doc = (getattr(entry, "__doc__", None) or "").strip().splitlines()
-    return doc[0] if doc else ""
-
-
 def run(args: argparse.Namespace) -> int:
-    import scenesense.components  # noqa: F401  (registers everything)
-
     kinds = [args.kind] if args.kind else sorted(_KINDS)
     listing = {k: {n: _describe(k, n) for n in _KINDS[k].names()} for k in kinds}
     if args.json:

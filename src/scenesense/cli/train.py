@@ -17,13 +17,11 @@ from scenesense.config import (
     parse_override,
     validate_config,
 )
-from scenesense.registry import RECIPES
+from scenesense.recipes import RECIPES, recipe_delta
 from scenesense.types import MODALITIES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    import scenesense.recipes  # noqa: F401  (fills RECIPES for the choices)
-
     p = sub.add_parser("train", help="train a model and write a run directory")
     p.add_argument("-c", "--config", help="YAML config file (values over the defaults)")
     p.add_argument("--recipe", choices=RECIPES.names(), help="named model recipe (see `scenesense list recipes`)")
@@ -47,8 +45,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """Resolve defaults < --config < --recipe < flags < --set into a validated config."""
-    from scenesense.recipes import recipe_delta
-
     layers: list[dict[str, Any]] = []
     if args.config:
         layers.append(load_yaml(args.config))

@@ -1,7 +1,7 @@
 """Data layer: label spaces, the HDF5 feature store, collation, and the registered dataset sources.
 
-Importing this package registers the ``DATASETS`` sources (``synthetic``, ``store`` and every
-format adapter in :mod:`scenesense.data.formats`).
+Importing this package (or any module in it) fills :data:`DATASETS` with every source
+(``synthetic``, ``store`` and each format adapter in :mod:`scenesense.data.formats`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from scenesense.data import formats as formats
 from scenesense.data.collate import collate as collate
 from scenesense.data.dataset import FeatureStoreDataset as FeatureStoreDataset
-from scenesense.data.formats.meld_text import extract_meld_for_spec as extract_meld_for_spec
+from scenesense.data.formats.meld_text import extract_meld_for_run as extract_meld_for_run
 from scenesense.data.formats.meld_text import extract_meld_split as extract_meld_split
 from scenesense.data.labels import MELD_EMOTIONS as MELD_EMOTIONS
 from scenesense.data.labels import MELD_SENTIMENTS as MELD_SENTIMENTS
@@ -19,6 +19,7 @@ from scenesense.data.meld import find_meld_csv as find_meld_csv
 from scenesense.data.meld import read_meld_csv as read_meld_csv
 from scenesense.data.safe_pickle import UnsafePickleError as UnsafePickleError
 from scenesense.data.safe_pickle import load_pickle as load_pickle
+from scenesense.data.sources import DATASETS as DATASETS
 from scenesense.data.sources import DatasetSource as DatasetSource
 from scenesense.data.sources import default_cache_dir as default_cache_dir
 from scenesense.data.sources import get_source as get_source
@@ -37,6 +38,7 @@ from scenesense.data.validation import DataFormatError as DataFormatError
 from scenesense.data.validation import ValidationReport as ValidationReport
 
 __all__ = [
+    "DATASETS",
     "MELD_EMOTIONS",
     "MELD_SENTIMENTS",
     "SYNTHETIC_CLASSES",
@@ -54,7 +56,7 @@ __all__ = [
     "ValidationReport",
     "collate",
     "default_cache_dir",
-    "extract_meld_for_spec",
+    "extract_meld_for_run",
     "extract_meld_split",
     "find_meld_csv",
     "find_store_splits",

@@ -7,7 +7,8 @@ writes ``<out>/<split>.h5`` files (read by :class:`~scenesense.data.dataset.Feat
 :meth:`~DatasetSource.validate` checks a source against its published facts without converting.
 
 Registered here: ``synthetic`` (the built-in benchmark) and ``store`` (an existing store folder).
-Format adapters live in :mod:`scenesense.data.formats`.
+Format adapters live in :mod:`scenesense.data.formats`; importing any module of :mod:`scenesense.data`
+fills :data:`DATASETS` with all of them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from scenesense.config import ConfigError, DataConfig
 from scenesense.data.store import VERSION, StoreError, find_store_splits, open_store_split
 from scenesense.data.synthetic import DESIGN_VERSION, generate_synthetic
 from scenesense.data.validation import ValidationReport
-from scenesense.registry import DATASETS
+from scenesense.registry import Registry
 from scenesense.utils.io import walk_files
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,10 @@ class DatasetSource(ABC):
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or folder (data.root of dataset {self.name!r})")
         return root
+
+
+DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
+"""Every dataset source class by name; :mod:`scenesense.data` imports each format that registers one."""
 
 
 def register_source(name: str) -> Any:  # noqa: ANN401

@@ -1,13 +1,14 @@
-"""Modality encoders; importing this package registers them in ``ENCODERS``."""
+"""Modality encoders; importing any module of this package fills :data:`ENCODERS` with all of them."""
 
 from __future__ import annotations
 
-from scenesense.encoders.base import ModalityEncoder, validate_sequence_input, validate_vector_input
+from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequence_input, validate_vector_input
 from scenesense.encoders.linear import LinearVectorEncoder, MLPVectorEncoder
 from scenesense.encoders.minilm import MiniLMEncoder
 from scenesense.encoders.transformer import TransformerSequenceEncoder
 
 __all__ = [
+    "ENCODERS",
     "LinearVectorEncoder",
     "MLPVectorEncoder",
     "MiniLMEncoder",

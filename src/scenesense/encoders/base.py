@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from scenesense.registry import Registry
 from scenesense.types import EncoderOutput
 
 MAX_SEQUENCE_STEPS = 4096
@@ -77,7 +78,7 @@ class ModalityEncoder(nn.Module, ABC):
 
     Subclasses set the class attribute ``input_kind`` (``"sequence"`` for ``[B, T, D]``
     inputs, ``"vector"`` for ``[B, D]``), set ``self.out_dim`` in ``__init__`` and register
-    themselves in :data:`scenesense.registry.ENCODERS`. They never assume a modality.
+    themselves in :data:`ENCODERS`. They never assume a modality.
     """
 
     input_kind: ClassVar[Literal["sequence", "vector"]]
@@ -94,3 +95,7 @@ class ModalityEncoder(nn.Module, ABC):
         Returns:
             :class:`~scenesense.types.EncoderOutput` with ``pooled`` ``[B, out_dim]``.
         """
+
+
+ENCODERS: Registry[type[ModalityEncoder]] = Registry("encoder")
+"""Every encoder class by name; :mod:`scenesense.encoders` imports each module that registers one."""

@@ -6,9 +6,8 @@ from typing import ClassVar, Literal
 
 from torch import Tensor, nn
 
-from scenesense.encoders.base import ModalityEncoder, validate_vector_input
+from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_vector_input
 from scenesense.layers.mlp import MLP
-from scenesense.registry import ENCODERS
 from scenesense.types import EncoderOutput
 
 

@@ -8,10 +8,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.encoders.base import ModalityEncoder, validate_sequence_input
+from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequence_input
 from scenesense.layers.attention import unmask_empty_rows
 from scenesense.layers.pooling import masked_mean
-from scenesense.registry import ENCODERS
 from scenesense.types import EncoderOutput
 
 

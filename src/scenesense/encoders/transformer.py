@@ -7,11 +7,10 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.encoders.base import ModalityEncoder, validate_sequence_input
+from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequence_input
 from scenesense.layers.attention import unmask_empty_rows
 from scenesense.layers.pooling import masked_mean
 from scenesense.layers.positional import SinusoidalPositionalEncoding
-from scenesense.registry import ENCODERS
 from scenesense.types import EncoderOutput
 
 

@@ -1,4 +1,4 @@
-"""Feature extractors. Importing this package registers the ``EXTRACTORS`` entries.
+"""Feature extractors; importing any module of this package fills :data:`EXTRACTORS` with all of them.
 
 Text: ``minilm``, ``hf`` (any local model folder), ``word_vectors`` (GloVe/word2vec file); audio: ``egemaps``, ``compare``, ``egemaps_lld``, ``compare_lld`` (openSMILE);
 vision: ``face``, ``face_mesh`` (optional mediapipe). Model weights and heavy
@@ -11,9 +11,10 @@ from scenesense.extraction import audio as audio
 from scenesense.extraction import hf_text as hf_text
 from scenesense.extraction import vision as vision
 from scenesense.extraction import word_vectors as word_vectors
+from scenesense.extraction.base import EXTRACTORS as EXTRACTORS
 from scenesense.extraction.base import FeatureExtractor as FeatureExtractor
 from scenesense.extraction.text import MiniLMTextExtractor as MiniLMTextExtractor
 from scenesense.extraction.text import TextExtractor as TextExtractor
 from scenesense.extraction.text import TextFeatures as TextFeatures
 
-__all__ = ["FeatureExtractor", "MiniLMTextExtractor", "TextExtractor", "TextFeatures"]
+__all__ = ["EXTRACTORS", "FeatureExtractor", "MiniLMTextExtractor", "TextExtractor", "TextFeatures"]

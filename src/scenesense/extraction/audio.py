@@ -30,8 +30,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.extraction.audio_io import SILENCE_PEAK, load_audio
-from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, OutputSpec, package_versions
-from scenesense.registry import EXTRACTORS
+from scenesense.extraction.base import (
+    EXTRACTORS,
+    FeatureExtractor,
+    InputKind,
+    ItemError,
+    OutputSpec,
+    package_versions,
+)
 
 LLD_HOP_MS = 10
 """Frame step of the eGeMAPSv02 and ComParE_2016 low-level descriptors, in milliseconds."""

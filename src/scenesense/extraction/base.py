@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from scenesense.registry import Registry
+
 Kind = Literal["vector", "sequence"]
 InputKind = Literal["text", "audio", "video"]
 
@@ -74,6 +76,10 @@ class FeatureExtractor(ABC):
             except ItemError as err:
                 results.append(err)
         return results
+
+
+EXTRACTORS: Registry[type[FeatureExtractor]] = Registry("extractor")
+"""Every extractor class by name; :mod:`scenesense.extraction` imports each module that registers one."""
 
 
 def package_versions(packages: Sequence[str]) -> dict[str, str]:

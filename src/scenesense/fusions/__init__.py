@@ -1,9 +1,9 @@
-"""Fusion strategies; importing this package registers them in ``FUSIONS``."""
+"""Fusion strategies; importing any module of this package fills :data:`FUSIONS` with all of them."""
 
 from __future__ import annotations
 
 from scenesense.fusions.amw import AdaptiveModalityWeightingFusion
-from scenesense.fusions.base import Fusion
+from scenesense.fusions.base import FUSIONS, Fusion
 from scenesense.fusions.concat import ConcatFusion
 from scenesense.fusions.cross_attention import CrossAttentionFusion, ResidualCrossAttentionFusion
 from scenesense.fusions.hadamard import HadamardFusion
@@ -13,6 +13,7 @@ from scenesense.fusions.mult import MulTFusion
 from scenesense.fusions.tacfn import TACFNFusion
 
 __all__ = [
+    "FUSIONS",
     "AdaptiveModalityWeightingFusion",
     "ConcatFusion",
     "CrossAttentionFusion",

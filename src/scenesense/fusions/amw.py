@@ -8,8 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion
-from scenesense.registry import FUSIONS
+from scenesense.fusions.base import FUSIONS, Fusion
 from scenesense.types import EncoderOutput, FusionOutput
 
 _MODES = ("static", "sample")

@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from scenesense.registry import Registry
 from scenesense.types import EncoderOutput, FusionOutput
 
 
@@ -102,3 +103,7 @@ class Fusion(nn.Module, ABC):
         Returns:
             :class:`~scenesense.types.FusionOutput` with ``fused`` ``[B, out_dim]``.
         """
+
+
+FUSIONS: Registry[type[Fusion]] = Registry("fusion")
+"""Every fusion class by name; :mod:`scenesense.fusions` imports each module that registers one."""

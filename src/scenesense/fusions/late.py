@@ -8,8 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion
-from scenesense.registry import FUSIONS
+from scenesense.fusions.base import FUSIONS, Fusion
 from scenesense.types import EncoderOutput, FusionOutput
 
 MODES = ("average", "vote")
@@ -17,7 +16,9 @@ MODES = ("average", "vote")
 
 @FUSIONS.register("late")
 class LateFusion(Fusion):
-    """Per-modality linear classifiers ``p_m = softmax(W_m pooled_m + b_m)`` ``[B, C]``, then:
+    """Decision-level fusion: per-modality class probabilities, averaged or voted.
+
+    Each modality has a linear classifier ``p_m = softmax(W_m pooled_m + b_m)`` ``[B, C]``, then:
 
     - ``mode="average"``: ``fused = log(mean_m p_m)`` (log of the averaged probabilities);
     - ``mode="vote"``: while training, the same average (a vote has no gradient); in eval mode

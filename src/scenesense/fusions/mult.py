@@ -8,11 +8,10 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion, steps_or_token
+from scenesense.fusions.base import FUSIONS, Fusion, steps_or_token
 from scenesense.layers.attention import unmask_empty_rows, validate_heads
 from scenesense.layers.pooling import masked_mean
 from scenesense.layers.positional import SinusoidalPositionalEncoding
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput, FusionOutput
 
 _POOLINGS = ("last", "mean")

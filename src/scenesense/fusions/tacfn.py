@@ -8,10 +8,9 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from scenesense.fusions.base import Fusion, sequence_and_mask
+from scenesense.fusions.base import FUSIONS, Fusion, sequence_and_mask
 from scenesense.layers.attention import relative_times, validate_heads
 from scenesense.layers.pooling import masked_mean
-from scenesense.registry import FUSIONS
 from scenesense.types import EncoderOutput, FusionOutput
 
 

@@ -13,18 +13,16 @@ from typing import Any
 
 from torch import nn
 
-import scenesense.encoders  # noqa: F401  (registers every encoder)
-import scenesense.fusions  # noqa: F401  (registers every fusion)
-import scenesense.models.context  # noqa: F401  (registers every context model)
 from scenesense.config import ComponentConfig, ConfigError, ModelConfig
-from scenesense.encoders.base import ModalityEncoder
-from scenesense.fusions.base import Fusion
+from scenesense.encoders import ENCODERS, ModalityEncoder
+from scenesense.fusions import FUSIONS, Fusion
 from scenesense.layers.mlp import MLP
 from scenesense.models.classifier import MultimodalClassifier
+from scenesense.models.context import CONTEXTS
 from scenesense.models.contextual import ContextualClassifier
 from scenesense.models.modality_dropout import ModalityDropout
 from scenesense.models.standardize import FeatureStandardizer
-from scenesense.registry import CONTEXTS, ENCODERS, FUSIONS, Registry
+from scenesense.registry import Registry
 from scenesense.types import MODALITIES
 
 _KINDS = ("sequence", "vector")

@@ -1,4 +1,4 @@
-"""Dialogue context models (registered in :data:`scenesense.registry.CONTEXTS`).
+"""Dialogue context models, registered in :data:`CONTEXTS`.
 
 A context model reads the fused utterance vectors of a dialogue ``[G, L, D]`` and returns
 context-aware vectors of the same shape; the classifier head then reads each utterance's vector.
@@ -11,10 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from scenesense.registry import CONTEXTS
+from scenesense.registry import Registry
 from scenesense.types import DialogueLayout
 
 _SPEAKER_MODES = ("none", "relation", "embedding", "both")
+
+CONTEXTS: Registry[type[nn.Module]] = Registry("context")
+"""Every context model class by name: ``forward(x [G, L, D], layout) -> [G, L, D]``."""
 
 
 class _Layer(nn.Module):

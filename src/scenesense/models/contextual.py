@@ -35,7 +35,7 @@ class ContextualClassifier(nn.Module):
 
     Args:
         utterance: the per-utterance model (its head is the classifier head).
-        context: a :data:`~scenesense.registry.CONTEXTS` model, ``[G, L, D] -> [G, L, D]`` with
+        context: a :data:`~scenesense.models.context.CONTEXTS` model, ``[G, L, D] -> [G, L, D]`` with
             ``D = utterance.fusion.out_dim``.
     """
 

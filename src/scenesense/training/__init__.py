@@ -1,11 +1,12 @@
 """Training: the generic :class:`Trainer`, its checkpoint files and the registered losses.
 
-Importing this package registers the losses in :data:`scenesense.registry.LOSSES`.
+Importing this package (or any module in it) fills :data:`LOSSES` with every loss.
 """
 
 from __future__ import annotations
 
 from scenesense.training.checkpoint import load_weights as load_weights
+from scenesense.training.losses import LOSSES as LOSSES
 from scenesense.training.losses import CrossEntropyLoss as CrossEntropyLoss
 from scenesense.training.losses import FocalLoss as FocalLoss
 from scenesense.training.losses import LogitAdjustedLoss as LogitAdjustedLoss
@@ -18,6 +19,6 @@ from scenesense.training.trainer import FitResult as FitResult
 from scenesense.training.trainer import Predictions as Predictions
 from scenesense.training.trainer import Trainer as Trainer
 
-__all__ = ["CrossEntropyLoss", "FitResult", "FocalLoss", "LogitAdjustedLoss", "Predictions", "Trainer",
+__all__ = ["LOSSES", "CrossEntropyLoss", "FitResult", "FocalLoss", "LogitAdjustedLoss", "Predictions", "Trainer",
            "adjust_logits", "class_priors_from_dataset", "class_priors_from_labels",
            "class_weights_from_dataset", "class_weights_from_labels", "load_weights"]

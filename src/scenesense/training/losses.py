@@ -1,4 +1,4 @@
-"""Task losses (registered in :data:`scenesense.registry.LOSSES`), class weights and class priors.
+"""Task losses (registered in :data:`LOSSES`), class weights and class priors.
 
 A loss is an ``nn.Module`` called as ``loss_fn(logits, label) -> scalar``; the trainer adds the
 model's ``aux_losses`` to it. With ``p = softmax(z)`` for logits ``z`` and true class ``y``:
@@ -29,7 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from scenesense.registry import LOSSES
+from scenesense.registry import Registry
+
+LOSSES: Registry[type[nn.Module]] = Registry("loss")
+"""Every loss class by name; an instance is called as ``loss_fn(logits, label) -> scalar``."""
 
 DERIVED_LOSS_PARAMS = ("class_priors", "class_weights")
 """Loss constructor arguments the trainer computes from the training set, never set in ``loss_params``."""

@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
 from scenesense.config import LR_SCHEDULES, ConfigError, TrainerConfig
-from scenesense.registry import LOSSES
 from scenesense.training.losses import (
+    LOSSES,
     check_loss_params,
     class_priors_from_dataset,
     class_weights_from_dataset,

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.text import TextExtractor, TextFeatures
-from scenesense.registry import EXTRACTORS
 
 
 class StubTextExtractor(TextExtractor):

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import scenesense.components  # noqa: F401  (fills the registries)
 from scenesense.config import DataConfig, build_config
+from scenesense.data import DATASETS
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.sources import prepare_dataset
-from scenesense.registry import DATASETS
 
 FIXTURES: dict = {}
 for _module in sorted(Path(__file__).parent.glob("fixtures_*.py")):

@@ -22,11 +22,9 @@ from fixtures_ravdess import (
 )
 
 from scenesense.config import ConfigError, DataConfig
-from scenesense.data.formats.ravdess import (
+from scenesense.data.formats.ravdess import RavdessSource, assign_splits, check_speaker_independent
+from scenesense.data.formats.ravdess_files import (
     RAVDESS_EMOTIONS,
-    RavdessSource,
-    assign_splits,
-    check_speaker_independent,
     parse_ravdess_name,
     read_clip_table,
     read_wav_info,
@@ -288,7 +286,7 @@ def opensmile_available():
 
 
 def _egemaps(path: Path) -> np.ndarray:
-    from scenesense.registry import EXTRACTORS
+    from scenesense.extraction import EXTRACTORS
 
     return EXTRACTORS.create("egemaps").extract_one(str(path))["functionals"]
 

@@ -41,8 +41,8 @@ from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
 from scenesense.data.store_identity import stale_reason
 from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
+from scenesense.extraction.base import EXTRACTORS
 from scenesense.extraction.text import TextExtractor
-from scenesense.registry import EXTRACTORS
 
 logger = logging.getLogger(__name__)
 
