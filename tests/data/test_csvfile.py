@@ -12,7 +12,7 @@ from conftest import MELD_ROWS, render_meld_csv
 
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.formats.openface import read_openface_csv
-from scenesense.data.formats.ravdess import read_clip_table
+from scenesense.data.formats.ravdess_files import read_clip_table
 from scenesense.data.formats.table import read_feature_table, read_labels_csv
 from scenesense.data.meld import read_meld_csv
 from scenesense.data.validation import DataFormatError

@@ -4,15 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from scenesense.data.formats.meld_text import meld_split_from_name, read_meld_manifest
+from scenesense.data.formats.ravdess import read_ravdess_manifest
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, LabelSpace
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.manifest import (
     ManifestItem,
-    meld_split_from_name,
     read_folder_manifest,
     read_manifest_csv,
-    read_meld_manifest,
-    read_ravdess_manifest,
 )
 
 

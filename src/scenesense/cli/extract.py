@@ -19,7 +19,6 @@ from typing import Any
 
 from scenesense.cli.common import parse_params, print_json
 from scenesense.config import ConfigError
-from scenesense.extraction import EXTRACTORS
 
 _MANIFEST_FLAGS = ("manifest", "meld_csv", "ravdess", "folder")
 
@@ -136,6 +135,9 @@ def parse_features(pairs: list[str] | None, params: list[str]) -> dict[str, tupl
         ConfigError: a malformed pair, an unknown extractor, a repeated name, or a parameter whose
             prefix is neither a feature set name nor a chosen extractor.
     """
+    import scenesense.extraction  # noqa: F401 - registers the built-in extractors
+    from scenesense.registry import EXTRACTORS
+
     if not pairs:
         raise ConfigError(f"--features is required with a manifest, e.g. --features text=minilm "
                           f"audio=egemaps; extractors: {EXTRACTORS.names()}")
@@ -170,7 +172,7 @@ def _label_space(spec: str | None) -> Any:  # noqa: ANN401
     if spec is None:
         return None
     if spec == "ravdess":
-        from scenesense.data.formats.ravdess import RAVDESS_EMOTIONS
+        from scenesense.data.formats.ravdess_files import RAVDESS_EMOTIONS
 
         return RAVDESS_EMOTIONS
     if spec in ("meld_emotion", "meld_sentiment"):
@@ -182,15 +184,16 @@ def _label_space(spec: str | None) -> Any:  # noqa: ANN401
 
 
 def _read_manifest(args: argparse.Namespace, flag: str, label_names: str | None) -> Any:  # noqa: ANN401
+    from scenesense.data.formats.meld_text import read_meld_manifest
+    from scenesense.data.formats.ravdess import read_ravdess_manifest
     from scenesense.extraction import manifest as m
 
     if args.media_dir and flag != "meld_csv":
         raise ConfigError("--media-dir goes with --meld-csv")
     if flag == "meld_csv":
-        return m.read_meld_manifest(args.meld_csv, media_dir=args.media_dir, label=args.label,
-                                    split=args.split)
+        return read_meld_manifest(args.meld_csv, media_dir=args.media_dir, label=args.label, split=args.split)
     if flag == "ravdess":
-        return m.read_ravdess_manifest(args.ravdess, split=args.split)
+        return read_ravdess_manifest(args.ravdess, split=args.split)
     space = _label_space(label_names)
     if flag == "manifest":
         return m.read_manifest_csv(args.manifest, label_space=space, split=args.split)

@@ -66,8 +66,10 @@ import numpy as np
 
 from scenesense.data.labels import UNLABELLED, LabelSpace
 from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
-from scenesense.extraction.base import EXTRACTORS, FeatureExtractor, ItemError, OutputSpec, check_output
+from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec
+from scenesense.extraction.items import extract_items, one_line
 from scenesense.extraction.manifest import ManifestItem, check_split_name, check_unique_ids
+from scenesense.registry import EXTRACTORS
 from scenesense.types import validate_modality
 from scenesense.utils.io import atomic_write_text, folder_lock, write_json
 
@@ -485,28 +487,9 @@ def _plan(items: Sequence[ManifestItem], built: Mapping[str, _Extractor], out: P
 # --- run -------------------------------------------------------------------------------------
 
 
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    if not isinstance(err, ItemError):
-        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    return text[:_MESSAGE_CHARS]
-
-
-def _checked(result: Any, outputs: Mapping[str, OutputSpec], item: str) -> dict[str, np.ndarray] | str:  # noqa: ANN401
-    if isinstance(result, BaseException):
-        return _one_line(result)
-    if not isinstance(result, Mapping) or set(result) != set(outputs):
-        got = sorted(result) if isinstance(result, Mapping) else type(result).__name__
-        return f"{item}: extractor returned {got}, expected outputs {sorted(outputs)}"
-    try:
-        return {name: check_output(name, result[name], spec, item) for name, spec in outputs.items()}
-    except ItemError as err:
-        return _one_line(err)
-
-
 def extract_batch_safely(extractor: FeatureExtractor, inputs: Sequence[str]
                          ) -> list[dict[str, np.ndarray] | str]:
-    """Run ``extract_batch`` and check every result against ``outputs()``.
+    """Run ``extract_batch`` (:func:`~scenesense.extraction.items.extract_items`) and check every result.
 
     A batch that raises an unexpected exception is retried item by item, so only the item that
     raises fails. ``KeyboardInterrupt``/``SystemExit`` propagate.
@@ -514,16 +497,12 @@ def extract_batch_safely(extractor: FeatureExtractor, inputs: Sequence[str]
     Returns:
         Per input, in order: its checked float32 outputs, or a one-line error message.
     """
-    outputs = extractor.outputs()
-    try:
-        results = list(extractor.extract_batch(list(inputs)))
-        if len(results) != len(inputs):
-            raise RuntimeError(f"extract_batch returned {len(results)} results for {len(inputs)} items")
-    except Exception as err:  # noqa: BLE001 - any extractor failure becomes a per-item error
-        if len(inputs) == 1:
-            return [_one_line(err)]
-        return [r for one in inputs for r in extract_batch_safely(extractor, [one])]
-    return [_checked(r, outputs, item) for r, item in zip(results, inputs, strict=True)]
+    results = [r for batch in extract_items(extractor, inputs, on_error=_unexpected) for r in batch]
+    return [one_line(r)[:_MESSAGE_CHARS] if isinstance(r, ItemError) else r for r in results]
+
+
+def _unexpected(item: str, err: Exception) -> ItemError:
+    return ItemError(one_line(err))
 
 
 _WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}

@@ -9,14 +9,19 @@ rebuilt from the CSV, and the log names the keys that changed (``label: 'emotion
 'sentiment'``). The stale file is removed before the rebuild, so a failed rebuild (a bad CSV)
 leaves no outdated split behind. The other converters rewrite every split on each run, and
 ``prepare`` (training from a config) keys its cache folder by the same inputs and parameters.
+
+:func:`read_meld_manifest` gives a MELD CSV (and its ``MELD.Raw`` clips) to ``scenesense extract
+--meld-csv``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 from scenesense.config import ConfigError
 from scenesense.data.dialogues import dialogue_groups
@@ -37,12 +42,15 @@ from scenesense.data.sources import (
     is_complete,
     register_source,
 )
-from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
+from scenesense.data.store import VERSION, FeatureSpec, StoreError, StoreWriter
 from scenesense.data.store_identity import stale_reason
 from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
-from scenesense.extraction.base import EXTRACTORS
+from scenesense.extraction.base import ItemError
+from scenesense.extraction.items import Result, extract_items
+from scenesense.extraction.manifest import DEFAULT_SPLIT, Manifest, ManifestItem, check_split_name
 from scenesense.extraction.text import TextExtractor
+from scenesense.registry import EXTRACTORS
 
 logger = logging.getLogger(__name__)
 
@@ -108,20 +116,36 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
     }
     source = {"dataset": "meld", "csv": csv_path.name, "csv_sha256": file_sha256(csv_path), "label": label,
               "rows": len(utterances), "identity": identity}
+    batches = extract_items(extractor, inputs, batch_size=_EXTRACT_CHUNK, call=_embed(extractor, context))
     with StoreWriter(out_file, label_space=space, features=specs, source=source) as writer:
-        for start in range(0, len(utterances), _EXTRACT_CHUNK):
+        for start, results in zip(range(0, len(utterances), _EXTRACT_CHUNK), batches, strict=True):
             part = utterances[start:start + _EXTRACT_CHUNK]
-            chunk = inputs[start:start + _EXTRACT_CHUNK]
-            features = (extractor.extract(chunk) if context is None  # type: ignore[arg-type]
-                        else extractor.extract_pairs(chunk))  # type: ignore[arg-type]
+            rows = [_features(u, r, Path(out_file)) for u, r in zip(part, results, strict=True)]
             writer.append(
                 [u.id for u in part], space.encode(getattr(u, label) for u in part),
-                {"text": features.tokens, "text_sentence": list(features.sentence)},
+                {"text": [r["tokens"] for r in rows], "text_sentence": [r["sentence"] for r in rows]},
                 dialogue_ids=[u.dialogue_key for u in part], positions=positions[start:start + len(part)],
                 speakers=[u.speaker for u in part],
             )
             logger.info("%s: %d/%d utterances", csv_path.name, start + len(part), len(utterances))
     return Path(out_file)
+
+
+def _embed(extractor: TextExtractor, context: TextContext | None
+           ) -> Callable[[list[Any]], list[dict[str, np.ndarray]]]:
+    """The batch call: ``extract`` (texts) or ``extract_pairs`` (with context), one output dict per row."""
+    def call(chunk: list[Any]) -> list[dict[str, np.ndarray]]:
+        features = extractor.extract(chunk) if context is None else extractor.extract_pairs(chunk)
+        return [{"tokens": t, "sentence": s} for t, s in zip(features.tokens, features.sentence, strict=True)]
+
+    return call
+
+
+def _features(utterance: MeldUtterance, result: Result, out_file: Path) -> dict[str, np.ndarray]:
+    """One row's checked outputs; an output the store cannot hold stops the split."""
+    if isinstance(result, ItemError):
+        raise StoreError(f"{out_file.name}: id {utterance.id!r}: {result}")
+    return result
 
 
 def _pairs(utterances: list[MeldUtterance], positions: list[int], context: TextContext,
@@ -267,3 +291,54 @@ class MeldTextSource(DatasetSource):
         if identity["params"].get("context") is None:
             identity["params"].pop("context", None)
         return identity
+
+
+# --- the extraction manifest (scenesense extract --meld-csv) ----------------------------------
+
+
+def meld_split_from_name(path: Path) -> str:
+    """``train``/``dev``/``test`` from a MELD file name (``val`` counts as ``dev``); else ``test``."""
+    stem = path.name.lower()
+    for split, keys in (("train", ("train",)), ("dev", ("dev", "val")), ("test", ("test",))):
+        if any(stem.startswith(k) for k in keys):
+            return split
+    return DEFAULT_SPLIT
+
+
+def read_meld_manifest(path: str | Path, *, media_dir: str | Path | None = None, label: str = "emotion",
+                       split: str | None = None) -> Manifest:
+    """Read a MELD CSV (:func:`scenesense.data.meld.read_meld_csv`) as manifest items.
+
+    Ids ``dia{D}_utt{U}``; text = the utterance; dialogue ``dia{D}``; speaker; position = rank
+    of the utterance id in its dialogue. With ``media_dir``, ``media`` is
+    ``<media_dir>/dia{D}_utt{U}.mp4`` (the ``MELD.Raw`` clip naming; a missing clip becomes a
+    per-item error in the pipeline).
+
+    Args:
+        path: a ``*_sent_emo.csv``.
+        media_dir: folder holding the split's clips, or ``None`` for text only.
+        label: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes).
+        split: split name; default from the file name (train/dev/val/test), else ``test``.
+
+    Raises:
+        ValueError: unknown ``label``.
+        FileNotFoundError: ``media_dir`` is not a folder.
+        DataFormatError: the CSV does not follow the MELD format.
+    """
+    if label not in _MELD_LABELS:
+        raise ValueError(f"unknown MELD label {label!r}; expected one of {sorted(_MELD_LABELS)}")
+    path = Path(path)
+    folder = None if media_dir is None else Path(media_dir)
+    if folder is not None and not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such media folder (--media-dir)")
+    split = check_split_name(split or meld_split_from_name(path), str(path))
+    utterances = read_meld_csv(path)
+    positions = dialogue_positions(utterances)
+    items = tuple(ManifestItem(
+        id=u.id, split=split, label=getattr(u, label), text=u.text,
+        media=None if folder is None else folder / f"{u.id}.mp4", dialogue_id=u.dialogue_key,
+        speaker=u.speaker, position=pos, where=f"{path} ({u.id})",
+    ) for u, pos in zip(utterances, positions, strict=True))
+    source = {"kind": "meld", "path": str(path.resolve()), "label": label,
+              "media_dir": None if folder is None else str(folder.resolve())}
+    return Manifest(items, source, _MELD_LABELS[label])
