@@ -66,10 +66,9 @@ import numpy as np
 
 from scenesense.data.labels import UNLABELLED, LabelSpace
 from scenesense.data.store import VERSION, FeatureSpec, StoreWriter
-from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec
+from scenesense.extraction.base import EXTRACTORS, FeatureExtractor, ItemError, OutputSpec
 from scenesense.extraction.items import extract_items, one_line
 from scenesense.extraction.manifest import ManifestItem, check_split_name, check_unique_ids
-from scenesense.registry import EXTRACTORS
 from scenesense.types import validate_modality
 from scenesense.utils.io import atomic_write_text, folder_lock, write_json
 

@@ -286,7 +286,7 @@ def opensmile_available():
 
 
 def _egemaps(path: Path) -> np.ndarray:
-    from scenesense.registry import EXTRACTORS
+    from scenesense.extraction import EXTRACTORS
 
     return EXTRACTORS.create("egemaps").extract_one(str(path))["functionals"]
 

@@ -46,11 +46,10 @@ from scenesense.data.store import VERSION, FeatureSpec, StoreError, StoreWriter
 from scenesense.data.store_identity import stale_reason
 from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
-from scenesense.extraction.base import ItemError
+from scenesense.extraction.base import EXTRACTORS, ItemError
 from scenesense.extraction.items import Result, extract_items
 from scenesense.extraction.manifest import DEFAULT_SPLIT, Manifest, ManifestItem, check_split_name
 from scenesense.extraction.text import TextExtractor
-from scenesense.registry import EXTRACTORS
 
 logger = logging.getLogger(__name__)
 

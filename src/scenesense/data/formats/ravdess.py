@@ -159,8 +159,7 @@ def audio_extractor(params: Mapping[str, Any]) -> FeatureExtractor | None:
             raise ConfigError(f"data.params.audio_params {params['audio_params']!r} needs data.params.audio "
                               f"set to an audio extractor (audio is {AUDIO_FROM_TABLE!r})")
         return None
-    import scenesense.extraction  # noqa: F401  (registers the package's extractors)
-    from scenesense.registry import EXTRACTORS
+    from scenesense.extraction.base import EXTRACTORS
 
     choices = [n for n in EXTRACTORS.names() if getattr(EXTRACTORS.get(n), "modality", None) == "audio"]
     if not isinstance(name, str) or name not in choices:
