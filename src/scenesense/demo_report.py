@@ -5,20 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scenesense.evaluation.report import markdown_table
 from scenesense.utils.io import atomic_write_text
 
-_COLUMNS = ("variant", "accuracy", "weighted_f1", "macro_f1", "unimodal_f1", "co_occurrence_f1", "seconds")
+COLUMNS = ("variant", "accuracy", "weighted_f1", "macro_f1", "unimodal_f1", "co_occurrence_f1", "seconds")
 
 
-def _fmt(value: Any) -> str:  # noqa: ANN401
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = _COLUMNS) -> str:
-    """A GitHub Markdown table of ``rows`` restricted to ``columns``."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    """The variants' scores as a GitHub Markdown table (:data:`COLUMNS`, floats to 3 decimals, all
+    columns left-aligned)."""
+    return markdown_table(rows, COLUMNS, digits=3, right_align_numbers=False)
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -59,7 +55,7 @@ def write_demo_report(out_dir: Path, rows: list[dict[str, Any]], margin: float) 
         "visible in one modality; `co_occurrence_f1` over `sync`/`async`, which only a fusion that",
         "aligns the text and vision sequences can separate (chance is 0.5).",
         "",
-        markdown_table(rows),
+        comparison_table(rows),
         "",
         f"Cross-attention minus concatenation on the co-occurrence classes: **{margin:+.3f}** F1.",
         "",

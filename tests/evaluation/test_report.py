@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from scenesense.evaluation.functional import classification_metrics
+from scenesense.demo_report import comparison_table
 from scenesense.evaluation.report import (
     format_metrics_table,
+    markdown_from_cells,
     markdown_table,
     metrics_to_markdown,
     write_predictions_csv,
@@ -56,3 +58,19 @@ def test_markdown_report_sections():
     assert "| joy | 1.0000 | 0.5000 | 0.6667 | 2 |" in md
     assert "| neu | 1 | 0 |" in md  # confusion row: true neu -> 1 neu, 0 joy
     assert markdown_table([{"a": 1.23456}], ["a"], digits=2) == "| a |\n|---:|\n| 1.23 |"
+
+
+def test_one_markdown_writer_behind_every_table():
+    assert markdown_from_cells(["a", "b"], [["1", "x|y"], ["2", ""]], [True, False]) == (
+        "| a | b |\n|---:|---|\n| 1 | x|y |\n| 2 |  |")  # cells verbatim: the caller escapes
+    rows = [{"variant": "concat", "accuracy": 0.51234, "n": 3, "gone": None}]
+    assert markdown_table(rows, ["variant", "accuracy", "n", "gone"], digits=3) == (
+        "| variant | accuracy | n | gone |\n|---|---:|---:|---|\n| concat | 0.512 | 3 |  |")
+    assert markdown_table(rows, ["variant", "n"], right_align_numbers=False) == (
+        "| variant | n |\n|---|---|\n| concat | 3 |")
+    demo_row = {"variant": "concat", "accuracy": 0.5, "weighted_f1": 0.25, "macro_f1": 1 / 3, "unimodal_f1": 1.0,
+                "co_occurrence_f1": 0.5, "seconds": 12.3456}
+    assert comparison_table([demo_row]).splitlines() == [
+        "| variant | accuracy | weighted_f1 | macro_f1 | unimodal_f1 | co_occurrence_f1 | seconds |",
+        "|---|---|---|---|---|---|---|",
+        "| concat | 0.500 | 0.250 | 0.333 | 1.000 | 0.500 | 12.346 |"]

@@ -38,7 +38,8 @@ def test_fast_scorers_are_scikit_learn_over_the_labels_present_exactly(seed):
     p = np.where(rng.random(n) < rng.random(), t, rng.integers(0, c, size=n))
     labels = np.unique(np.concatenate([t, p]))
     assert accuracy(t, p) == accuracy_score(t, p)
-    assert weighted_f1_present_labels(t, p) == f1_score(t, p, labels=labels, average="weighted", zero_division=0)
+    assert weighted_f1_present_labels(t, p) == f1_score(t, p, labels=labels, average="weighted",
+                                                         zero_division=0)
     assert macro_f1_present_labels(t, p) == f1_score(t, p, labels=labels, average="macro", zero_division=0)
     assert [METRICS[k] for k in ("accuracy", "weighted_f1", "macro_f1")] == [
         accuracy, weighted_f1_present_labels, macro_f1_present_labels]

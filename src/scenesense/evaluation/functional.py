@@ -106,8 +106,8 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[
     if len(set(names)) != len(names):
         raise ValueError(f"label_names must be unique, got {names}")
     t, p = _validate_labels(y_true, y_pred, len(names))
-    classes = np.arange(len(names))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(t, p, labels=classes, zero_division=0)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(t, p, labels=np.arange(len(names)),
+                                                                         zero_division=0)
     # weighted averages as ``support / N @ score`` rather than ``average="weighted"``: the same number,
     # summed so that metrics.json keeps the last bit it had before scikit-learn computed the scores
     weight = support / support.sum()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +106,33 @@ def format_metrics_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[st
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], digits: int = 4) -> str:
-    """A GitHub Markdown table of ``rows`` restricted to ``columns`` (floats to ``digits`` decimals)."""
-    align = ["---:" if rows and all(_is_number(r.get(c)) for r in rows) else "---" for c in columns]
-    out = ["| " + " | ".join(columns) + " |", "|" + "|".join(align) + "|"]
-    out += ["| " + " | ".join(_cell(row.get(c), digits) for c in columns) + " |" for row in rows]
-    return "\n".join(out)
+def markdown_from_cells(header: Sequence[str], cells: Iterable[Sequence[str]],
+                        right_aligned: Sequence[bool]) -> str:
+    """The package's one GitHub Markdown table writer.
+
+    Args:
+        header: the ``K`` column headers.
+        cells: one sequence of ``K`` formatted cells per row, written as given (escape a ``|`` first
+            where a cell may hold one).
+        right_aligned: per column, ``---:`` (right) or ``---`` (left) in the alignment row.
+
+    Returns:
+        The header row, the alignment row and one row per entry of ``cells``, without a trailing newline.
+    """
+    align = "|" + "|".join("---:" if r else "---" for r in right_aligned) + "|"
+    lines = ["| " + " | ".join(header) + " |", align]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], digits: int = 4, *,
+                   right_align_numbers: bool = True) -> str:
+    """A GitHub Markdown table of ``rows`` restricted to ``columns`` (floats to ``digits`` decimals, a
+    missing key or ``None`` as an empty cell); a column holding only numbers is right-aligned unless
+    ``right_align_numbers`` is false."""
+    right = [right_align_numbers and bool(rows) and all(_is_number(r.get(c)) for r in rows) for c in columns]
+    cells = ([_cell(row.get(c), digits) for c in columns] for row in rows)
+    return markdown_from_cells(columns, cells, right)
 
 
 def metrics_to_markdown(metrics: Mapping[str, Any], title: str | None = None, digits: int = 4) -> str:
