@@ -74,7 +74,7 @@ def test_extract_manifest_reader_returns_rows_or_one_error(tmp_path_factory, raw
     except Exception as err:  # noqa: BLE001 - the property: only the package's error, naming the file
         _one_line_error_naming(path, err)
     else:
-        ids = [row.id for row in manifest.rows]
+        ids = [item.id for item in manifest.items]
         assert len(ids) == len(set(ids)) and all(ids)
 
 

@@ -182,8 +182,8 @@ def _label_space(spec: str | None) -> Any:  # noqa: ANN401
 
 
 def _read_manifest(args: argparse.Namespace, flag: str, label_names: str | None) -> Any:  # noqa: ANN401
-    from scenesense.data.formats.meld_text import read_meld_manifest
-    from scenesense.data.formats.ravdess import read_ravdess_manifest
+    from scenesense.data.formats.meld_manifest import read_meld_manifest
+    from scenesense.data.formats.ravdess_manifest import read_ravdess_manifest
     from scenesense.extraction import manifest as m
 
     if args.media_dir and flag != "meld_csv":

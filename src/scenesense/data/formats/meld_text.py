@@ -10,8 +10,8 @@ rebuilt from the CSV, and the log names the keys that changed (``label: 'emotion
 leaves no outdated split behind. The other converters rewrite every split on each run, and
 ``prepare`` (training from a config) keys its cache folder by the same inputs and parameters.
 
-:func:`read_meld_manifest` gives a MELD CSV (and its ``MELD.Raw`` clips) to ``scenesense extract
---meld-csv``.
+:func:`~scenesense.data.formats.meld_manifest.read_meld_manifest` gives a MELD CSV (and its
+``MELD.Raw`` clips) to ``scenesense extract --meld-csv``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from scenesense.data.text_context import TextContext, Turn, context_pairs
 from scenesense.data.validation import ValidationReport
 from scenesense.extraction.base import EXTRACTORS, ItemError
 from scenesense.extraction.items import Result, extract_items
-from scenesense.extraction.manifest import DEFAULT_SPLIT, Manifest, ManifestItem, check_split_name
 from scenesense.extraction.text import TextExtractor
 
 logger = logging.getLogger(__name__)
@@ -290,54 +289,3 @@ class MeldTextSource(DatasetSource):
         if identity["params"].get("context") is None:
             identity["params"].pop("context", None)
         return identity
-
-
-# --- the extraction manifest (scenesense extract --meld-csv) ----------------------------------
-
-
-def meld_split_from_name(path: Path) -> str:
-    """``train``/``dev``/``test`` from a MELD file name (``val`` counts as ``dev``); else ``test``."""
-    stem = path.name.lower()
-    for split, keys in (("train", ("train",)), ("dev", ("dev", "val")), ("test", ("test",))):
-        if any(stem.startswith(k) for k in keys):
-            return split
-    return DEFAULT_SPLIT
-
-
-def read_meld_manifest(path: str | Path, *, media_dir: str | Path | None = None, label: str = "emotion",
-                       split: str | None = None) -> Manifest:
-    """Read a MELD CSV (:func:`scenesense.data.meld.read_meld_csv`) as manifest items.
-
-    Ids ``dia{D}_utt{U}``; text = the utterance; dialogue ``dia{D}``; speaker; position = rank
-    of the utterance id in its dialogue. With ``media_dir``, ``media`` is
-    ``<media_dir>/dia{D}_utt{U}.mp4`` (the ``MELD.Raw`` clip naming; a missing clip becomes a
-    per-item error in the pipeline).
-
-    Args:
-        path: a ``*_sent_emo.csv``.
-        media_dir: folder holding the split's clips, or ``None`` for text only.
-        label: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes).
-        split: split name; default from the file name (train/dev/val/test), else ``test``.
-
-    Raises:
-        ValueError: unknown ``label``.
-        FileNotFoundError: ``media_dir`` is not a folder.
-        DataFormatError: the CSV does not follow the MELD format.
-    """
-    if label not in _MELD_LABELS:
-        raise ValueError(f"unknown MELD label {label!r}; expected one of {sorted(_MELD_LABELS)}")
-    path = Path(path)
-    folder = None if media_dir is None else Path(media_dir)
-    if folder is not None and not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such media folder (--media-dir)")
-    split = check_split_name(split or meld_split_from_name(path), str(path))
-    utterances = read_meld_csv(path)
-    positions = dialogue_positions(utterances)
-    items = tuple(ManifestItem(
-        id=u.id, split=split, label=getattr(u, label), text=u.text,
-        media=None if folder is None else folder / f"{u.id}.mp4", dialogue_id=u.dialogue_key,
-        speaker=u.speaker, position=pos, where=f"{path} ({u.id})",
-    ) for u, pos in zip(utterances, positions, strict=True))
-    source = {"kind": "meld", "path": str(path.resolve()), "label": label,
-              "media_dir": None if folder is None else str(folder.resolve())}
-    return Manifest(items, source, _MELD_LABELS[label])

@@ -4,9 +4,10 @@ Reads a folder of RAVDESS clips and, when present, the per-clip table ``openface
 (found anywhere under the root, or named by ``data.params.table``): one row per clip keyed by
 the audio file name in column ``file``, OpenFace 2 action units ``AU01_r..AU45_r`` (intensity
 0-5) and ``AU01_c..AU45_c`` (presence 0/1) averaged over the clip, then ``mfcc_stat_000..`` audio
-statistics. The dataset is registered as ``ravdess``; :func:`read_ravdess_manifest` gives the
-same clips to ``scenesense extract --ravdess``. The RAVDESS defaults (actor splits, channels) are
-defined here, once, for both.
+statistics. The dataset is registered as ``ravdess``;
+:func:`~scenesense.data.formats.ravdess_manifest.read_ravdess_manifest` gives the same clips to
+``scenesense extract --ravdess``. The RAVDESS defaults (actor splits, channels) are defined here,
+once, for both.
 
 Names and WAV headers are checked as :mod:`~scenesense.data.formats.ravdess_files` says (a
 broken name or WAV raises :class:`DataFormatError` naming the file); ``data validate`` runs
@@ -57,11 +58,9 @@ from scenesense.data.formats.ravdess_checks import validate_clips, validate_tabl
 from scenesense.data.formats.ravdess_files import (
     CHANNELS,
     CLIP_PATTERN,
-    RAVDESS_EMOTIONS,
     TABLE_NAME,
     clip_files,
     find_table,
-    parse_ravdess_name,
     read_clip_table,
     scan_clips,
 )
@@ -69,13 +68,6 @@ from scenesense.data.formats.ravdess_store import extract_clip_audio, store_sour
 from scenesense.data.sources import DatasetSource, register_source
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.extraction.base import FeatureExtractor
-from scenesense.extraction.manifest import (
-    Manifest,
-    ManifestItem,
-    check_split_name,
-    check_unique_ids,
-    clip_paths,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -298,67 +290,3 @@ class RavdessSource(DatasetSource):
         except ValueError as err:
             report.check("splits are speaker-independent", False, str(err))
         return report
-
-
-# --- the extraction manifest (scenesense extract --ravdess) -----------------------------------
-
-
-def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel: str = EXTRACT_CHANNEL,
-                          actor_splits: Mapping[str, Sequence[int]] = ACTOR_SPLITS) -> Manifest:
-    """Read a RAVDESS tree for extraction: every ``.wav``/``.mp4`` clip, named as published.
-
-    Names are parsed and checked by :func:`~scenesense.data.formats.ravdess_files.parse_ravdess_name`.
-    Label = the emotion field (one of the 8 RAVDESS emotions); speaker and dialogue =
-    ``actor{AA}``. Audio-only ``03-…wav`` gives ``audio``; audio-video ``01-…mp4`` gives
-    ``media``; video-only ``02-…mp4`` gives ``video`` (so audio extractors skip it).
-
-    Args:
-        root: the folder holding ``Actor_XX`` folders (searched recursively).
-        split: put every clip in this split; ``None`` = by actor (``actor_splits``).
-        channel: ``"speech"``, ``"song"`` or ``"all"`` (default :data:`EXTRACT_CHANNEL`).
-        actor_splits: split name -> actors, speaker-independent (default :data:`ACTOR_SPLITS`:
-            train 1-16, dev 17-20, test 21-24); clips of other actors are left out.
-
-    Raises:
-        FileNotFoundError: ``root`` is not a folder.
-        DataFormatError: a clip name breaks the RAVDESS naming rules, or no clip was found.
-        ValueError: an actor is in two splits, or ``channel`` is unknown.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such RAVDESS folder")
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown RAVDESS channel {channel!r}; expected one of {sorted(CHANNELS)}")
-    owner: dict[int, str] = {}
-    for name, actors in actor_splits.items():
-        check_split_name(name, str(root))
-        for actor in actors:
-            if owner.setdefault(int(actor), name) != name:
-                raise ValueError(f"RAVDESS splits must be speaker-independent: actor {actor} is in "
-                                 f"{owner[int(actor)]} and {name}")
-    if split is not None:
-        check_split_name(split, str(root))
-    items: list[ManifestItem] = []
-    paths = clip_paths(root, (".wav", ".mp4"))
-    if not paths:
-        raise DataFormatError(f"no RAVDESS clips ({CLIP_PATTERN}) found under {root}")
-    in_channel = 0
-    for path in paths:
-        name = parse_ravdess_name(path)
-        target = split or owner.get(name.actor)
-        in_channel += name.channel in CHANNELS[channel]
-        if name.channel not in CHANNELS[channel] or target is None:
-            continue
-        kind = "audio" if name.modality == 3 else "media" if name.modality == 1 else "video"
-        actor = f"actor{name.actor:02d}"
-        items.append(ManifestItem(
-            id=path.name.split(".")[0], split=target, label=RAVDESS_EMOTIONS.names[name.emotion - 1],
-            dialogue_id=actor, speaker=actor, where=str(path), **{kind: path},
-        ))
-    if not items:
-        wanted = f"{channel} clips" if not in_channel else f"clips of the chosen actors {sorted(owner)}"
-        raise DataFormatError(f"no RAVDESS {wanted} among the {len(paths)} clips found under {root}")
-    check_unique_ids(items)
-    source = {"kind": "ravdess", "path": str(root.resolve()), "channel": channel,
-              "actor_splits": None if split else {k: list(v) for k, v in actor_splits.items()}}
-    return Manifest(tuple(items), source, RAVDESS_EMOTIONS)
