@@ -32,7 +32,7 @@ Setup, once (never install MMSA into ``.venv``)::
 Run::
 
     .venv/bin/python benchmarks/mmsa_peer.py
-    .venv/bin/python benchmarks/mmsa_peer.py --config configs/ravdess.yaml --max-epochs 30
+    .venv/bin/python benchmarks/mmsa_peer.py --config configs/ravdess.yaml --root path/to/RAVDESS --max-epochs 30
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def build_store(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, A
     from scenesense import api
 
     layer = load_yaml(args.config)
-    cfg = build_config(layer)
+    cfg = build_config(layer, {"data": {"root": args.root}} if args.root else {})
     store = api.prepare_store(cfg)
     data = {"dataset": "store", "root": str(store), "features": dict(cfg.data.features),
             "speaker_norm": False}
@@ -192,6 +192,7 @@ def main() -> None:
     """Parse the arguments, export, train both sides and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="a scenesense config whose dataset to use (default: synthetic)")
+    parser.add_argument("--root", help="the data.root of that config's dataset, e.g. path/to/RAVDESS")
     parser.add_argument("--mmsa-models", nargs="+", default=["tfn", "lmf", "mult"],
                         choices=sorted(MMSA_NAMES))
     parser.add_argument("--recipes", nargs="+", default=["concat", "tacfn", "mult"], help="our recipes")

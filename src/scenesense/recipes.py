@@ -1,4 +1,5 @@
-"""Named recipes: configuration deltas over the defaults, one per model of a paper.
+"""Named recipes (configuration deltas over the defaults, one per model of a paper) and
+:func:`resolve_config`, which checks a merged configuration against every registry.
 
 Each recipe is a mapping merged over :class:`scenesense.config.ExperimentConfig` defaults (and
 under ``--set`` overrides). ``scenesense list recipes`` prints them.
@@ -6,17 +7,25 @@ under ``--set`` overrides). ``scenesense list recipes`` prints them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scenesense.config import ConfigError, ExperimentConfig, build_config
+from scenesense.data import DATASETS
+from scenesense.encoders import ENCODERS
+from scenesense.extraction import EXTRACTORS
+from scenesense.fusions import FUSIONS
+from scenesense.models import CONTEXTS
 from scenesense.registry import Registry
+from scenesense.training import LOSSES
 
 
 @dataclass(frozen=True)
 class Recipe:
     """A named configuration delta: ``delta`` is merged over the defaults (under ``--set``)."""
 
-    description: str  # one plain sentence, shown by ``scenesense list recipes``
+    description: str  # one line, shown by ``scenesense list recipes``
     delta: dict[str, Any]  # nested config mapping, e.g. {"model": {"fusion": {"name": "concat"}}}
 
 
@@ -150,3 +159,65 @@ IMBALANCE_RECIPES: tuple[str, ...] = ("class_weighted", "focal", "logit_adjusted
 def recipe_delta(name: str) -> dict[str, Any]:
     """The config delta of recipe ``name`` (``KeyError`` lists the valid names)."""
     return RECIPES.get(name).delta
+
+
+# --------------------------------------------------------------------------- resolution
+def _check_name(registry: Registry[Any], name: object, where: str, also: tuple[str, ...] = ()) -> None:
+    """Raise a :class:`ConfigError` naming ``where`` and the valid choices unless ``name`` is registered."""
+    if not (isinstance(name, str) and (name in also or name in registry)):
+        choices = [*also, *registry.names()]
+        raise ConfigError(f"{where}: unknown {registry.kind} {name!r}; choose from {choices}")
+
+
+def check_names(cfg: ExperimentConfig) -> None:
+    """Check every registry name ``cfg`` uses: dataset, encoders, fusion, context, loss and the
+    extractor a dataset parameter ``extractor`` names.
+
+    Raises:
+        ConfigError: ``"<key>: unknown <kind> '<name>'; choose from [...]"`` for the first unknown name.
+    """
+    _check_name(DATASETS, cfg.data.dataset, "data.dataset")
+    if "extractor" in cfg.data.params:
+        _check_name(EXTRACTORS, cfg.data.params["extractor"], "data.params.extractor")
+    model = cfg.model
+    _check_name(ENCODERS, model.sequence_encoder.name, "model.sequence_encoder")
+    _check_name(ENCODERS, model.vector_encoder.name, "model.vector_encoder")
+    for modality, component in sorted(model.encoders.items()):
+        _check_name(ENCODERS, component.name, f"model.encoders.{modality}")
+    _check_name(FUSIONS, model.fusion.name, "model.fusion")
+    if model.context is not None:
+        _check_name(CONTEXTS, model.context.name, "model.context")
+    _check_name(LOSSES, cfg.trainer.loss, "trainer.loss", also=("auto",))
+
+
+def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
+    """Merge ``layers`` (lowest precedence first) over the defaults, as
+    :func:`~scenesense.config.build_config` does, and check the result before anything runs.
+
+    ``modalities`` that no layer sets come from the dataset (its source's ``modalities``: ``text``
+    for ``meld``, all three for ``synthetic``). Every registry name must be registered
+    (:func:`check_names`), ``data.root`` must be given exactly when the dataset reads files, and
+    ``data.params`` must suit the dataset.
+
+    Args:
+        layers: nested config mappings, e.g. a YAML file, a recipe delta, command-line flags.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the first invalid value, named by its key (unknown names list the choices;
+            a missing root says what folder the dataset expects).
+
+    >>> resolve_config({"data": {"dataset": "meld", "root": "MELD"}}).modalities
+    ('text',)
+    """
+    cfg = build_config(*layers)
+    _check_name(DATASETS, cfg.data.dataset, "data.dataset")
+    source = DATASETS.get(cfg.data.dataset)()
+    if not any("modalities" in layer for layer in layers) and cfg.modalities != source.modalities:
+        cfg = build_config({"modalities": list(source.modalities)}, *layers)
+    check_names(cfg)
+    source.check_root(cfg.data.root)
+    source.params(cfg.data.params)
+    return cfg

@@ -11,13 +11,12 @@ from scenesense.cli.common import headline_keys, print_json, summary_row
 from scenesense.config import (
     ConfigError,
     ExperimentConfig,
-    build_config,
     dump_yaml,
     load_yaml,
     parse_override,
     validate_config,
 )
-from scenesense.recipes import RECIPES, recipe_delta
+from scenesense.recipes import RECIPES, recipe_delta, resolve_config
 from scenesense.types import MODALITIES
 
 
@@ -44,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    """Resolve defaults < --config < --recipe < flags < --set into a validated config."""
+    """Resolve defaults < --config < --recipe < flags < --set into a checked config (``resolve_config``)."""
     layers: list[dict[str, Any]] = []
     if args.config:
         layers.append(load_yaml(args.config))
@@ -67,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             flags[key] = value
     layers.append(flags)
     layers.extend(parse_override(s) for s in args.set)
-    return build_config(*layers)
+    return resolve_config(*layers)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from scenesense.data.store import VERSION, StoreError, find_store_splits, open_s
 from scenesense.data.synthetic import DESIGN_VERSION, generate_synthetic
 from scenesense.data.validation import ValidationReport
 from scenesense.registry import Registry
+from scenesense.types import MODALITIES
 from scenesense.utils.io import walk_files
 
 logger = logging.getLogger(__name__)
@@ -82,12 +83,17 @@ class DatasetSource(ABC):
     """A registered dataset: what files it reads, how it converts them, how it is checked.
 
     Subclasses set ``defaults`` (every accepted ``data.params`` key with its default),
-    ``needs_root``, implement :meth:`convert`, and usually :meth:`inputs` and :meth:`validate`.
+    ``needs_root`` (and ``root_hint``), ``modalities`` when they hold fewer than all three,
+    implement :meth:`convert`, and usually :meth:`inputs` and :meth:`validate`.
     """
 
     name: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, Any]] = {}
     needs_root: ClassVar[bool] = True
+    root_hint: ClassVar[str] = ""
+    """What ``data.root`` must name, said when it is missing: "the folder holding ... (--root path/to/X)"."""
+    modalities: ClassVar[tuple[str, ...]] = MODALITIES
+    """The modalities its stores hold: a config that names none trains on these."""
     score_all: ClassVar[Mapping[str, Any]] = {}
     """Parameters that put every sample under a root into one ``test`` split (scoring a copy at any path)."""
 
@@ -150,14 +156,22 @@ class DatasetSource(ABC):
         """Bump in a subclass when its conversion changes, so cached stores are rebuilt."""
         return 1
 
-    def resolve_root(self, cfg: DataConfig) -> Path | None:
-        """``cfg.root`` as a path; a ConfigError when missing (or given to a source without files)."""
+    def check_root(self, root: str | None) -> None:
+        """Raise a :class:`ConfigError` for a missing ``data.root`` (naming what it must hold, ``root_hint``)
+        or for one given to a source without files."""
         if not self.needs_root:
-            if cfg.root:
-                raise ConfigError(f"data.root must be unset for the {self.name} dataset, got {cfg.root!r}")
-            return None
+            if root:
+                raise ConfigError(f"data.root must be unset for the {self.name} dataset, got {root!r}")
+            return
+        if not root:
+            hint = f": {self.root_hint}" if self.root_hint else ""
+            raise ConfigError(f"data.root must name the source of dataset {self.name!r}{hint}")
+
+    def resolve_root(self, cfg: DataConfig) -> Path | None:
+        """``cfg.root`` as a path (:meth:`check_root` first); ``None`` for a source without files."""
+        self.check_root(cfg.root)
         if not cfg.root:
-            raise ConfigError(f"data.root must name the source of dataset {self.name!r}")
+            return None
         root = Path(cfg.root).expanduser()
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or folder (data.root of dataset {self.name!r})")
@@ -219,6 +233,8 @@ class SyntheticSource(DatasetSource):
 @register_source("store")
 class StoreSource(DatasetSource):
     """An existing store folder at ``data.root``, used in place (nothing is converted)."""
+
+    root_hint: ClassVar[str] = "a store folder holding train.h5 and dev.h5 (--root path/to/store)"
 
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
         """A store needs no conversion."""

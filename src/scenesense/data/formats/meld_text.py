@@ -214,6 +214,8 @@ class MeldTextSource(DatasetSource):
     (``*train_sent_emo.csv``, ``dev``/``val``, ``test``) anywhere under the root.
     """
 
+    modalities: ClassVar[tuple[str, ...]] = ("text",)
+    root_hint: ClassVar[str] = "the folder holding train_sent_emo.csv and dev_sent_emo.csv (--root path/to/MELD)"
     defaults: ClassVar[Mapping[str, Any]] = {
         "label": "emotion", "extractor": "minilm", "model_path": None, "max_tokens": 50, "batch_size": 64,
         "device": "cpu", "extractor_params": {}, "context": None,

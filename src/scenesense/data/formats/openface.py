@@ -203,6 +203,8 @@ class OpenFaceSource(DatasetSource):
     names), ``face_id`` (int or ``None``), ``task`` (classification | regression), ``label_names``.
     """
 
+    modalities: ClassVar[tuple[str, ...]] = ("vision",)
+    root_hint: ClassVar[str] = "the folder of OpenFace 2 per-frame CSVs (--root path/to/folder)"
     defaults: ClassVar[Mapping[str, Any]] = {
         "labels": "labels.csv", "splits": None, "columns": "au", "face_id": 0, "task": "classification",
         "label_names": None,

@@ -179,6 +179,9 @@ class RavdessSource(DatasetSource):
     extractor's constructor arguments, e.g. ``{max_frames: 400}``).
     """
 
+    modalities: ClassVar[tuple[str, ...]] = ("audio", "vision")
+    root_hint: ClassVar[str] = ("the folder holding the Actor_XX clip folders and openface_au_mfcc.csv "
+                                "(--root path/to/RAVDESS)")
     score_all: ClassVar[Mapping[str, Any]] = {"split": "all"}
     defaults: ClassVar[Mapping[str, Any]] = {
         "table": None, "channel": SOURCE_CHANNEL, "split": "actors", "train_actors": list(TRAIN_ACTORS),
