@@ -18,8 +18,10 @@ from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import open_store_split
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec
+from scenesense.extraction.journal import PARTIAL_DIR
 from scenesense.extraction.manifest import ManifestItem, read_folder_manifest, read_manifest_csv
-from scenesense.extraction.pipeline import PARTIAL_DIR, extract_batch_safely, extract_manifest
+from scenesense.extraction.pipeline import extract_manifest
+from scenesense.extraction.pipeline_run import extract_batch_safely
 from scenesense.extraction.text import MiniLMTextExtractor
 
 

@@ -78,7 +78,7 @@ def _run_batch(run: Callable[[list[Item]], Sequence[object]], batch: list[Item],
             raise RuntimeError(f"extract_batch returned {len(results)} results for {len(batch)} items")
     except fatal:
         raise
-    except Exception as err:  # noqa: BLE001 - with on_error, any extractor failure is the item's
+    except Exception as err:  # with on_error, any extractor failure is the item's
         if on_error is None:
             raise
         if len(batch) > 1:

@@ -103,6 +103,7 @@ def _actor_list(key: str, value: Any) -> list[int]:  # noqa: ANN401
         raise ConfigError(f"data.params.{key}: actors are 1..24, got {value!r}")
     return sorted(set(actors))
 
+
 def assign_splits(actors: Sequence[int], params: Mapping[str, Any]) -> dict[str, list[int]]:
     """Split name -> actors (speaker-independent), from ``params`` and the ``actors`` present.
 
@@ -126,6 +127,7 @@ def assign_splits(actors: Sequence[int], params: Mapping[str, Any]) -> dict[str,
         out = {s: a for s, a in out.items() if a or s != "test"}
     check_speaker_independent(out)
     return out
+
 
 def check_speaker_independent(assignment: Mapping[str, Sequence[int]]) -> None:
     """Raise ``ValueError`` when an actor appears in two splits."""

@@ -32,6 +32,7 @@ from scenesense.data.validation import DataFormatError, ValidationReport
 def _first(items: Sequence[str], n: int = 3) -> str:
     return "; ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
+
 def validate_clips(root: Path, report: ValidationReport) -> list[RavdessClip]:
     """Name rules, WAV headers and counts per actor; returns the clips that passed."""
     clips, broken, unreadable = [], [], []
@@ -55,6 +56,7 @@ def validate_clips(root: Path, report: ValidationReport) -> list[RavdessClip]:
     _validate_wav_formats(clips, report)
     return clips
 
+
 def _validate_counts(clips: Sequence[RavdessClip], report: ValidationReport) -> None:
     actors = sorted({c.name.actor for c in clips})
     wavs = [c for c in clips if c.name.modality == 3]
@@ -69,6 +71,7 @@ def _validate_counts(clips: Sequence[RavdessClip], report: ValidationReport) -> 
         off = {a: n for a, n in song.items() if n != (0 if a == "18" else SONG_PER_ACTOR)}
         detail = f"other counts: {off}" if off else f"{len(actors)} actors"
         report.check(f"{SONG_PER_ACTOR} song .wav per actor (none for 18)", not off, detail)
+
 
 def _validate_wav_formats(clips: Sequence[RavdessClip], report: ValidationReport) -> None:
     headers = [(c, c.wav) for c in clips if c.wav is not None]
@@ -85,6 +88,7 @@ def _validate_wav_formats(clips: Sequence[RavdessClip], report: ValidationReport
     mixed = {a: r for a, r in rates.items() if len(r) > 1}
     report.check("one sample rate per actor", not mixed,
                  f"mixed: {mixed}" if mixed else str(dict(Counter(str(r[0]) for r in rates.values()))))
+
 
 def validate_table(path: Path, clips: Sequence[RavdessClip], report: ValidationReport) -> None:
     """Columns, key coverage (rows vs clips, by file name), NaN count and AU ranges."""
@@ -119,6 +123,7 @@ def validate_table(path: Path, clips: Sequence[RavdessClip], report: ValidationR
                  f"{bad_r} cells outside" if bad_r else _range(intensity))
     report.check("AU *_c presence in [0, 1]", bad_c == 0,
                  f"{bad_c} cells outside" if bad_c else _range(presence))
+
 
 def _range(values: np.ndarray) -> str:
     finite = values[np.isfinite(values)]

@@ -69,6 +69,7 @@ class RavdessName:
         fields = (3, self.channel, self.emotion, self.intensity, self.statement, self.repetition, self.actor)
         return "-".join(f"{f:02d}" for f in fields) + ".wav"
 
+
 def parse_ravdess_name(path: str | Path) -> RavdessName:
     """Parse and check a RAVDESS file name (formats.md §7); the folder ``Actor_XX`` must match.
 
@@ -102,6 +103,7 @@ def parse_ravdess_name(path: str | Path) -> RavdessName:
                               f"{path.parent.name}")
     return name
 
+
 @dataclass(frozen=True)
 class WavInfo:
     """A WAV header: ``rate`` (Hz), ``channels``, ``width`` (bytes per sample), ``frames``."""
@@ -115,6 +117,7 @@ class WavInfo:
     def label(self) -> str:
         """E.g. ``"48000 Hz 1 ch 16 bit"`` (histogram key)."""
         return f"{self.rate} Hz {self.channels} ch {8 * self.width} bit"
+
 
 def read_wav_info(path: str | Path) -> WavInfo:
     """Read and check a WAV header with :mod:`wave`; the last frame must be present.
@@ -135,6 +138,7 @@ def read_wav_info(path: str | Path) -> WavInfo:
         raise DataFormatError(f"{path}: not a readable PCM WAV file ({problem})") from None
     return info
 
+
 @dataclass(frozen=True)
 class RavdessClip:
     """One clip: ``path``, parsed ``name``, ``wav`` header (``None`` for ``.mp4``)."""
@@ -152,6 +156,7 @@ class RavdessClip:
     def speaker(self) -> str:
         """``actor{AA}``."""
         return f"actor{self.name.actor:02d}"
+
 
 def clip_files(root: Path) -> list[Path]:
     """Every non-hidden ``.wav``/``.mp4`` file under ``root`` (macOS ``._*`` files are hidden).
@@ -183,6 +188,7 @@ def scan_clips(root: Path, channel: str = "all") -> list[RavdessClip]:
         clips.append(RavdessClip(path, name, read_wav_info(path) if name.extension == "wav" else None))
     return sorted(clips, key=lambda c: (c.name.actor, c.path.name))
 
+
 @dataclass(frozen=True)
 class ClipTable:
     """The per-clip table: ``path``, ``au_columns``, ``mfcc_columns``, ``rows`` (file name ->
@@ -194,11 +200,13 @@ class ClipTable:
     rows: dict[str, tuple[np.ndarray, np.ndarray]]
     ignored: tuple[str, ...]
 
+
 def _float_cell(path: Path, key: str, column: str, cell: str) -> float:
     try:
         return float(cell)
     except ValueError:
         raise DataFormatError(f"{path}: row {key!r}: column {column!r} is not a number ({cell!r})") from None
+
 
 def read_clip_table(path: str | Path) -> ClipTable:
     """Read ``openface_au_mfcc.csv``-style tables, keyed by the (base) file name in ``file``.
@@ -232,6 +240,7 @@ def read_clip_table(path: str | Path) -> ClipTable:
             rows[key] = (au_row, mfcc_row)
     ignored = tuple(h for i, h in enumerate(header) if i != key_at and i not in au and i not in mfcc)
     return ClipTable(path, tuple(header[i] for i in au), tuple(header[i] for i in mfcc), rows, ignored)
+
 
 def find_table(root: Path, table: str | None) -> Path | None:
     """``table`` (relative to ``root`` or absolute) or the first ``openface_au_mfcc.csv`` under root."""

@@ -35,12 +35,14 @@ def _row(table: ClipTable | None, clip: RavdessClip) -> tuple[np.ndarray, np.nda
         return None
     return table.rows.get(clip.path.name) or table.rows.get(clip.name.audio_twin)
 
+
 def _finite(table: ClipTable, clip: RavdessClip, values: np.ndarray, columns: Sequence[str]) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise DataFormatError(f"{table.path}: row {clip.path.name!r}: column {columns[bad[0]]!r} is "
                               f"{values[bad[0]]} (NaN/inf are not features)")
     return values.astype(np.float32)
+
 
 class ClipAudio(NamedTuple):
     """Audio features extracted for the clips of one split.
@@ -54,9 +56,11 @@ class ClipAudio(NamedTuple):
     rows: list[np.ndarray | None]
     errors: list[str]
 
+
 def _audio_path(clip: RavdessClip, wavs: Mapping[str, Path]) -> Path:
     """The file the clip's audio comes from: itself, or for a video clip its audio twin if present."""
     return clip.path if clip.name.extension == "wav" else wavs.get(clip.name.audio_twin, clip.path)
+
 
 def extract_clip_audio(clips: Sequence[RavdessClip], extractor: FeatureExtractor,
                        wavs: Mapping[str, Path]) -> ClipAudio:
@@ -102,6 +106,7 @@ def extract_clip_audio(clips: Sequence[RavdessClip], extractor: FeatureExtractor
                                                  "if present, else its own audio track"})
     return ClipAudio(spec, rows, errors)
 
+
 def store_source(root: Path, clips: Sequence[RavdessClip], table: ClipTable | None, split: str,
                   actors: Sequence[int], params: Mapping[str, Any], dropped: int,
                   audio: ClipAudio | None = None) -> dict[str, Any]:
@@ -119,6 +124,7 @@ def store_source(root: Path, clips: Sequence[RavdessClip], table: ClipTable | No
         source.update({"clips_without_audio": len(audio.errors), "audio_errors": audio.errors[:5]})
     return source
 
+
 def _specs(table: ClipTable | None) -> dict[str, FeatureSpec]:
     if table is None:
         return {}
@@ -133,6 +139,7 @@ def _specs(table: ClipTable | None) -> dict[str, FeatureSpec]:
             "columns": f"{table.mfcc_columns[0]}..{table.mfcc_columns[-1]}"})
     return specs
 
+
 def _table_rows(table: ClipTable, clips: Sequence[RavdessClip], name: str) -> list[np.ndarray | None]:
     """The ``vision`` (AU) or ``audio`` (mfcc) cells of each clip's row; ``None`` without a row."""
     columns, part = (table.au_columns, 0) if name == "vision" else (table.mfcc_columns, 1)
@@ -141,6 +148,7 @@ def _table_rows(table: ClipTable, clips: Sequence[RavdessClip], name: str) -> li
         row = _row(table, clip)
         rows.append(None if row is None else _finite(table, clip, row[part], columns))
     return rows
+
 
 def write_split(path: Path, clips: Sequence[RavdessClip], table: ClipTable | None,
                 source: Mapping[str, Any], audio: ClipAudio | None = None) -> Path:
