@@ -116,7 +116,8 @@ def _robustness_and_cost(run_dirs: list[Path]) -> None:
 
 
 def _report(run_dirs: list[str], folder: Path) -> None:
-    from scenesense.evaluation.experiment_report import build_report, load_runs, write_report
+    from scenesense.evaluation.experiment_report import build_report, write_report
+    from scenesense.runs import load_runs
 
     files = write_report(build_report(load_runs(run_dirs), baseline="ravdess_concat"), folder)
     print(f"\nreport (Table 4: paired tests against concat): {files['html']}")

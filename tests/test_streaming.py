@@ -4,7 +4,7 @@ Tiny runs are trained once per session on MELD-format CSVs featurised by the rea
 ``word_vectors`` extractor (a 6-d vector file written here), so raw transcripts can be predicted.
 The label of an utterance is the cue word of the utterance before it (the first: its own), so
 the trained context matters. The reference is ``api.evaluate`` on the same CSV: whole dialogues
-through ``api.batching`` and ``Trainer.predict``.
+through ``scenesense.runs.batching`` and ``Trainer.predict``.
 """
 
 from __future__ import annotations

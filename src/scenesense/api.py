@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,17 +19,14 @@ from scenesense.config import (
     ExperimentConfig,
     diff_mappings,
     dump_yaml,
-    from_dict,
-    load_yaml,
     to_dict,
     validate_config,
 )
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
-from scenesense.data.dialogues import DialogueCollate, DialogueDataset, SpeakerVocabulary
-from scenesense.data.formats.meld_text import extract_meld_for_spec
-from scenesense.data.labels import UNLABELLED, LabelSpace
-from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
+from scenesense.data.dialogues import SpeakerVocabulary
+from scenesense.data.labels import LabelSpace
+from scenesense.data.sources import prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import (
     plot_attention_maps,
@@ -43,15 +39,36 @@ from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
 from scenesense.models.builders import build_model
 from scenesense.models.standardize import feature_statistics
-from scenesense.training.checkpoint import CHECKPOINT_FILE, LAST_FILE, CheckpointError, load_checkpoint
-from scenesense.training.losses import adjust_logits, class_priors_from_dataset
-from scenesense.training.trainer import CollateFn, FitResult, Predictions, Trainer
+from scenesense.runs import (
+    ATTENTION_FILE,
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    CONFUSION_MATRIX_FILE,
+    EVAL_DIR,
+    LAST_FILE,
+    LOSS_CURVES_FILE,
+    METRICS_FILE,
+    MODALITY_WEIGHTS_FILE,
+    PREDICTIONS_FILE,
+    SPEC_FILE,
+    TRAIN_LOG,
+    RunSpec,
+    batching,
+    load_run,
+    open_scored_split,
+    read_config,
+    require_labels,
+    scored_data_file,
+    split_file,
+    training_class_priors,
+    write_spec,
+)
+from scenesense.training.losses import adjust_logits
+from scenesense.training.trainer import FitResult, Predictions, Trainer
 from scenesense.utils.io import atomic_write_text, folder_lock, write_json
 from scenesense.utils.seed import seed_everything
 
 log = logging.getLogger("scenesense")
-
-SPEC_FILE = "model_spec.json"
 
 
 @dataclass(frozen=True)
@@ -76,40 +93,6 @@ def prepare_store(cfg: ExperimentConfig) -> Path:
     return prepare_dataset(cfg.data)
 
 
-def split_file(store_dir: Path, split: str) -> Path:
-    """``<store_dir>/<split>.h5``; FileNotFoundError naming the splits the store has if it is missing."""
-    path = store_dir / f"{split}.h5"
-    if not path.exists():
-        have = sorted(p.stem for p in store_dir.glob("*.h5"))
-        raise FileNotFoundError(f"{store_dir}: no split {split!r} in the store (it has {have})")
-    return path
-
-
-def _require_labels(dataset: FeatureStoreDataset, action: str) -> None:
-    """Refuse a split holding unlabelled rows (class id -1, e.g. clips extracted for prediction)."""
-    if dataset.label_space.is_classification:
-        unlabelled = int((dataset.labels == UNLABELLED).sum())
-        if unlabelled:
-            raise ValueError(f"{dataset.split.path}: {unlabelled} of {len(dataset)} rows have no label; cannot "
-                             f"{action} them (use `scenesense predict` for unlabelled data)")
-
-
-def batching(cfg: ExperimentConfig, spec: dict[str, Any], dataset: Any,  # noqa: ANN401
-             grouping: FeatureStoreDataset | None = None) -> tuple[Any, CollateFn]:
-    """The dataset and collate function a run's model reads.
-
-    Utterances with :func:`~scenesense.data.collate.collate`; for a model with dialogue context
-    (``model.context``), whole dialogues (grouped by the store's dialogue ids and positions,
-    taken from ``grouping``, default ``dataset`` itself) with a
-    :class:`~scenesense.data.dialogues.DialogueCollate` over the run's speaker vocabulary.
-    """
-    if cfg.model.context is None:
-        return dataset, collate
-    split = (grouping if grouping is not None else dataset).split
-    dialogues = DialogueDataset(dataset, split.dialogue_ids, [int(p) for p in split.positions], split.ids)
-    return dialogues, DialogueCollate(SpeakerVocabulary(spec.get("speakers", [])), split.label_space.task)
-
-
 def _make_run_dir(cfg: ExperimentConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(cfg.output_dir) / cfg.name / f"{stamp}-s{cfg.trainer.seed}"
@@ -129,12 +112,12 @@ def _metrics_for(pred: Predictions, label_space: LabelSpace) -> dict[str, Any]:
 def _write_eval_outputs(out_dir: Path, pred: Predictions, label_space: LabelSpace,
                         metrics: dict[str, Any], title: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / "predictions.csv"
+    csv_path = out_dir / PREDICTIONS_FILE
     if not label_space.is_classification:
         return write_regression_predictions_csv(csv_path, pred.ids, pred.labels, pred.logits[:, 0])
     write_predictions_csv(csv_path, pred.ids, pred.labels, pred.probs, list(label_space.names))
     plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), list(label_space.names),
-                          out_dir / "confusion_matrix.png", title=title)
+                          out_dir / CONFUSION_MATRIX_FILE, title=title)
     return csv_path
 
 
@@ -161,7 +144,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult
     with folder_lock(run_path) if primary else nullcontext():
         try:
             _check_same_config(run_path, cfg)
-            atomic_write_text(run_path / "config.yaml", dump_yaml(cfg))
+            atomic_write_text(run_path / CONFIG_FILE, dump_yaml(cfg))
             with _train_log(run_path):
                 return _train(cfg, run_path)
         except BaseException:
@@ -184,10 +167,10 @@ def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def _check_same_config(run_path: Path, cfg: ExperimentConfig) -> None:
     """Refuse ``cfg`` for a run directory that holds epochs trained with another config."""
-    saved_path = run_path / "config.yaml"
+    saved_path = run_path / CONFIG_FILE
     if not saved_path.exists() or not any((run_path / f).exists() for f in (LAST_FILE, CHECKPOINT_FILE)):
         return  # no epoch finished here: the run starts afresh with cfg
-    changes = diff_mappings(_comparable(from_dict(ExperimentConfig, load_yaml(saved_path))), _comparable(cfg))
+    changes = diff_mappings(_comparable(read_config(run_path)), _comparable(cfg))
     if changes:
         raise ValueError(f"{run_path} holds a run trained with a different config ({'; '.join(changes)}); "
                          "use a new --run-dir, or the original settings to resume it")
@@ -196,7 +179,7 @@ def _check_same_config(run_path: Path, cfg: ExperimentConfig) -> None:
 @contextmanager
 def _train_log(run_path: Path) -> Iterator[None]:
     """Copy the ``scenesense`` log (INFO and up) to ``<run_path>/train.log`` for the block."""
-    handler = logging.FileHandler(run_path / "train.log")
+    handler = logging.FileHandler(run_path / TRAIN_LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     level = log.level
     log.addHandler(handler)
@@ -217,28 +200,19 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
                                     speaker_norm=norm)
     dev_set = FeatureStoreDataset(split_file(store_dir, cfg.data.dev_split), cfg.modalities, features,
                                   speaker_norm=norm)
-    _require_labels(train_set, "train on")
-    _require_labels(dev_set, "select a model on")
+    require_labels(train_set, "train on")
+    require_labels(dev_set, "select a model on")
     label_space = train_set.label_space
     if dev_set.label_space != label_space:
         raise ValueError(f"train and dev label spaces differ: {label_space.names} vs {dev_set.label_space.names}")
-    spec = {
-        "modalities": list(cfg.modalities),
-        "features": train_set.feature_names,
-        "feature_dims": train_set.feature_dims,
-        "feature_kinds": train_set.feature_kinds,
-        "label_names": list(label_space.names),
-        "task": label_space.task,
-        "provenance": train_set.provenance,
-        "store": str(store_dir),
-    }
+    speakers = None
     if cfg.model.context is not None:  # known speakers: enough utterances in the training split
-        spec["speakers"] = list(SpeakerVocabulary.from_speakers(train_set.split.speakers,
-                                                                cfg.data.speaker_min_utterances).names)
-    write_json(run_path / SPEC_FILE, spec)
+        speakers = SpeakerVocabulary.from_speakers(train_set.split.speakers, cfg.data.speaker_min_utterances).names
+    spec = RunSpec.from_dataset(train_set, cfg.modalities, store_dir, speakers)
+    write_spec(run_path / SPEC_FILE, spec)
     seed_everything(cfg.trainer.seed)  # the model's initial weights depend on it
     model = build_model(cfg.model, cfg.modalities, train_set.feature_dims, train_set.feature_kinds,
-                        label_space.num_outputs, num_speakers=len(spec.get("speakers", [])) + 1)
+                        label_space.num_outputs, num_speakers=len(spec.speaker_vocabulary))
     _check_encoder_features(model, spec)
     if model.standardizer is not None:
         model.standardizer.set_statistics(
@@ -263,24 +237,24 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
         "parameters": n_params,
         "train_seconds": float(sum(h.get("epoch_time", 0.0) for h in fit.history)),
     }
-    write_json(run_path / "metrics.json", summary)
+    write_json(run_path / METRICS_FILE, summary)
     _write_eval_outputs(run_path, pred, label_space, metrics, f"{cfg.name} ({cfg.data.dev_split})")
-    plot_loss_curves(fit.history, run_path / "loss_curves.png", title=cfg.name)
+    plot_loss_curves(fit.history, run_path / LOSS_CURVES_FILE, title=cfg.name)
     if pred.modality_weights and label_space.is_classification:
         plot_modality_weights(pred.modality_weights, pred.labels, label_space.names,
-                              run_path / "modality_weights.png", title=f"{cfg.name}: modality weights per class")
-    _plot_first_dev_attention(model, dev_set, run_path / "attention.png", cfg.name)
+                              run_path / MODALITY_WEIGHTS_FILE, title=f"{cfg.name}: modality weights per class")
+    _plot_first_dev_attention(model, dev_set, run_path / ATTENTION_FILE, cfg.name)
     log.info("run written to %s", run_path)
     return RunResult(run_path, summary, fit)
 
 
-def _check_encoder_features(model: torch.nn.Module, spec: dict[str, Any]) -> None:
+def _check_encoder_features(model: torch.nn.Module, spec: RunSpec) -> None:
     """Let each encoder that knows its features (``check_features``) check their provenance."""
     utterance = getattr(model, "utterance", model)
     for m, encoder in utterance.encoders.items():
         check = getattr(encoder, "check_features", None)
         if callable(check):
-            check(spec["provenance"]["features"].get(m, {}))
+            check(spec.provenance_of(m) or {})
 
 
 def _plot_first_dev_attention(model: torch.nn.Module, dev_set: FeatureStoreDataset, path: Path,
@@ -313,81 +287,9 @@ def _plot_first_dev_attention(model: torch.nn.Module, dev_set: FeatureStoreDatas
                                modality_names=sorted(sample["inputs"]))
 
 
-def open_scored_split(cfg: ExperimentConfig, spec: dict[str, Any], data_file: Path) -> FeatureStoreDataset:
-    """A labelled split file to score with a run, checked against it (labels, class names, feature sizes).
-
-    Raises:
-        ValueError: unlabelled rows, other class names, or other feature sizes than the run's.
-    """
-    dataset = FeatureStoreDataset(data_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
-    _require_labels(dataset, "score")
-    if list(dataset.label_space.names) != spec["label_names"]:
-        raise ValueError(f"{data_file}: labels {list(dataset.label_space.names)} differ from the run's "
-                         f"{spec['label_names']}")
-    for m in cfg.modalities:
-        if dataset.feature_dims[m] != spec["feature_dims"][m]:
-            raise ValueError(f"{data_file}: {m} features have {dataset.feature_dims[m]} dims, "
-                             f"the run was trained on {spec['feature_dims'][m]}")
-    return dataset
-
-
-def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any], torch.nn.Module]:
-    """Rebuild a trained model from its run directory (config, model spec, best weights)."""
-    run_path = Path(run_dir)
-    for name in ("config.yaml", SPEC_FILE, "checkpoint.pt"):
-        if not (run_path / name).exists():
-            raise FileNotFoundError(f"{run_path}: not a finished run (missing {name})")
-    cfg = from_dict(ExperimentConfig, load_yaml(run_path / "config.yaml"))
-    spec = json.loads((run_path / SPEC_FILE).read_text(encoding="utf-8"))
-    model = build_model(cfg.model, cfg.modalities, spec["feature_dims"], spec["feature_kinds"],
-                        len(spec["label_names"]), num_speakers=len(spec.get("speakers", [])) + 1)
-    path = run_path / CHECKPOINT_FILE
-    state = load_checkpoint(path)
-    weights = state.get("model", state)
-    try:
-        model.load_state_dict(weights)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        reason = " ".join(str(err).split())[:300]
-        raise CheckpointError(f"{path}: not the weights of this run's model ({reason})") from None
-    model.eval()
-    return cfg, spec, model
-
-
-def _eval_data_file(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Path | None,
-                    split: str | None, csv: str | Path | None, root: str | Path | None,
-                    params: dict[str, Any] | None) -> tuple[Path, str]:
-    """Resolve the labelled data to score into one store split file (converting raw data if needed)."""
-    if sum(x is not None for x in (store, csv, root)) != 1:
-        raise ValueError("evaluate needs exactly one of a store (file or folder), a MELD-format CSV, "
-                         "or a dataset root in the run's format")
-    if store is not None:
-        path = Path(store)
-        if path.is_dir():
-            return split_file(path, split or "test"), split or "test"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such store file or folder")
-        return path, path.stem
-    if root is not None:
-        source = get_source(cfg.data.dataset)
-        data = replace(cfg.data, root=str(root), params={**cfg.data.params, **source.score_all, **(params or {})})
-        return split_file(prepare_dataset(data), split or "test"), Path(root).name
-    csv_path = Path(csv)  # type: ignore[arg-type]
-    return extract_meld_for_spec(csv_path, spec, default_cache_dir()), csv_path.stem
-
-
-def training_class_priors(cfg: ExperimentConfig, spec: dict[str, Any]) -> torch.Tensor:
-    """``[C]`` class priors of a run's training split (its feature store, rebuilt if it is gone)."""
-    train_file = split_file(prepare_store(cfg), cfg.data.train_split)
-    train_set = FeatureStoreDataset(train_file, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
-    if list(train_set.label_space.names) != spec["label_names"]:
-        raise ValueError(f"{train_file}: labels {list(train_set.label_space.names)} differ from the run's "
-                         f"{spec['label_names']}")
-    return class_priors_from_dataset(train_set)
-
-
-def _adjustment_priors(cfg: ExperimentConfig, spec: dict[str, Any], tau: float) -> torch.Tensor:
+def _adjustment_priors(cfg: ExperimentConfig, spec: RunSpec, tau: float) -> torch.Tensor:
     """The training priors for post-hoc logit adjustment, after checking that it applies to the run."""
-    if spec.get("task", "classification") != "classification":
+    if spec.task != "classification":
         raise ValueError("logit adjustment applies to classification runs only")
     if cfg.trainer.loss == "logit_adjusted":
         raise ValueError("this run was trained with the logit-adjusted loss, whose logits are already "
@@ -431,7 +333,7 @@ def _evaluate(run_dir: str | Path, store: str | Path | None, split: str | None, 
               accelerator: str | None, logit_adjust: float | None) -> EvalResult:
     cfg, spec, model = load_run(run_dir)
     priors = None if logit_adjust is None else _adjustment_priors(cfg, spec, logit_adjust)
-    data_file, name = _eval_data_file(cfg, spec, store, split, csv, root, params)
+    data_file, name = scored_data_file(cfg, spec, store=store, split=split, csv=csv, root=root, params=params)
     dataset = open_scored_split(cfg, spec, data_file)
     label_space = dataset.label_space
     trainer = Trainer(replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1), run_dir=None)
@@ -441,7 +343,7 @@ def _evaluate(run_dir: str | Path, store: str | Path | None, split: str | None, 
         pred, adjustment = _adjusted(pred, priors, logit_adjust)
         name = f"{name}-tau{logit_adjust:g}"
     metrics = {"data": str(data_file), "n": len(pred.ids), **adjustment, **_metrics_for(pred, label_space)}
-    out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / "eval" / name
+    out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / EVAL_DIR / name
     csv_path = _write_eval_outputs(out_dir, pred, label_space, metrics, f"{cfg.name} on {name}")
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / METRICS_FILE, metrics)
     return EvalResult(metrics, csv_path)

@@ -58,6 +58,7 @@ from scenesense.data.store import StoreError, find_store_splits, open_store_spli
 from scenesense.encoders.base import MAX_SEQUENCE_STEPS
 from scenesense.extraction.audio_io import AudioWindow, audio_seconds, audio_windows, write_wav
 from scenesense.extraction.base import EXTRACTORS, FeatureExtractor, ItemError, OutputSpec, check_output
+from scenesense.runs import RunSpec, load_run
 from scenesense.types import ModelOutput, Sample
 from scenesense.utils.io import atomic_write_text
 
@@ -231,8 +232,6 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
         ValueError: a malformed manifest or item mapping, a ``batch_size`` or ``window_s`` that
             is not positive, or no modality of the run can be extracted from raw inputs.
     """
-    from scenesense.api import load_run  # imported here, so that the API module may re-export predict
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not window_s > 0:
@@ -268,8 +267,7 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
         predicted[i] = _predict_windows(model, spec, plans, items[i], path, window_s, batch_size=batch_size,
                                         device=device, speaker_norm=speaker_norm)
     features = {m: p.describe() for m, p in plans.items()}
-    task = str(spec.get("task", "classification"))
-    return PredictionResult(Path(run_dir), task, tuple(spec["label_names"]), modalities, features,
+    return PredictionResult(Path(run_dir), spec.task, spec.label_names, modalities, features,
                             tuple(warnings), tuple(predicted[i] for i in range(len(items))))
 
 
@@ -490,17 +488,18 @@ class ModalityPlan:
                 "output": self.output, "input_kind": self.extractor.input_kind}
 
 
-def feature_provenance(spec: Mapping[str, Any], modality: str) -> dict[str, Any] | None:
+def feature_provenance(spec: RunSpec, modality: str) -> dict[str, Any] | None:
     """The provenance of the feature set a run was trained on for ``modality``.
 
-    Read from the model spec (``provenance.features.<modality>``); for older runs without it,
-    from the training store the spec names (``store`` + ``features.<modality>``) if reachable.
-    ``None`` when neither has it.
+    Read from the model spec (:meth:`~scenesense.runs.RunSpec.provenance_of`); for older runs
+    without it, from the training store the spec names (``store`` + the feature set's name) if
+    reachable. ``None`` when neither has it.
     """
-    recorded = (spec.get("provenance") or {}).get("features") or {}
-    if modality in recorded:
-        return dict(recorded[modality] or {})
-    store, name = spec.get("store"), (spec.get("features") or {}).get(modality)
+    recorded = spec.provenance_of(modality)
+    if recorded is not None:
+        return dict(recorded)
+    feature = spec.features.get(modality)
+    store, name = spec.store, None if feature is None else feature.name
     if not store or not name or not Path(store).is_dir():
         return None
     for split_file in find_store_splits(store).values():
@@ -542,14 +541,14 @@ def _pick_output(outputs: Mapping[str, OutputSpec], provenance: Mapping[str, Any
                   f"provenance records no 'output'")
 
 
-def plan_modality(spec: Mapping[str, Any], modality: str) -> ModalityPlan:
+def plan_modality(spec: RunSpec, modality: str) -> ModalityPlan:
     """Rebuild the extractor that made a run's ``modality`` features (see :class:`ModalityPlan`)."""
-    kind, dim = str(spec["feature_kinds"][modality]), int(spec["feature_dims"][modality])
+    kind, dim = spec.features[modality].kind, spec.features[modality].dim
     provenance = feature_provenance(spec, modality)
     plan = ModalityPlan(modality, kind, dim, provenance or {})
     if provenance is None:
         plan.unavailable = (f"{modality}: the run records no provenance for its {modality} features and its "
-                            f"training store ({spec.get('store')}) is not readable, so {modality} cannot be "
+                            f"training store ({spec.store}) is not readable, so {modality} cannot be "
                             f"extracted from raw inputs; it is treated as missing")
         return plan
     name, params = provenance.get("extractor"), provenance.get("params")
@@ -713,7 +712,7 @@ def _speaker_norm_warnings(items: Sequence[_Item]) -> list[str]:
             "per speaker for the normalisation the run was trained with"]
 
 
-def _predict_chunk(model: torch.nn.Module, spec: Mapping[str, Any], plans: Mapping[str, ModalityPlan],
+def _predict_chunk(model: torch.nn.Module, spec: RunSpec, plans: Mapping[str, ModalityPlan],
                    items: Sequence[_Item], device: str, speaker_norm: bool = False) -> list[ItemPrediction]:
     """Extract every modality of a chunk of items, then classify the items that have any.
 
@@ -733,15 +732,15 @@ def _speaker_statistics(samples: Sequence[Sample], plans: Mapping[str, ModalityP
                               MIN_SPEAKER_ITEMS)
 
 
-def _classify(model: torch.nn.Module, spec: Mapping[str, Any], results: Sequence[ItemPrediction],
+def _classify(model: torch.nn.Module, spec: RunSpec, results: Sequence[ItemPrediction],
               samples: Sequence[Sample], device: str) -> list[ItemPrediction]:
     """``results`` (from :func:`_prepare_chunk`) with the model's scores of ``samples`` filled in."""
-    regression = spec.get("task") == "regression"
-    scores = iter(_score(model, samples, list(spec["label_names"]), regression, device) if samples else [])
+    regression = spec.task == "regression"
+    scores = iter(_score(model, samples, list(spec.label_names), regression, device) if samples else [])
     return [result if not result.used else replace(result, **next(scores)) for result in results]
 
 
-def _prepare_chunk(spec: Mapping[str, Any], plans: Mapping[str, ModalityPlan],
+def _prepare_chunk(spec: RunSpec, plans: Mapping[str, ModalityPlan],
                    items: Sequence[_Item]) -> tuple[list[ItemPrediction], list[Sample]]:
     """Extract every modality of a chunk of items.
 
@@ -752,7 +751,7 @@ def _prepare_chunk(spec: Mapping[str, Any], plans: Mapping[str, ModalityPlan],
     """
     features = {m: _extract(p, items) if p.extractor is not None else [None] * len(items)
                 for m, p in plans.items()}
-    regression = spec.get("task") == "regression"
+    regression = spec.task == "regression"
     results: list[ItemPrediction] = []
     samples: list[Sample] = []
     for i, item in enumerate(items):
@@ -893,7 +892,7 @@ def _batches(windows: Iterator[AudioWindow], size: int) -> Iterator[list[AudioWi
         yield batch
 
 
-def _predict_windows(model: torch.nn.Module, spec: Mapping[str, Any], plans: Mapping[str, ModalityPlan],
+def _predict_windows(model: torch.nn.Module, spec: RunSpec, plans: Mapping[str, ModalityPlan],
                      item: _Item, path: Path, window_s: float, *, batch_size: int, device: str,
                      speaker_norm: bool) -> ItemPrediction:
     """Predict the audio ``path`` of ``item`` window by window (see the module docstring).
@@ -944,7 +943,7 @@ def _window_prediction(window: AudioWindow, result: ItemPrediction, path: Path) 
     return WindowPrediction(start, end, result.label, result.probabilities, result.value, error)
 
 
-def _summarise_windows(item: _Item, plans: Mapping[str, ModalityPlan], spec: Mapping[str, Any],
+def _summarise_windows(item: _Item, plans: Mapping[str, ModalityPlan], spec: RunSpec,
                        timeline: Sequence[WindowPrediction], problems: list[str],
                        path: Path) -> ItemPrediction:
     """The item's prediction from its windows: the mean of their probabilities (or values)."""
@@ -962,9 +961,9 @@ def _summarise_windows(item: _Item, plans: Mapping[str, ModalityPlan], spec: Map
         return replace(result, error="no modality could be extracted: " + "; ".join(problems))
     if not ok:
         return replace(result, error=f"no window of {path} could be predicted: " + "; ".join(problems))
-    if spec.get("task") == "regression":
+    if spec.task == "regression":
         return replace(result, value=float(np.mean([w.value for w in ok])))
-    names = list(spec["label_names"])
+    names = list(spec.label_names)
     mean = {c: float(np.mean([w.probabilities[c] for w in ok])) for c in names}
     return replace(result, label=max(names, key=lambda c: mean[c]), probabilities=mean)
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from scenesense.data.collate import collate
-from scenesense.data.dialogues import SpeakerVocabulary, dialogue_layout
+from scenesense.data.dialogues import dialogue_layout
 from scenesense.data.meld import int_field, meld_csv_rows, repair_text
 from scenesense.data.validation import DataFormatError
 from scenesense.predict import (
@@ -45,6 +45,7 @@ from scenesense.predict import (
     _version_warnings,
     plan_modality,
 )
+from scenesense.runs import load_run
 from scenesense.types import DialogueLayout, ModelOutput
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,6 @@ class ConversationStream:
     """
 
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
-        from scenesense.api import load_run  # the API module imports predict, which this module imports
-
         cfg, spec, model = load_run(run_dir)
         _validate_streamable(cfg, model, run_dir)
         self.run_dir, self.device = Path(run_dir), device
@@ -180,12 +179,12 @@ class ConversationStream:
         self.warnings = tuple(unavailable + _version_warnings(self.plans))
         for message in self.warnings:
             log.warning("%s", message)
-        self.task = str(spec.get("task", "classification"))
-        self.label_names = tuple(spec["label_names"])
+        self.task = spec.task
+        self.label_names = spec.label_names
         self.features = {m: p.describe() for m, p in self.plans.items()}
         self.context = getattr(model, "context", None)
         self.receptive_field = 0 if self.context is None else getattr(self.context, "receptive_field", None)
-        self.vocabulary = SpeakerVocabulary(spec.get("speakers", []))
+        self.vocabulary = spec.speaker_vocabulary
         self.given_kinds: set[str] = set()  # input kinds seen so far (text, audio, ...)
         self._dialogues: dict[str, _Dialogue] = {}
         self._count = 0

@@ -10,7 +10,7 @@ import pytest
 from scenesense.config import ConfigError, DataConfig
 from scenesense.data import DATASETS
 from scenesense.data.dataset import FeatureStoreDataset
-from scenesense.data.formats.meld_text import extract_meld_for_spec, extract_meld_split
+from scenesense.data.formats.meld_text import extract_meld_for_run, extract_meld_split
 from scenesense.data.sources import prepare_dataset
 from scenesense.data.store import StoreError, open_store_split
 from scenesense.data.text_context import TextContext
@@ -140,7 +140,7 @@ def test_meld_source_extracts_once_and_keys_the_cache_by_csv_bytes(write_meld_cs
         prepare_dataset(DataConfig(dataset="meld", root=str(tmp_path / "cache")), tmp_path)
 
 
-def test_extract_meld_for_spec_reuses_the_runs_extractor(write_meld_csv, tmp_path, stub_extractor):
+def test_extract_meld_for_run_reuses_the_runs_extractor(write_meld_csv, tmp_path, stub_extractor):
     write_meld_csv("meld/train_sent_emo.csv")
     write_meld_csv("meld/dev_sent_emo.csv")
     params = {"extractor": "stub", "max_tokens": 3, "label": "sentiment"}
@@ -151,12 +151,13 @@ def test_extract_meld_for_spec_reuses_the_runs_extractor(write_meld_csv, tmp_pat
     assert spec["provenance"]["features"]["text"] == {"extractor": "stub", "params": {"max_tokens": 3}}
     calls = stub_extractor.calls
     csv_path = write_meld_csv("elsewhere/my_test.csv")
-    out = extract_meld_for_spec(csv_path, spec, tmp_path / "c")
+    out = extract_meld_for_run(csv_path, spec["provenance"]["features"]["text"], spec["label_names"], tmp_path / "c")
     assert out.name == "my_test.h5"
     scored = FeatureStoreDataset(out, ["text"])
     assert scored.label_space == train.label_space
     assert scored.split.features["text"].max_len == 3
-    assert extract_meld_for_spec(csv_path, spec, tmp_path / "c") == out
+    assert extract_meld_for_run(csv_path, spec["provenance"]["features"]["text"], spec["label_names"],
+                                tmp_path / "c") == out
     assert stub_extractor.calls == calls + 1  # extracted once, then reused
 
 
@@ -195,7 +196,8 @@ def test_meld_source_keys_the_cache_by_context_and_checks_it(write_meld_csv, tmp
     # a CSV scored for the run is featurised with the same context
     StubPairExtractor.pairs = []
     spec = {"provenance": train.provenance, "label_names": list(train.label_space.names)}
-    scored = extract_meld_for_spec(write_meld_csv("elsewhere/t.csv"), spec, tmp_path / "c")
+    scored = extract_meld_for_run(write_meld_csv("elsewhere/t.csv"), spec["provenance"]["features"]["text"],
+                                  spec["label_names"], tmp_path / "c")
     assert open_store_split(scored).features["text"].provenance["dialogue_context"]["past"] == 2
     assert ("What?", "Oh my God, he’s lost it… He’s totally lost it!") in StubPairExtractor.pairs
     for bad, match in (({"past": -1}, "context.past must be an int >= 0"),
@@ -204,8 +206,9 @@ def test_meld_source_keys_the_cache_by_context_and_checks_it(write_meld_csv, tmp
             prepare_dataset(replace(plain, params={"extractor": "stub_pairs", "context": bad}), tmp_path / "c")
 
 
-def test_extract_meld_for_spec_rejects_runs_without_a_text_extractor(tmp_path, tiny_store):
+def test_extract_meld_for_run_rejects_runs_without_a_text_extractor(tmp_path, tiny_store):
     spec = {"provenance": FeatureStoreDataset(tiny_store / "train.h5", ["text"]).provenance,
             "label_names": ["neutral", "positive", "negative"]}
     with pytest.raises(ValueError, match="not made by a registered extractor"):
-        extract_meld_for_spec(tmp_path / "x.csv", spec, tmp_path)
+        extract_meld_for_run(tmp_path / "x.csv", spec["provenance"]["features"]["text"], spec["label_names"],
+                             tmp_path)

@@ -15,12 +15,11 @@ from sklearn.metrics import f1_score
 from scenesense.evaluation.experiment_report import (
     build_report,
     default_output_dir,
-    load_runs,
-    read_run,
     write_report,
 )
 from scenesense.evaluation.report_html import latex_escape
 from scenesense.evaluation.statistics import mcnemar_test, paired_permutation_test
+from scenesense.runs import load_runs, read_run
 
 FAST = {"n_bootstrap": 300, "n_permutations": 300}
 NOISE = [(20.0, 0.30, 0.25), (5.0, 0.20, 0.10)]  # (SNR dB, weighted F1 seed 0, seed 1)

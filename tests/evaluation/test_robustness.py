@@ -54,9 +54,9 @@ def dev_set(run_dir):
 
 
 def _loaded(run_dir):
-    from scenesense import api
+    from scenesense.runs import load_run
 
-    return api.load_run(run_dir)
+    return load_run(run_dir)
 
 
 def _logits(model, batch):
@@ -185,7 +185,7 @@ def test_clean_score_equals_api_evaluate(run_dir, result, tmp_path):
     from scenesense import api
 
     _, spec, _ = _loaded(run_dir)
-    metrics = api.evaluate(run_dir, store=spec["store"], split="dev", output_dir=tmp_path).metrics
+    metrics = api.evaluate(run_dir, store=spec.store, split="dev", output_dir=tmp_path).metrics
     for key in SCORE_KEYS:
         assert result["clean"][key] == pytest.approx(metrics[key], abs=1e-12)
     metrics_json = json.loads((run_dir / "metrics.json").read_text())
@@ -215,15 +215,17 @@ def test_deterministic_under_a_seed(run_dir, result, dev_set, tmp_path):
 
 
 def test_regression_runs_are_refused(run_dir, monkeypatch):
-    from scenesense import api
+    from dataclasses import replace
 
-    real = api.load_run
+    from scenesense.evaluation import robustness
+
+    real = robustness.load_run
 
     def as_regression(path):
         cfg, spec, model = real(path)
-        return cfg, {**spec, "task": "regression"}, model
+        return cfg, replace(spec, task="regression"), model
 
-    monkeypatch.setattr(api, "load_run", as_regression)
+    monkeypatch.setattr(robustness, "load_run", as_regression)
     with pytest.raises(ValueError, match="classification runs only"):
         evaluate_robustness(run_dir)
 

@@ -94,7 +94,8 @@ def _profile(threads: int) -> Any:  # noqa: ANN401
 
 
 def _report(folder: Path) -> str:
-    from scenesense.evaluation.experiment_report import build_report, find_run_dirs, load_runs, write_report
+    from scenesense.evaluation.experiment_report import build_report, write_report
+    from scenesense.runs import find_run_dirs, load_runs
 
     files = write_report(build_report(load_runs(find_run_dirs([folder]))), folder / "report")
     return str(files.get("html", folder / "report"))

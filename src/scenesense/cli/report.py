@@ -32,13 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scenesense.cli.common import print_json
-    from scenesense.evaluation.experiment_report import (
-        build_report,
-        default_output_dir,
-        load_runs,
-        write_report,
-    )
+    from scenesense.evaluation.experiment_report import build_report, default_output_dir, write_report
     from scenesense.evaluation.report_html import markdown_table
+    from scenesense.runs import load_runs
 
     for name in ("bootstrap", "permutations", "dpi"):
         if getattr(args, name) < 1:

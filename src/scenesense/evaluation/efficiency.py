@@ -56,14 +56,13 @@ from torch import Tensor
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from scenesense import api
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.runs import EFFICIENCY_FILE, METRICS_FILE, RunSpec, load_run
 from scenesense.utils.io import write_json
 
 log = logging.getLogger("scenesense")
 
-EFFICIENCY_FILE = "efficiency.json"
 SYNTHETIC_LENGTH = 50  # steps per synthetic sequence when the run's store is gone
 MIB = 2.0**20
 _PROC_STATUS = Path("/proc/self/status")
@@ -190,7 +189,7 @@ class PeakMemory:
             self.mb = None
 
 
-def _store_split_file(spec: Mapping[str, Any], store: str | Path | None, split: str) -> Path | None:
+def _store_split_file(spec: RunSpec, store: str | Path | None, split: str) -> Path | None:
     """The split file to read, or ``None`` when the run's own store is gone (synthetic fallback).
 
     Raises:
@@ -205,22 +204,22 @@ def _store_split_file(spec: Mapping[str, Any], store: str | Path | None, split: 
         if not (path / f"{split}.h5").exists():
             raise FileNotFoundError(f"{path}: no split {split!r} in the store")
         return path / f"{split}.h5"
-    path = Path(spec["store"]) / f"{split}.h5"
+    path = Path(spec.store) / f"{split}.h5"
     if not path.exists():
         log.warning("%s not found: profiling on synthetic inputs", path)
         return None
     return path
 
 
-def _real_inputs(path: Path, cfg: Any, spec: Mapping[str, Any],  # noqa: ANN401
+def _real_inputs(path: Path, cfg: Any, spec: RunSpec,  # noqa: ANN401
                  sizes: Sequence[int]) -> dict[int, ModelInputs]:
     """Per batch size ``b``, the collated first ``b`` rows of the split file (cycled if it has fewer)."""
-    dataset = FeatureStoreDataset(path, cfg.modalities, spec["features"], speaker_norm=cfg.data.speaker_norm)
+    dataset = FeatureStoreDataset(path, cfg.modalities, spec.feature_names, speaker_norm=cfg.data.speaker_norm)
     try:
         for m in cfg.modalities:
-            if dataset.feature_dims[m] != spec["feature_dims"][m]:
+            if dataset.feature_dims[m] != spec.features[m].dim:
                 raise ValueError(f"{path}: {m} features have {dataset.feature_dims[m]} dims, the run "
-                                 f"was trained on {spec['feature_dims'][m]}")
+                                 f"was trained on {spec.features[m].dim}")
         if len(dataset) == 0:
             raise ValueError(f"{path}: the split is empty")
         out = {}
@@ -261,7 +260,7 @@ def synthetic_inputs(feature_dims: Mapping[str, int], feature_kinds: Mapping[str
 
 
 def _epoch_seconds(run_dir: Path) -> float | None:
-    path = run_dir / "metrics.json"
+    path = run_dir / METRICS_FILE
     if not path.exists():
         return None
     times = [h["epoch_time"] for h in json.loads(path.read_text(encoding="utf-8")).get("history", [])
@@ -320,12 +319,12 @@ def profile_run(run_dir: str | Path, *, device: str = "cpu", batch_sizes: Sequen
     if target.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available")
     run_path = Path(run_dir)
-    cfg, spec, model = api.load_run(run_path)
+    cfg, spec, model = load_run(run_path)
     path = _store_split_file(spec, store, split or cfg.data.dev_split)
     if path is not None:
         batches = _real_inputs(path, cfg, spec, sizes)
     else:
-        batches = {b: synthetic_inputs(spec["feature_dims"], spec["feature_kinds"], b, synthetic_length)
+        batches = {b: synthetic_inputs(spec.feature_dims, spec.feature_kinds, b, synthetic_length)
                    for b in sizes}
     model = model.to(target).eval()
     batches = {b: _to(x, target) for b, x in batches.items()}

@@ -1,162 +1,26 @@
 """The experiment report: the paper's Tables 3-5, robustness and efficiency tables, and figures, rebuilt
 from finished runs.
 
-A run folder is what :func:`scenesense.api.train` writes (``config.yaml``, ``metrics.json``,
-``predictions.csv``), optionally with the experiment runner's ``cell.json`` and the robustness and
-efficiency profiles (``robustness.json``, ``efficiency.json``). Runs are grouped by (modality set,
-variant); the runs of a group differ only by seed. :func:`write_report` writes ``report.md``,
-``report.html`` (self-contained), ``tables.csv``, ``tables.json``, ``tables.tex`` and ``figures/*.png``.
+The runs are records read from their folders (:func:`scenesense.runs.load_runs`, which reads
+``config.yaml``, ``metrics.json``, ``predictions.csv`` and, when present, ``cell.json``,
+``robustness.json`` and ``efficiency.json``). Runs are grouped by (modality set, variant); the runs
+of a group differ only by seed. :func:`write_report` writes ``report.md``, ``report.html``
+(self-contained), ``tables.csv``, ``tables.json``, ``tables.tex`` and ``figures/*.png``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
-from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.evaluation import report_html, report_tables
 from scenesense.evaluation.report_tables import Table
+from scenesense.runs.records import RunRecord
 from scenesense.utils.io import atomic_write_text, write_json
-
-RUN_FILES = ("config.yaml", "metrics.json", "predictions.csv")
-"""Files every finished run has; a folder without one of them is refused as unfinished."""
-
-
-@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
-class RunRecord:
-    """One finished classification run, as read from its folder.
-
-    Fields:
-        run_dir: the run folder.
-        modalities: sorted modality names.
-        variant: ``cell.json``'s variant, else the config ``name``.
-        seed: ``cell.json``'s seed, else ``metrics.json``'s, else the config's ``trainer.seed``.
-        experiment: ``cell.json``'s experiment name (``None`` for a plain run).
-        label_names: the ``C`` class names, in class-id order.
-        metrics: the ``metrics.json`` dict (dev split).
-        ids: ``N`` utterance ids of ``predictions.csv`` (file order).
-        labels: ``[N]`` true class ids.
-        preds: ``[N]`` predicted class ids.
-        robustness: ``robustness.json`` or ``None``.
-        efficiency: ``efficiency.json`` or ``None``.
-    """
-
-    run_dir: Path
-    modalities: tuple[str, ...]
-    variant: str
-    seed: int
-    experiment: str | None
-    label_names: tuple[str, ...]
-    metrics: dict[str, Any]
-    ids: tuple[str, ...]
-    labels: np.ndarray
-    preds: np.ndarray
-    robustness: dict[str, Any] | None
-    efficiency: dict[str, Any] | None
-
-    @property
-    def modality_set(self) -> str:
-        """Sorted modality names joined with ``+`` (``"audio+text"``)."""
-        return "+".join(self.modalities)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: invalid JSON ({err})") from None
-
-
-def _read_predictions(path: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    allow_fields_up_to(path.stat().st_size)
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(CsvRows(csv.DictReader(handle), path))
-    if not rows or not {"id", "label", "pred"} <= set(rows[0]):
-        raise ValueError(f"{path}: needs columns id, label, pred and at least one row")
-    ids = tuple(r["id"] for r in rows)
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: utterance ids repeat")
-    return ids, np.array([int(r["label"]) for r in rows]), np.array([int(r["pred"]) for r in rows])
-
-
-def read_run(run_dir: str | Path) -> RunRecord:
-    """Read one finished classification run folder.
-
-    Raises:
-        ValueError: if the folder lacks a file of :data:`RUN_FILES` (unfinished run), or the run is a
-            regression run (not supported by the report yet).
-    """
-    path = Path(run_dir)
-    missing = [name for name in RUN_FILES if not (path / name).exists()]
-    if missing:
-        raise ValueError(f"{path}: not a finished run (missing {', '.join(missing)})")
-    config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-    metrics = _read_json(path / "metrics.json") or {}
-    spec = _read_json(path / "model_spec.json") or {}
-    if "mae" in metrics or spec.get("task") == "regression":
-        raise ValueError(f"{path}: regression runs are not supported by the experiment report yet")
-    if "accuracy" not in metrics or "per_class" not in metrics:
-        raise ValueError(f"{path}: metrics.json has no classification metrics (accuracy, per_class)")
-    cell = _read_json(path / "cell.json") or {}
-    seed = cell.get("seed", metrics.get("seed", config.get("trainer", {}).get("seed")))
-    if seed is None:
-        raise ValueError(f"{path}: no seed in cell.json, metrics.json or config.yaml")
-    ids, labels, preds = _read_predictions(path / "predictions.csv")
-    return RunRecord(
-        run_dir=path, modalities=tuple(sorted(cell.get("modalities") or config.get("modalities") or [])),
-        variant=str(cell.get("variant", config.get("name", path.name))), seed=int(seed),
-        experiment=cell.get("experiment"),
-        label_names=tuple(spec.get("label_names") or metrics["per_class"]), metrics=metrics,
-        ids=ids, labels=labels, preds=preds,
-        robustness=_read_json(path / "robustness.json"), efficiency=_read_json(path / "efficiency.json"))
-
-
-def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand each path: an experiment folder (one with ``cells/``) gives every ``cells/*/`` run in it.
-
-    Raises:
-        ValueError: if a path is not a folder.
-    """
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            raise ValueError(f"{p}: not a run or experiment folder")
-        cells = p / "cells"
-        out += sorted(d for d in cells.iterdir() if d.is_dir()) if cells.is_dir() else [p]
-    return out
-
-
-def load_runs(run_dirs: Iterable[str | Path]) -> list[RunRecord]:
-    """Read finished runs (experiment folders are expanded, see :func:`find_run_dirs`).
-
-    Raises:
-        ValueError: on an unfinished or regression run, runs with different class names, or two
-            runs of the same (modality set, variant, seed).
-    """
-    runs = [read_run(d) for d in find_run_dirs(run_dirs)]
-    if not runs:
-        raise ValueError("no run folders given")
-    seen: dict[tuple[str, str, int], Path] = {}
-    for r in runs:
-        if r.label_names != runs[0].label_names:
-            raise ValueError(f"{r.run_dir}: classes {list(r.label_names)} differ from "
-                             f"{runs[0].run_dir}'s {list(runs[0].label_names)}")
-        key = (r.modality_set, r.variant, r.seed)
-        if key in seen:
-            raise ValueError(f"{seen[key]} and {r.run_dir} are both {r.modality_set}/{r.variant} "
-                             f"seed {r.seed}")
-        seen[key] = r.run_dir
-    return runs
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,7 +133,7 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
     """Group the runs and build every table.
 
     Args:
-        runs: finished runs, e.g. from :func:`load_runs`.
+        runs: finished runs, e.g. from :func:`scenesense.runs.load_runs`.
         baseline: Table 4's reference variant (default ``"concat"`` if the ablation set has it, else
             its first variant).
         models: Table 5's two models, each ``"<set>/<variant>"`` or a variant name (default: the best

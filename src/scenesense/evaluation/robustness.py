@@ -27,20 +27,20 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from scenesense.config import ExperimentConfig
+from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.evaluation.statistics import METRICS
+from scenesense.runs import ROBUSTNESS_FILE, RunSpec, batching, load_run, open_scored_split, split_file
+from scenesense.training.trainer import Trainer
 from scenesense.types import Sample
-
-if TYPE_CHECKING:
-    from scenesense.config import ExperimentConfig
-    from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.utils.io import write_json
 
 KINDS: tuple[str, ...] = ("remove", "zero", "noise", "drop_frames")
-RESULT_FILE = "robustness.json"
 SCORES: tuple[str, ...] = ("accuracy", "weighted_f1", "macro_f1")
 
 
@@ -199,12 +199,10 @@ def _scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     return {name: METRICS[name](labels, y_pred) for name in SCORES}
 
 
-def _load_split(cfg: ExperimentConfig, spec: dict[str, Any], store: str | Path | None,
+def _load_split(cfg: ExperimentConfig, spec: RunSpec, store: str | Path | None,
                 split: str | None) -> tuple[FeatureStoreDataset, str]:
     """The labelled split to score (default: the run's own store and dev split), checked against the run."""
-    from scenesense.api import open_scored_split, split_file
-
-    path = Path(store) if store is not None else Path(spec["store"])
+    path = Path(store) if store is not None else Path(spec.store)
     if path.is_dir():
         name = split or cfg.data.dev_split
         data_file = split_file(path, name)
@@ -224,7 +222,7 @@ def evaluate_robustness(run_dir: str | Path, *, store: str | Path | None = None,
     """Score a trained classification run clean and under every perturbation of every modality.
 
     Args:
-        run_dir: a finished run directory (:func:`scenesense.api.load_run`).
+        run_dir: a finished run directory (:func:`scenesense.runs.load_run`).
         store: a store folder (scored split: ``split``, default the run's dev split) or one split
             file; default the store the run was trained on (``model_spec.json``).
         split: split name inside a store folder (default: the run's ``data.dev_split``).
@@ -243,15 +241,11 @@ def evaluate_robustness(run_dir: str | Path, *, store: str | Path | None = None,
         ValueError: a regression run, data that does not match the run, or bad severities.
         FileNotFoundError: a missing run, store or split.
     """
-    from scenesense.api import batching, load_run
-    from scenesense.training.trainer import Trainer
-    from scenesense.utils.io import write_json
-
     cfg, spec, model = load_run(run_dir)
-    if spec.get("task", "classification") != "classification":
+    if spec.task != "classification":
         raise ValueError(f"{run_dir}: the robustness suite scores classification runs only "
-                         f"(accuracy, weighted/macro F1); this run's task is {spec.get('task')!r}")
-    kinds = {m: spec["feature_kinds"][m] for m in cfg.modalities}
+                         f"(accuracy, weighted/macro F1); this run's task is {spec.task!r}")
+    kinds = {m: spec.features[m].kind for m in cfg.modalities}
     conditions = build_conditions(kinds, snr_db, drop_fractions)
     dataset, name = _load_split(cfg, spec, store, split)
     predict_cfg = replace(cfg.trainer, accelerator=accelerator or "cpu", devices=1, batch_size=batch_size)
@@ -266,5 +260,5 @@ def evaluate_robustness(run_dir: str | Path, *, store: str | Path | None = None,
         "conditions": [{"kind": c.kind, "modality": c.modality, "severity": c.severity, "label": c.label,
                         **score(c)} for c in conditions],
     }
-    write_json(Path(output) if output is not None else Path(run_dir) / RESULT_FILE, result)
+    write_json(Path(output) if output is not None else Path(run_dir) / ROBUSTNESS_FILE, result)
     return result

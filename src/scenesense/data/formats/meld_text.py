@@ -17,7 +17,7 @@ leaves no outdated split behind. The other converters rewrite every split on eac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -158,7 +158,8 @@ def _pairs(utterances: list[MeldUtterance], positions: list[int], context: TextC
     return pairs
 
 
-def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_dir: str | Path) -> Path:
+def extract_meld_for_run(csv_path: str | Path, text_provenance: Mapping[str, Any], label_names: Sequence[str],
+                         cache_dir: str | Path) -> Path:
     """Featurise a MELD-format CSV (any split, any path) the way a trained run's text was made.
 
     The extractor is rebuilt from the run's text feature provenance (``extractor`` + ``params``);
@@ -167,8 +168,9 @@ def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_d
 
     Args:
         csv_path: the CSV to score.
-        spec: the run's model spec; needs ``provenance["features"]["text"]`` (as in
-            :attr:`FeatureStoreDataset.provenance`) and ``label_names``.
+        text_provenance: the provenance of the run's text feature set (as in
+            :attr:`FeatureStoreDataset.provenance` ``["features"]["text"]``).
+        label_names: the run's class names.
         cache_dir: cache root.
 
     Returns:
@@ -178,11 +180,11 @@ def extract_meld_for_spec(csv_path: str | Path, spec: Mapping[str, Any], cache_d
         ValueError: the run's text features were not made by a registered extractor, or its
             labels are neither the MELD emotions nor the MELD sentiments.
     """
-    text = dict(spec.get("provenance", {}).get("features", {}).get("text") or {})
+    text = dict(text_provenance)
     if text.get("extractor") not in EXTRACTORS or not isinstance(text.get("params"), dict):
         raise ValueError(f"the run's text features were not made by a registered extractor "
                          f"(provenance {text!r}), so a CSV cannot be featurised the same way")
-    names = tuple(spec.get("label_names", ()))
+    names = tuple(label_names)
     label = next((k for k, space in _MELD_LABELS.items() if space.names == names), None)
     if label is None:
         raise ValueError(f"the run's labels {list(names)} are neither MELD emotions nor sentiments")
