@@ -19,6 +19,7 @@ import pickle
 import sys
 import traceback
 
+from scenesense import __version__
 from scenesense.cli import (
     data,
     demo,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scenesense", description="Multimodal emotion recognition: train, evaluate, compare fusions."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     parser.add_argument("--debug", action="store_true",
                         help=f"print the full traceback of an error (also: {DEBUG_ENV}=1)")
