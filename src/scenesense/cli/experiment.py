@@ -8,6 +8,7 @@ from typing import Any
 
 from scenesense.cli.common import print_json
 from scenesense.config import ExperimentConfig, build_config, load_yaml, parse_override
+from scenesense.runs import EFFICIENCY_FILE, ROBUSTNESS_FILE
 from scenesense.utils.io import folder_lock
 
 
@@ -56,9 +57,9 @@ def _run(args: argparse.Namespace, base: ExperimentConfig, sets: list[tuple[str,
     summary: dict[str, Any] = {"folder": str(result.folder), "cells": len(result.run_dirs),
                                "trained": result.trained, "skipped": result.skipped}
     if not args.no_robustness:  # cells trained now were stressed in their worker; earlier ones here
-        summary["robustness"] = _each_missing(result.run_dirs, "robustness.json", _robustness)
+        summary["robustness"] = _each_missing(result.run_dirs, ROBUSTNESS_FILE, _robustness)
     if not args.no_profile:  # one process, one after another: latencies are comparable
-        summary["profiled"] = _each_missing(result.run_dirs, "efficiency.json", _profile(args.threads or 1))
+        summary["profiled"] = _each_missing(result.run_dirs, EFFICIENCY_FILE, _profile(args.threads or 1))
     if not args.no_report:
         summary["report"] = _report(result.folder)
     if args.json:
