@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import torch
 
-import scenesense.predict as predict_module
+import scenesense.predict.windows as predict_module
 from scenesense import api
 from scenesense.config import build_config
 from scenesense.data.labels import LabelSpace
@@ -39,14 +39,13 @@ from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, O
 from scenesense.extraction.text import MiniLMTextExtractor
 from scenesense.predict import (
     PredictionResult,
-    _attention_per_item,
-    _pick_output,
-    _weights_per_item,
     predict,
     read_manifest,
     route_input,
     write_predictions,
 )
+from scenesense.predict.model import _attention_per_item, _weights_per_item
+from scenesense.predict.plan import _pick_output
 
 SENTENCES = ["I can't believe you did that!", "Okay, see you tomorrow.", "That is wonderful news.",
              "Leave me alone.", "Where did you put the keys?", "We lost everything."]
@@ -697,13 +696,13 @@ def test_speaker_normalised_run_predicts_like_evaluate(tmp_path, fakes, monkeypa
     assert any("normalised with the statistics of all 1 items" in w for w in alone.warnings)
     # long audio: every window is normalised with the statistics of the first batch of windows
     calls: list[int] = []
-    statistics = predict_module._speaker_statistics
+    statistics = predict_module.chunk_statistics
 
     def statistics_spy(samples: Any, plans: Any) -> Any:  # noqa: ANN401
         calls.append(len(samples))
         return statistics(samples, plans)
 
-    monkeypatch.setattr(predict_module, "_speaker_statistics", statistics_spy)
+    monkeypatch.setattr(predict_module, "chunk_statistics", statistics_spy)
     loud = np.round(0.8 * 32767 * np.sin(2 * np.pi * 220 * np.arange(8 * 8000) / 8000)).astype("<i2")
     long_wav = tmp_path / "long.wav"
     with wave.open(str(long_wav), "wb") as w:

@@ -32,19 +32,10 @@ from scenesense.data.collate import collate
 from scenesense.data.dialogues import dialogue_layout
 from scenesense.data.meld import int_field, meld_csv_rows, repair_text
 from scenesense.data.validation import DataFormatError
-from scenesense.predict import (
-    InputItem,
-    ItemPrediction,
-    PredictionResult,
-    _ignored_input_warnings,
-    _item_from_mapping,
-    _item_from_string,
-    _predict_chunk,
-    _prepare_chunk,
-    _scores_from_output,
-    _version_warnings,
-    plan_modality,
-)
+from scenesense.predict.inputs import InputItem, item_from_mapping, item_from_string
+from scenesense.predict.model import predict_chunk, prepare_chunk, scores_from_output
+from scenesense.predict.output import ItemPrediction, PredictionResult
+from scenesense.predict.plan import ignored_input_warnings, plan_modality, version_warnings
 from scenesense.runs import load_run
 from scenesense.types import DialogueLayout, ModelOutput
 
@@ -176,7 +167,7 @@ class ConversationStream:
         if all(p.extractor is None for p in self.plans.values()):
             raise ValueError(f"{run_dir}: none of the run's modalities can be extracted from raw inputs: "
                              + "; ".join(unavailable))
-        self.warnings = tuple(unavailable + _version_warnings(self.plans))
+        self.warnings = tuple(unavailable + version_warnings(self.plans))
         for message in self.warnings:
             log.warning("%s", message)
         self.task = spec.task
@@ -212,9 +203,9 @@ class ConversationStream:
             given = {k: v for k, v in item.items() if k != "dialogue"}
             dialogue = dialogue or str(item.get("dialogue") or "")
             speaker = speaker or str(item.get("speaker") or "")
-            normalised = _item_from_mapping(self._count, {**given, "speaker": speaker})
+            normalised = item_from_mapping(self._count, {**given, "speaker": speaker})
         elif isinstance(item, str):
-            normalised = _item_from_string(self._count, item)
+            normalised = item_from_string(self._count, item)
             normalised.speaker = speaker
         else:
             raise ValueError(f"item {self._count}: expected a string or a mapping, got {type(item).__name__}")
@@ -223,8 +214,8 @@ class ConversationStream:
         state = self._dialogues.setdefault(dialogue, _Dialogue())
         position, state.said = state.said, state.said + 1
         if self.context is None:
-            return _predict_chunk(self.model, self.spec, self.plans, [normalised], self.device)[0]
-        results, samples = _prepare_chunk(self.spec, self.plans, [normalised])
+            return predict_chunk(self.model, self.spec, self.plans, [normalised], self.device)[0]
+        results, samples = prepare_chunk(self.spec, self.plans, [normalised])
         if not samples:
             return results[0]
         return replace(results[0], **self._classify(samples, state, position, speaker))
@@ -257,11 +248,11 @@ class ConversationStream:
             context = self.context(x, DialogueLayout(*(t.to(to) for t in layout)))[:, -1]  # [1, D]
             out = ModelOutput(logits=self.model.utterance.head(context), fused=context, aux_losses={},
                               modality_weights=fused.modality_weights, attention=fused.attention)
-        return _scores_from_output(out, batch["masks"], self.label_names, regression)[0]
+        return scores_from_output(out, batch["masks"], self.label_names, regression)[0]
 
     def result(self, items: Sequence[ItemPrediction]) -> PredictionResult:
         """A :class:`~scenesense.predict.PredictionResult` of ``items`` predicted by this stream."""
-        warnings = self.warnings + tuple(_ignored_input_warnings(self.given_kinds, self.plans))
+        warnings = self.warnings + tuple(ignored_input_warnings(self.given_kinds, self.plans))
         return PredictionResult(self.run_dir, self.task, self.label_names, self.modalities, self.features,
                                 warnings, tuple(items))
 

@@ -1,0 +1,85 @@
+"""``predict()``: every item of a batch through a trained run (see :mod:`scenesense.predict`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from scenesense.predict.inputs import InputItem, normalise_inputs
+from scenesense.predict.model import predict_chunk, speaker_norm_warnings
+from scenesense.predict.output import ItemPrediction, PredictionResult
+from scenesense.predict.plan import ignored_input_warnings, plan_modality, version_warnings
+from scenesense.predict.windows import DEFAULT_WINDOW_S, long_audio, predict_windows
+from scenesense.runs import load_run
+
+log = logging.getLogger(__name__)
+
+NO_CONTEXT_WARNING = ("the run reads dialogue context (model.context), but these items are predicted "
+                      "each alone, without it; for predictions with context give whole conversations: "
+                      "`scenesense predict RUN --conversation FILE.csv` (a MELD-format CSV) or "
+                      "`--stream` (JSON lines), or scenesense.streaming in Python")
+
+
+def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike[str] | str, *,
+            batch_size: int = 32, device: str = "cpu",
+            window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
+    """Predict every item of ``inputs`` with the trained run at ``run_dir``.
+
+    Args:
+        run_dir: a finished run directory (``config.yaml``, ``model_spec.json``, ``checkpoint.pt``).
+        inputs: a manifest CSV path (``os.PathLike``, see :func:`read_manifest`); a single string
+            (one item, routed by :func:`route_input`); or a sequence of items, each a string
+            (routed) or a mapping with any of ``text``, ``audio``, ``video`` (``vision`` is an
+            alias), ``media`` and an optional ``id``.
+        batch_size: items (or windows of a long item) extracted and classified together.
+        device: torch device of the model, e.g. ``"cpu"``.
+        window_s: window length in seconds for long media: audio longer than twice this is
+            predicted window by window (see the module docstring).
+
+    Returns:
+        The :class:`PredictionResult`, one item per input in order.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` is not a finished run, or the manifest does not exist.
+        ValueError: a malformed manifest or item mapping, a ``batch_size`` or ``window_s`` that
+            is not positive, or no modality of the run can be extracted from raw inputs.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not window_s > 0:
+        raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
+    items = normalise_inputs(inputs)
+    cfg, spec, model = load_run(run_dir)
+    model.to(device)
+    modalities = tuple(sorted(cfg.modalities))
+    plans = {m: plan_modality(spec, m) for m in modalities}
+    warnings = [p.unavailable for p in plans.values() if p.unavailable]
+    if all(p.extractor is None for p in plans.values()):
+        raise ValueError(f"{run_dir}: none of the run's modalities can be extracted from raw inputs: "
+                         + "; ".join(warnings))
+    warnings += version_warnings(plans)
+    warnings += ignored_input_warnings({k for item in items for k in item.raw}, plans)
+    if cfg.model.context is not None:
+        warnings.append(NO_CONTEXT_WARNING)
+    long = {i: path for i, item in enumerate(items)
+            if (path := long_audio(item, plans, window_s)) is not None}
+    whole = [i for i in range(len(items)) if i not in long]
+    speaker_norm, chunk_size = cfg.data.speaker_norm, batch_size
+    if speaker_norm and whole:
+        chunk_size = len(whole)  # speaker statistics come from all the items given (long ones: their windows)
+        warnings += speaker_norm_warnings([items[i] for i in whole])
+    for message in warnings:
+        log.warning("%s", message)
+    predicted: dict[int, ItemPrediction] = {}
+    for start in range(0, len(whole), chunk_size):
+        chunk = whole[start:start + chunk_size]
+        predicted.update(zip(chunk, predict_chunk(model, spec, plans, [items[i] for i in chunk], device,
+                                                  speaker_norm)))
+    for i, path in long.items():
+        predicted[i] = predict_windows(model, spec, plans, items[i], path, window_s, batch_size=batch_size,
+                                       device=device, speaker_norm=speaker_norm)
+    features = {m: p.describe() for m, p in plans.items()}
+    return PredictionResult(Path(run_dir), spec.task, spec.label_names, modalities, features,
+                            tuple(warnings), tuple(predicted[i] for i in range(len(items))))

@@ -1,0 +1,137 @@
+"""Long media in windows: audio longer than twice ``window_s`` is streamed from disk, each window
+featurised and classified alone; the item gets a timeline and the mean of its windows' scores."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scenesense.data.speaker_norm import apply_speaker_norm
+from scenesense.extraction.audio_io import AudioWindow, audio_seconds, audio_windows, write_wav
+from scenesense.extraction.base import ItemError
+from scenesense.predict.inputs import Item
+from scenesense.predict.model import (
+    MIN_SPEAKER_ITEMS,
+    SpeakerStats,
+    chunk_statistics,
+    classify,
+    prepare_chunk,
+    source_of,
+)
+from scenesense.predict.output import ItemPrediction, WindowPrediction
+from scenesense.predict.plan import ModalityPlan
+from scenesense.runs import RunSpec
+
+DEFAULT_WINDOW_S = 4.0  # seconds of audio per window of long media (acted clips last 3-5 s)
+_LONG_FACTOR = 2.0  # audio longer than this many windows is predicted window by window
+
+
+def long_audio(item: Item, plans: Mapping[str, ModalityPlan], window_s: float) -> Path | None:
+    """The audio file of ``item`` to predict in windows: its audio is read by an audio extractor
+    and known to last more than ``_LONG_FACTOR`` windows. Else ``None``."""
+    if not any(p.extractor is not None and p.extractor.input_kind == "audio" for p in plans.values()):
+        return None
+    path = item.audio or item.media or item.video
+    if path is None:
+        return None
+    seconds = audio_seconds(path)
+    return path if seconds is not None and seconds > _LONG_FACTOR * window_s else None
+
+
+def clock(seconds: float) -> str:
+    """A time in a recording as ``"M:SS.s"`` (``"H:MM:SS.s"`` from one hour)."""
+    minutes, sec = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{sec:04.1f}" if hours else f"{minutes}:{sec:04.1f}"
+
+
+def _batches(windows: Iterator[AudioWindow], size: int) -> Iterator[list[AudioWindow]]:
+    batch: list[AudioWindow] = []
+    for window in windows:
+        batch.append(window)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def predict_windows(model: torch.nn.Module, spec: RunSpec, plans: Mapping[str, ModalityPlan],
+                    item: Item, path: Path, window_s: float, *, batch_size: int, device: str,
+                    speaker_norm: bool) -> ItemPrediction:
+    """Predict the audio ``path`` of ``item`` window by window (see the module docstring).
+
+    Windows are streamed from disk (:func:`~scenesense.extraction.audio_io.audio_windows`),
+    ``batch_size`` at a time: written as 16-bit WAVs to a temporary folder, featurised by the
+    run's extractors as any audio file is, and classified; one batch is held at a time. With
+    ``speaker_norm`` every window is normalised with the statistics of the first batch (at least
+    ``MIN_SPEAKER_ITEMS`` windows): those of the recording's speaker.
+    """
+    problems = list(item.problems) + [
+        f"{m}: not used: the audio of {path} is predicted in {window_s:g} s windows, which {m} is not "
+        f"aligned with"
+        for m, p in sorted(plans.items())
+        if p.extractor is not None and p.extractor.input_kind != "audio" and source_of(item, p) is not None]
+    timeline: list[WindowPrediction] = []
+    stats: SpeakerStats | None = None
+    size = max(batch_size, MIN_SPEAKER_ITEMS) if speaker_norm else batch_size
+    with tempfile.TemporaryDirectory(prefix="scenesense-windows-") as folder:
+        try:
+            for batch in _batches(audio_windows(path, window_s), size):
+                windows = [_window_item(item, k, w, Path(folder)) for k, w in enumerate(batch)]
+                results, samples = prepare_chunk(spec, plans, windows)
+                if speaker_norm and samples:
+                    stats = stats or chunk_statistics(samples, plans)
+                    samples = [apply_speaker_norm(s, stats) for s in samples]
+                results = classify(model, spec, results, samples, device)
+                timeline += [_window_prediction(w, result, path) for w, result in zip(batch, results)]
+        except ItemError as err:  # the file cannot be read (any further): the windows before it are kept
+            problems.append(f"audio: {err}")
+    return _summarise_windows(item, plans, spec, timeline, problems, path)
+
+
+def _window_item(item: Item, k: int, window: AudioWindow, folder: Path) -> Item:
+    """The ``k``-th window of a batch as an item of its own: audio only, written to ``folder``."""
+    path = write_wav(folder / f"window{k}.wav", window.samples, window.rate)
+    return Item(f"{item.id}@{clock(window.start / window.rate)}", {"audio": str(path)}, audio=path,
+                 speaker=item.speaker)
+
+
+def _window_prediction(window: AudioWindow, result: ItemPrediction, path: Path) -> WindowPrediction:
+    """A window's prediction; an error names the recording and the span, not the temporary file."""
+    start, end = window.start / window.rate, (window.start + window.samples.shape[1]) / window.rate
+    error = result.error
+    if error is not None:
+        error = error.removeprefix("no modality could be extracted: ")
+        error = error.replace(result.inputs["audio"], f"{path} [{clock(start)}-{clock(end)}]")
+    return WindowPrediction(start, end, result.label, result.probabilities, result.value, error)
+
+
+def _summarise_windows(item: Item, plans: Mapping[str, ModalityPlan], spec: RunSpec,
+                       timeline: Sequence[WindowPrediction], problems: list[str],
+                       path: Path) -> ItemPrediction:
+    """The item's prediction from its windows: the mean of their probabilities (or values)."""
+    ok = [w for w in timeline if w.ok]
+    failed = [w for w in timeline if not w.ok]
+    if failed:
+        problems.append(f"audio: {len(failed)} of {len(timeline)} windows of {path} could not be predicted "
+                        f"(first: {failed[0].error})")
+    audio = {m for m, p in plans.items() if p.extractor is not None and p.extractor.input_kind == "audio"}
+    used = audio if ok else set()
+    result = ItemPrediction(item.id, item.raw, used=tuple(sorted(used)),
+                            missing=tuple(sorted(set(plans) - used)), problems=tuple(problems),
+                            timeline=tuple(timeline))
+    if not timeline:
+        return replace(result, error="no modality could be extracted: " + "; ".join(problems))
+    if not ok:
+        return replace(result, error=f"no window of {path} could be predicted: " + "; ".join(problems))
+    if spec.task == "regression":
+        return replace(result, value=float(np.mean([w.value for w in ok])))
+    names = list(spec.label_names)
+    mean = {c: float(np.mean([w.probabilities[c] for w in ok])) for c in names}
+    return replace(result, label=max(names, key=lambda c: mean[c]), probabilities=mean)
