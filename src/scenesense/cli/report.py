@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from scenesense.cli.common import print_json
     from scenesense.evaluation.experiment_report import build_report, default_output_dir, write_report
-    from scenesense.evaluation.report_html import markdown_table
+    from scenesense.evaluation.report_html import table_to_markdown
     from scenesense.runs import load_runs
 
     for name in ("bootstrap", "permutations", "dpi"):
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({"output_dir": str(out_dir), "table3": table3.rows,
                     "files": {k: str(v) for k, v in files.items()}})
         return 0
-    print(markdown_table(table3))
+    print(table_to_markdown(table3))
     print()
     for kind in ("html", "markdown", "csv", "json", "latex"):
         print(f"{kind}: {files[kind]}")

@@ -18,78 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from scenesense.evaluation import report_html, report_tables
-from scenesense.evaluation.report_tables import Table
+from scenesense.evaluation.report_types import Group, Table, group_runs
 from scenesense.runs.records import RunRecord
 from scenesense.utils.io import atomic_write_text, write_json
-
-
-@dataclass(frozen=True, eq=False)
-class Group:
-    """The runs of one (modality set, variant), sorted by seed."""
-
-    modality_set: str
-    variant: str
-    runs: tuple[RunRecord, ...]
-
-    @property
-    def name(self) -> str:
-        """``"<modality set>/<variant>"``, e.g. ``"audio+text/concat"``."""
-        return f"{self.modality_set}/{self.variant}"
-
-    @property
-    def slug(self) -> str:
-        """File-name form of :attr:`name`: ``"audio+text__concat"``."""
-        return f"{self.modality_set}__{self.variant}"
-
-    @property
-    def seeds(self) -> list[int]:
-        """The seeds, sorted."""
-        return [r.seed for r in self.runs]
-
-    def values(self, metric: str) -> list[float]:
-        """``metrics.json[metric]`` of each seed."""
-        return [float(r.metrics[metric]) for r in self.runs]
-
-    def pooled(self) -> dict[tuple[int, str], tuple[int, int]]:
-        """``(seed, utterance id) -> (label, pred)`` over all seeds."""
-        return {(r.seed, key): (int(t), int(p))
-                for r in self.runs for key, t, p in zip(r.ids, r.labels, r.preds, strict=True)}
-
-    def pooled_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """``labels [S*N]`` and ``preds [S*N]`` of the pooled (seed, utterance) predictions."""
-        pairs = np.array(list(self.pooled().values())).reshape(-1, 2)
-        return pairs[:, 0], pairs[:, 1]
-
-    def paired_with(self, other: Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Align this group's and ``other``'s predictions by (seed, utterance id), never by position.
-
-        Returns:
-            ``y_true [P]``, ``pred_self [P]``, ``pred_other [P]`` in sorted key order.
-
-        Raises:
-            ValueError: if the (seed, id) sets differ or a shared utterance has two labels.
-        """
-        mine, theirs = self.pooled(), other.pooled()
-        if mine.keys() != theirs.keys():
-            only_mine, only_theirs = sorted(mine.keys() - theirs.keys()), sorted(theirs.keys() - mine.keys())
-            raise ValueError(
-                f"{self.name} and {other.name} were not scored on the same (seed, utterance) pairs: "
-                f"{len(only_mine)} only in {self.name} (e.g. {only_mine[:3]}), {len(only_theirs)} only in "
-                f"{other.name} (e.g. {only_theirs[:3]}); seeds {self.seeds} vs {other.seeds}")
-        keys = sorted(mine)
-        y = np.array([mine[k][0] for k in keys])
-        if not np.array_equal(y, [theirs[k][0] for k in keys]):
-            raise ValueError(f"{self.name} and {other.name} disagree on the labels of shared utterances")
-        return y, np.array([mine[k][1] for k in keys]), np.array([theirs[k][1] for k in keys])
-
-
-def group_runs(runs: Sequence[RunRecord]) -> list[Group]:
-    """Group runs by (modality set, variant); groups sorted by modality count, modality set, variant."""
-    by_key: dict[tuple[str, str], list[RunRecord]] = {}
-    for r in runs:
-        by_key.setdefault((r.modality_set, r.variant), []).append(r)
-    keys = sorted(by_key, key=lambda k: (k[0].count("+"), k[0], k[1]))
-    return [Group(m, v, tuple(sorted(by_key[(m, v)], key=lambda r: r.seed))) for m, v in keys]
 
 
 @dataclass(frozen=True)
@@ -167,9 +98,9 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
         best = next((g for g in ranked if g is not base), base)
         pair = (best, base)
     label_names = list(runs[0].label_names)
-    tables = [report_tables.table3(groups, n_bootstrap=n_bootstrap, seed=seed),
-              report_tables.table4(in_set, base, n_permutations=n_permutations, seed=seed),
-              report_tables.table5(pair[0], pair[1], label_names)]
+    tables = [report_tables.fusion_comparison_table(groups, n_bootstrap=n_bootstrap, seed=seed),
+              report_tables.fusion_ablation_table(in_set, base, n_permutations=n_permutations, seed=seed),
+              report_tables.per_class_f1_table(pair[0], pair[1], label_names)]
     extra = (report_tables.robustness_table(groups), report_tables.efficiency_table(groups))
     tables += [t for t in extra if t is not None]
     return ExperimentReport(list(runs), groups, ablation_set, base, pair, tables)

@@ -10,15 +10,15 @@ import html
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from scenesense.evaluation.report_tables import Table, degradation_curves
+from scenesense.evaluation import plots
+from scenesense.evaluation.report import markdown_from_cells
+from scenesense.evaluation.report_tables import degradation_curves
+from scenesense.evaluation.report_types import Group, Table
 from scenesense.utils.io import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from scenesense.evaluation.experiment_report import Group
 
 
 def table_to_json(table: Table) -> dict[str, Any]:
@@ -45,15 +45,16 @@ def tables_to_csv(tables: Sequence[Table]) -> str:
     return buffer.getvalue()
 
 
-def markdown_table(table: Table) -> str:
+def table_to_markdown(table: Table) -> str:
     """``### title``, a GitHub Markdown table of the displayed cells, then the notes as bullets."""
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    def escape(text: str) -> str:
+        return text.replace("|", "\\|")
 
-    out = [f"### {table.title}", "", line([c.header for c in table.columns]),
-           "|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|",
-           *(line(cells) for cells in table.cells())]
-    return "\n".join(out + ([""] + [f"- {n}" for n in table.notes] if table.notes else []))
+    grid = markdown_from_cells([escape(c.header) for c in table.columns],
+                               ([escape(x) for x in cells] for cells in table.cells()),
+                               [c.numeric for c in table.columns])
+    notes = [""] + [f"- {n}" for n in table.notes] if table.notes else []
+    return "\n".join([f"### {table.title}", "", grid, *notes])
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -111,7 +112,7 @@ def markdown_document(tables: Sequence[Table], summary: Sequence[str], figures: 
     """
     parts = [f"# {TITLE}", "", *(f"- {s}" for s in summary), "", "## Tables", ""]
     for t in tables:
-        parts += [markdown_table(t), ""]
+        parts += [table_to_markdown(t), ""]
     parts += ["## Figures", ""]
     for caption, path in figures.items():
         parts += [f"**{caption}**", "", f"![{caption}]({path})", ""]
@@ -168,8 +169,6 @@ def write_figures(groups: Sequence[Group], label_names: Sequence[str], robustnes
     Returns:
         caption -> PNG path, in report order.
     """
-    from scenesense.evaluation import plots
-
     names = list(label_names)
     histories = {g.name: [r.metrics.get("history", []) for r in g.runs] for g in groups}
     figures = {"Figure 3: training loss (solid) and dev loss (dashed) per epoch, mean over seeds":

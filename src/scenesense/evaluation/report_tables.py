@@ -1,20 +1,21 @@
-"""The experiment report's tables as plain data.
+"""The experiment report's tables, built from groups of runs.
 
-A :class:`Table` holds raw rows (full precision, the CSV and JSON columns) and display columns
-(the formatted cells Markdown, LaTeX and HTML show), so every format renders the same rows
-(:mod:`scenesense.evaluation.report_html` renders them). Builders take
-:class:`~scenesense.evaluation.experiment_report.Group` objects.
+Each builder returns a :class:`~scenesense.evaluation.report_types.Table`: raw rows (full precision,
+the CSV and JSON columns) and display columns (the formatted cells Markdown, LaTeX and HTML show), so
+every format renders the same rows (:mod:`scenesense.evaluation.report_html` renders them). The
+paper's table numbers appear in the captions and in the tables' keys (``table3``, ...), not in the
+builders' names.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from scenesense.evaluation.report_types import Column, Group, Row, Table
 from scenesense.evaluation.statistics import (
     METRICS,
     bootstrap_interval,
@@ -23,43 +24,6 @@ from scenesense.evaluation.statistics import (
     seed_summary,
     verdict,
 )
-
-if TYPE_CHECKING:
-    from scenesense.evaluation.experiment_report import Group
-
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Column:
-    """A displayed column: its header and how a raw row becomes the cell text."""
-
-    header: str
-    cell: Callable[[Row], str]
-    numeric: bool = True
-
-
-@dataclass(frozen=True)
-class Table:
-    """One report table.
-
-    Fields:
-        name: short key (``"table3"``, ``"robustness"``), the ``table`` column of ``tables.csv``.
-        title: caption.
-        rows: raw rows at full precision.
-        columns: displayed columns.
-        notes: sentences shown under the table (e.g. Table 4's verdicts).
-    """
-
-    name: str
-    title: str
-    rows: list[Row]
-    columns: tuple[Column, ...]
-    notes: tuple[str, ...] = field(default=())
-
-    def cells(self) -> list[list[str]]:
-        """The displayed cells, one list per row."""
-        return [[c.cell(row) for c in self.columns] for row in self.rows]
 
 
 def _missing(v: Any) -> bool:  # noqa: ANN401
@@ -112,9 +76,9 @@ def _p(key: str, header: str) -> Column:
     return Column(header, lambda r: "–" if _missing(r.get(key)) else f"{r[key]:.3g}")
 
 
-def table3(groups: Sequence[Group], *, n_bootstrap: int = 2000, seed: int = 0) -> Table:
-    """Accuracy and weighted F1 per (modality set, variant): mean ± std over seeds and a bootstrap
-    95% CI of the pooled (seed, utterance) predictions."""
+def fusion_comparison_table(groups: Sequence[Group], *, n_bootstrap: int = 2000, seed: int = 0) -> Table:
+    """The paper's Table 3 (key ``table3``): accuracy and weighted F1 per (modality set, variant), mean
+    ± std over seeds and a bootstrap 95% CI of the pooled (seed, utterance) predictions."""
     rows = []
     for g in groups:
         y, p = g.pooled_arrays()
@@ -135,10 +99,11 @@ def table3(groups: Sequence[Group], *, n_bootstrap: int = 2000, seed: int = 0) -
                  "over seeds; 95% bootstrap CI of the pooled predictions)", rows, columns)
 
 
-def table4(groups: Sequence[Group], baseline: Group, *, n_permutations: int = 5000, seed: int = 0,
-           alpha: float = 0.05) -> Table:
-    """Fusion ablation: every variant of one modality set against ``baseline`` on the pooled
-    (seed, utterance) pairs: paired permutation test on weighted F1, McNemar on accuracy."""
+def fusion_ablation_table(groups: Sequence[Group], baseline: Group, *, n_permutations: int = 5000,
+                          seed: int = 0, alpha: float = 0.05) -> Table:
+    """The paper's Table 4 (key ``table4``), the fusion ablation: every variant of one modality set
+    against ``baseline`` on the pooled (seed, utterance) pairs, with a paired permutation test on
+    weighted F1 and McNemar's test on accuracy."""
     rows, notes = [], []
     for g in groups:
         if g is baseline:
@@ -167,8 +132,8 @@ def table4(groups: Sequence[Group], baseline: Group, *, n_permutations: int = 50
                  tuple(notes))
 
 
-def table5(model_a: Group, model_b: Group, label_names: Sequence[str]) -> Table:
-    """Per-class F1 of two models, mean ± std over seeds."""
+def per_class_f1_table(model_a: Group, model_b: Group, label_names: Sequence[str]) -> Table:
+    """The paper's Table 5 (key ``table5``): per-class F1 of two models, mean ± std over seeds."""
     rows = []
     for name in label_names:
         a = seed_summary([r.metrics["per_class"][name]["f1"] for r in model_a.runs])
