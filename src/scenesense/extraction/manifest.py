@@ -1,4 +1,4 @@
-"""Extraction manifests: the items ``scenesense extract`` reads, from four kinds of input.
+"""Extraction manifests: the items ``scenesense extract`` reads, and the manifest CSV format.
 
 Every reader returns a :class:`Manifest`: typed :class:`ManifestItem` rows (id, split, label name
 or ``None``, text, media paths, dialogue id, speaker, position) plus a JSON-able ``source``
@@ -9,9 +9,13 @@ description recorded in the store. Readers here know no dataset:
   CSV's folder), and optional ``dialogue_id``, ``speaker``, ``position``;
 - :func:`read_folder_manifest`: any folder of audio/video clips (ids = file stems, no labels).
 
+The CSV is parsed once for both commands that read it (:func:`read_manifest_rows`):
+``scenesense predict`` reads the same columns leniently (:func:`scenesense.predict.read_manifest`:
+no ``id`` needed, other columns ignored, a row without input is that item's problem).
+
 The datasets build their manifests next to their formats:
-:func:`scenesense.data.formats.meld_text.read_meld_manifest` (a MELD CSV and its clips) and
-:func:`scenesense.data.formats.ravdess.read_ravdess_manifest` (a RAVDESS tree).
+:func:`scenesense.data.formats.meld_manifest.read_meld_manifest` (a MELD CSV and its clips) and
+:func:`scenesense.data.formats.ravdess_manifest.read_ravdess_manifest` (a RAVDESS tree).
 
 Structural problems (unknown or missing columns, duplicate ids, labels outside the label set, a
 bad split name) raise :class:`~scenesense.data.validation.DataFormatError`, one line naming the
