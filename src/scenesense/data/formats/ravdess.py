@@ -67,7 +67,7 @@ from scenesense.data.formats.ravdess_files import (
 from scenesense.data.formats.ravdess_store import extract_clip_audio, store_source, write_split
 from scenesense.data.sources import DatasetSource, register_source
 from scenesense.data.validation import DataFormatError, ValidationReport
-from scenesense.extraction.base import FeatureExtractor
+from scenesense.extraction.base import EXTRACTORS, FeatureExtractor
 
 logger = logging.getLogger(__name__)
 
@@ -153,8 +153,6 @@ def audio_extractor(params: Mapping[str, Any]) -> FeatureExtractor | None:
             raise ConfigError(f"data.params.audio_params {params['audio_params']!r} needs data.params.audio "
                               f"set to an audio extractor (audio is {AUDIO_FROM_TABLE!r})")
         return None
-    from scenesense.extraction.base import EXTRACTORS
-
     choices = [n for n in EXTRACTORS.names() if getattr(EXTRACTORS.get(n), "modality", None) == "audio"]
     if not isinstance(name, str) or name not in choices:
         raise ConfigError(f"data.params.audio must be {AUDIO_FROM_TABLE!r} or an audio extractor "
