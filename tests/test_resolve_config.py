@@ -10,7 +10,7 @@ import pytest
 import scenesense.recipes
 from scenesense.cli import main
 from scenesense.config import ConfigError, ExperimentConfig, build_config, load_yaml
-from scenesense.data import DATASETS
+from scenesense.datasets.sources import DATASETS
 from scenesense.recipes import resolve_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))

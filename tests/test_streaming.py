@@ -23,7 +23,7 @@ import yaml
 
 from scenesense import api
 from scenesense.config import build_config
-from scenesense.data.formats.meld_text import extract_meld_split
+from scenesense.datasets.meld_text import extract_meld_split
 from scenesense.data.meld import read_meld_csv
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.word_vectors import WordVectorTextExtractor

@@ -26,7 +26,7 @@ from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.dialogues import SpeakerVocabulary
 from scenesense.data.labels import LabelSpace
-from scenesense.data.sources import prepare_dataset
+from scenesense.datasets.sources import prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import (
     plot_attention_maps,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scenesense.config import ConfigError, ExperimentConfig, build_config
-from scenesense.data import DATASETS
+from scenesense.datasets.sources import DATASETS
 from scenesense.encoders import ENCODERS
 from scenesense.extraction import EXTRACTORS
 from scenesense.fusions import FUSIONS

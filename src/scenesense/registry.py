@@ -2,7 +2,7 @@
 
 ``ENCODERS`` (:mod:`scenesense.encoders`), ``FUSIONS`` (:mod:`scenesense.fusions`), ``CONTEXTS``
 (:mod:`scenesense.models.context`), ``LOSSES`` (:mod:`scenesense.training.losses`), ``DATASETS``
-(:mod:`scenesense.data.sources`), ``EXTRACTORS`` (:mod:`scenesense.extraction.base`) and ``RECIPES``
+(:mod:`scenesense.datasets.sources`), ``EXTRACTORS`` (:mod:`scenesense.extraction.base`) and ``RECIPES``
 (:mod:`scenesense.recipes`). Each package's ``__init__`` imports all its modules, so a registry is
 complete wherever it is imported from. The registries are the single source of truth for configs,
 CLI choices, ``scenesense list`` and the contract tests.

@@ -11,9 +11,9 @@ import pytest
 from conftest import MELD_ROWS, render_meld_csv
 
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
-from scenesense.data.formats.openface import read_openface_csv
-from scenesense.data.formats.ravdess_files import read_clip_table
-from scenesense.data.formats.table import read_feature_table, read_labels_csv
+from scenesense.datasets.openface import read_openface_csv
+from scenesense.datasets.ravdess_files import read_clip_table
+from scenesense.datasets.table import read_feature_table, read_labels_csv
 from scenesense.data.meld import read_meld_csv
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.manifest import read_manifest_csv

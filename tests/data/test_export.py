@@ -13,7 +13,7 @@ import pytest
 
 from scenesense.cli import data as data_cli
 from scenesense.data.export import MMSA_SPLITS, export_mmsa
-from scenesense.data.formats.mmsa import MmsaSource
+from scenesense.datasets.mmsa import MmsaSource
 from scenesense.data.labels import LabelSpace
 from scenesense.data.safe_pickle import load_pickle
 from scenesense.data.store import FeatureSpec, StoreError, StoreWriter, open_store_split

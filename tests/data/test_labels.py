@@ -58,7 +58,7 @@ def test_label_space_is_frozen_and_hashable():
 
 
 def test_sentiment3_is_mmsa_s_three_classes():
-    from scenesense.data.formats.mmsa import SENTIMENT3 as MMSA_SENTIMENT3
+    from scenesense.datasets.mmsa import SENTIMENT3 as MMSA_SENTIMENT3
 
     assert SENTIMENT3.names == ("Negative", "Neutral", "Positive")
     assert SENTIMENT3 == MMSA_SENTIMENT3  # one label space for MOSEI from MMSA pickles and from .csd files

@@ -161,7 +161,7 @@ def test_meld_source_passes_extractor_params_to_word_vectors(tmp_path, monkeypat
     from conftest import render_meld_csv
 
     from scenesense.config import ConfigError, DataConfig
-    from scenesense.data.sources import prepare_dataset
+    from scenesense.datasets.sources import prepare_dataset
     from scenesense.data.store import open_store_split
 
     monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))

@@ -93,6 +93,6 @@ def test_a_batch_call_other_than_extract_batch():
 
 
 @pytest.mark.parametrize("module", ["scenesense.extraction.manifest", "scenesense.extraction.pipeline",
-                                    "scenesense.data.formats.ravdess_manifest", "scenesense.predict"])
+                                    "scenesense.datasets.ravdess_manifest", "scenesense.predict"])
 def test_each_entry_module_imports_first_without_a_circular_import(module):
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True, capture_output=True)

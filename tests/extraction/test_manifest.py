@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from scenesense.data.formats.meld_manifest import meld_split_from_name, read_meld_manifest
-from scenesense.data.formats.ravdess_manifest import read_ravdess_manifest
+from scenesense.datasets.meld_manifest import meld_split_from_name, read_meld_manifest
+from scenesense.datasets.ravdess_manifest import read_ravdess_manifest
 from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, LabelSpace
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.manifest import (

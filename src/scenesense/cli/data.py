@@ -68,7 +68,7 @@ def _source_args(p: argparse.ArgumentParser) -> None:
 
 def _source_and_params(args: argparse.Namespace) -> tuple[Any, Path | None, dict[str, Any]]:
     from scenesense.config import DataConfig
-    from scenesense.data.sources import get_source
+    from scenesense.datasets.sources import get_source
 
     try:
         source = get_source(args.dataset)

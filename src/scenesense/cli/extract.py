@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_source(args: argparse.Namespace) -> int:
     from scenesense.config import DataConfig
-    from scenesense.data.formats.meld_text import extract_meld_split
-    from scenesense.data.sources import prepare_dataset
+    from scenesense.datasets.meld_text import extract_meld_split
+    from scenesense.datasets.sources import prepare_dataset
     from scenesense.extraction.text import MiniLMTextExtractor
 
     out = Path(args.out)
@@ -170,7 +170,7 @@ def _label_space(spec: str | None) -> Any:  # noqa: ANN401
     if spec is None:
         return None
     if spec == "ravdess":
-        from scenesense.data.formats.ravdess_files import RAVDESS_EMOTIONS
+        from scenesense.datasets.ravdess_files import RAVDESS_EMOTIONS
 
         return RAVDESS_EMOTIONS
     if spec in ("meld_emotion", "meld_sentiment"):
@@ -182,8 +182,8 @@ def _label_space(spec: str | None) -> Any:  # noqa: ANN401
 
 
 def _read_manifest(args: argparse.Namespace, flag: str, label_names: str | None) -> Any:  # noqa: ANN401
-    from scenesense.data.formats.meld_manifest import read_meld_manifest
-    from scenesense.data.formats.ravdess_manifest import read_ravdess_manifest
+    from scenesense.datasets.meld_manifest import read_meld_manifest
+    from scenesense.datasets.ravdess_manifest import read_ravdess_manifest
     from scenesense.extraction import manifest as m
 
     if args.media_dir and flag != "meld_csv":

@@ -6,7 +6,7 @@ import argparse
 import re
 
 from scenesense.cli.common import print_json
-from scenesense.data import DATASETS
+from scenesense.datasets.sources import DATASETS
 from scenesense.encoders import ENCODERS
 from scenesense.extraction import EXTRACTORS
 from scenesense.fusions import FUSIONS

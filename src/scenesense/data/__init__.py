@@ -1,16 +1,13 @@
 """Data layer: label spaces, the HDF5 feature store, collation, and the registered dataset sources.
 
 Importing this package (or any module in it) fills :data:`DATASETS` with every source
-(``synthetic``, ``store`` and each format adapter in :mod:`scenesense.data.formats`).
+(``synthetic``, ``store`` and each format adapter in :mod:`scenesense.datasets`).
 """
 
 from __future__ import annotations
 
-from scenesense.data import formats as formats
 from scenesense.data.collate import collate as collate
 from scenesense.data.dataset import FeatureStoreDataset as FeatureStoreDataset
-from scenesense.data.formats.meld_text import extract_meld_for_run as extract_meld_for_run
-from scenesense.data.formats.meld_text import extract_meld_split as extract_meld_split
 from scenesense.data.labels import MELD_EMOTIONS as MELD_EMOTIONS
 from scenesense.data.labels import MELD_SENTIMENTS as MELD_SENTIMENTS
 from scenesense.data.labels import LabelSpace as LabelSpace
@@ -19,11 +16,6 @@ from scenesense.data.meld import find_meld_csv as find_meld_csv
 from scenesense.data.meld import read_meld_csv as read_meld_csv
 from scenesense.data.safe_pickle import UnsafePickleError as UnsafePickleError
 from scenesense.data.safe_pickle import load_pickle as load_pickle
-from scenesense.data.sources import DATASETS as DATASETS
-from scenesense.data.sources import DatasetSource as DatasetSource
-from scenesense.data.sources import default_cache_dir as default_cache_dir
-from scenesense.data.sources import get_source as get_source
-from scenesense.data.sources import prepare_dataset as prepare_dataset
 from scenesense.data.store import FeatureInfo as FeatureInfo
 from scenesense.data.store import FeatureSpec as FeatureSpec
 from scenesense.data.store import StoreError as StoreError
@@ -38,12 +30,10 @@ from scenesense.data.validation import DataFormatError as DataFormatError
 from scenesense.data.validation import ValidationReport as ValidationReport
 
 __all__ = [
-    "DATASETS",
     "MELD_EMOTIONS",
     "MELD_SENTIMENTS",
     "SYNTHETIC_CLASSES",
     "DataFormatError",
-    "DatasetSource",
     "FeatureInfo",
     "FeatureSpec",
     "FeatureStoreDataset",
@@ -55,17 +45,11 @@ __all__ = [
     "UnsafePickleError",
     "ValidationReport",
     "collate",
-    "default_cache_dir",
-    "extract_meld_for_run",
-    "extract_meld_split",
     "find_meld_csv",
     "find_store_splits",
-    "formats",
     "generate_synthetic",
-    "get_source",
     "load_pickle",
     "open_store_split",
-    "prepare_dataset",
     "read_meld_csv",
     "synthetic_prototypes",
 ]

@@ -14,8 +14,8 @@ The CSV is parsed once for both commands that read it (:func:`read_manifest_rows
 no ``id`` needed, other columns ignored, a row without input is that item's problem).
 
 The datasets build their manifests next to their formats:
-:func:`scenesense.data.formats.meld_manifest.read_meld_manifest` (a MELD CSV and its clips) and
-:func:`scenesense.data.formats.ravdess_manifest.read_ravdess_manifest` (a RAVDESS tree).
+:func:`scenesense.datasets.meld_manifest.read_meld_manifest` (a MELD CSV and its clips) and
+:func:`scenesense.datasets.ravdess_manifest.read_ravdess_manifest` (a RAVDESS tree).
 
 Structural problems (unknown or missing columns, duplicate ids, labels outside the label set, a
 bad split name) raise :class:`~scenesense.data.validation.DataFormatError`, one line naming the

@@ -18,9 +18,9 @@ from scenesense.config import ExperimentConfig
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.dialogues import DialogueCollate, DialogueDataset
-from scenesense.data.formats.meld_text import extract_meld_for_run
+from scenesense.datasets.meld_text import extract_meld_for_run
 from scenesense.data.labels import UNLABELLED
-from scenesense.data.sources import default_cache_dir, get_source, prepare_dataset
+from scenesense.datasets.sources import default_cache_dir, get_source, prepare_dataset
 from scenesense.runs.spec import RunSpec
 from scenesense.training.losses import class_priors_from_dataset
 from scenesense.training.trainer import CollateFn

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.mmsa import (
+from scenesense.datasets.mmsa import (
     SplitPickleSource,
     SplitRows,
     as_strings,
@@ -52,7 +52,7 @@ from scenesense.data.formats.mmsa import (
 )
 from scenesense.data.labels import LabelSpace
 from scenesense.data.safe_pickle import load_pickle
-from scenesense.data.sources import register_source
+from scenesense.datasets.sources import register_source
 from scenesense.data.store import FeatureSpec
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.types import MODALITIES

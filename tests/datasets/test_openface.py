@@ -10,7 +10,7 @@ import pytest
 from fixtures_ravdess import AU_COLUMNS, OPENFACE_CLIPS, write_labels, write_openface, write_openface_csv
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.openface import OpenFaceSource, read_openface_csv
+from scenesense.datasets.openface import OpenFaceSource, read_openface_csv
 from scenesense.data.store import open_store_split
 from scenesense.data.validation import DataFormatError
 

@@ -64,8 +64,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.meld_features_checks import LABELS, validate_meld_features
-from scenesense.data.formats.meld_pickles import (
+from scenesense.datasets.meld_features_checks import LABELS, validate_meld_features
+from scenesense.datasets.meld_pickles import (
     DIALOGUE_FILES,
     FACIALMMT_ABSENT,
     FILE_SPLIT,
@@ -94,7 +94,7 @@ from scenesense.data.meld import (
     MeldUtterance,
     read_meld_csv,
 )
-from scenesense.data.sources import DatasetSource, register_source
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
 

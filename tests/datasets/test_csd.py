@@ -13,8 +13,8 @@ from fixtures_mmsa import train_tiny
 from store_reading import feature, meta
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.csd import HASH_SPLIT, CsdSource, hash_split
-from scenesense.data.formats.csd_files import read_csd
+from scenesense.datasets.csd import HASH_SPLIT, CsdSource, hash_split
+from scenesense.datasets.csd_files import read_csd
 from scenesense.data.validation import DataFormatError
 
 

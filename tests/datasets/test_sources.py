@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from scenesense.config import ConfigError, DataConfig
-from scenesense.data import DATASETS
+from scenesense.datasets.sources import DATASETS
 from scenesense.data.dataset import FeatureStoreDataset
-from scenesense.data.formats.meld_text import extract_meld_for_run, extract_meld_split
-from scenesense.data.sources import prepare_dataset
+from scenesense.datasets.meld_text import extract_meld_for_run, extract_meld_split
+from scenesense.datasets.sources import prepare_dataset
 from scenesense.data.store import StoreError, open_store_split
 from scenesense.data.text_context import TextContext
 from scenesense.extraction import EXTRACTORS

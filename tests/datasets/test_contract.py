@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from scenesense.config import DataConfig, build_config
-from scenesense.data import DATASETS
+from scenesense.datasets.sources import DATASETS
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
-from scenesense.data.sources import prepare_dataset
+from scenesense.datasets.sources import prepare_dataset
 
 FIXTURES: dict = {}
 for _module in sorted(Path(__file__).parent.glob("fixtures_*.py")):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenesense.data.formats.ravdess_files import (
+from scenesense.datasets.ravdess_files import (
     RULE_ACTOR18,
     RULE_NEUTRAL,
     RULE_SONG,

@@ -10,7 +10,7 @@ from fixtures_mmsa import train_tiny
 from fixtures_mult import mult_file, write_mult
 from store_reading import feature, meta
 
-from scenesense.data.formats.mult import PADDING_RULE, MultSource
+from scenesense.datasets.mult import PADDING_RULE, MultSource
 from scenesense.data.safe_pickle import load_pickle
 from scenesense.data.validation import DataFormatError
 

@@ -30,8 +30,8 @@ from fixtures_meld_features import (
 )
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.meld_features import MeldFeaturesSource
-from scenesense.data.formats.meld_pickles import read_data_pickle
+from scenesense.datasets.meld_features import MeldFeaturesSource
+from scenesense.datasets.meld_pickles import read_data_pickle
 from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
 from scenesense.data.store import StoreSplit, open_store_split
 from scenesense.data.validation import DataFormatError

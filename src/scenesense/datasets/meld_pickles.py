@@ -2,7 +2,7 @@
 
 Each reader loads one file with the restricted unpickler, checks its layout against the published
 facts and returns typed records; every malformed file raises :class:`DataFormatError`, one line
-naming the file (and key/row). :mod:`scenesense.data.formats.meld_features` turns these records
+naming the file (and key/row). :mod:`scenesense.datasets.meld_features` turns these records
 into a feature store.
 """
 

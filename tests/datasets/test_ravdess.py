@@ -22,14 +22,14 @@ from fixtures_ravdess import (
 )
 
 from scenesense.config import ConfigError, DataConfig
-from scenesense.data.formats.ravdess import RavdessSource, assign_splits, check_speaker_independent
-from scenesense.data.formats.ravdess_files import (
+from scenesense.datasets.ravdess import RavdessSource, assign_splits, check_speaker_independent
+from scenesense.datasets.ravdess_files import (
     RAVDESS_EMOTIONS,
     parse_ravdess_name,
     read_clip_table,
     read_wav_info,
 )
-from scenesense.data.sources import prepare_dataset
+from scenesense.datasets.sources import prepare_dataset
 from scenesense.data.store import open_store_split
 from scenesense.data.validation import DataFormatError
 
@@ -381,7 +381,7 @@ def test_checking_audio_params_loads_no_audio_library():
     import subprocess
     import sys
 
-    code = ("import sys; from scenesense.data.formats.ravdess import RavdessSource as R; "
+    code = ("import sys; from scenesense.datasets.ravdess import RavdessSource as R; "
             "R().params({'audio': 'egemaps_lld', 'audio_params': {'max_frames': 5}}); "
             "print(sorted(m for m in ('opensmile', 'av') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

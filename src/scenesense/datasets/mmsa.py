@@ -43,7 +43,7 @@ import numpy as np
 from scenesense.config import ConfigError
 from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
 from scenesense.data.safe_pickle import load_pickle
-from scenesense.data.sources import DatasetSource, register_source
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.types import MODALITIES

@@ -10,7 +10,7 @@ rebuilt from the CSV, and the log names the keys that changed (``label: 'emotion
 leaves no outdated split behind. The other converters rewrite every split on each run, and
 ``prepare`` (training from a config) keys its cache folder by the same inputs and parameters.
 
-:func:`~scenesense.data.formats.meld_manifest.read_meld_manifest` gives a MELD CSV (and its
+:func:`~scenesense.datasets.meld_manifest.read_meld_manifest` gives a MELD CSV (and its
 ``MELD.Raw`` clips) to ``scenesense extract --meld-csv``.
 """
 
@@ -34,7 +34,7 @@ from scenesense.data.meld import (
     read_meld_csv,
     validate_meld_csvs,
 )
-from scenesense.data.sources import (
+from scenesense.datasets.sources import (
     DatasetSource,
     digest,
     file_sha256,

@@ -5,16 +5,16 @@ Reads a folder of RAVDESS clips and, when present, the per-clip table ``openface
 the audio file name in column ``file``, OpenFace 2 action units ``AU01_r..AU45_r`` (intensity
 0-5) and ``AU01_c..AU45_c`` (presence 0/1) averaged over the clip, then ``mfcc_stat_000..`` audio
 statistics. The dataset is registered as ``ravdess``;
-:func:`~scenesense.data.formats.ravdess_manifest.read_ravdess_manifest` gives the same clips to
+:func:`~scenesense.datasets.ravdess_manifest.read_ravdess_manifest` gives the same clips to
 ``scenesense extract --ravdess``. The RAVDESS defaults (actor splits, channels) are defined here,
 once, for both.
 
-Names and WAV headers are checked as :mod:`~scenesense.data.formats.ravdess_files` says (a
+Names and WAV headers are checked as :mod:`~scenesense.datasets.ravdess_files` says (a
 broken name or WAV raises :class:`DataFormatError` naming the file); ``data validate`` runs
-:mod:`~scenesense.data.formats.ravdess_checks`.
+:mod:`~scenesense.datasets.ravdess_checks`.
 
 Store (one ``<split>.h5`` per split, rows ordered by actor then file name; written by
-:mod:`~scenesense.data.formats.ravdess_store`):
+:mod:`~scenesense.datasets.ravdess_store`):
 
 - ``vision``: vector ``[N, 35]`` = the AU columns (table order); ``audio``: vector ``[N, 259]`` =
   the ``mfcc_stat_*`` columns. Joined to clips BY FILE NAME, never by row (a video clip
@@ -54,8 +54,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.ravdess_checks import validate_clips, validate_table
-from scenesense.data.formats.ravdess_files import (
+from scenesense.datasets.ravdess_checks import validate_clips, validate_table
+from scenesense.datasets.ravdess_files import (
     CHANNELS,
     CLIP_PATTERN,
     TABLE_NAME,
@@ -64,8 +64,8 @@ from scenesense.data.formats.ravdess_files import (
     read_clip_table,
     scan_clips,
 )
-from scenesense.data.formats.ravdess_store import extract_clip_audio, store_source, write_split
-from scenesense.data.sources import DatasetSource, register_source
+from scenesense.datasets.ravdess_store import extract_clip_audio, store_source, write_split
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.extraction.base import EXTRACTORS, FeatureExtractor
 

@@ -49,10 +49,10 @@ import h5py
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.csd_files import CsdFile, normalise, open_csd, overlapping, read_csd, read_entry
-from scenesense.data.formats.mmsa import SPLIT_NAMES
+from scenesense.datasets.csd_files import CsdFile, normalise, open_csd, overlapping, read_csd, read_entry
+from scenesense.datasets.mmsa import SPLIT_NAMES
 from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
-from scenesense.data.sources import DatasetSource, register_source
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.types import MODALITIES

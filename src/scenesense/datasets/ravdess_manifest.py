@@ -1,7 +1,7 @@
 """A RAVDESS tree as an extraction manifest: ``scenesense extract --ravdess``.
 
 The clips and defaults (actor splits, channels) are the ``ravdess`` source's
-(:mod:`~scenesense.data.formats.ravdess`); kept apart from it so that importing the dataset
+(:mod:`~scenesense.datasets.ravdess`); kept apart from it so that importing the dataset
 sources never imports the extraction manifests, which sit below them.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from scenesense.data.formats.ravdess import ACTOR_SPLITS, EXTRACT_CHANNEL
-from scenesense.data.formats.ravdess_files import CHANNELS, CLIP_PATTERN, RAVDESS_EMOTIONS, parse_ravdess_name
+from scenesense.datasets.ravdess import ACTOR_SPLITS, EXTRACT_CHANNEL
+from scenesense.datasets.ravdess_files import CHANNELS, CLIP_PATTERN, RAVDESS_EMOTIONS, parse_ravdess_name
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.manifest import (
     Manifest,
@@ -26,7 +26,7 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
                           actor_splits: Mapping[str, Sequence[int]] = ACTOR_SPLITS) -> Manifest:
     """Read a RAVDESS tree for extraction: every ``.wav``/``.mp4`` clip, named as published.
 
-    Names are parsed and checked by :func:`~scenesense.data.formats.ravdess_files.parse_ravdess_name`.
+    Names are parsed and checked by :func:`~scenesense.datasets.ravdess_files.parse_ravdess_name`.
     Label = the emotion field (one of the 8 RAVDESS emotions); speaker and dialogue =
     ``actor{AA}``. Audio-only ``03-…wav`` gives ``audio``; audio-video ``01-…mp4`` gives
     ``media``; video-only ``02-…mp4`` gives ``video`` (so audio extractors skip it).

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.ravdess_files import RAVDESS_EMOTIONS, ClipTable, RavdessClip
-from scenesense.data.sources import file_sha256
+from scenesense.datasets.ravdess_files import RAVDESS_EMOTIONS, ClipTable, RavdessClip
+from scenesense.datasets.sources import file_sha256
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.base import FeatureExtractor, ItemError

@@ -7,7 +7,7 @@ writes ``<out>/<split>.h5`` files (read by :class:`~scenesense.data.dataset.Feat
 :meth:`~DatasetSource.validate` checks a source against its published facts without converting.
 
 Registered here: ``synthetic`` (the built-in benchmark) and ``store`` (an existing store folder).
-Format adapters live in :mod:`scenesense.data.formats`; importing any module of :mod:`scenesense.data`
+Format adapters live in :mod:`scenesense.datasets`; importing any module of :mod:`scenesense.data`
 fills :data:`DATASETS` with all of them.
 """
 

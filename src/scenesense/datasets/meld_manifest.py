@@ -1,6 +1,6 @@
 """A MELD CSV (and its ``MELD.Raw`` clips) as an extraction manifest: ``scenesense extract --meld-csv``.
 
-Kept apart from :mod:`~scenesense.data.formats.meld_text` (the registered ``meld`` source) so that
+Kept apart from :mod:`~scenesense.datasets.meld_text` (the registered ``meld`` source) so that
 importing the dataset sources never imports the extraction manifests, which sit below them.
 """
 

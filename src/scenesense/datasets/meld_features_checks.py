@@ -1,7 +1,7 @@
 """Checks of the MELD feature family against its published facts (formats.md §1.9, §2.3).
 
 :func:`validate_meld_features` checks every family file found under a folder; the ``meld_features``
-dataset (:mod:`scenesense.data.formats.meld_features`) runs it for ``scenesense data validate``.
+dataset (:mod:`scenesense.datasets.meld_features`) runs it for ``scenesense data validate``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from scenesense.data.formats.meld_pickles import (
+from scenesense.datasets.meld_pickles import (
     DIALOGUE_FILES,
     DIALOGUE_SLOTS,
     FILE_SPLIT,

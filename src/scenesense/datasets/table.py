@@ -43,7 +43,7 @@ import numpy as np
 from scenesense.config import ConfigError
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
 from scenesense.data.labels import TASKS, LabelSpace
-from scenesense.data.sources import DatasetSource, file_sha256, register_source
+from scenesense.datasets.sources import DatasetSource, file_sha256, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError
 from scenesense.types import MODALITIES

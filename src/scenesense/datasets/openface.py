@@ -3,7 +3,7 @@
 Input: one ``FeatureExtraction`` CSV per clip anywhere under ``data.root`` (clip id = file stem),
 and a labels CSV ``id,label[,split][,dialogue_id][,speaker][,position]`` (``data.params.labels``,
 default ``labels.csv``; splits train/dev/test with ``val``/``valid`` -> dev, or from an ``id,split``
-CSV given as ``data.params.splits``; see :mod:`scenesense.data.formats.table`).
+CSV given as ``data.params.splits``; see :mod:`scenesense.datasets.table`).
 
 OpenFace writes headers and values separated by ``", "`` (``frame, face_id, timestamp,
 confidence, success, gaze_0_x, …, pose_Tx, …, x_0, …, p_scale, …, AU01_r, …, AU45_r, AU01_c, …,
@@ -34,7 +34,7 @@ import numpy as np
 
 from scenesense.config import ConfigError
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
-from scenesense.data.formats.table import (
+from scenesense.datasets.table import (
     LabelRow,
     encode_labels,
     label_space,
@@ -43,7 +43,7 @@ from scenesense.data.formats.table import (
     split_order,
 )
 from scenesense.data.labels import TASKS, LabelSpace
-from scenesense.data.sources import DatasetSource, register_source
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError
 from scenesense.utils.io import walk_files

@@ -4,7 +4,7 @@ A ``.csd`` file is HDF5 with one top-level group (the root name; like the SDK, t
 taken) holding ``data/<video id>/features`` ``(n, d)`` and ``intervals`` ``(n, 2)`` (seconds), and
 ``metadata/<key>`` (JSON-encoded strings; a value that is not JSON is kept as the raw string).
 Every malformed file is a :class:`~scenesense.data.validation.DataFormatError` naming it. The
-``csd`` dataset built on these readers is :mod:`scenesense.data.formats.csd`.
+``csd`` dataset built on these readers is :mod:`scenesense.datasets.csd`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from fixtures_mmsa import NEG_INF_PER_SPLIT, mmsa_file, mmsa_split, train_tiny, 
 from store_reading import feature, meta
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.mmsa import MmsaSource
+from scenesense.datasets.mmsa import MmsaSource
 from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
 from scenesense.data.validation import DataFormatError
 

@@ -18,7 +18,7 @@ from fixtures_ravdess import (
 )
 
 from scenesense.config import ConfigError
-from scenesense.data.formats.table import TableSource
+from scenesense.datasets.table import TableSource
 from scenesense.data.store import open_store_split
 from scenesense.data.validation import DataFormatError
 
