@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenesense.config import build_config
+from scenesense import api
+from scenesense.config import ExperimentConfig, build_config, from_dict, load_yaml
+from scenesense.demo_report import write_demo_report
 from scenesense.recipes import SCENE_SENSE_RECIPES, recipe_delta
 
 # A laptop-sized model: the paper's architecture at width 64 instead of 512.
@@ -76,8 +78,6 @@ def _row(recipe: str, metrics: dict[str, Any], seconds: float) -> dict[str, Any]
 
 def _discard_stale_run(run_dir: Path, cfg: Any) -> None:  # noqa: ANN401
     """The demo owns its run folders: one made with other settings is replaced, a matching one resumed."""
-    from scenesense.config import ExperimentConfig, from_dict, load_yaml
-
     saved = run_dir / "config.yaml"
     if saved.exists() and from_dict(ExperimentConfig, load_yaml(saved)) != cfg:
         shutil.rmtree(run_dir)
@@ -94,9 +94,6 @@ def run_demo(output_dir: str | Path = "runs/demo", *, seed: int = 0, epochs: int
         quick: a small benchmark (600 training samples) for smoke tests.
         variants: recipe names to compare.
     """
-    from scenesense import api
-    from scenesense.demo_report import write_demo_report
-
     out = Path(output_dir)
     rows = []
     for recipe in variants:

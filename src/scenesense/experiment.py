@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from scenesense import api
 from scenesense.config import ConfigError, ExperimentConfig, build_config, from_dict, to_dict
+from scenesense.data.dataset import FeatureStoreDataset
+from scenesense.evaluation.robustness import evaluate_robustness
 from scenesense.recipes import RECIPES, SCENE_SENSE_RECIPES, recipe_delta
 from scenesense.runs import CELL_FILE, METRICS_FILE
 from scenesense.utils.io import write_json
@@ -174,9 +179,6 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
     Raises:
         ConfigError: bad grid, unknown backend, Ray missing, or a folder holding another grid.
     """
-    from scenesense import api
-    from scenesense.data.dataset import FeatureStoreDataset
-
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     if workers < 1:
@@ -233,15 +235,9 @@ def _claim_folder(folder: Path, base: Mapping[str, Any], cells: Sequence[Cell]) 
 
 def train_cell(config: dict[str, Any], run_dir: str, threads: int, robustness: bool = False) -> str:
     """Train one cell in this process (the worker entry point), then optionally stress it; returns its folder."""
-    import torch
-
-    from scenesense import api
-
     torch.set_num_threads(threads)
     api.train(from_dict(ExperimentConfig, config), run_dir=run_dir)
     if robustness:
-        from scenesense.evaluation.robustness import evaluate_robustness
-
         evaluate_robustness(run_dir)
     return run_dir
 

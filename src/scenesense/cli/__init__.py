@@ -1,6 +1,8 @@
 """Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,extract,data,list}``.
 
-Parsing and dispatch only.
+Parsing and dispatch only. Each command module imports the library inside its handler, so a
+command loads only what it runs (``scenesense --help`` and ``--version`` load no model code); the
+import contracts in ``pyproject.toml`` check those imports like any other.
 
 Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure, 130 interrupted.
 
