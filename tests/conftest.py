@@ -1,5 +1,6 @@
-"""Shared fixtures: seeded rng, real-data locations (skipping when absent), and writers of tiny
-files in the real formats (MELD CSV, scenesense feature store) under ``tmp_path``."""
+"""Shared fixtures: seeded rng, real-data locations (skipping when absent), writers of tiny
+files in the real formats (MELD CSV, scenesense feature store) under ``tmp_path``, and one tiny
+synthetic run trained once per session."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from scenesense import api
+from scenesense.config import build_config
+from scenesense.demo import DEMO_DELTA
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,6 +143,19 @@ def tiny_store(tmp_path: Path) -> Path:
                           dialogue_ids=["d0", "d0"], positions=[0, 1], speakers=["Ann", "Bob"])
             writer.append(ids[2:], [i % 3 for i in range(2, n)], {k: v[2:] for k, v in features.items()})
     return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run on the synthetic benchmark (the demo model, concat fusion, one epoch, seed 0;
+    60/30/30 items), trained once per session. Treat it as read-only: copy it before writing into it."""
+    tmp = tmp_path_factory.mktemp("synthetic_run")
+    cfg = build_config(DEMO_DELTA, {"name": "t", "output_dir": str(tmp / "runs"),
+                                    "data": {"cache_dir": str(tmp / "cache"),
+                                             "params": {"n_train": 60, "n_dev": 30, "n_test": 30}},
+                                    "trainer": {"epochs": 1, "seed": 0},
+                                    "model": {"fusion": {"name": "concat"}}})
+    return api.train(cfg, tmp / "run").run_dir
 
 
 TINY_MODEL_ARGS: list[str] = [

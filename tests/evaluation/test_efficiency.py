@@ -37,18 +37,9 @@ class FakeClock:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from scenesense import api
-    from scenesense.config import build_config
-    from scenesense.demo import DEMO_DELTA
-
-    tmp = tmp_path_factory.mktemp("eff")
-    cfg = build_config(DEMO_DELTA, {"name": "t", "output_dir": str(tmp / "runs"),
-                                    "data": {"cache_dir": str(tmp / "cache"),
-                                             "params": {"n_train": 60, "n_dev": 30, "n_test": 30}},
-                                    "trainer": {"epochs": 1, "seed": 0},
-                                    "model": {"fusion": {"name": "concat"}}})
-    return api.train(cfg, tmp / "run").run_dir
+def run_dir(synthetic_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's copy of the session's synthetic run (the tests write reports into it)."""
+    return Path(shutil.copytree(synthetic_run, tmp_path_factory.mktemp("eff") / "run"))
 
 
 def test_linear_flops_are_exact():
