@@ -27,13 +27,14 @@ TINY = {"data": {"dataset": "synthetic", "params": {"n_train": 64, "n_dev": 32, 
                                        "dim_feedforward": 16}},
         "trainer": {"epochs": 1, "progress": False}}
 
-README_EXAMPLE = """\
-import scenesense
-run = scenesense.train({"data": {"dataset": "synthetic"}, "trainer": {"epochs": 2}})
-run = scenesense.load(run.run_dir)
-test = run.evaluate(split="test")
-print(f"test weighted F1 {test.metrics['weighted_f1']:.3f}; predictions in {test.predictions_csv}")
-"""
+def _readme_example() -> str:
+    """The Python block under the README's "From Python" heading, verbatim."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("```python\n", text.index("### From Python")) + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+README_EXAMPLE = _readme_example()
 
 _MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
                 "Season", "Episode", "StartTime", "EndTime"]
