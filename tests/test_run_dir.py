@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_audio_store
 from filelock import FileLock
 
 from scenesense.cli import main
 from scenesense.config import build_config, dump_yaml
 from scenesense.utils.io import LOCK_FILE
+from tests.support.runs import write_audio_store
 
 TINY = ["--set", "model.out_dim=8", "--set", "model.head_hidden_dim=8", "--set", "trainer.progress=false",
         "--set", "trainer.batch_size=8", "--epochs", "1"]

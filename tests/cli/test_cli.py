@@ -8,9 +8,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import TINY_MODEL_ARGS
 
 from scenesense.cli import main
+from tests.support.runs import TINY_MODEL_ARGS
 
 TINY_MODEL = TINY_MODEL_ARGS
 

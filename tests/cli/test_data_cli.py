@@ -18,10 +18,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import tar_gz_bytes
 
 from scenesense.cli import main
 from scenesense.data import download as dl
+from tests.support.archives import tar_gz_bytes
 
 
 def _zip_bytes() -> bytes:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import h5py
 import pytest
-from conftest import MELD_ROWS, render_meld_csv
 
 from scenesense.cli import main
 from scenesense.data.store import open_store_split
+from tests.support.meld import MELD_ROWS, render_meld_csv
 
 DEFAULT_LIMIT = 131_072  # Python's csv.field_size_limit()
 LONG = " ".join(["oh"] * 45)  # one utterance of 45 whitespace tokens

@@ -24,11 +24,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import MELD_HEADER, MELD_ROWS, TINY_MODEL_ARGS, render_meld_csv
 
 from scenesense.cli import main
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
+from tests.support.meld import MELD_HEADER, MELD_ROWS, render_meld_csv
+from tests.support.runs import TINY_MODEL_ARGS
 
 TINY = ["--modalities", "audio", "text", *TINY_MODEL_ARGS]
 SYNTH = ["--set", "data.params={n_train: 24, n_dev: 8, n_test: 8}"]

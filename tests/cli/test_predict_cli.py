@@ -1,7 +1,6 @@
 """``scenesense predict`` in-process: table and JSON output, --out CSV, exit codes, one-line errors.
 
-The runs, fake extractors and media writers come from ``tests/test_predict.py`` (``tests/`` is on
-``sys.path`` under pytest's default import mode).
+The runs, fake extractors and media writers come from ``tests/test_predict.py``.
 """
 
 from __future__ import annotations
@@ -11,9 +10,9 @@ import json
 
 import numpy as np
 import pytest
-import test_predict
 
 from scenesense.cli import main
+from tests import test_predict
 
 # the fixtures, shared with tests/test_predict.py (its runs are built once per session)
 fakes, minilm, run_a, run_b = test_predict.fakes, test_predict.minilm, test_predict.run_a, test_predict.run_b

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_audio_store
 
 from scenesense import api
 from scenesense.cli import main
 from scenesense.config import build_config
 from scenesense.training.checkpoint import CheckpointError, load_checkpoint, load_weights
+from tests.support.runs import write_audio_store
 
 
 class Payload:

@@ -8,17 +8,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MELD_ROWS, render_meld_csv
 
 from scenesense.data.csvfile import CsvRows, allow_fields_up_to
+from scenesense.data.meld import read_meld_csv
+from scenesense.data.validation import DataFormatError
 from scenesense.datasets.openface import read_openface_csv
 from scenesense.datasets.ravdess_files import read_clip_table
 from scenesense.datasets.table import read_feature_table, read_labels_csv
-from scenesense.data.meld import read_meld_csv
-from scenesense.data.validation import DataFormatError
 from scenesense.extraction.manifest import read_manifest_csv
 from scenesense.predict import read_manifest
 from scenesense.streaming import read_conversation_csv
+from tests.support.meld import MELD_ROWS, render_meld_csv
 
 DEFAULT_LIMIT = 131_072
 HUGE = "word " * 40_000  # 200,000 characters: above the csv module's default field limit

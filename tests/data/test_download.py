@@ -20,13 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import tar_gz_bytes
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from scenesense.data import download as dl
 from scenesense.data.archives import ArchiveError, UnsafeArchiveError, archive_kind, safe_extract
 from scenesense.data.download import ChecksumError, DatasetEntry, DownloadError, RemoteFile, download_dataset
+from tests.support.archives import tar_gz_bytes
 
 WAVS = {"Actor_01/03-01-01-01-01-01-01.wav": b"RIFF" + bytes(range(256)) * 40,
         "Actor_02/03-01-05-02-01-02-02.wav": b"RIFF" + bytes(range(255, -1, -1)) * 30}

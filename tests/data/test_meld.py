@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import MELD_HEADER, MELD_ROWS
 
 from scenesense.data.meld import (
     MELD_COLUMNS,
@@ -16,6 +15,7 @@ from scenesense.data.meld import (
     validate_meld_csvs,
 )
 from scenesense.data.validation import ValidationReport
+from tests.support.meld import MELD_HEADER, MELD_ROWS, render_meld_csv
 
 
 def test_reads_the_published_layout(write_meld_csv, meld_rows):
@@ -158,11 +158,9 @@ def test_real_meld_validates_without_errors(meld_data_dir):
 
 
 def test_meld_source_passes_extractor_params_to_word_vectors(tmp_path, monkeypatch):
-    from conftest import render_meld_csv
-
     from scenesense.config import ConfigError, DataConfig
-    from scenesense.datasets.sources import prepare_dataset
     from scenesense.data.store import open_store_split
+    from scenesense.datasets.sources import prepare_dataset
 
     monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "meld"

@@ -12,7 +12,6 @@ import csv
 import io
 from pathlib import Path
 
-from conftest import MELD_HEADER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS
 from scenesense.data.meld import read_meld_csv, repair_text
 from scenesense.data.validation import DataFormatError
 from scenesense.streaming import read_conversation_csv
+from tests.support.meld import MELD_HEADER
 
 DEFAULT_LIMIT = 131_072
 _alphabet = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))

@@ -15,6 +15,7 @@ import numpy as np
 
 from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.text import TextExtractor, TextFeatures
+from tests.support.meld import MELD_ROWS, render_meld_csv
 
 
 class StubTextExtractor(TextExtractor):
@@ -41,8 +42,6 @@ def _stub(monkeypatch) -> None:
 
 
 def _meld(tmp_path: Path):
-    from conftest import MELD_ROWS, render_meld_csv
-
     root = tmp_path / "meld"
     root.mkdir()
     for split in ("train", "dev"):

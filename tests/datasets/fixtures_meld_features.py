@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.support.meld import render_meld_csv
+
 EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 SENTIMENTS = ("neutral", "positive", "negative")
 SENTIMENT_OF = {"neutral": "neutral", "surprise": "positive", "fear": "negative", "sadness": "negative",
@@ -205,8 +207,6 @@ def build_meld_features(root: Path, *, labels: Sequence[str] = ("emotion",), rea
         vision_orders: split -> utterance ids in FacialMMT row order (default: CSV order minus absent).
         profiles: write ``{split}_utt_profile.json`` beside the vision pickles.
     """
-    from conftest import render_meld_csv
-
     features = root / "MELD.Features.Models" / "features"
     dims = {"emotion": (1611, 300), "sentiment": (1422, 600)}
     for label in labels:

@@ -18,7 +18,7 @@ from scenesense.datasets.sources import prepare_dataset
 
 FIXTURES: dict = {}
 for _module in sorted(Path(__file__).parent.glob("fixtures_*.py")):
-    FIXTURES.update(importlib.import_module(_module.stem).FIXTURES)
+    FIXTURES.update(importlib.import_module(f"{__package__}.{_module.stem}").FIXTURES)
 
 TINY_MODEL = {"out_dim": 8, "head_hidden_dim": 8, "modality_dropout": 0.0,
               "sequence_encoder": {"name": "transformer",

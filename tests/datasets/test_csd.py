@@ -8,14 +8,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fixtures_csd import RAW_METADATA_KEY, SEGMENTS, SPLITS, mosi_folder, sdk_metadata, write_csd
-from fixtures_mmsa import train_tiny
-from store_reading import feature, meta
 
 from scenesense.config import ConfigError
+from scenesense.data.validation import DataFormatError
 from scenesense.datasets.csd import HASH_SPLIT, CsdSource, hash_split
 from scenesense.datasets.csd_files import read_csd
-from scenesense.data.validation import DataFormatError
+from tests.datasets.fixtures_csd import (
+    RAW_METADATA_KEY,
+    SEGMENTS,
+    SPLITS,
+    mosi_folder,
+    sdk_metadata,
+    write_csd,
+)
+from tests.datasets.fixtures_mmsa import train_tiny
+from tests.datasets.store_reading import feature, meta
 
 
 def convert(root: Path, out: Path, **params) -> dict[str, Path]:

@@ -10,7 +10,14 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from fixtures_meld_features import (
+
+from scenesense.config import ConfigError
+from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
+from scenesense.data.store import StoreSplit, open_store_split
+from scenesense.data.validation import DataFormatError
+from scenesense.datasets.meld_features import MeldFeaturesSource
+from scenesense.datasets.meld_pickles import read_data_pickle
+from tests.datasets.fixtures_meld_features import (
     ABSENT,
     EMOTIONS,
     FRAMES,
@@ -28,13 +35,6 @@ from fixtures_meld_features import (
     n_frames,
     vision_pickle,
 )
-
-from scenesense.config import ConfigError
-from scenesense.datasets.meld_features import MeldFeaturesSource
-from scenesense.datasets.meld_pickles import read_data_pickle
-from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
-from scenesense.data.store import StoreSplit, open_store_split
-from scenesense.data.validation import DataFormatError
 
 Rows = dict[str, "np.ndarray | None"]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fixtures_mmsa import NEG_INF_PER_SPLIT, mmsa_file, mmsa_split, train_tiny, write_mmsa
-from store_reading import feature, meta
 
 from scenesense.config import ConfigError
-from scenesense.datasets.mmsa import MmsaSource
 from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
 from scenesense.data.validation import DataFormatError
+from scenesense.datasets.mmsa import MmsaSource
+from tests.datasets.fixtures_mmsa import NEG_INF_PER_SPLIT, mmsa_file, mmsa_split, train_tiny, write_mmsa
+from tests.datasets.store_reading import feature, meta
 
 
 def convert(root: Path, out: Path, **params) -> dict[str, Path]:

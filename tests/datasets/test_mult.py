@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_mmsa import train_tiny
-from fixtures_mult import mult_file, write_mult
-from store_reading import feature, meta
 
-from scenesense.datasets.mult import PADDING_RULE, MultSource
 from scenesense.data.safe_pickle import load_pickle
 from scenesense.data.validation import DataFormatError
+from scenesense.datasets.mult import PADDING_RULE, MultSource
+from tests.datasets.fixtures_mmsa import train_tiny
+from tests.datasets.fixtures_mult import mult_file, write_mult
+from tests.datasets.store_reading import feature, meta
 
 
 def convert(root: Path, out: Path, **params) -> dict[str, Path]:

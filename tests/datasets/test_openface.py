@@ -7,12 +7,18 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fixtures_ravdess import AU_COLUMNS, OPENFACE_CLIPS, write_labels, write_openface, write_openface_csv
 
 from scenesense.config import ConfigError
-from scenesense.datasets.openface import OpenFaceSource, read_openface_csv
 from scenesense.data.store import open_store_split
 from scenesense.data.validation import DataFormatError
+from scenesense.datasets.openface import OpenFaceSource, read_openface_csv
+from tests.datasets.fixtures_ravdess import (
+    AU_COLUMNS,
+    OPENFACE_CLIPS,
+    write_labels,
+    write_openface,
+    write_openface_csv,
+)
 
 
 def _convert(root: Path, out: Path, **given):

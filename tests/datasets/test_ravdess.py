@@ -8,7 +8,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fixtures_ravdess import (
+
+from scenesense.config import ConfigError, DataConfig
+from scenesense.data.store import open_store_split
+from scenesense.data.validation import DataFormatError
+from scenesense.datasets.ravdess import RavdessSource, assign_splits, check_speaker_independent
+from scenesense.datasets.ravdess_files import (
+    RAVDESS_EMOTIONS,
+    parse_ravdess_name,
+    read_clip_table,
+    read_wav_info,
+)
+from scenesense.datasets.sources import prepare_dataset
+from tests.datasets.fixtures_ravdess import (
     AU_COLUMNS,
     MFCC_COLUMNS,
     clip_f0,
@@ -20,18 +32,6 @@ from fixtures_ravdess import (
     write_ravdess,
     write_wav,
 )
-
-from scenesense.config import ConfigError, DataConfig
-from scenesense.datasets.ravdess import RavdessSource, assign_splits, check_speaker_independent
-from scenesense.datasets.ravdess_files import (
-    RAVDESS_EMOTIONS,
-    parse_ravdess_name,
-    read_clip_table,
-    read_wav_info,
-)
-from scenesense.datasets.sources import prepare_dataset
-from scenesense.data.store import open_store_split
-from scenesense.data.validation import DataFormatError
 
 
 def _convert(root: Path, out: Path, **given):

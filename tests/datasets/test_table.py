@@ -8,7 +8,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fixtures_ravdess import (
+
+from scenesense.config import ConfigError
+from scenesense.data.store import open_store_split
+from scenesense.data.validation import DataFormatError
+from scenesense.datasets.table import TableSource
+from tests.datasets.fixtures_ravdess import (
     TABLE_COLUMNS,
     TABLE_COLUMNS_PARAM,
     TABLE_LABELS,
@@ -16,11 +21,6 @@ from fixtures_ravdess import (
     write_labels,
     write_table,
 )
-
-from scenesense.config import ConfigError
-from scenesense.datasets.table import TableSource
-from scenesense.data.store import open_store_split
-from scenesense.data.validation import DataFormatError
 
 FEATURE_ORDER = ["u6", "u4", "extra", "u1", "u2", "u5", "u3"]  # row i of features.csv holds i + j / 10
 

@@ -14,8 +14,6 @@ import pytest
 pytest.importorskip("av")
 pytest.importorskip("opensmile")
 
-from audio_fixtures import voiced, write_video, write_wav  # noqa: E402
-
 from scenesense.extraction import EXTRACTORS  # noqa: E402
 from scenesense.extraction.audio import (  # noqa: E402
     LLD_HOP_MS,
@@ -26,6 +24,7 @@ from scenesense.extraction.audio import (  # noqa: E402
     pool_frames,
 )
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec  # noqa: E402
+from tests.extraction.audio_fixtures import voiced, write_video, write_wav  # noqa: E402
 
 # name -> (class, output, kind, dim measured with opensmile 2.6.0)
 EXPECTED = {

@@ -17,8 +17,6 @@ from hypothesis import strategies as st
 
 pytest.importorskip("av")
 
-from audio_fixtures import dominant_frequency, voiced, write_audio, write_video, write_wav
-
 from scenesense.extraction.audio_io import (
     SILENCE_PEAK,
     audio_seconds,
@@ -27,6 +25,7 @@ from scenesense.extraction.audio_io import (
 )
 from scenesense.extraction.audio_io import write_wav as write_window
 from scenesense.extraction.base import ItemError
+from tests.extraction.audio_fixtures import dominant_frequency, voiced, write_audio, write_video, write_wav
 
 SECONDS = 0.5
 

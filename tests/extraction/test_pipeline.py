@@ -249,12 +249,11 @@ def test_changed_params_or_files_are_not_resumed(tmp_path):
 
 _KILL_SCRIPT = """
 import sys
-sys.path.insert(0, sys.argv[1])
-from test_pipeline import FakeAudio
+from tests.extraction.test_pipeline import FakeAudio
 from scenesense.extraction.manifest import read_manifest_csv
 from scenesense.extraction.pipeline import extract_manifest
-m = read_manifest_csv(sys.argv[2])
-extract_manifest(m.items, {"audio": FakeAudio(delay=0.25)}, sys.argv[3], batch_size=2, progress=False)
+m = read_manifest_csv(sys.argv[1])
+extract_manifest(m.items, {"audio": FakeAudio(delay=0.25)}, sys.argv[2], batch_size=2, progress=False)
 """
 
 
@@ -262,12 +261,10 @@ def test_sigkilled_run_resumes(tmp_path):
     items = audio_items(tmp_path / "media", 16)
     manifest = tmp_path / "m.csv"
     manifest.write_text("id,label,audio\n" + "".join(f"{i.id},{i.label},{i.audio}\n" for i in items))
-    script = tmp_path / "run.py"
-    script.write_text(_KILL_SCRIPT)
     out = tmp_path / "store"
     journal = out / PARTIAL_DIR / "test"
-    argv = [sys.executable, str(script), str(Path(__file__).parent), str(manifest), str(out)]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+    argv = [sys.executable, "-c", _KILL_SCRIPT, str(manifest), str(out)]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])  # the repo root
     deadline = time.monotonic() + 60
     while len(list(journal.glob("audio-*/*.npz"))) < 2:
         assert proc.poll() is None, proc.stderr.read().decode()

@@ -5,8 +5,7 @@ import pytest
 
 pytest.importorskip("av")
 
-import video_fixtures as fx  # noqa: E402  (tests/extraction is on sys.path)
-
+import tests.extraction.video_fixtures as fx  # noqa: E402
 from scenesense.extraction.base import ItemError  # noqa: E402
 from scenesense.extraction.video import iter_frames, read_frames  # noqa: E402
 

@@ -8,8 +8,7 @@ import pytest
 pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-import video_fixtures as fx  # noqa: E402  (tests/extraction is on sys.path)
-
+import tests.extraction.video_fixtures as fx  # noqa: E402
 from scenesense.extraction import EXTRACTORS, faces  # noqa: E402
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output  # noqa: E402
 from scenesense.extraction.faces import (  # noqa: E402

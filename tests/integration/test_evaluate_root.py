@@ -10,6 +10,7 @@ import numpy as np
 from scenesense import api
 from scenesense.cli import main
 from scenesense.config import build_config
+from tests.datasets.fixtures_ravdess import write_ravdess
 
 
 def _table(root, splits, n, seed):
@@ -50,12 +51,6 @@ def test_evaluate_converts_a_root_with_the_runs_parameters(tmp_path, monkeypatch
 
 
 def test_evaluate_scores_a_ravdess_layout_of_other_actors(tmp_path, monkeypatch, capsys):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "formats"))
-    from fixtures_ravdess import write_ravdess
-
     monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
     mine = write_ravdess(tmp_path / "mine", actors=(1, 2, 3))
     held = write_ravdess(tmp_path / "withheld", actors=(5, 6))  # actors the run's splits never saw

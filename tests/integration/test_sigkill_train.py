@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_MODEL_ARGS
+
+from tests.support.runs import TINY_MODEL_ARGS
 
 ARGS = ["train", "--recipe", "concat", "--epochs", "3", "--set", "data.params={n_train: 400, n_dev: 32, n_test: 8}",
         *TINY_MODEL_ARGS, "--set", "trainer.patience=10"]

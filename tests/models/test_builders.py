@@ -11,8 +11,7 @@ from scenesense.fusions import FUSIONS
 from scenesense.fusions.cross_attention import ResidualCrossAttentionFusion
 from scenesense.models.builders import build_model
 from scenesense.recipes import COMPANION_RECIPES, SCENE_SENSE_RECIPES, recipe_delta
-
-from ._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, tiny_config
+from tests.models._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, tiny_config
 
 ALL = ("audio", "text", "vision")
 

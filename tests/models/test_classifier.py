@@ -8,8 +8,7 @@ from scenesense.config import ConfigError
 from scenesense.models.builders import build_model
 from scenesense.models.classifier import MultimodalClassifier
 from scenesense.types import ModelOutput
-
-from ._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, B, tiny_batch, tiny_config
+from tests.models._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, B, tiny_batch, tiny_config
 
 WIRING = [
     ("concat", ("text",)),
