@@ -1,6 +1,7 @@
 """Shared fixtures: seeded rng, real-data locations (skipping when absent), writers of tiny
-files in the real formats (MELD CSV, scenesense feature store) under ``tmp_path``, and one tiny
-synthetic run trained once per session."""
+files in the real formats (MELD CSV, scenesense feature store) under ``tmp_path``, one tiny
+synthetic run trained once per session, the stub extractors (registered for one test) and the
+predict tests' runs (trained once per session)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import pytest
 from scenesense import api
 from scenesense.config import build_config
 from scenesense.demo import DEMO_DELTA
+from scenesense.extraction import EXTRACTORS
+from scenesense.extraction.text import MiniLMTextExtractor
+from tests.support.extractors import FakeFaces, FakeWavStats, StubTextExtractor
 from tests.support.meld import MELD_HEADER, MELD_ROWS, render_meld_csv
+from tests.support.predict_runs import build_lld_run, build_run_a, build_run_b
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +109,49 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                     "trainer": {"epochs": 1, "seed": 0},
                                     "model": {"fusion": {"name": "concat"}}})
     return api.train(cfg, tmp / "run").run_dir
+
+
+@pytest.fixture
+def stub_text_extractor(monkeypatch: pytest.MonkeyPatch) -> type[StubTextExtractor]:
+    """``StubTextExtractor`` registered as extractor ``stub`` for one test, its call count at 0."""
+    monkeypatch.setitem(EXTRACTORS._items, "stub", StubTextExtractor)
+    monkeypatch.setattr(StubTextExtractor, "calls", 0)
+    return StubTextExtractor
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the fake media extractors ``test_wav_stats`` and ``test_faces`` for one test (kept out
+    of registry-wide contract tests)."""
+    monkeypatch.setitem(EXTRACTORS._items, "test_wav_stats", FakeWavStats)
+    monkeypatch.setitem(EXTRACTORS._items, "test_faces", FakeFaces)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMTextExtractor:
+    return MiniLMTextExtractor(batch_size=16)
+
+
+@pytest.fixture(scope="session")
+def run_a(tmp_path_factory: pytest.TempPathFactory, minilm: MiniLMTextExtractor) -> Path:
+    """Concat run: label ``angry`` = loud audio, ``calm`` = soft; vision from a "table" (no extractor)."""
+    return build_run_a(tmp_path_factory.mktemp("run_a"), minilm)
+
+
+@pytest.fixture(scope="session")
+def run_b(tmp_path_factory: pytest.TempPathFactory,
+          minilm: MiniLMTextExtractor) -> tuple[Path, list[dict[str, str]]]:
+    """Cross-attention run on audio stats, MiniLM tokens and fake face sequences.
+
+    Returns the run and its dev items as raw inputs (a video with sound + a text each).
+    """
+    pytest.importorskip("av")
+    return build_run_b(tmp_path_factory.mktemp("run_b"), minilm)
+
+
+@pytest.fixture(scope="session")
+def lld_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Audio-only run on eGeMAPS LLD sequences (max_frames unset) through a transformer encoder."""
+    pytest.importorskip("av")
+    pytest.importorskip("opensmile")
+    return build_lld_run(tmp_path_factory.mktemp("lld_run"))

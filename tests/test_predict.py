@@ -11,8 +11,10 @@ Two tiny runs are trained once per session on stores built here:
   ``max_frames`` unset, a transformer encoder): label ``high`` = a high-pitched voice-like tone,
   ``low`` = a low one; for long media and truncated WAVs through the real audio path.
 
-The fake extractors are registered in ``EXTRACTORS`` only while a test runs (``fakes``).
-Video files are written with PyAV (tests needing them skip without it).
+The runs are the session fixtures ``run_a``, ``run_b`` and ``lld_run`` of ``tests/conftest.py``
+(built by ``tests/support/predict_runs.py``); the fake extractors (``tests/support/extractors.py``)
+are registered in ``EXTRACTORS`` only while a test runs (``fakes``). Video files are written with
+PyAV (tests needing them skip without it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import shutil
 import wave
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,8 +37,7 @@ from scenesense.config import build_config
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.extraction import EXTRACTORS
-from scenesense.extraction.base import FeatureExtractor, InputKind, ItemError, OutputSpec
-from scenesense.extraction.text import MiniLMTextExtractor
+from scenesense.extraction.base import OutputSpec
 from scenesense.predict import (
     PredictionResult,
     predict,
@@ -46,301 +47,9 @@ from scenesense.predict import (
 )
 from scenesense.predict.model import _attention_per_item, _weights_per_item
 from scenesense.predict.plan import _pick_output
-
-SENTENCES = ["I can't believe you did that!", "Okay, see you tomorrow.", "That is wonderful news.",
-             "Leave me alone.", "Where did you put the keys?", "We lost everything."]
-
-
-# ---------------------------------------------------------------------------------------------
-# fake extractors (stdlib wave / PyAV) and media writers
-
-
-def _read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float samples and rate: WAVs through ``wave``, other files' audio track through PyAV."""
-    if path.suffix.lower() == ".wav":
-        try:
-            with wave.open(str(path), "rb") as w:
-                raw = w.readframes(w.getnframes())
-                rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-        except (wave.Error, EOFError, OSError) as err:
-            raise ItemError(f"{path}: unreadable audio ({err})") from None
-        if width != 2:
-            raise ItemError(f"{path}: unsupported sample width {width}")
-        x = np.frombuffer(raw, dtype="<i2").astype(np.float32).reshape(-1, channels).mean(axis=1) / 32768
-        return x, rate
-    av = pytest.importorskip("av")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise ItemError(f"{path}: no audio track")
-            chunks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
-            rate = container.streams.audio[0].rate
-    except av.FFmpegError as err:
-        raise ItemError(f"{path}: unreadable media ({err})") from None
-    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), rate
-
-
-class FakeWavStats(FeatureExtractor):
-    """Audio ``stats`` [rms * scale, peak, zero-crossing rate, seconds] and ``frames`` [T, 2]."""
-
-    modality: ClassVar[str] = "audio"
-    input_kind: ClassVar[InputKind] = "audio"
-
-    def __init__(self, scale: float = 1.0) -> None:
-        self.scale = scale
-
-    def outputs(self) -> dict[str, OutputSpec]:
-        return {"stats": OutputSpec("vector", 4), "frames": OutputSpec("sequence", 2)}
-
-    def provenance(self) -> dict[str, Any]:
-        return {"extractor": "test_wav_stats", "params": {"scale": self.scale}}
-
-    def extract_one(self, item: str) -> dict[str, np.ndarray]:
-        x, rate = _read_audio(Path(item))
-        if x.size == 0 or not np.any(x):
-            raise ItemError(f"{item}: silent audio (every sample is zero)")
-        zcr = float(np.mean(np.abs(np.diff(np.sign(x))) > 0))
-        stats = np.array([np.sqrt(np.mean(x ** 2)) * self.scale, np.abs(x).max(), zcr, x.size / rate])
-        frames = x[: x.size // 100 * 100].reshape(-1, 100) if x.size >= 100 else x[None]
-        return {"stats": stats.astype(np.float32),
-                "frames": np.stack([np.sqrt((frames ** 2).mean(1)), np.abs(frames).max(1)], 1)}
-
-
-class FakeFaces(FeatureExtractor):
-    """Vision ``faces`` [T, 3]: mean RGB / 255 of every frame bright enough to hold a "face"."""
-
-    modality: ClassVar[str] = "vision"
-    input_kind: ClassVar[InputKind] = "video"
-
-    def outputs(self) -> dict[str, OutputSpec]:
-        return {"faces": OutputSpec("sequence", 3)}
-
-    def provenance(self) -> dict[str, Any]:
-        return {"extractor": "test_faces", "params": {}}
-
-    def extract_one(self, item: str) -> dict[str, np.ndarray]:
-        av = pytest.importorskip("av")
-        try:
-            with av.open(item) as container:
-                frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-        except (av.FFmpegError, IndexError) as err:
-            raise ItemError(f"{item}: unreadable video ({err})") from None
-        faces = [f.reshape(-1, 3).mean(0) / 255 for f in frames if f.mean() > 20]
-        if not faces:
-            raise ItemError(f"{item}: no face found in any of its {len(frames)} frames")
-        return {"faces": np.stack(faces).astype(np.float32)}
-
-
-@pytest.fixture
-def fakes(monkeypatch):
-    """Register the fake extractors for one test (kept out of registry-wide contract tests)."""
-    monkeypatch.setitem(EXTRACTORS._items, "test_wav_stats", FakeWavStats)
-    monkeypatch.setitem(EXTRACTORS._items, "test_faces", FakeFaces)
-
-
-def write_wav(path: Path, amplitude: float, freq: float = 220.0, seconds: float = 0.25,
-              rate: int = 8000) -> Path:
-    t = np.arange(int(seconds * rate)) / rate
-    samples = np.round(amplitude * 32767 * np.sin(2 * np.pi * freq * t)).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return path
-
-
-def voice(seconds: float, f0: float, amplitude: float = 0.3, rate: int = 16000) -> np.ndarray:
-    """A voice-like test signal ``[S]``: 4 harmonics of ``f0`` with a slow vibrato and a 3 Hz swell."""
-    t = np.arange(round(seconds * rate)) / rate
-    phase = 2 * np.pi * f0 * (t + 0.02 * np.sin(2 * np.pi * 1.5 * t))
-    tone = sum(np.sin(k * phase) / k for k in range(1, 5)) * (0.7 + 0.3 * np.sin(2 * np.pi * 3 * t))
-    return amplitude * tone / np.abs(tone).max()
-
-
-def write_samples(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
-    """Mono samples in ``[-1, 1]`` as a 16-bit PCM WAV."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.round(np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
-def truncate_wav(path: Path, seconds: float) -> Path:
-    """Cut a 16 kHz mono 16-bit WAV to ``seconds`` of audio, its RIFF size rewritten to the cut file
-    (the data chunk still declares the whole length), as a tool that fixes only that field leaves it."""
-    data = bytearray(path.read_bytes()[:44 + int(seconds * 16000) * 2])
-    data[4:8] = (len(data) - 8).to_bytes(4, "little")
-    path.write_bytes(bytes(data))
-    return path
-
-
-def write_video(path: Path, brightness: int, amplitude: float | None = 0.5, frames: int = 6) -> Path:
-    """An H.264 mp4 of flat 32x32 frames, with a 0.5 s AAC tone unless ``amplitude`` is None."""
-    av = pytest.importorskip("av")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=8)
-        video.width = video.height = 32
-        video.pix_fmt = "yuv420p"
-        audio = None if amplitude is None else container.add_stream("aac", rate=16000)
-        if audio is not None:
-            audio.layout = "mono"
-        for i in range(frames):
-            image = np.full((32, 32, 3), min(255, brightness + 4 * i), np.uint8)
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(video.encode())
-        if audio is not None:
-            tone = amplitude * np.sin(2 * np.pi * 330 * np.arange(8000) / 16000)
-            frame = av.AudioFrame.from_ndarray(tone.astype(np.float32)[None], format="flt", layout="mono")
-            frame.sample_rate = 16000
-            container.mux(audio.encode(frame))
-            container.mux(audio.encode())
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
-# stores and runs (trained once per session)
-
-TINY = {"out_dim": 8, "head_hidden_dim": 8,
-        "sequence_encoder": {"name": "transformer", "params": {"num_layers": 1, "num_heads": 2, "d_model": 8,
-                                                               "dim_feedforward": 16}}}
-
-
-_SESSION: dict[str, Any] = {}  # built once even though tests/cli/test_predict_cli.py imports the fixtures
-
-
-def _once(key: str, build: Any) -> Any:
-    if key not in _SESSION:
-        _SESSION[key] = build()
-    return _SESSION[key]
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    return _once("minilm", lambda: MiniLMTextExtractor(batch_size=16))
-
-
-def _train(store: Path, run_dir: Path, features: dict[str, str], model: dict[str, Any],
-           trainer: dict[str, Any], modalities: tuple[str, ...] = ("audio", "text", "vision")) -> Path:
-    cfg = build_config({"name": run_dir.name, "modalities": list(modalities),
-                        "data": {"dataset": "store", "root": str(store), "features": features},
-                        "model": {**TINY, **model},
-                        "trainer": {"batch_size": 8, "progress": False, **trainer}})
-    return api.train(cfg, run_dir).run_dir
-
-
-@pytest.fixture(scope="session")
-def run_a(tmp_path_factory, minilm) -> Path:
-    """Concat run: label ``angry`` = loud audio, ``calm`` = soft; vision from a "table" (no extractor)."""
-    return _once("run_a", lambda: _build_run_a(tmp_path_factory.mktemp("run_a"), minilm))
-
-
-def _build_run_a(root: Path, minilm: MiniLMTextExtractor) -> Path:
-    audio_ext, rng = FakeWavStats(), np.random.default_rng(0)
-    sentence = minilm.extract(SENTENCES).sentence
-    specs = {
-        "audio": FeatureSpec("audio", "vector", 4, provenance=audio_ext.provenance()),
-        "text_sentence": FeatureSpec("text", "vector", 384, provenance=minilm.provenance()),
-        "vision": FeatureSpec("vision", "vector", 5,
-                              provenance={"table": "au.csv", "recipe": "AUs averaged"}),
-    }
-    for split, n in (("train", 48), ("dev", 12)):
-        labels = [i % 2 for i in range(n)]  # 0 calm, 1 angry
-        amplitudes = [rng.uniform(0.5, 0.9) if y else rng.uniform(0.02, 0.08) for y in labels]
-        wavs = [write_wav(root / "wav" / f"{split}{i}.wav", a, freq=rng.uniform(150, 400))
-                for i, a in enumerate(amplitudes)]
-        with StoreWriter(root / "store" / f"{split}.h5", label_space=LabelSpace(("calm", "angry")),
-                         features=specs, source={"dataset": "test_predict_a"}) as w:
-            w.append([f"{split}{i}" for i in range(n)], labels, {
-                "audio": [audio_ext.extract_one(str(p))["stats"] for p in wavs],
-                "text_sentence": [sentence[i % len(SENTENCES)] for i in range(n)],
-                "vision": list(rng.normal(size=(n, 5)).astype(np.float32)),
-            })
-    # a "test" split of items missing audio and/or vision, as the reference for partial inputs
-    test_wav = write_wav(root / "wav" / "test0.wav", 0.6)
-    with StoreWriter(root / "store" / "test.h5", label_space=LabelSpace(("calm", "angry")),
-                     features=specs, source={"dataset": "test_predict_a"}) as w:
-        w.append(["test0", "test1", "test2"], [1, 0, 0], {
-            "audio": [audio_ext.extract_one(str(test_wav))["stats"], None, None],
-            "text_sentence": list(sentence[:3]), "vision": [None, None, None]})
-    return _train(root / "store", root / "run", {"text": "text_sentence"},
-                  {"modality_dropout": 0.3, "modality_dropout_mode": "sample"},
-                  {"epochs": 15, "lr": 3e-3, "patience": 15})
-
-
-@pytest.fixture(scope="session")
-def run_b(tmp_path_factory, minilm) -> tuple[Path, list[dict[str, str]]]:
-    """Cross-attention run on audio stats, MiniLM tokens and fake face sequences.
-
-    Returns the run and its dev items as raw inputs (a video with sound + a text each).
-    """
-    pytest.importorskip("av")
-    return _once("run_b", lambda: _build_run_b(tmp_path_factory.mktemp("run_b"), minilm))
-
-
-def _build_run_b(root: Path, minilm: MiniLMTextExtractor) -> tuple[Path, list[dict[str, str]]]:
-    audio_ext, faces_ext, rng = FakeWavStats(scale=2.0), FakeFaces(), np.random.default_rng(1)
-    specs = {
-        "audio": FeatureSpec("audio", "vector", 4, provenance=audio_ext.provenance()),
-        "text": FeatureSpec("text", "sequence", 384, max_len=50, provenance=minilm.provenance()),
-        "text_sentence": FeatureSpec("text", "vector", 384, provenance=minilm.provenance()),
-        "vision": FeatureSpec("vision", "sequence", 3, max_len=16, provenance=faces_ext.provenance()),
-    }
-    space = LabelSpace(("joy", "neutral", "sadness"))
-    n = 12  # train: random features in the extractors' shapes
-    with StoreWriter(root / "store" / "train.h5", label_space=space, features=specs,
-                     source={"dataset": "test_predict_b"}) as w:
-        w.append([f"train{i}" for i in range(n)], [i % 3 for i in range(n)], {
-            "audio": list(rng.uniform(0, 1, size=(n, 4)).astype(np.float32)),
-            "text": [rng.normal(size=(3 + i % 5, 384)).astype(np.float32) for i in range(n)],
-            "text_sentence": list(rng.normal(size=(n, 384)).astype(np.float32)),
-            "vision": [rng.uniform(0, 1, size=(2 + i % 4, 3)).astype(np.float32) for i in range(n)],
-        })
-    videos = [write_video(root / "media" / f"dev{i}.mp4", 60 + 40 * i, 0.2 + 0.2 * i, frames=3 + i)
-              for i in range(4)]
-    items = [{"id": f"dev{i}", "video": str(v), "text": SENTENCES[i]} for i, v in enumerate(videos)]
-    text = minilm.extract([it["text"] for it in items])
-    with StoreWriter(root / "store" / "dev.h5", label_space=space, features=specs,
-                     source={"dataset": "test_predict_b"}) as w:
-        w.append([it["id"] for it in items], [0, 1, 2, 0], {
-            "audio": [audio_ext.extract_one(it["video"])["stats"] for it in items],
-            "text": text.tokens, "text_sentence": list(text.sentence),
-            "vision": [faces_ext.extract_one(it["video"])["faces"] for it in items],
-        })
-    run = _train(root / "store", root / "run", {"text": "text"},
-                 {"fusion": {"name": "cross_attention", "params": {"num_heads": 2}}},
-                 {"epochs": 2, "lr": 1e-3})
-    return run, items
-
-
-@pytest.fixture(scope="session")
-def lld_run(tmp_path_factory) -> Path:
-    """Audio-only run on eGeMAPS LLD sequences (max_frames unset) through a transformer encoder."""
-    pytest.importorskip("av")
-    pytest.importorskip("opensmile")
-    return _once("lld_run", lambda: _build_lld_run(tmp_path_factory.mktemp("lld_run")))
-
-
-def _build_lld_run(root: Path) -> Path:
-    extractor, rng = EXTRACTORS.create("egemaps_lld"), np.random.default_rng(5)
-    specs = {"audio": FeatureSpec("audio", "sequence", 25, max_len=400, provenance=extractor.provenance())}
-    for split, n in (("train", 24), ("dev", 8)):
-        labels = [i % 2 for i in range(n)]  # 0 low, 1 high
-        f0s = [rng.uniform(240, 300) if y else rng.uniform(100, 130) for y in labels]
-        wavs = [write_samples(root / "wav" / f"{split}{i}.wav",
-                              voice(rng.uniform(0.8, 1.5), f0, rng.uniform(0.1, 0.5)))
-                for i, f0 in enumerate(f0s)]
-        features = [r["lld"] for r in extractor.extract_batch([str(p) for p in wavs])]
-        with StoreWriter(root / "store" / f"{split}.h5", label_space=LabelSpace(("low", "high")),
-                         features=specs, source={"dataset": "test_predict_lld"}) as w:
-            w.append([f"{split}{i}" for i in range(n)], labels, {"audio": features})
-    return _train(root / "store", root / "run", {}, {"standardize": True},
-                  {"epochs": 12, "lr": 3e-3, "patience": 12}, modalities=("audio",))
+from tests.support.extractors import FakeWavStats
+from tests.support.media import truncate_wav, voice, write_samples, write_video, write_wav
+from tests.support.predict_runs import SENTENCES, TINY, train_run
 
 
 def _by_id(result: PredictionResult) -> dict[str, Any]:
@@ -524,7 +233,7 @@ def test_regression_run_predicts_a_value(tmp_path, fakes):
                          label_space=LabelSpace(("arousal",), "regression")) as w:
             w.append([f"{split}{i}" for i in range(n)], (2 * amplitudes - 1).tolist(),
                      {"audio": [audio_ext.extract_one(str(p))["stats"] for p in wavs]})
-    run = _train(tmp_path / "store", tmp_path / "run", {}, {}, {"epochs": 12, "lr": 1e-2, "patience": 12},
+    run = train_run(tmp_path / "store", tmp_path / "run", {}, {}, {"epochs": 12, "lr": 1e-2, "patience": 12},
                  modalities=("audio",))
     loud, soft = write_wav(tmp_path / "loud.wav", 0.85), write_wav(tmp_path / "soft.wav", 0.1)
     result = predict(run, [str(loud), str(soft), "some text"])

@@ -1,6 +1,7 @@
 """``scenesense predict`` in-process: table and JSON output, --out CSV, exit codes, one-line errors.
 
-The runs, fake extractors and media writers come from ``tests/test_predict.py``.
+The runs (``run_a``, ``run_b``, ``lld_run``) and the fake extractors (``fakes``) are fixtures of
+``tests/conftest.py``, shared with ``tests/test_predict.py``; the media writers are ``tests.support.media``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,7 @@ import numpy as np
 import pytest
 
 from scenesense.cli import main
-from tests import test_predict
-
-# the fixtures, shared with tests/test_predict.py (its runs are built once per session)
-fakes, minilm, run_a, run_b = test_predict.fakes, test_predict.minilm, test_predict.run_a, test_predict.run_b
-lld_run = test_predict.lld_run
-write_video, write_wav = test_predict.write_video, test_predict.write_wav
-voice, write_samples, truncate_wav = test_predict.voice, test_predict.write_samples, test_predict.truncate_wav
+from tests.support.media import truncate_wav, voice, write_samples, write_video, write_wav
 
 
 def _error_line(err: str) -> str:

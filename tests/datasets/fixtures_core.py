@@ -14,27 +14,8 @@ from typing import Any
 import numpy as np
 
 from scenesense.extraction import EXTRACTORS
-from scenesense.extraction.text import TextExtractor, TextFeatures
+from tests.support.extractors import StubTextExtractor
 from tests.support.meld import MELD_ROWS, render_meld_csv
-
-
-class StubTextExtractor(TextExtractor):
-    """Deterministic text features without a model: D=4, one token per word plus two."""
-
-    def __init__(self, max_tokens: int = 50, batch_size: int = 64, device: str = "cpu",
-                 model_path: str | None = None) -> None:
-        self.max_tokens = max_tokens
-
-    @property
-    def dim(self) -> int:
-        return 4
-
-    def provenance(self) -> dict[str, Any]:
-        return {"extractor": "stub", "params": {"max_tokens": self.max_tokens}}
-
-    def extract(self, texts: list[str]) -> TextFeatures:
-        tokens = [np.full((min(len(t.split()) + 2, self.max_tokens), 4), len(t) / 10, np.float32) for t in texts]
-        return TextFeatures(tokens, np.stack([tok[0] for tok in tokens]))
 
 
 def _stub(monkeypatch) -> None:

@@ -4,41 +4,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import pytest
 
 from scenesense.config import ConfigError, DataConfig
-from scenesense.datasets.sources import DATASETS
 from scenesense.data.dataset import FeatureStoreDataset
-from scenesense.datasets.meld_text import extract_meld_for_run, extract_meld_split
-from scenesense.datasets.sources import prepare_dataset
 from scenesense.data.store import StoreError, open_store_split
 from scenesense.data.text_context import TextContext
+from scenesense.datasets.meld_text import extract_meld_for_run, extract_meld_split
+from scenesense.datasets.sources import DATASETS, prepare_dataset
 from scenesense.extraction import EXTRACTORS
-from scenesense.extraction.text import TextExtractor, TextFeatures
+from scenesense.extraction.text import TextFeatures
+from tests.support.extractors import StubTextExtractor
 
 TINY = {"n_train": 12, "n_dev": 6, "n_test": 6, "min_len": 10, "max_len": 12}
-
-
-class StubTextExtractor(TextExtractor):
-    """Deterministic stand-in: one token per word (+2 specials), D=4; counts its calls."""
-
-    calls: ClassVar[int] = 0
-
-    def __init__(self, max_tokens: int = 50, batch_size: int = 64, device: str = "cpu") -> None:
-        self.max_tokens = max_tokens
-
-    @property
-    def dim(self) -> int:
-        return 4
-
-    def provenance(self) -> dict[str, Any]:
-        return {"extractor": "stub", "params": {"max_tokens": self.max_tokens}}
-
-    def extract(self, texts: list[str]) -> TextFeatures:
-        StubTextExtractor.calls += 1
-        tokens = [np.full((min(len(t.split()) + 2, self.max_tokens), 4), len(t), np.float32) for t in texts]
-        return TextFeatures(tokens, np.stack([tok[0] for tok in tokens]))
 
 
 class StubPairExtractor(StubTextExtractor):
@@ -55,13 +33,6 @@ class StubPairExtractor(StubTextExtractor):
     def extract_pairs(self, pairs: list[tuple[str, str]]) -> TextFeatures:
         StubPairExtractor.pairs += pairs
         return self.extract([f"{a} {b}" for a, b in pairs])
-
-
-@pytest.fixture
-def stub_extractor(monkeypatch):
-    monkeypatch.setitem(EXTRACTORS._items, "stub", StubTextExtractor)
-    StubTextExtractor.calls = 0
-    return StubTextExtractor
 
 
 def test_registered_sources():
@@ -101,9 +72,9 @@ def test_store_source_validates_the_directory(tiny_store, tmp_path):
         prepare_dataset(DataConfig(dataset="store", root=str(tiny_store / "train.h5")), tmp_path)
 
 
-def test_extract_meld_split_writes_text_feature_sets(write_meld_csv, tmp_path, stub_extractor):
+def test_extract_meld_split_writes_text_feature_sets(write_meld_csv, tmp_path, stub_text_extractor):
     csv_path = write_meld_csv()
-    out = extract_meld_split(csv_path, tmp_path / "s" / "dev.h5", extractor=stub_extractor(max_tokens=5))
+    out = extract_meld_split(csv_path, tmp_path / "s" / "dev.h5", extractor=stub_text_extractor(max_tokens=5))
     split = open_store_split(out)
     assert split.ids[4] == "dia1_utt4"
     assert split.dialogue_ids[4] == "dia1"
@@ -116,22 +87,22 @@ def test_extract_meld_split_writes_text_feature_sets(write_meld_csv, tmp_path, s
         "text": ("text", "sequence", 5), "text_sentence": ("text", "vector", None)}
     ds = FeatureStoreDataset(out, ["text"])
     assert ds[3]["inputs"]["text"].shape == (3, 4)  # "What?" -> 1 word + 2 specials
-    sentiment = extract_meld_split(csv_path, tmp_path / "t.h5", extractor=stub_extractor(), label="sentiment")
+    sentiment = extract_meld_split(csv_path, tmp_path / "t.h5", extractor=stub_text_extractor(), label="sentiment")
     assert open_store_split(sentiment).labels.tolist() == [0, 0, 2, 2, 1, 2, 2, 2]
     with pytest.raises(ValueError, match="unknown MELD label"):
-        extract_meld_split(csv_path, tmp_path / "u.h5", extractor=stub_extractor(), label="arousal")
+        extract_meld_split(csv_path, tmp_path / "u.h5", extractor=stub_text_extractor(), label="arousal")
 
 
-def test_meld_source_extracts_once_and_keys_the_cache_by_csv_bytes(write_meld_csv, tmp_path, stub_extractor):
+def test_meld_source_extracts_once_and_keys_the_cache_by_csv_bytes(write_meld_csv, tmp_path, stub_text_extractor):
     write_meld_csv("meld/train_sent_emo.csv")
     dev = write_meld_csv("meld/dev_sent_emo.csv")
     params = {"extractor": "stub", "max_tokens": 8}
     cfg = DataConfig(dataset="meld", root=str(tmp_path / "meld"), params=params)
     root = prepare_dataset(cfg, tmp_path / "cache")
     assert sorted(p.name for p in root.iterdir()) == ["dev.h5", "train.h5"]
-    assert stub_extractor.calls == 2
+    assert stub_text_extractor.calls == 2
     assert prepare_dataset(cfg, tmp_path / "cache") == root
-    assert stub_extractor.calls == 2
+    assert stub_text_extractor.calls == 2
     dev.write_bytes(dev.read_bytes().replace(b"What?", b"What now?"))
     assert prepare_dataset(cfg, tmp_path / "cache") != root
     with pytest.raises(ConfigError, match="label must be one of"):
@@ -140,7 +111,7 @@ def test_meld_source_extracts_once_and_keys_the_cache_by_csv_bytes(write_meld_cs
         prepare_dataset(DataConfig(dataset="meld", root=str(tmp_path / "cache")), tmp_path)
 
 
-def test_extract_meld_for_run_reuses_the_runs_extractor(write_meld_csv, tmp_path, stub_extractor):
+def test_extract_meld_for_run_reuses_the_runs_extractor(write_meld_csv, tmp_path, stub_text_extractor):
     write_meld_csv("meld/train_sent_emo.csv")
     write_meld_csv("meld/dev_sent_emo.csv")
     params = {"extractor": "stub", "max_tokens": 3, "label": "sentiment"}
@@ -149,7 +120,7 @@ def test_extract_meld_for_run_reuses_the_runs_extractor(write_meld_csv, tmp_path
     train = FeatureStoreDataset(root / "train.h5", ["text"])
     spec = {"provenance": train.provenance, "label_names": list(train.label_space.names)}
     assert spec["provenance"]["features"]["text"] == {"extractor": "stub", "params": {"max_tokens": 3}}
-    calls = stub_extractor.calls
+    calls = stub_text_extractor.calls
     csv_path = write_meld_csv("elsewhere/my_test.csv")
     out = extract_meld_for_run(csv_path, spec["provenance"]["features"]["text"], spec["label_names"], tmp_path / "c")
     assert out.name == "my_test.h5"
@@ -158,7 +129,7 @@ def test_extract_meld_for_run_reuses_the_runs_extractor(write_meld_csv, tmp_path
     assert scored.split.features["text"].max_len == 3
     assert extract_meld_for_run(csv_path, spec["provenance"]["features"]["text"], spec["label_names"],
                                 tmp_path / "c") == out
-    assert stub_extractor.calls == calls + 1  # extracted once, then reused
+    assert stub_text_extractor.calls == calls + 1  # extracted once, then reused
 
 
 def test_meld_context_pairs_follow_dialogue_order_not_row_order(write_meld_csv, meld_rows, tmp_path,
