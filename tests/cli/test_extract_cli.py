@@ -118,6 +118,20 @@ def test_ravdess_and_folder(tmp_path, capsys, fake_audio):
     assert split.label_space.num_classes == 8
 
 
+def test_ravdess_channel_defaults_to_speech_as_the_dataset_source(tmp_path, capsys, fake_audio):
+    clips(tmp_path / "rav", {"Actor_01/03-01-03-01-01-01-01.wav": b"ab",   # speech
+                             "Actor_01/03-02-03-01-01-01-01.wav": b"abc"})  # song
+    features = ["--features", "audio=cli_fake_audio"]
+    speech = run_json(capsys, ["extract", "--ravdess", str(tmp_path / "rav"), *features,
+                               "--out", str(tmp_path / "a")])
+    both = run_json(capsys, ["extract", "--ravdess", str(tmp_path / "rav"), "--channel", "all", *features,
+                             "--out", str(tmp_path / "b")])
+    assert speech["rows"] == {"train": 1} and both["rows"] == {"train": 2}
+    assert main(["extract", "--folder", str(tmp_path / "rav"), "--channel", "song", *features,
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "--channel goes with --ravdess" in capsys.readouterr().err
+
+
 def test_interrupted_cli_run_resumes(tmp_path, capsys, fake_audio):
     clips(tmp_path / "c", {f"x{i}.wav": b"x" * (i + 1) for i in range(6)})
     argv = ["extract", "--folder", str(tmp_path / "c"), "--features", "audio=cli_fake_audio",

@@ -126,7 +126,8 @@ def test_ravdess_manifest(tmp_path):
           "Actor_01/02-01-03-02-01-01-01.mp4", "Actor_01/03-02-04-01-01-01-01.wav",
           "Actor_18/03-01-01-01-02-02-18.wav", "Actor_22/03-01-08-02-01-01-22.wav",
           "Actor_01/._03-01-05-01-01-01-01.wav", "Actor_01/.hidden/03-01-02-01-01-01-01.wav")
-    manifest = read_ravdess_manifest(tmp_path)
+    assert "03-02-04-01-01-01-01" not in {i.id for i in read_ravdess_manifest(tmp_path).items}  # speech only
+    manifest = read_ravdess_manifest(tmp_path, channel="all")
     by_id = {i.id: i for i in manifest.items}
     assert list(by_id) == ["01-01-03-02-01-01-01", "02-01-03-02-01-01-01", "03-01-05-01-01-01-01",
                            "03-02-04-01-01-01-01", "03-01-01-01-02-02-18", "03-01-08-02-01-01-22"]
@@ -138,7 +139,7 @@ def test_ravdess_manifest(tmp_path):
     assert audio_only.audio is not None and audio_only.input_for("video") is None
     assert audio_only.speaker == audio_only.dialogue_id == "actor01"
     assert manifest.label_space is not None and manifest.label_space.num_classes == 8
-    assert {i.split for i in read_ravdess_manifest(tmp_path, split="test").items} == {"test"}
+    assert {i.split for i in read_ravdess_manifest(tmp_path, channel="all", split="test").items} == {"test"}
     assert len(read_ravdess_manifest(tmp_path, channel="song").items) == 1
     only = read_ravdess_manifest(tmp_path, actor_splits={"train": [1]})
     assert {i.speaker for i in only.items} == {"actor01"}

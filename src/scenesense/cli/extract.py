@@ -48,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--ravdess", metavar="DIR",
                        help="a RAVDESS tree (Actor_XX/MM-VV-EE-II-SS-RR-AA.wav|mp4)")
     group.add_argument("--folder", metavar="DIR", help="a folder of audio/video clips (unlabelled)")
+    p.add_argument("--channel", choices=("speech", "song", "all"), default=None,
+                   help="--ravdess: which clips (default speech, as the ravdess dataset source)")
     group.add_argument("--features", nargs="+", metavar="NAME=EXTRACTOR",
                        help="feature set name (usually the modality) = registered extractor, e.g. "
                             "text=minilm audio=egemaps vision=face (`scenesense list extractors`)")
@@ -183,15 +185,18 @@ def _label_space(spec: str | None) -> Any:  # noqa: ANN401
 
 def _read_manifest(args: argparse.Namespace, flag: str, label_names: str | None) -> Any:  # noqa: ANN401
     from scenesense.datasets.meld_manifest import read_meld_manifest
+    from scenesense.datasets.ravdess import DEFAULT_CHANNEL
     from scenesense.datasets.ravdess_manifest import read_ravdess_manifest
     from scenesense.extraction import manifest as m
 
     if args.media_dir and flag != "meld_csv":
         raise ConfigError("--media-dir goes with --meld-csv")
+    if args.channel and flag != "ravdess":
+        raise ConfigError("--channel goes with --ravdess")
     if flag == "meld_csv":
         return read_meld_manifest(args.meld_csv, media_dir=args.media_dir, label=args.label, split=args.split)
     if flag == "ravdess":
-        return read_ravdess_manifest(args.ravdess, split=args.split)
+        return read_ravdess_manifest(args.ravdess, split=args.split, channel=args.channel or DEFAULT_CHANNEL)
     space = _label_space(label_names)
     if flag == "manifest":
         return m.read_manifest_csv(args.manifest, label_space=space, split=args.split)

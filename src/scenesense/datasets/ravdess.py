@@ -80,8 +80,7 @@ ACTOR_SPLITS: Mapping[str, tuple[int, ...]] = {"train": TRAIN_ACTORS, "dev": DEV
 """Speaker-independent splits by actor (train 1-16, dev 17-20, test 21-24). The source holds the
 test actors out unless ``test_actors`` names them (score them with ``evaluate --root``);
 ``scenesense extract --ravdess`` writes all three splits."""
-SOURCE_CHANNEL = "speech"  # data.params.channel: the recipes train on speech
-EXTRACT_CHANNEL = "all"  # scenesense extract --ravdess: speech and song clips
+DEFAULT_CHANNEL = "speech"  # data.params.channel and extract --channel: speech clips (song: "song" / "all")
 SPLIT_DESIGNS = ("actors", "kfold", "all")
 AUDIO_FROM_TABLE = "table"  # data.params.audio: the table's mfcc_stat_* columns (else an extractor name)
 
@@ -184,7 +183,7 @@ class RavdessSource(DatasetSource):
                                 "(--root path/to/RAVDESS)")
     score_all: ClassVar[Mapping[str, Any]] = {"split": "all"}
     defaults: ClassVar[Mapping[str, Any]] = {
-        "table": None, "channel": SOURCE_CHANNEL, "split": "actors", "train_actors": list(TRAIN_ACTORS),
+        "table": None, "channel": DEFAULT_CHANNEL, "split": "actors", "train_actors": list(TRAIN_ACTORS),
         "dev_actors": list(DEV_ACTORS), "test_actors": [], "folds": 5, "fold": 0,
         "audio": AUDIO_FROM_TABLE, "audio_params": None,
     }
@@ -196,7 +195,8 @@ class RavdessSource(DatasetSource):
             raise ConfigError(f"data.params.channel must be one of {sorted(CHANNELS)}, "
                               f"got {params['channel']!r}")
         if params["split"] not in SPLIT_DESIGNS:
-            raise ConfigError(f"data.params.split must be one of {list(SPLIT_DESIGNS)}, got {params['split']!r}")
+            raise ConfigError(f"data.params.split must be one of {list(SPLIT_DESIGNS)}, "
+                              f"got {params['split']!r}")
         folds, fold = params["folds"], params["fold"]
         if not isinstance(folds, int) or not isinstance(fold, int) or folds < 2 or not 0 <= fold < folds:
             raise ConfigError(f"data.params.folds must be an int >= 2 and fold in [0, folds), "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from scenesense.datasets.ravdess import ACTOR_SPLITS, EXTRACT_CHANNEL
+from scenesense.datasets.ravdess import ACTOR_SPLITS, DEFAULT_CHANNEL
 from scenesense.datasets.ravdess_files import CHANNELS, CLIP_PATTERN, RAVDESS_EMOTIONS, parse_ravdess_name
 from scenesense.data.validation import DataFormatError
 from scenesense.extraction.manifest import (
@@ -22,7 +22,7 @@ from scenesense.extraction.manifest import (
 )
 
 
-def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel: str = EXTRACT_CHANNEL,
+def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel: str = DEFAULT_CHANNEL,
                           actor_splits: Mapping[str, Sequence[int]] = ACTOR_SPLITS) -> Manifest:
     """Read a RAVDESS tree for extraction: every ``.wav``/``.mp4`` clip, named as published.
 
@@ -34,7 +34,8 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
     Args:
         root: the folder holding ``Actor_XX`` folders (searched recursively).
         split: put every clip in this split; ``None`` = by actor (``actor_splits``).
-        channel: ``"speech"``, ``"song"`` or ``"all"`` (default :data:`EXTRACT_CHANNEL`).
+        channel: ``"speech"``, ``"song"`` or ``"all"`` (default ``DEFAULT_CHANNEL``, as the
+            ``ravdess`` source).
         actor_splits: split name -> actors, speaker-independent (default :data:`ACTOR_SPLITS`:
             train 1-16, dev 17-20, test 21-24); clips of other actors are left out.
 
