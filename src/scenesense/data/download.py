@@ -42,7 +42,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -55,7 +54,7 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from scenesense.data.archives import ArchiveError, ArchiveKind, safe_extract
-from scenesense.utils.io import remove_stale_temps
+from scenesense.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -221,12 +220,7 @@ def _read_records(dest: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_records(dest: Path, records: Mapping[str, Any]) -> None:
-    remove_stale_temps(dest, f".{CHECKSUMS}.")
-    fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{CHECKSUMS}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(records, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, dest / CHECKSUMS)
+    atomic_write_text(dest / CHECKSUMS, json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def _verify(file: RemoteFile, path: Path, expected: str | None, origin: str, *, discard: bool) -> str:

@@ -45,9 +45,7 @@ Missing modalities. MMSA's loader needs all three. A modality without a feature 
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +58,7 @@ from scenesense.data.dataset import resolve_feature_sets
 from scenesense.data.labels import SENTIMENT3, UNLABELLED, sentiment3_ids
 from scenesense.data.store import StoreError, StoreSplit, find_store_splits, open_store_split
 from scenesense.types import MODALITIES
-from scenesense.utils.io import default_file_mode, remove_stale_temps
+from scenesense.utils.io import atomic_save_with
 
 MMSA_SPLITS: dict[str, str] = {"train": "train", "valid": "dev", "test": "test"}
 """MMSA split key -> store split read for it (the default)."""
@@ -162,7 +160,7 @@ def export_mmsa(
     nonfinite = dict.fromkeys(MODALITIES, 0)
     data = {key: _split_dict(meta, chosen, seq_lens, dims, truncated, nonfinite)
             for key, meta in metas.items()}
-    path = _atomic_pickle(data, Path(out))
+    path = atomic_save_with(Path(out), lambda handle: pickle.dump(data, handle, protocol=PICKLE_PROTOCOL))
     return MmsaExport(path=path, splits=mapping, rows={k: m.n for k, m in metas.items()}, feature_sets=chosen,
                       seq_lens=seq_lens, feature_dims=dims, task=space.task, label_names=space.names,
                       truncated=truncated, nonfinite_zeroed=nonfinite)
@@ -282,18 +280,3 @@ def _labels(meta: StoreSplit) -> dict[str, Any]:
     return {"regression_labels": (ids if space.is_classification else labels).astype(np.float32),
             "classification_labels": ids.astype(np.float32),
             "annotations": np.array(names, dtype=object)}
-
-
-def _atomic_pickle(data: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{path.name}.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(data, f, protocol=PICKLE_PROTOCOL)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ import numpy as np
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store_checks import StoreError, check_labels, check_lengths, json_object
 from scenesense.types import MODALITIES, validate_modality
-from scenesense.utils.io import default_file_mode, remove_stale_temps
+from scenesense.utils.io import default_file_mode, temp_beside
 
 FORMAT = "scenesense-store"
 VERSION = 1
@@ -276,11 +275,8 @@ class StoreWriter:
         self.path = Path(path)
         self.label_space = label_space
         self.features = dict(features)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(self.path.parent, f".{self.path.name}.")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self._tmp = temp_beside(self.path)
         os.close(fd)
-        self._tmp = Path(tmp)
         self._n = 0
         self._seen: set[str] = set()
         self._longest = dict.fromkeys(self.features, 0)

@@ -118,13 +118,25 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-@contextmanager
-def _atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
-    """Yield a binary file handle whose content replaces ``path`` only if the block succeeds."""
+def temp_beside(path: str | Path) -> tuple[int, Path]:
+    """A new temporary file ``.<name>.<random>.tmp`` beside ``path`` (parent folders created), after
+    removing the stale ones that killed writers of ``path`` left (:func:`remove_stale_temps`).
+
+    Returns:
+        The open file descriptor (mode 0600, as :func:`tempfile.mkstemp` makes it) and the file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, f".{path.name}.")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return fd, Path(tmp)
+
+
+@contextmanager
+def _atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
+    """Yield a binary file handle whose content replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -133,7 +145,7 @@ def _atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
         os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the result follows the umask
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
 
