@@ -10,7 +10,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,18 +127,19 @@ def to_dict(cfg: Any) -> Any:  # noqa: ANN401
     return cfg
 
 
-def diff_mappings(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+def diff_mappings(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "",
+                  show: Callable[[Any], str] = repr) -> list[str]:
     """``"key.path: old -> new"`` for every leaf where two nested mappings differ, sorted by key.
 
-    A key one side lacks counts as ``None`` there.
+    A key one side lacks counts as ``None`` there; ``show`` renders a value (default ``repr``).
     """
     lines: list[str] = []
     for key in sorted(set(old) | set(new), key=str):
         a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            lines += diff_mappings(a, b, f"{name}.")
+            lines += diff_mappings(a, b, f"{name}.", show)
         elif a != b:
-            lines.append(f"{name}: {a!r} -> {b!r}")
+            lines.append(f"{name}: {show(a)} -> {show(b)}")
     return lines
 
 

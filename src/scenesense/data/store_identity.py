@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from scenesense.config import diff_mappings
 from scenesense.data.store import StoreError, open_store_split
 
 
@@ -32,18 +33,9 @@ def stale_reason(path: str | Path, identity: Mapping[str, Any]) -> str | None:
         return str(err)
     if recorded is None:
         return "it does not record the inputs and parameters it was made from (an older scenesense)"
-    changes = _changes(recorded, json.loads(json.dumps(dict(identity), sort_keys=True, default=str)), "")
+    changes = diff_mappings(recorded, json.loads(json.dumps(dict(identity), sort_keys=True, default=str)),
+                            show=_short)
     return "; ".join(changes) if changes else None
-
-
-def _changes(old: Any, new: Any, key: str) -> list[str]:  # noqa: ANN401
-    """Dotted keys whose values differ between two JSON values, as ``key: old -> new``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [change for k in sorted(set(old) | set(new))
-                for change in _changes(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))]
-    if old == new:
-        return []
-    return [f"{key}: {_short(old)} -> {_short(new)}"]
 
 
 def _short(value: Any) -> str:  # noqa: ANN401
