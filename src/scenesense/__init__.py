@@ -2,15 +2,15 @@
 
 The public Python API, also reachable as ``scenesense.run``:
 
-- :func:`train`: train one model from a YAML file, a plain dict or an
-  :class:`~scenesense.config.ExperimentConfig`, and get its :class:`Run`;
-- :func:`load`: the :class:`Run` in a finished run folder;
-- :class:`Run`: the folder, its typed :class:`~scenesense.runs.RunSpec`, the dev metrics,
-  :meth:`Run.predict` (raw texts and media) and :meth:`Run.evaluate` (labelled data).
+- `train`: train one model from a YAML file, a plain dict or an
+  `scenesense.config.ExperimentConfig`, and get its `Run`;
+- `load`: the `Run` in a finished run folder;
+- `Run`: the folder, its typed `scenesense.runs.RunSpec`, the dev metrics,
+  `Run.predict` (raw texts and media) and `Run.evaluate` (labelled data).
 
 Importing ``scenesense`` only reads the package version: the API above loads torch and the
 registries on first use. Every registry is complete wherever it is imported from
-(:mod:`scenesense.registry`).
+(`scenesense.registry`).
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> RunResult
     """Train one model as configured, select it on the dev split and write a run directory.
 
     The run directory is locked for the whole run (another process gets
-    :class:`~scenesense.utils.io.FolderInUseError` at once). One that holds finished epochs
+    `scenesense.utils.io.FolderInUseError` at once). One that holds finished epochs
     (``last.pt``) is resumed, and must have been started with the same config (the refusal lists
     the differences); one where no epoch finished is started afresh with ``cfg``. A run directory
     this call creates is removed again if it fails before an epoch finishes.
@@ -318,7 +318,7 @@ def evaluate(run_dir: str | Path, *, store: str | Path | None = None, split: str
     the source's ``score_all`` (every sample into split ``test``, e.g. RAVDESS ``split=all``)
     and ``params``; ``split`` picks the split to score (default ``test``).
     ``logit_adjust = tau`` scores with post-hoc logit adjustment (``logits - tau * log pi``, the
-    run's training-split class priors ``pi``; :func:`~scenesense.training.losses.adjust_logits`),
+    run's training-split class priors ``pi``; `scenesense.training.losses.adjust_logits`),
     recorded in the metrics; the default folder is then ``<data name>-tau<tau>``.
     Writes ``predictions.csv``, ``metrics.json`` and ``confusion_matrix.png`` under
     ``output_dir`` (default ``<run_dir>/eval/<data name>``).

@@ -1,7 +1,7 @@
 """Typed experiment configuration: frozen dataclasses, strict YAML loading and dotted overrides.
 
 Precedence: dataclass defaults < YAML file (``-c``) < recipe deltas < ``--set key.path=value``.
-Unknown keys and type mismatches are errors (:class:`ConfigError`).
+Unknown keys and type mismatches are errors (`ConfigError`).
 """
 
 from __future__ import annotations

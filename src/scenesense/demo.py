@@ -1,6 +1,6 @@
 """The main job: the five Scene Sense variants on the built-in synthetic benchmark.
 
-The benchmark (:mod:`scenesense.data.synthetic`) has classes visible in one modality only and two
+The benchmark (`scenesense.data.synthetic`) has classes visible in one modality only and two
 co-occurrence classes that only a fusion which aligns the text and vision sequences can separate.
 ``run_demo`` trains each variant (selected on dev), scores it on the held-out test split and writes
 a Markdown report with a comparison table and plots.

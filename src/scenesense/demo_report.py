@@ -12,7 +12,7 @@ COLUMNS = ("variant", "accuracy", "weighted_f1", "macro_f1", "unimodal_f1", "co_
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> str:
-    """The variants' scores as a GitHub Markdown table (:data:`COLUMNS`, floats to 3 decimals, all
+    """The variants' scores as a GitHub Markdown table (`COLUMNS`, floats to 3 decimals, all
     columns left-aligned)."""
     return markdown_table(rows, COLUMNS, digits=3, right_align_numbers=False)
 

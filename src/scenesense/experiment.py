@@ -1,6 +1,6 @@
 """Experiment grids: modality sets x variants (recipes) x seeds, run in worker processes, resumable.
 
-A *cell* is one training run: a modality set, a variant (a recipe of :mod:`scenesense.recipes`)
+A *cell* is one training run: a modality set, a variant (a recipe of `scenesense.recipes`)
 and a seed, layered over a base configuration. Each cell trains into its own run directory
 ``<experiment>/cells/<modalities>__<variant>__s<seed>/`` (a normal run directory plus
 ``cell.json``); a cell whose ``metrics.json`` exists is finished and skipped, and a killed cell
@@ -78,7 +78,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """What :func:`run_experiment` did: the folder, every cell's run directory, and which it trained now."""
+    """What `run_experiment` did: the folder, every cell's run directory, and which it trained now."""
 
     folder: Path
     run_dirs: dict[str, Path]
@@ -111,7 +111,7 @@ def build_grid(base: ExperimentConfig, feature_kinds: Mapping[str, str], *,
         sets: modality sets (default: every non-empty subset of ``base.modalities``).
         variants: recipes (or ``"base"``) for the multimodal sets (default: the five Scene Sense
             recipes). A one-modality set trains the variants that choose no fusion (``base``,
-            context or loss recipes), or :data:`BASE_VARIANT` when every variant is a fusion.
+            context or loss recipes), or `BASE_VARIANT` when every variant is a fusion.
         seeds: training seeds.
 
     Returns:
@@ -164,7 +164,7 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
     Args:
         base: the base configuration.
         folder: the experiment folder (created; an existing one must hold the same grid).
-        sets: modality sets (see :func:`build_grid`).
+        sets: modality sets (see `build_grid`).
         variants: recipes for multimodal sets.
         seeds: training seeds.
         workers: parallel cells (local processes, or concurrent Ray tasks).
@@ -174,7 +174,7 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
         after_cell: called in the parent with each finished cell's run directory (e.g. robustness).
 
     Returns:
-        :class:`ExperimentResult`.
+        `ExperimentResult`.
 
     Raises:
         ConfigError: bad grid, unknown backend, Ray missing, or a folder holding another grid.

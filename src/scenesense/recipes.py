@@ -1,7 +1,7 @@
 """Named recipes (configuration deltas over the defaults, one per model of a paper) and
-:func:`resolve_config`, which checks a merged configuration against every registry.
+`resolve_config`, which checks a merged configuration against every registry.
 
-Each recipe is a mapping merged over :class:`scenesense.config.ExperimentConfig` defaults (and
+Each recipe is a mapping merged over `scenesense.config.ExperimentConfig` defaults (and
 under ``--set`` overrides). ``scenesense list recipes`` prints them.
 """
 
@@ -163,7 +163,7 @@ def recipe_delta(name: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- resolution
 def _check_name(registry: Registry[Any], name: object, where: str, also: tuple[str, ...] = ()) -> None:
-    """Raise a :class:`ConfigError` naming ``where`` and the valid choices unless ``name`` is registered."""
+    """Raise a `ConfigError` naming ``where`` and the valid choices unless ``name`` is registered."""
     if not (isinstance(name, str) and (name in also or name in registry)):
         choices = [*also, *registry.names()]
         raise ConfigError(f"{where}: unknown {registry.kind} {name!r}; choose from {choices}")
@@ -192,11 +192,11 @@ def check_names(cfg: ExperimentConfig) -> None:
 
 def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
     """Merge ``layers`` (lowest precedence first) over the defaults, as
-    :func:`~scenesense.config.build_config` does, and check the result before anything runs.
+    `scenesense.config.build_config` does, and check the result before anything runs.
 
     ``modalities`` that no layer sets come from the dataset (its source's ``modalities``: ``text``
     for ``meld``, all three for ``synthetic``). Every registry name must be registered
-    (:func:`check_names`), ``data.root`` must be given exactly when the dataset reads files, and
+    (`check_names`), ``data.root`` must be given exactly when the dataset reads files, and
     ``data.params`` must suit the dataset.
 
     Args:

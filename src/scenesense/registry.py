@@ -1,9 +1,9 @@
 """The generic registry; each extension kind has one instance, in the package that fills it.
 
-``ENCODERS`` (:mod:`scenesense.encoders`), ``FUSIONS`` (:mod:`scenesense.fusions`), ``CONTEXTS``
-(:mod:`scenesense.models.context`), ``LOSSES`` (:mod:`scenesense.training.losses`), ``DATASETS``
-(:mod:`scenesense.datasets.sources`), ``EXTRACTORS`` (:mod:`scenesense.extraction.base`) and ``RECIPES``
-(:mod:`scenesense.recipes`). Each package's ``__init__`` imports all its modules, so a registry is
+``ENCODERS`` (`scenesense.encoders`), ``FUSIONS`` (`scenesense.fusions`), ``CONTEXTS``
+(`scenesense.models.context`), ``LOSSES`` (`scenesense.training.losses`), ``DATASETS``
+(`scenesense.datasets.sources`), ``EXTRACTORS`` (`scenesense.extraction.base`) and ``RECIPES``
+(`scenesense.recipes`). Each package's ``__init__`` imports all its modules, so a registry is
 complete wherever it is imported from. The registries are the single source of truth for configs,
 CLI choices, ``scenesense list`` and the contract tests.
 """

@@ -1,7 +1,7 @@
-"""The public Python API: :func:`train` and :func:`load` give a :class:`Run`, a finished run folder
-with its typed spec, its dev metrics, :meth:`Run.predict` and :meth:`Run.evaluate`.
+"""The public Python API: `train` and `load` give a `Run`, a finished run folder
+with its typed spec, its dev metrics, `Run.predict` and `Run.evaluate`.
 
-It sits on top, beside :mod:`scenesense.api` (which it calls): the CLI does the same work through
+It sits on top, beside `scenesense.api` (which it calls): the CLI does the same work through
 ``scenesense train``, ``predict`` and ``evaluate``.
 """
 
@@ -22,16 +22,16 @@ from scenesense.recipes import resolve_config
 from scenesense.runs import FINISHED_FILES, METRICS_FILE, SPEC_FILE, RunSpec, read_config, read_spec
 
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | ExperimentConfig
-"""A YAML file, a nested mapping over the defaults, or an :class:`~scenesense.config.ExperimentConfig`."""
+"""A YAML file, a nested mapping over the defaults, or an `scenesense.config.ExperimentConfig`."""
 
 
 @dataclass(frozen=True)
 class Run:
-    """A finished training run, read from its folder (:func:`load`).
+    """A finished training run, read from its folder (`load`).
 
     Fields:
         run_dir: the run folder.
-        config: the run's resolved :class:`~scenesense.config.ExperimentConfig` (``config.yaml``).
+        config: the run's resolved `scenesense.config.ExperimentConfig` (``config.yaml``).
         spec: what the model reads and predicts (``model_spec.json``): modalities, feature sets
             with their provenance, label names, speakers.
         metrics: the dev-split summary (``metrics.json``): ``accuracy``, ``weighted_f1``, ...,
@@ -45,11 +45,11 @@ class Run:
 
     def predict(self, inputs: Sequence[InputItem | str] | os.PathLike[str] | str, *, batch_size: int = 32,
                 device: str = "cpu", window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
-        """Predict raw texts, audio or video files with this run (:func:`scenesense.predict.predict`).
+        """Predict raw texts, audio or video files with this run (`scenesense.predict.predict`).
 
         Each modality is featurised by the extractor its training features came from, so a run
         trained on stored features without an extractor (e.g. the synthetic benchmark) cannot
-        predict raw inputs (``ValueError``); :meth:`evaluate` scores stored data.
+        predict raw inputs (``ValueError``); `evaluate` scores stored data.
 
         Args:
             inputs: one text or media path, a sequence of them (or of mappings with ``text``,
@@ -59,7 +59,7 @@ class Run:
             window_s: window length in seconds for long audio.
 
         Returns:
-            One :class:`~scenesense.predict.ItemPrediction` per input, in order.
+            One `scenesense.predict.ItemPrediction` per input, in order.
 
         >>> text_run = scenesense.load(text_run_dir)  # a run trained on extracted text features
         >>> result = text_run.predict(["What a wonderful day!", "Leave me alone."])
@@ -72,7 +72,7 @@ class Run:
                  csv: str | Path | None = None, root: str | Path | None = None,
                  params: dict[str, Any] | None = None, output_dir: str | Path | None = None,
                  accelerator: str | None = None, logit_adjust: float | None = None) -> api.EvalResult:
-        """Score this run on labelled data (:func:`scenesense.api.evaluate`, same arguments).
+        """Score this run on labelled data (`scenesense.api.evaluate`, same arguments).
 
         Without ``store``, ``csv`` or ``root`` it scores ``split`` (default ``test``) of the run's
         own feature store (``spec.store``). Predictions and metrics are written under
@@ -107,15 +107,15 @@ def _override_layer(key: str, value: Any) -> dict[str, Any]:  # noqa: ANN401
 
 
 def resolve(config: ConfigSource, **overrides: Any) -> ExperimentConfig:  # noqa: ANN401
-    """The checked configuration :func:`train` uses: defaults < ``config`` < ``overrides``.
+    """The checked configuration `train` uses: defaults < ``config`` < ``overrides``.
 
-    Resolved as by ``scenesense train`` (:func:`~scenesense.recipes.resolve_config`): ``modalities``
+    Resolved as by ``scenesense train`` (`scenesense.recipes.resolve_config`): ``modalities``
     come from the dataset when neither sets them, and every registry name is checked.
 
     Args:
         config: a YAML file path; a nested mapping over the defaults, e.g.
             ``{"data": {"dataset": "synthetic"}, "trainer": {"epochs": 2}}``; or an
-            :class:`~scenesense.config.ExperimentConfig` (used as given: all its values are set).
+            `scenesense.config.ExperimentConfig` (used as given: all its values are set).
         overrides: config values over ``config``, one keyword argument per dotted key with
             ``__`` in place of each dot: ``trainer__epochs=2`` sets ``trainer.epochs``,
             ``model__fusion__name="hadamard"`` sets ``model.fusion.name``.
@@ -134,18 +134,18 @@ def resolve(config: ConfigSource, **overrides: Any) -> ExperimentConfig:  # noqa
 
 def train(config: ConfigSource, run_dir: str | os.PathLike[str] | None = None,
           **overrides: Any) -> Run:  # noqa: ANN401
-    """Train one model, select it on the dev split, and return its :class:`Run`.
+    """Train one model, select it on the dev split, and return its `Run`.
 
     Args:
         config: a YAML file path, a nested mapping over the defaults or an
-            :class:`~scenesense.config.ExperimentConfig` (see :func:`resolve`).
+            `scenesense.config.ExperimentConfig` (see `resolve`).
         run_dir: the run folder (default ``<output_dir>/<name>/<timestamp>-s<seed>``); an
             unfinished run there is resumed.
         overrides: config values over ``config``, ``__`` for each dot of the key:
-            ``trainer__epochs=2`` sets ``trainer.epochs`` (see :func:`resolve`).
+            ``trainer__epochs=2`` sets ``trainer.epochs`` (see `resolve`).
 
     Returns:
-        The finished :class:`Run`.
+        The finished `Run`.
 
     Raises:
         ConfigError: an invalid or unknown configuration value (raised before any data is read).
@@ -165,7 +165,7 @@ def train(config: ConfigSource, run_dir: str | os.PathLike[str] | None = None,
 
 
 def load(run_dir: str | os.PathLike[str]) -> Run:
-    """The :class:`Run` in a finished run folder (its config, spec and dev metrics; the model's
+    """The `Run` in a finished run folder (its config, spec and dev metrics; the model's
     weights load when it predicts or evaluates).
 
     Raises:

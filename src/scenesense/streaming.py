@@ -2,19 +2,19 @@
 
 A run with a past-only context model (``model.context`` with ``direction: past``) classifies an
 utterance from it and the utterances before it in its dialogue, never from later ones, so it can
-run live. :class:`ConversationStream` keeps, per dialogue, the fused vector of every utterance
+run live. `ConversationStream` keeps, per dialogue, the fused vector of every utterance
 said so far (only the last ``receptive_field`` positions when the context model's reach is
 bounded: relative positions make that truncation exact) and classifies each new utterance from
-that history. :func:`predict_conversation` feeds whole conversations (a MELD-format CSV, or item
+that history. `predict_conversation` feeds whole conversations (a MELD-format CSV, or item
 mappings) through one stream; its predictions equal those of ``scenesense evaluate`` on the same
 dialogues.
 
-Raw inputs are featurised as :func:`scenesense.predict.predict` does (the extractors rebuilt from
+Raw inputs are featurised as `scenesense.predict.predict` does (the extractors rebuilt from
 the run's feature provenance); a run without context is accepted and classifies each utterance
 alone, exactly as ``predict``.
 
-Contents, top-down: the conversation CSV reader, :class:`ConversationStream`,
-:func:`predict_conversation`.
+Contents, top-down: the conversation CSV reader, `ConversationStream`,
+`predict_conversation`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def read_conversation_csv(path: str | os.PathLike[str]) -> list[ConversationUtte
 
     Only ``Utterance``, ``Speaker``, ``Dialogue_ID`` and ``Utterance_ID`` are needed (a published
     ``*_sent_emo.csv`` works; labels and other columns are ignored). Decoding and text repair are
-    those of :func:`scenesense.data.meld.read_meld_csv`, so texts equal the ones a MELD store holds.
+    those of `scenesense.data.meld.read_meld_csv`, so texts equal the ones a MELD store holds.
 
     Returns:
         Utterances in file order.
@@ -144,7 +144,7 @@ class ConversationStream:
 
     Attributes:
         run_dir, task, label_names, modalities: of the run.
-        features: modality -> how raw inputs are featurised (as :attr:`PredictionResult.features`).
+        features: modality -> how raw inputs are featurised (as `PredictionResult.features`).
         warnings: run-level warnings (logged once, here).
         receptive_field: earlier positions a prediction can depend on (``None``: unbounded; 0 for
             a run without context).
@@ -184,7 +184,7 @@ class ConversationStream:
         """Classify the next utterance of ``dialogue`` from it and that dialogue's history.
 
         Args:
-            item: a text or media path (routed as :func:`~scenesense.predict.route_input`), or a
+            item: a text or media path (routed as `scenesense.predict.route_input`), or a
                 mapping of ``text``/``audio``/``video``/``media`` and an optional ``id`` (default:
                 the number of items added before, from 0); it may carry ``dialogue`` and
                 ``speaker`` too.
@@ -192,7 +192,7 @@ class ConversationStream:
             speaker: who says it (default: the item's ``speaker``, else unnamed).
 
         Returns:
-            Its :class:`~scenesense.predict.ItemPrediction`. An item none of whose modalities can be
+            Its `scenesense.predict.ItemPrediction`. An item none of whose modalities can be
             extracted gets an error row and stays out of the history (it still counts as said,
             so later utterances keep their true distance to the earlier ones).
 
@@ -251,7 +251,7 @@ class ConversationStream:
         return scores_from_output(out, batch["masks"], self.label_names, regression)[0]
 
     def result(self, items: Sequence[ItemPrediction]) -> PredictionResult:
-        """A :class:`~scenesense.predict.PredictionResult` of ``items`` predicted by this stream."""
+        """A `scenesense.predict.PredictionResult` of ``items`` predicted by this stream."""
         warnings = self.warnings + tuple(ignored_input_warnings(self.given_kinds, self.plans))
         return PredictionResult(self.run_dir, self.task, self.label_names, self.modalities, self.features,
                                 warnings, tuple(items))
@@ -282,19 +282,19 @@ def predict_conversation(run_dir: str | Path, source: Sequence[Mapping[str, Any]
     """Predict every utterance of one or more conversations, each from its past only.
 
     Args:
-        run_dir: a finished run (see :class:`ConversationStream`).
-        source: a MELD-format CSV path (:func:`read_conversation_csv`; ids ``dia{D}_utt{U}``, fed
+        run_dir: a finished run (see `ConversationStream`).
+        source: a MELD-format CSV path (`read_conversation_csv`; ids ``dia{D}_utt{U}``, fed
             in order of ``(Dialogue_ID, Utterance_ID)``, never by row order), or a sequence of item
-            mappings as :meth:`ConversationStream.add` takes them, with ``dialogue`` and
+            mappings as `ConversationStream.add` takes them, with ``dialogue`` and
             ``speaker`` keys, each dialogue's utterances in the order they were said.
         device: torch device of the model.
 
     Returns:
-        The :class:`~scenesense.predict.PredictionResult`, one item per utterance in input order.
+        The `scenesense.predict.PredictionResult`, one item per utterance in input order.
 
     Raises:
         FileNotFoundError, DataFormatError: a missing or malformed CSV.
-        ValueError: a run that cannot stream (see :class:`ConversationStream`), or a bad item.
+        ValueError: a run that cannot stream (see `ConversationStream`), or a bad item.
     """
     items, keys = _conversation_items(source)
     stream = ConversationStream(run_dir, device)

@@ -1,7 +1,7 @@
 """Core contracts shared by every layer of the package.
 
 Modalities are *named*: every modality-wise value is a ``dict[str, ...]`` keyed by a name from
-:data:`MODALITIES` and iterated in sorted order.
+`MODALITIES` and iterated in sorted order.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Sample(TypedDict):
 
 
 class Batch(TypedDict):
-    """A padded batch, as built by :func:`scenesense.data.collate.collate`.
+    """A padded batch, as built by `scenesense.data.collate.collate`.
 
     Fields:
         ids: ``B`` utterance keys.
@@ -54,7 +54,7 @@ class Batch(TypedDict):
             modality is missing has an all-False row.
         present: per modality ``[B]`` booleans, False = modality missing for that sample.
         label: ``[B]`` class ids (long) or regression targets (float).
-        dialogues: only in batches of whole dialogues (:mod:`scenesense.data.dialogues`): where
+        dialogues: only in batches of whole dialogues (`scenesense.data.dialogues`): where
             each row sits in its dialogue.
     """
 
@@ -96,7 +96,7 @@ class FusionOutput(NamedTuple):
 
 
 class ModelOutput(NamedTuple):
-    """What :class:`scenesense.models.classifier.MultimodalClassifier` returns.
+    """What `scenesense.models.classifier.MultimodalClassifier` returns.
 
     Fields:
         logits: ``[B, C]`` class scores (``[B, 1]`` for regression).

@@ -7,7 +7,7 @@ import contracts in ``pyproject.toml`` check those imports like any other.
 Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure, 130 interrupted.
 
 Every error reaches the user as one line, ``scenesense: error: <message>``, on stderr. Errors that
-bad input raises (:data:`INPUT_ERRORS`) print their message; any other exception is a bug in
+bad input raises (`INPUT_ERRORS`) print their message; any other exception is a bug in
 scenesense and prints its type and message with a pointer to ``--debug``. ``--debug`` (or the
 environment variable ``SCENESENSE_DEBUG=1``) prints the full traceback before that line.
 """

@@ -7,7 +7,7 @@ Two families:
 - ``scenesense extract --manifest CSV | --meld-csv FILE [--media-dir DIR] | --ravdess DIR |
   --folder DIR --features text=minilm audio=egemaps ... --out STORE``: any registered extractors
   over raw text/audio/video, with workers, a progress bar, resumption and ``errors.csv``
-  (:func:`scenesense.extraction.pipeline.extract_manifest`).
+  (`scenesense.extraction.pipeline.extract_manifest`).
 """
 
 from __future__ import annotations

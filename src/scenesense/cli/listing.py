@@ -25,7 +25,7 @@ _KINDS: dict[str, Registry] = {
     "recipes": RECIPES,
 }
 
-_ROLE = re.compile(r":([\w:.-]+):`(~?)([^`<]*?)\s*(<[^>]*>)?`")  # :class:`~a.b.C`, :mod:`text <target>`
+_ROLE = re.compile(r":([\w:.-]+):`(~?)([^`<]*?)\s*(<[^>]*>)?`")  # `a.b.C`, `text <target>`
 _LITERAL = re.compile(r"``(.*?)``|`([^`]*)`")  # ``x`` and `x`
 _EMPHASIS = re.compile(r"\*\*(.+?)\*\*|\*(\S(?:.*?\S)?)\*")  # **x** and *x*
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z(\"']|\s*$)")  # not "e.g. x", "et al. 2017", "v1.2"
@@ -60,7 +60,7 @@ def summary(doc: str | None) -> str:
         when it has no sentence end; ``""`` for no docstring.
 
     >>> summary('''Cross-entropy over ``[B, C]`` logits (see
-    ...     :class:`torch.nn.CrossEntropyLoss`), e.g. for MELD. Weighted by class.''')
+    ...     `torch.nn.CrossEntropyLoss`), e.g. for MELD. Weighted by class.''')
     'Cross-entropy over [B, C] logits (see CrossEntropyLoss), e.g. for MELD.'
     """
     paragraph = (doc or "").strip().split("\n\n", 1)[0]

@@ -1,7 +1,7 @@
 """Data layer: label spaces, the HDF5 feature store, collation, and the registered dataset sources.
 
-Importing this package (or any module in it) fills :data:`DATASETS` with every source
-(``synthetic``, ``store`` and each format adapter in :mod:`scenesense.datasets`).
+Importing this package (or any module in it) fills `DATASETS` with every source
+(``synthetic``, ``store`` and each format adapter in `scenesense.datasets`).
 """
 
 from __future__ import annotations

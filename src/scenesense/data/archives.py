@@ -1,8 +1,8 @@
 """Unpacking archives safely: nothing lands outside the target, nothing half-unpacked is left.
 
-Archives (:func:`safe_extract`) are unpacked into a hidden folder inside the target
+Archives (`safe_extract`) are unpacked into a hidden folder inside the target
 and moved into place only when complete; on any error that folder is removed and the target is left
-as it was. Every problem is an :class:`ArchiveError` (``UnsafeArchiveError`` for the refusals below),
+as it was. Every problem is an `ArchiveError` (``UnsafeArchiveError`` for the refusals below),
 never a raw ``tarfile``/``zipfile``/``gzip`` exception. Refused:
 
 - members with an absolute path, a drive letter or a ``..`` step (``/`` or ``\\`` separators);

@@ -1,4 +1,4 @@
-"""Collate :class:`~scenesense.types.Sample` lists into a padded :class:`~scenesense.types.Batch`."""
+"""Collate `scenesense.types.Sample` lists into a padded `scenesense.types.Batch`."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def collate(samples: Sequence[Sample], task: Task | None = None) -> Batch:
             from the label types when ``None``.
 
     Returns:
-        The :class:`~scenesense.types.Batch`; ``present`` is ``[B]`` bool per modality and
+        The `scenesense.types.Batch`; ``present`` is ``[B]`` bool per modality and
         ``label`` is ``[B]`` long or float.
 
     Raises:

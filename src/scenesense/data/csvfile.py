@@ -2,9 +2,9 @@
 
 Python's csv module refuses a field longer than ``csv.field_size_limit()`` (131,072 characters by
 default) with a bare ``_csv.Error``. The limit is process-wide, so it is never touched at import:
-:func:`allow_fields_up_to` raises it, when a file is read, to that file's size (no field can be
-longer than the file holding it) and never lowers it. :class:`CsvRows` wraps a ``csv.reader`` or
-``csv.DictReader`` so that any ``csv.Error`` becomes a :class:`DataFormatError` naming the file and
+`allow_fields_up_to` raises it, when a file is read, to that file's size (no field can be
+longer than the file holding it) and never lowers it. `CsvRows` wraps a ``csv.reader`` or
+``csv.DictReader`` so that any ``csv.Error`` becomes a `DataFormatError` naming the file and
 line.
 """
 
@@ -38,7 +38,7 @@ def allow_fields_up_to(size: int) -> None:
 
 
 class CsvRows(Generic[Row]):
-    """The rows of ``reader`` (over ``path``); a ``csv.Error`` becomes a :class:`DataFormatError`.
+    """The rows of ``reader`` (over ``path``); a ``csv.Error`` becomes a `DataFormatError`.
 
     Iterate it as the reader itself (``next(rows, [])`` for a header, ``for row in rows``);
     ``line_num`` is the reader's current line, ``record_line`` the line the last row began on

@@ -1,4 +1,4 @@
-"""The lazy torch dataset over one split file of the feature store (:mod:`scenesense.data.store`)."""
+"""The lazy torch dataset over one split file of the feature store (`scenesense.data.store`)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class FeatureStoreDataset(Dataset):
     """Lazy torch dataset over one split file of a feature store.
 
     Metadata (ids, labels, lengths, presence) is read once; feature rows are read on demand, only
-    their true length, in sorted row order for the whole batch (:meth:`__getitems__`, which
+    their true length, in sorted row order for the whole batch (`__getitems__`, which
     PyTorch's DataLoader calls with the batch's indices); a whole feature matrix is never loaded
     unless ``in_memory``. Every row read is checked for NaN/inf. The HDF5 handle is opened on
     first access in each process, so the dataset is safe to use with forked DataLoader workers.
@@ -65,11 +65,11 @@ class FeatureStoreDataset(Dataset):
             modalities not in ``modalities`` are ignored.
         in_memory: load all requested features once (fast for small stores on CPU).
         speaker_norm: z-score every sample by its speaker's statistics over this split
-            (:mod:`scenesense.data.speaker_norm`; speakers with fewer than
+            (`scenesense.data.speaker_norm`; speakers with fewer than
             ``min_speaker_samples`` samples use the split's statistics).
 
     Attributes:
-        split: the :class:`StoreSplit` metadata.
+        split: the `StoreSplit` metadata.
         modalities: the used modalities, sorted.
         feature_names: modality -> the feature set read for it.
 
@@ -148,7 +148,7 @@ class FeatureStoreDataset(Dataset):
         return total
 
     def __getitem__(self, index: int) -> Sample:
-        """One :class:`~scenesense.types.Sample`; sequences are trimmed to their true length."""
+        """One `scenesense.types.Sample`; sequences are trimmed to their true length."""
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[Sample]:

@@ -1,11 +1,11 @@
-"""Whole dialogues as training items, for context models (:mod:`scenesense.models.context`).
+"""Whole dialogues as training items, for context models (`scenesense.models.context`).
 
-A :class:`DialogueDataset` groups the utterances of an utterance dataset by ``dialogue_id``,
+A `DialogueDataset` groups the utterances of an utterance dataset by ``dialogue_id``,
 ordered by ``position`` (alignment by key, never by row order); one item is one dialogue.
-:class:`DialogueCollate` flattens a list of dialogues into the usual padded
-:class:`~scenesense.types.Batch` (one row per utterance) and adds a
-:class:`~scenesense.types.DialogueLayout` under ``"dialogues"`` that says where each row sits.
-Speakers are mapped to ids by a :class:`SpeakerVocabulary` built on the training split; a
+`DialogueCollate` flattens a list of dialogues into the usual padded
+`scenesense.types.Batch` (one row per utterance) and adds a
+`scenesense.types.DialogueLayout` under ``"dialogues"`` that says where each row sits.
+Speakers are mapped to ids by a `SpeakerVocabulary` built on the training split; a
 speaker it does not know (a guest, or anyone in a new show) gets id 0.
 """
 
@@ -79,8 +79,8 @@ class DialogueDataset(Dataset):
     """One item per dialogue: its utterance samples in position order.
 
     Args:
-        utterances: a map-style dataset of :class:`~scenesense.types.Sample` (with
-            ``__getitems__`` for batched reads, as :class:`~scenesense.data.dataset.FeatureStoreDataset`).
+        utterances: a map-style dataset of `scenesense.types.Sample` (with
+            ``__getitems__`` for batched reads, as `scenesense.data.dataset.FeatureStoreDataset`).
         dialogue_ids, positions, ids: per row of ``utterances`` (e.g. from its ``split``).
 
     Attributes:
@@ -99,7 +99,7 @@ class DialogueDataset(Dataset):
 
     @classmethod
     def from_store(cls, dataset: Any) -> DialogueDataset:  # noqa: ANN401
-        """Group a :class:`~scenesense.data.dataset.FeatureStoreDataset` (or a wrapper with ``split``)."""
+        """Group a `scenesense.data.dataset.FeatureStoreDataset` (or a wrapper with ``split``)."""
         split = dataset.split
         return cls(dataset, split.dialogue_ids, [int(p) for p in split.positions], split.ids)
 
@@ -123,7 +123,7 @@ class DialogueDataset(Dataset):
 
 
 def dialogue_layout(dialogues: Sequence[Sequence[Sample]], vocabulary: SpeakerVocabulary) -> DialogueLayout:
-    """The :class:`~scenesense.types.DialogueLayout` of dialogues flattened in order (``G`` dialogues)."""
+    """The `scenesense.types.DialogueLayout` of dialogues flattened in order (``G`` dialogues)."""
     longest = max(len(d) for d in dialogues)
     shape = (len(dialogues), longest)
     index = torch.full(shape, -1, dtype=torch.long)
@@ -143,7 +143,7 @@ def dialogue_layout(dialogues: Sequence[Sequence[Sample]], vocabulary: SpeakerVo
 
 
 class DialogueCollate:
-    """Collate dialogues: a flat utterance :class:`~scenesense.types.Batch` plus ``"dialogues"``.
+    """Collate dialogues: a flat utterance `scenesense.types.Batch` plus ``"dialogues"``.
 
     Args:
         vocabulary: speaker name -> id.

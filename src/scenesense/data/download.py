@@ -1,6 +1,6 @@
 """``scenesense data download``: fetch published datasets, verify them, unpack them safely.
 
-The registry (:data:`REGISTRY`) is a small typed table: dataset name -> :class:`RemoteFile` entries
+The registry (`REGISTRY`) is a small typed table: dataset name -> `RemoteFile` entries
 (URL, SHA-256 or ``None``, size when known, archive kind, target folder, what it unpacks to):
 
 - ``meld``: the three ``{train,dev,test}_sent_emo.csv`` from the declare-lab/MELD GitHub repository
@@ -22,16 +22,16 @@ Integrity and robustness:
   stops early is resumed a few times in the same run; a kept ``.part`` is resumed by the next run;
   a server that ignores ``Range`` restarts the file from zero).
 - The final name appears only after the checksum matches (``os.replace``). A mismatch deletes the
-  part file and raises :class:`ChecksumError`: one line naming the file, expected and actual hash.
-- An unreachable host or an HTTP error raises :class:`DownloadError`: one line with the URL, the
+  part file and raises `ChecksumError`: one line naming the file, expected and actual hash.
+- An unreachable host or an HTTP error raises `DownloadError`: one line with the URL, the
   reason and the hint to fetch the file another way and pass ``--from-file PATH``, which verifies
   and installs a local copy exactly as a download would.
 - An archive is unpacked before it is installed or recorded: a file that is not an archive of the
-  expected kind, is damaged, or is unsafe raises :class:`ArchiveError` (one line naming the file),
+  expected kind, is damaged, or is unsafe raises `ArchiveError` (one line naming the file),
   and is deleted rather than kept under its final name, with no checksum recorded for it (a file
   already installed that fails to unpack is deleted with its record). The next run fetches it again.
 
-Unpacking is :func:`scenesense.data.archives.safe_extract` (its module docstring says what it refuses).
+Unpacking is `scenesense.data.archives.safe_extract` (its module docstring says what it refuses).
 """
 
 from __future__ import annotations
@@ -405,16 +405,16 @@ def download_dataset(name: str, dest: str | Path | None = None, *, from_files: S
     unpacked again.
 
     Args:
-        name: a key of the registry (:data:`REGISTRY` by default).
+        name: a key of the registry (`REGISTRY` by default).
         dest: destination folder (default ``data/<name>``).
         from_files: local copies to install instead of downloading (a single-file dataset accepts
             any file name; otherwise names must match the registry's).
-        registry: the table to use instead of :data:`REGISTRY` (mirrors, tests).
+        registry: the table to use instead of `REGISTRY` (mirrors, tests).
         timeout: seconds to wait for a connection or a block of data.
         progress: show a progress bar on an interactive terminal.
 
     Returns:
-        The :class:`DownloadResult`.
+        The `DownloadResult`.
 
     Raises:
         KeyError: unknown dataset (the message lists the valid names).

@@ -38,7 +38,7 @@ Conv1d (kernel 5, no padding) needs ``T >= 5``, so a length-1 modality needs
 ``conv1d_kernel_size_{l,a,v} = 1`` (``benchmarks/mmsa_runner.py`` sets it).
 
 Missing modalities. MMSA's loader needs all three. A modality without a feature set in the store
-(or left out of ``modalities``) raises :class:`~scenesense.data.store.StoreError` unless
+(or left out of ``modalities``) raises `scenesense.data.store.StoreError` unless
 ``missing="zeros"``, which writes zeros ``[N, 1, 1]`` (length 1) for it. Non-finite values
 (possible only in feature sets stored with ``allow_nonfinite``) are written as 0 and counted.
 """
@@ -71,7 +71,7 @@ Missing = Literal["error", "zeros"]
 
 @dataclass(frozen=True)
 class MmsaExport:
-    """What :func:`export_mmsa` wrote.
+    """What `export_mmsa` wrote.
 
     Fields: ``path``; ``splits`` (MMSA key -> store split); ``rows`` (MMSA key -> ``N``);
     ``feature_sets`` (modality -> store feature set, ``None`` = zeros); ``seq_lens`` (modality ->
@@ -120,7 +120,7 @@ def export_mmsa(
         store: a store folder holding ``<split>.h5`` files.
         out: the ``.pkl`` to write (replaced atomically; its folder is created).
         splits: MMSA key (``train`` / ``valid`` / ``test``) -> store split; missing keys take
-            :data:`MMSA_SPLITS`.
+            `MMSA_SPLITS`.
         features: modality -> feature set name (default: the set named like the modality, else the
             unique set of that modality, as for training).
         modalities: the modalities read from the store (default: all three); the others count as
@@ -129,7 +129,7 @@ def export_mmsa(
         missing: ``"error"`` or ``"zeros"`` for a modality without a feature set.
 
     Returns:
-        The :class:`MmsaExport` summary.
+        The `MmsaExport` summary.
 
     Raises:
         StoreError: a missing split file, a modality without a feature set (``missing="error"``),

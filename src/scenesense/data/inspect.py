@@ -64,7 +64,7 @@ def inspect_split(path: str | Path) -> dict[str, Any]:
 
 
 def inspect_store(root: str | Path) -> dict[str, Any]:
-    """:func:`inspect_split` for every ``<split>.h5`` in a store folder (or one split file).
+    """`inspect_split` for every ``<split>.h5`` in a store folder (or one split file).
 
     Raises:
         StoreError: a split file is invalid; FileNotFoundError: no such path or no split files.
@@ -81,7 +81,7 @@ def inspect_store(root: str | Path) -> dict[str, Any]:
 
 
 def format_inspection(info: dict[str, Any]) -> str:
-    """Human-readable lines for :func:`inspect_store`'s result."""
+    """Human-readable lines for `inspect_store`'s result."""
     lines = [f"store {info['store']}"]
     for name, s in info["splits"].items():
         lines.append(f"{name}: {s['n']} samples, {s['dialogues']} dialogues, {s['speakers']} speakers; "

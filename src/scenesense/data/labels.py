@@ -1,8 +1,8 @@
 """Label spaces: the ordered label names of a task, and the mapping between names and ids.
 
-A :class:`LabelSpace` is stored with every feature store (``label_names`` + ``task`` attributes)
+A `LabelSpace` is stored with every feature store (``label_names`` + ``task`` attributes)
 and travels with checkpoints, so class ids never depend on the order labels were first seen.
-Presets for MELD and 3-class sentiment, and :func:`sentiment3_ids`, which discretises continuous
+Presets for MELD and 3-class sentiment, and `sentiment3_ids`, which discretises continuous
 sentiment scores (CMU-MOSI / MOSEI) into those 3 classes.
 """
 
@@ -124,7 +124,7 @@ SENTIMENT3 = LabelSpace(("Negative", "Neutral", "Positive"))
 
 
 def sentiment3_ids(scores: Iterable[float] | np.ndarray, neutral_band: float = 0.0) -> np.ndarray:
-    """Map continuous sentiment scores (CMU-MOSI / MOSEI: [-3, 3]) to :data:`SENTIMENT3` class ids.
+    """Map continuous sentiment scores (CMU-MOSI / MOSEI: [-3, 3]) to `SENTIMENT3` class ids.
 
     ``s < -neutral_band`` is Negative (0), ``|s| <= neutral_band`` Neutral (1) and
     ``s > neutral_band`` Positive (2). With the default band 0, exactly-zero scores (and only
@@ -141,7 +141,7 @@ def sentiment3_ids(scores: Iterable[float] | np.ndarray, neutral_band: float = 0
         neutral_band: half-width of the Neutral interval, finite and ``>= 0``.
 
     Returns:
-        ``[N]`` int64 class ids in :data:`SENTIMENT3` order.
+        ``[N]`` int64 class ids in `SENTIMENT3` order.
 
     Raises:
         ValueError: a score is NaN or infinite (the first is named), or the band is negative or

@@ -9,7 +9,7 @@ The reader accepts the three encodings found in the wild and returns the current
    into its bytes and decoded as UTF-8 where that succeeds (legitimate ``é`` or ``’`` stay).
 
 Utterances are keyed ``dia{Dialogue_ID}_utt{Utterance_ID}``, never by row position (IDs have
-gaps and some dialogues start above 0). Problems raise :class:`DataFormatError`, one line that
+gaps and some dialogues start above 0). Problems raise `DataFormatError`, one line that
 names the file and the row.
 """
 
@@ -121,7 +121,7 @@ def decode_csv_bytes(raw: bytes) -> str:
 def meld_csv_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """The rows of a MELD-format CSV: decoded, header names repaired, ``columns`` required.
 
-    Fields of any length are read (:func:`~scenesense.data.csvfile.allow_fields_up_to` the file's
+    Fields of any length are read (`scenesense.data.csvfile.allow_fields_up_to` the file's
     size); blank lines are skipped.
 
     Returns:

@@ -1,9 +1,9 @@
 """Loading untrusted pickles: only numpy arrays, numpy scalars and builtin containers.
 
 Every published feature file of this field (MELD, FacialMMT, MMSA, MulT) is a pickle, and
-``pickle.load`` runs whatever a file asks for. :func:`load_pickle` resolves globals through an
-allow-list instead, so a crafted file raises :class:`UnsafePickleError` before anything executes.
-Python 2 era files (MELD's dialogue-level pickles) need ``encoding="latin1"``; :func:`load_pickle`
+``pickle.load`` runs whatever a file asks for. `load_pickle` resolves globals through an
+allow-list instead, so a crafted file raises `UnsafePickleError` before anything executes.
+Python 2 era files (MELD's dialogue-level pickles) need ``encoding="latin1"``; `load_pickle`
 retries with it when the default encoding fails.
 """
 
@@ -36,12 +36,12 @@ _RENAMED = {  # old module spellings: numpy < 2.0, and Python 2 names (protocol 
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle asked for something outside the allow-list (or is not a pickle at all).
 
-    Also a :class:`ValueError`: a refused file is bad input, reported in one line by the CLI.
+    Also a `ValueError`: a refused file is bad input, reported in one line by the CLI.
     """
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """A :class:`pickle.Unpickler` that resolves only allow-listed globals.
+    """A `pickle.Unpickler` that resolves only allow-listed globals.
 
     Args:
         file: a binary file object.
@@ -54,7 +54,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._name = name
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: ANN401
-        """Resolve ``module.name`` if allow-listed; raise :class:`UnsafePickleError` otherwise."""
+        """Resolve ``module.name`` if allow-listed; raise `UnsafePickleError` otherwise."""
         module = _RENAMED.get(module, module)
         if (module, name) not in _ALLOWED:
             raise UnsafePickleError(
@@ -69,7 +69,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def load_pickle(path: str | Path, *, encoding: str | None = None) -> Any:  # noqa: ANN401
-    """Load a feature pickle with :class:`RestrictedUnpickler`.
+    """Load a feature pickle with `RestrictedUnpickler`.
 
     Args:
         path: the file.

@@ -19,10 +19,10 @@ the zero padding), so a reader fetches a batch without touching the rest of the 
 Writers write ``.<split>.h5.<random>.tmp`` beside the target and ``os.replace`` it into place
 only after setting ``complete = True``: a killed extraction never leaves a file that looks done.
 
-Contents, top-down: specs and infos, the reader (:func:`open_store_split`) and the writer
-(:class:`StoreWriter`). The checks both share are in :mod:`scenesense.data.store_checks`, the reuse
-test of a finished split in :mod:`scenesense.data.store_identity`, and the lazy torch dataset over a
-split in :mod:`scenesense.data.dataset`.
+Contents, top-down: specs and infos, the reader (`open_store_split`) and the writer
+(`StoreWriter`). The checks both share are in `scenesense.data.store_checks`, the reuse
+test of a finished split in `scenesense.data.store_identity`, and the lazy torch dataset over a
+split in `scenesense.data.dataset`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class StoreSplit:
 
     Fields: ``path``; ``label_space``; ``ids`` ``[N]``; ``labels`` ``[N]`` (int64 or float32);
     ``dialogue_ids`` ``[N]``; ``positions`` ``[N]`` int64; ``speakers`` ``[N]``;
-    ``features`` (name -> :class:`FeatureInfo`); ``source`` (dataset provenance); ``created_by``.
+    ``features`` (name -> `FeatureInfo`); ``source`` (dataset provenance); ``created_by``.
     """
 
     path: Path
@@ -137,13 +137,13 @@ def open_store_split(path: str | Path) -> StoreSplit:
     attributes, a data shape ``[N, T_max, D]`` / ``[N, D]`` whose ``D`` is the ``dim`` attribute,
     and sequence lengths in ``[1, T_max]`` where the modality is present and ``0`` where absent.
     NaN/inf feature values are refused row by row when read
-    (:class:`~scenesense.data.dataset.FeatureStoreDataset`).
+    (`scenesense.data.dataset.FeatureStoreDataset`).
 
     Args:
         path: a ``<split>.h5`` file.
 
     Returns:
-        The split's :class:`StoreSplit`.
+        The split's `StoreSplit`.
 
     Raises:
         StoreError: one line naming the file (and the row, where one is at fault): missing, not
@@ -196,7 +196,7 @@ def _read_split(f: h5py.File, path: Path) -> StoreSplit:
 
 
 def _feature_info(name: str, group: h5py.Group, ids: tuple[str, ...], path: Path) -> FeatureInfo:
-    """The feature set's :class:`FeatureInfo`, after checking its attributes, shapes and lengths."""
+    """The feature set's `FeatureInfo`, after checking its attributes, shapes and lengths."""
     where = f"{path.name}: feature set {name!r}"
     kind, modality = str(group.attrs.get("kind")), str(group.attrs.get("modality"))
     dim = group.attrs.get("dim")
@@ -251,7 +251,7 @@ class StoreWriter:
     Args:
         path: the target ``<split>.h5``; its folder is created if needed.
         label_space: labels of the task (classification ids or regression targets).
-        features: feature set name -> :class:`FeatureSpec`.
+        features: feature set name -> `FeatureSpec`.
         source: JSON-able provenance of the dataset (stored as the ``source`` attribute).
         created_by: free text stored as ``created_by`` (default: ``"scenesense <version>"``).
         compression: h5py filter for feature data (``"lzf"``, ``"gzip"`` or ``None``).

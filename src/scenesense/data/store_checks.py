@@ -1,6 +1,6 @@
 """Checks shared by the store's reader and writer: labels, sequence lengths, JSON attributes.
 
-Every failure is a :class:`StoreError`: one line naming the file (``where``), the first bad row
+Every failure is a `StoreError`: one line naming the file (``where``), the first bad row
 and the valid range.
 """
 

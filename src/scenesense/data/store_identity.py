@@ -1,7 +1,7 @@
 """Whether a finished split file may be reused: the inputs and parameters it records, compared.
 
 A converter that reuses finished split files records what each was made from (input file
-fingerprints, parameters, extractor provenance) as ``source["identity"]``; :func:`stale_reason` says
+fingerprints, parameters, extractor provenance) as ``source["identity"]``; `stale_reason` says
 why a file cannot be reused, in one line.
 """
 

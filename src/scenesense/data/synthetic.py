@@ -2,7 +2,7 @@
 
 Six equally frequent classes over three modalities. ``text`` and ``vision`` are ``[L, D]``
 sequences on one shared time grid (the same length ``L ~ U{min_len..max_len}`` per sample);
-``audio`` is a ``[D]`` vector. All event directions are orthonormal (:func:`synthetic_prototypes`),
+``audio`` is a ``[D]`` vector. All event directions are orthonormal (`synthetic_prototypes`),
 and every step and vector carries i.i.d. Gaussian noise: std ``noise`` for text and audio,
 ``1.5 * noise`` for vision (the noisy modality).
 
@@ -71,10 +71,10 @@ _WRITE_BATCH = 512
 
 
 def synthetic_prototypes(seed: int, dim: int) -> dict[str, np.ndarray]:
-    """The orthonormal event directions used by :func:`generate_synthetic` for ``seed``.
+    """The orthonormal event directions used by `generate_synthetic` for ``seed``.
 
     Returns:
-        Name (see :data:`PROTOTYPE_NAMES`) -> unit vector ``[dim]`` (float64).
+        Name (see `PROTOTYPE_NAMES`) -> unit vector ``[dim]`` (float64).
     """
     _validate_dim(dim)
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[0])
@@ -97,7 +97,7 @@ def _validate_dim(dim: int) -> None:
 
 def _validate_params(sizes: dict[str, int], seed: int, dim: int, min_len: int, max_len: int,
                      noise: float, missing_rate: float) -> None:
-    """Raise :class:`ConfigError` (a ValueError) naming the first invalid generator parameter."""
+    """Raise `ConfigError` (a ValueError) naming the first invalid generator parameter."""
     for name, n in sizes.items():
         if not _is_int(n) or n < 1:
             raise ConfigError(f"synthetic data: {name} must be a positive int, got {n!r}")
@@ -215,7 +215,7 @@ def generate_synthetic(
         missing_rate: per (sample, modality) probability of a missing modality.
 
     Returns:
-        ``out_dir`` as a :class:`~pathlib.Path`. Feature sets: ``text`` ``[N, T, D]`` and
+        ``out_dir`` as a `pathlib.Path`. Feature sets: ``text`` ``[N, T, D]`` and
         ``vision`` ``[N, T, D]`` (sequences), ``audio`` ``[N, D]`` (vector).
 
     Raises:

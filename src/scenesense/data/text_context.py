@@ -8,7 +8,7 @@ with ``speakers``) and ``context`` holds up to ``past`` earlier turns, oldest fi
 the pair still fits ``max_tokens`` word-pieces (``[CLS] current [SEP] context [SEP]``), so the
 current utterance is never cut for its context. The settings are recorded in the feature
 provenance, so a CSV scored for a run gets the same pairs; runs with them do not predict single
-items or live conversations (:mod:`scenesense.predict`, :mod:`scenesense.streaming` refuse them).
+items or live conversations (`scenesense.predict`, `scenesense.streaming` refuse them).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ class ValidationReport:
     """Everything ``validate`` found about one source.
 
     Fields: ``dataset`` (source name); ``root``; ``counts`` (free-form JSON-able facts such as
-    rows per split and label histograms); ``checks`` (list of :class:`Check`).
+    rows per split and label histograms); ``checks`` (list of `Check`).
     """
 
     dataset: str

@@ -1,6 +1,6 @@
-"""Dataset sources: the registry :data:`~scenesense.datasets.sources.DATASETS` and every adapter.
+"""Dataset sources: the registry `scenesense.datasets.sources.DATASETS` and every adapter.
 
-:mod:`scenesense.datasets.sources` holds the :class:`~scenesense.datasets.sources.DatasetSource`
+`scenesense.datasets.sources` holds the `scenesense.datasets.sources.DatasetSource`
 contract, the registry and the built-in ``synthetic`` and ``store`` sources; each other module
 registers the sources of one family of published files. Importing this package (or any module in
 it) fills the registry. Datasets sit above extraction: an adapter may run extractors, extraction

@@ -24,14 +24,14 @@ stores the modality as missing (counted). Videos absent from a chosen file are d
 Labels: column ``label_column`` (0 = sentiment, also for MOSEI's 7-d labels) of the labels file;
 ``label`` = ``regression`` (target ``sentiment``, default), ``binary`` (negative < 0 vs positive > 0;
 segments labelled exactly 0 are dropped and counted), ``sentiment3`` (Negative / Neutral / Positive
-by :func:`~scenesense.data.labels.sentiment3_ids`: Neutral when ``|score| <= neutral_band``, default
+by `scenesense.data.labels.sentiment3_ids`: Neutral when ``|score| <= neutral_band``, default
 0, i.e. exactly-zero scores, MMSA's convention; 3 sentiment classes on MOSEI as in arXiv 2501.08085)
 or ``sentiment7`` (clipped to [-3, 3] and rounded half to even as MulT's Acc-7 does: classes "-3" ... "3").
 
 Splits: ``folds`` (path of a JSON file ``{"train": [...], "valid": [...], "test": [...]}`` of video
 ids) or ``splits`` (the same mapping inline). The standard CMU folds live in the SDK and are not
 shipped here. Without either, videos are split 70 / 10 / 20 by a hash of the video id
-(:func:`hash_split`): deterministic but NOT the standard folds, as the store's provenance says.
+(`hash_split`): deterministic but NOT the standard folds, as the store's provenance says.
 """
 
 from __future__ import annotations

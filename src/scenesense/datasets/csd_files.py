@@ -3,8 +3,8 @@
 A ``.csd`` file is HDF5 with one top-level group (the root name; like the SDK, the FIRST key is
 taken) holding ``data/<video id>/features`` ``(n, d)`` and ``intervals`` ``(n, 2)`` (seconds), and
 ``metadata/<key>`` (JSON-encoded strings; a value that is not JSON is kept as the raw string).
-Every malformed file is a :class:`~scenesense.data.validation.DataFormatError` naming it. The
-``csd`` dataset built on these readers is :mod:`scenesense.datasets.csd`.
+Every malformed file is a `scenesense.data.validation.DataFormatError` naming it. The
+``csd`` dataset built on these readers is `scenesense.datasets.csd`.
 """
 
 from __future__ import annotations

@@ -9,12 +9,12 @@ Reads whatever of these files lie under ``data.root`` (found by file name, at an
   ``text_glove_CNN_{label}.pkl`` (§1.5-1.7): 3 dicts (train, val, test) keyed ``"dia_utt"``.
 - ``text_{label}.pkl``, ``audio_{label}.pkl``, ``bimodal_sentiment.pkl`` (§1.7): 3 dicts keyed by
   dialogue id, ``[33, d]`` zero padded; row j is the j-th utterance in Utterance_ID order (IDs
-  have gaps). Python-2 pickles: :func:`load_pickle` falls back to latin1.
+  have gaps). Python-2 pickles: `load_pickle` falls back to latin1.
 - FacialMMT ``meld_{train,val,test}_vision_utt.pkl`` (§2.1): ``{split: {vision [N, L, 512],
   vision_utt_mask [N, L], labels [N]}}`` without ids. Keys come from ``{split}_utt_profile.json``
   when present, else from the CSV order (or the revs sorted by key) minus the absent
   ``dia125_utt3`` (train) and ``dia220_utt0`` (test); the rebuilt order is checked against the
-  embedded labels (first mismatch = :class:`DataFormatError`). A copy under ``T+A+V/`` wins over
+  embedded labels (first mismatch = `DataFormatError`). A copy under ``T+A+V/`` wins over
   the vision-only copy under ``V/``.
 - ``{train,dev,test}_sent_emo.csv`` (§1.2): labels, speakers, and a cross-check of the revs.
 
@@ -50,7 +50,7 @@ name               modality  rows
   the published misalignment (the revs order is not FacialMMT's row order). Labels are
   ``label_index[y]``.
 
-Every malformed file raises :class:`DataFormatError`, one line naming the file (and key/row).
+Every malformed file raises `DataFormatError`, one line naming the file (and key/row).
 """
 
 from __future__ import annotations
@@ -474,5 +474,5 @@ class MeldFeaturesSource(DatasetSource):
         return written
 
     def validate(self, root: Path, params: Mapping[str, Any]) -> ValidationReport:
-        """Every family file present against formats.md §1.9 and §2.3 (:func:`validate_meld_features`)."""
+        """Every family file present against formats.md §1.9 and §2.3 (`validate_meld_features`)."""
         return validate_meld_features(Path(root), ValidationReport(self.name, str(root)))

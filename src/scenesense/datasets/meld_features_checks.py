@@ -1,7 +1,7 @@
 """Checks of the MELD feature family against its published facts (formats.md §1.9, §2.3).
 
-:func:`validate_meld_features` checks every family file found under a folder; the ``meld_features``
-dataset (:mod:`scenesense.datasets.meld_features`) runs it for ``scenesense data validate``.
+`validate_meld_features` checks every family file found under a folder; the ``meld_features``
+dataset (`scenesense.datasets.meld_features`) runs it for ``scenesense data validate``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _ABSENT_EMOTION = {"train": "neutral", "test": "disgust"}  # emotion of dia125_u
 def validate_meld_features(root: Path, report: ValidationReport) -> ValidationReport:
     """Check every family file found under ``root`` (both label sets); absent files are not reported.
 
-    CSVs (:func:`validate_meld_csvs`); ``data_*.p`` structure, label_index, per-split revs counts
+    CSVs (`validate_meld_csvs`); ``data_*.p`` structure, label_index, per-split revs counts
     and label histograms, keys and labels against the CSVs; utterance pickles' key patterns, dims
     and key coverage; dialogue pickles' shapes; FacialMMT layout, rows, label histogram and the
     row order (labels of the rebuilt keys). A file that cannot be read is one failed check.

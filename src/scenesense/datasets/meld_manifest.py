@@ -1,6 +1,6 @@
 """A MELD CSV (and its ``MELD.Raw`` clips) as an extraction manifest: ``scenesense extract --meld-csv``.
 
-Kept apart from :mod:`~scenesense.datasets.meld_text` (the registered ``meld`` source) so that
+Kept apart from `scenesense.datasets.meld_text` (the registered ``meld`` source) so that
 importing the dataset sources never imports the extraction manifests, which sit below them.
 """
 
@@ -26,7 +26,7 @@ def meld_split_from_name(path: Path) -> str:
 
 def read_meld_manifest(path: str | Path, *, media_dir: str | Path | None = None, label: str = "emotion",
                        split: str | None = None) -> Manifest:
-    """Read a MELD CSV (:func:`scenesense.data.meld.read_meld_csv`) as manifest items.
+    """Read a MELD CSV (`scenesense.data.meld.read_meld_csv`) as manifest items.
 
     Ids ``dia{D}_utt{U}``; text = the utterance; dialogue ``dia{D}``; speaker; position = rank
     of the utterance id in its dialogue. With ``media_dir``, ``media`` is

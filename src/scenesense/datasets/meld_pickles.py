@@ -1,8 +1,8 @@
 """Readers for MELD's feature pickles and FacialMMT's vision pickles (formats.md §1.4-1.7, §2.1).
 
 Each reader loads one file with the restricted unpickler, checks its layout against the published
-facts and returns typed records; every malformed file raises :class:`DataFormatError`, one line
-naming the file (and key/row). :mod:`scenesense.datasets.meld_features` turns these records
+facts and returns typed records; every malformed file raises `DataFormatError`, one line
+naming the file (and key/row). `scenesense.datasets.meld_features` turns these records
 into a feature store.
 """
 

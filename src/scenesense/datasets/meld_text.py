@@ -1,7 +1,7 @@
 """MELD transcripts as text features: the ``meld`` dataset (CSVs -> MiniLM tokens + sentence vectors).
 
 Every split file records what it was made from as ``source["identity"]``
-(:func:`meld_split_identity`): the CSV's fingerprint (name, size, SHA-256), the label set, the
+(`meld_split_identity`): the CSV's fingerprint (name, size, SHA-256), the label set, the
 extractor's provenance (name, parameters such as ``max_tokens``, package versions) with the
 dialogue context, and the store version. ``scenesense data convert meld --out STORE`` reuses a
 finished ``<split>.h5`` only when that record equals the current one; otherwise the file is
@@ -10,7 +10,7 @@ rebuilt from the CSV, and the log names the keys that changed (``label: 'emotion
 leaves no outdated split behind. The other converters rewrite every split on each run, and
 ``prepare`` (training from a config) keys its cache folder by the same inputs and parameters.
 
-:func:`~scenesense.datasets.meld_manifest.read_meld_manifest` gives a MELD CSV (and its
+`scenesense.datasets.meld_manifest.read_meld_manifest` gives a MELD CSV (and its
 ``MELD.Raw`` clips) to ``scenesense extract --meld-csv``.
 """
 
@@ -78,19 +78,19 @@ def extract_meld_split(csv_path: str | Path, out_file: str | Path, *, extractor:
     Feature sets (both modality ``text``): ``text`` ``[N, T_max <= max_tokens, D]`` token
     sequences with lengths, and ``text_sentence`` ``[N, D]`` sentence vectors. Meta: ids
     ``dia{D}_utt{U}``, dialogue ids ``dia{D}``, positions = rank of Utterance_ID in its dialogue,
-    speakers. Rows keep the CSV order. The source records :func:`meld_split_identity`.
+    speakers. Rows keep the CSV order. The source records `meld_split_identity`.
 
     Args:
         csv_path: a ``*_sent_emo.csv`` of any split.
         out_file: the split file to write (e.g. ``<store>/dev.h5``).
         extractor: the text extractor (e.g. ``MiniLMTextExtractor()``).
         label: ``"emotion"`` (7 classes) or ``"sentiment"`` (3 classes).
-        context: neighbouring turns written into each input (:mod:`scenesense.data.text_context`;
+        context: neighbouring turns written into each input (`scenesense.data.text_context`;
             turns ordered by ``Utterance_ID`` within their dialogue), recorded in the provenance
             as ``dialogue_context``; ``None``: each utterance alone.
 
     Returns:
-        ``out_file`` as a :class:`~pathlib.Path`.
+        ``out_file`` as a `pathlib.Path`.
 
     Raises:
         ValueError: unknown ``label``.
@@ -169,7 +169,7 @@ def extract_meld_for_run(csv_path: str | Path, text_provenance: Mapping[str, Any
     Args:
         csv_path: the CSV to score.
         text_provenance: the provenance of the run's text feature set (as in
-            :attr:`FeatureStoreDataset.provenance` ``["features"]["text"]``).
+            `FeatureStoreDataset.provenance` ``["features"]["text"]``).
         label_names: the run's class names.
         cache_dir: cache root.
 
@@ -212,7 +212,7 @@ class MeldTextSource(DatasetSource):
     ``model_path``, ``max_tokens``, ``batch_size``, ``device``, plus ``extractor_params`` (any other
     constructor arguments, e.g. ``{tokenizer: whitespace, oov: skip}`` for ``word_vectors``), and
     ``context`` (``{past, future, speakers}``: neighbouring turns written into each text input,
-    see :mod:`scenesense.data.text_context`; ``None``: each utterance alone). Splits are found by file name
+    see `scenesense.data.text_context`; ``None``: each utterance alone). Splits are found by file name
     (``*train_sent_emo.csv``, ``dev``/``val``, ``test``) anywhere under the root.
     """
 
@@ -258,7 +258,7 @@ class MeldTextSource(DatasetSource):
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
         """Extract text features of every split CSV found into ``out``.
 
-        A finished ``<split>.h5`` is kept when it records the same :func:`meld_split_identity`;
+        A finished ``<split>.h5`` is kept when it records the same `meld_split_identity`;
         otherwise it is removed and rebuilt (the log names what changed).
         """
         label = params["label"]
@@ -279,7 +279,7 @@ class MeldTextSource(DatasetSource):
         return written
 
     def validate(self, root: Path, params: Mapping[str, Any]) -> ValidationReport:
-        """The CSVs against MELD's published counts (:func:`~scenesense.data.meld.validate_meld_csvs`)."""
+        """The CSVs against MELD's published counts (`scenesense.data.meld.validate_meld_csvs`)."""
         report = ValidationReport(self.name, str(root))
         validate_meld_csvs(root, report)
         return report

@@ -90,7 +90,7 @@ def find_pickle(root: Path) -> Path:
 
 
 def load_split_dicts(path: Path) -> dict[str, tuple[str, Mapping[str, Any]]]:
-    """Load a ``{train, valid, test}`` pickle (through :func:`load_pickle`).
+    """Load a ``{train, valid, test}`` pickle (through `load_pickle`).
 
     Returns:
         store split name -> (the pickle's split key, that split's dict of arrays); ``train`` and
@@ -158,7 +158,7 @@ def zero_neg_inf(array: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def check_finite(path: Path, key: str, name: str, array: np.ndarray, ids: Sequence[str]) -> None:
-    """Raise :class:`DataFormatError` naming the first sample of ``array`` ``[N, ...]`` with NaN/inf."""
+    """Raise `DataFormatError` naming the first sample of ``array`` ``[N, ...]`` with NaN/inf."""
     for start in range(0, array.shape[0], _SCAN_CHUNK):
         block = array[start:start + _SCAN_CHUNK]
         bad = ~np.isfinite(block.reshape(block.shape[0], -1)).all(axis=1)

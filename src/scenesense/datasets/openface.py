@@ -3,7 +3,7 @@
 Input: one ``FeatureExtraction`` CSV per clip anywhere under ``data.root`` (clip id = file stem),
 and a labels CSV ``id,label[,split][,dialogue_id][,speaker][,position]`` (``data.params.labels``,
 default ``labels.csv``; splits train/dev/test with ``val``/``valid`` -> dev, or from an ``id,split``
-CSV given as ``data.params.splits``; see :mod:`scenesense.datasets.table`).
+CSV given as ``data.params.splits``; see `scenesense.datasets.table`).
 
 OpenFace writes headers and values separated by ``", "`` (``frame, face_id, timestamp,
 confidence, success, gaze_0_x, …, pose_Tx, …, x_0, …, p_scale, …, AU01_r, …, AU45_r, AU01_c, …,
@@ -16,7 +16,7 @@ Store: ``vision``, a sequence ``[N, T_max, D]`` with true lengths, of ``columns`
 every ``AU??_r`` then ``AU??_c`` column in file order, D = 35 for OpenFace 2.x), ``au_r`` (the 17
 intensities), ``au_c`` (the 18 presences) or a list of exact column names (every clip must have
 them). Labels as in the ``table`` dataset (``task``, ``label_names``); ids, dialogue ids, positions
-and speakers from the labels file. Non-numeric, NaN or inf cells raise :class:`DataFormatError`
+and speakers from the labels file. Non-numeric, NaN or inf cells raise `DataFormatError`
 naming the file, the frame and the column. One split's selected columns are held in memory while
 it is written (``4 * D`` bytes per frame; the other ~680 columns are never kept).
 """

@@ -5,16 +5,16 @@ Reads a folder of RAVDESS clips and, when present, the per-clip table ``openface
 the audio file name in column ``file``, OpenFace 2 action units ``AU01_r..AU45_r`` (intensity
 0-5) and ``AU01_c..AU45_c`` (presence 0/1) averaged over the clip, then ``mfcc_stat_000..`` audio
 statistics. The dataset is registered as ``ravdess``;
-:func:`~scenesense.datasets.ravdess_manifest.read_ravdess_manifest` gives the same clips to
+`scenesense.datasets.ravdess_manifest.read_ravdess_manifest` gives the same clips to
 ``scenesense extract --ravdess``. The RAVDESS defaults (actor splits, channels) are defined here,
 once, for both.
 
-Names and WAV headers are checked as :mod:`~scenesense.datasets.ravdess_files` says (a
-broken name or WAV raises :class:`DataFormatError` naming the file); ``data validate`` runs
-:mod:`~scenesense.datasets.ravdess_checks`.
+Names and WAV headers are checked as `scenesense.datasets.ravdess_files` says (a
+broken name or WAV raises `DataFormatError` naming the file); ``data validate`` runs
+`scenesense.datasets.ravdess_checks`.
 
 Store (one ``<split>.h5`` per split, rows ordered by actor then file name; written by
-:mod:`~scenesense.datasets.ravdess_store`):
+`scenesense.datasets.ravdess_store`):
 
 - ``vision``: vector ``[N, 35]`` = the AU columns (table order); ``audio``: vector ``[N, 259]`` =
   the ``mfcc_stat_*`` columns. Joined to clips BY FILE NAME, never by row (a video clip
@@ -29,7 +29,7 @@ Store (one ``<split>.h5`` per split, rows ordered by actor then file name; writt
   missing (present False); it is logged and counted in the store's ``source``
   (``clips_without_audio``, ``audio_errors``), and conversion goes on. The table is optional in
   this mode (without it the store has no ``vision``).
-- labels: the 8 emotions in RAVDESS order (:data:`RAVDESS_EMOTIONS`, class id = field EE - 1).
+- labels: the 8 emotions in RAVDESS order (`RAVDESS_EMOTIONS`, class id = field EE - 1).
   Intensity, statement, repetition and sex are parsed and validated but not stored (the store
   holds one label per sample).
 - ids: the file stem; dialogue id and speaker: ``actor{AA}``; positions unknown (-1).
@@ -216,7 +216,7 @@ class RavdessSource(DatasetSource):
         return clip_files(root) + ([table] if table is not None else [])
 
     def identity(self, root: Path | None, params: Mapping[str, Any]) -> dict[str, Any]:
-        """As :meth:`DatasetSource.identity`, plus the audio extractor's provenance (its versions)."""
+        """As `DatasetSource.identity`, plus the audio extractor's provenance (its versions)."""
         identity = super().identity(root, params)
         extractor = audio_extractor(params)
         if extractor is not None:

@@ -4,12 +4,12 @@ Names ``Actor_XX/MM-VV-EE-II-SS-RR-AA.{wav,mp4}`` are checked against the regex 
 formats.md §7 (modality 01-03, vocal channel 01 speech / 02 song, emotion 01-08, intensity
 01/02, statement 01/02, repetition 01/02, actor 01-24; neutral is never strong, song never has
 emotion 07/08, actor 18 has no song, ``.wav`` only for modality 03 and ``.mp4`` only for 01/02,
-a file in ``Actor_XX`` has actor field ``XX``). WAV headers are read with :mod:`wave`: 16-bit
+a file in ``Actor_XX`` has actor field ``XX``). WAV headers are read with `wave`: 16-bit
 PCM at 48 kHz (the release) or 16 kHz (a downmixed copy), mono or stereo (two files of actor 01
 are stereo in the official release); other rates and widths are accepted and recorded in
 provenance. The per-clip table ``openface_au_mfcc.csv`` has one row per clip keyed by the audio
 file name in column ``file``, then ``AU??_r``/``AU??_c`` and ``mfcc_stat_*`` columns. A broken
-name, WAV or table raises :class:`DataFormatError` naming the file.
+name, WAV or table raises `DataFormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class WavInfo:
 
 
 def read_wav_info(path: str | Path) -> WavInfo:
-    """Read and check a WAV header with :mod:`wave`; the last frame must be present.
+    """Read and check a WAV header with `wave`; the last frame must be present.
 
     Raises:
         DataFormatError: not a PCM WAV, no frames, or truncated (one line naming the file).

@@ -1,7 +1,7 @@
 """A RAVDESS tree as an extraction manifest: ``scenesense extract --ravdess``.
 
 The clips and defaults (actor splits, channels) are the ``ravdess`` source's
-(:mod:`~scenesense.datasets.ravdess`); kept apart from it so that importing the dataset
+(`scenesense.datasets.ravdess`); kept apart from it so that importing the dataset
 sources never imports the extraction manifests, which sit below them.
 """
 
@@ -26,7 +26,7 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
                           actor_splits: Mapping[str, Sequence[int]] = ACTOR_SPLITS) -> Manifest:
     """Read a RAVDESS tree for extraction: every ``.wav``/``.mp4`` clip, named as published.
 
-    Names are parsed and checked by :func:`~scenesense.datasets.ravdess_files.parse_ravdess_name`.
+    Names are parsed and checked by `scenesense.datasets.ravdess_files.parse_ravdess_name`.
     Label = the emotion field (one of the 8 RAVDESS emotions); speaker and dialogue =
     ``actor{AA}``. Audio-only ``03-…wav`` gives ``audio``; audio-video ``01-…mp4`` gives
     ``media``; video-only ``02-…mp4`` gives ``video`` (so audio extractors skip it).
@@ -36,7 +36,7 @@ def read_ravdess_manifest(root: str | Path, *, split: str | None = None, channel
         split: put every clip in this split; ``None`` = by actor (``actor_splits``).
         channel: ``"speech"``, ``"song"`` or ``"all"`` (default ``DEFAULT_CHANNEL``, as the
             ``ravdess`` source).
-        actor_splits: split name -> actors, speaker-independent (default :data:`ACTOR_SPLITS`:
+        actor_splits: split name -> actors, speaker-independent (default `ACTOR_SPLITS`:
             train 1-16, dev 17-20, test 21-24); clips of other actors are left out.
 
     Raises:

@@ -47,7 +47,7 @@ def _finite(table: ClipTable, clip: RavdessClip, values: np.ndarray, columns: Se
 class ClipAudio(NamedTuple):
     """Audio features extracted for the clips of one split.
 
-    Fields: ``spec`` (the store's ``audio`` :class:`FeatureSpec`, provenance included); ``rows``
+    Fields: ``spec`` (the store's ``audio`` `FeatureSpec`, provenance included); ``rows``
     (one ``[D]`` or ``[T, D]`` array per clip, ``None`` where extraction failed); ``errors`` (one
     line per failed clip).
     """
@@ -68,7 +68,7 @@ def extract_clip_audio(clips: Sequence[RavdessClip], extractor: FeatureExtractor
 
     Args:
         clips: the clips of one split.
-        extractor: a one-output audio extractor (:func:`audio_extractor`).
+        extractor: a one-output audio extractor (`audio_extractor`).
         wavs: ``.wav`` file name -> path of every audio clip found (for video clips' twins).
 
     Raises:

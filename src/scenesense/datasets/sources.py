@@ -1,14 +1,14 @@
 """Dataset sources: each ``DATASETS`` entry turns files (or nothing) into a feature store.
 
-A source is a :class:`DatasetSource` subclass registered by name. Its :meth:`~DatasetSource.convert`
-writes ``<out>/<split>.h5`` files (read by :class:`~scenesense.data.dataset.FeatureStoreDataset`);
-:meth:`~DatasetSource.prepare` does that once per distinct input and caches the store under
+A source is a `DatasetSource` subclass registered by name. Its `DatasetSource.convert`
+writes ``<out>/<split>.h5`` files (read by `scenesense.data.dataset.FeatureStoreDataset`);
+`DatasetSource.prepare` does that once per distinct input and caches the store under
 ``<cache_dir>/<name>/<hash of the inputs' fingerprint and the parameters>``;
-:meth:`~DatasetSource.validate` checks a source against its published facts without converting.
+`DatasetSource.validate` checks a source against its published facts without converting.
 
 Registered here: ``synthetic`` (the built-in benchmark) and ``store`` (an existing store folder).
-Format adapters live in :mod:`scenesense.datasets`; importing any module of :mod:`scenesense.data`
-fills :data:`DATASETS` with all of them.
+Format adapters live in `scenesense.datasets`; importing any module of `scenesense.data`
+fills `DATASETS` with all of them.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class DatasetSource(ABC):
 
     Subclasses set ``defaults`` (every accepted ``data.params`` key with its default),
     ``needs_root`` (and ``root_hint``), ``modalities`` when they hold fewer than all three,
-    implement :meth:`convert`, and usually :meth:`inputs` and :meth:`validate`.
+    implement `convert`, and usually `inputs` and `validate`.
     """
 
     name: ClassVar[str] = ""
@@ -98,7 +98,7 @@ class DatasetSource(ABC):
     """Parameters that put every sample under a root into one ``test`` split (scoring a copy at any path)."""
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """``defaults`` updated with ``given``; unknown keys are a :class:`ConfigError`."""
+        """``defaults`` updated with ``given``; unknown keys are a `ConfigError`."""
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
             raise ConfigError(f"data.params: unknown key(s) {unknown} for dataset {self.name!r}; "
@@ -106,7 +106,7 @@ class DatasetSource(ABC):
         return {**self.defaults, **given}
 
     def inputs(self, root: Path | None, params: Mapping[str, Any]) -> list[Path]:
-        """The files :meth:`convert` reads (their fingerprint keys the cache); default: all under root."""
+        """The files `convert` reads (their fingerprint keys the cache); default: all under root."""
         if root is None:
             return []
         return sorted(p for p in walk_files(root) if p.is_file() and not p.name.startswith("."))
@@ -118,7 +118,7 @@ class DatasetSource(ABC):
         Args:
             root: the folder (or file) holding the source; ``None`` when ``needs_root`` is False.
             out: the store folder to write.
-            params: the complete parameters (:meth:`params`).
+            params: the complete parameters (`params`).
 
         Returns:
             split name -> written file.
@@ -149,7 +149,7 @@ class DatasetSource(ABC):
                 "version": self.version()}
 
     def splits(self, root: Path | None, params: Mapping[str, Any]) -> list[str]:
-        """Splits :meth:`convert` will write (``[]``: unknown until converted, always convert)."""
+        """Splits `convert` will write (``[]``: unknown until converted, always convert)."""
         return []
 
     def version(self) -> int:
@@ -157,7 +157,7 @@ class DatasetSource(ABC):
         return 1
 
     def check_root(self, root: str | None) -> None:
-        """Raise a :class:`ConfigError` for a missing ``data.root`` (naming what it must hold, ``root_hint``)
+        """Raise a `ConfigError` for a missing ``data.root`` (naming what it must hold, ``root_hint``)
         or for one given to a source without files."""
         if not self.needs_root:
             if root:
@@ -168,7 +168,7 @@ class DatasetSource(ABC):
             raise ConfigError(f"data.root must name the source of dataset {self.name!r}{hint}")
 
     def resolve_root(self, cfg: DataConfig) -> Path | None:
-        """``cfg.root`` as a path (:meth:`check_root` first); ``None`` for a source without files."""
+        """``cfg.root`` as a path (`check_root` first); ``None`` for a source without files."""
         self.check_root(cfg.root)
         if not cfg.root:
             return None
@@ -179,7 +179,7 @@ class DatasetSource(ABC):
 
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
-"""Every dataset source class by name; :mod:`scenesense.data` imports each format that registers one."""
+"""Every dataset source class by name; `scenesense.data` imports each format that registers one."""
 
 
 def register_source(name: str) -> Any:  # noqa: ANN401
@@ -198,16 +198,16 @@ def get_source(name: str) -> DatasetSource:
 
 
 def prepare_dataset(cfg: DataConfig, cache_dir: str | Path | None = None) -> Path:
-    """Materialise the store of ``cfg.dataset`` (see :func:`default_cache_dir`) and return its folder."""
+    """Materialise the store of ``cfg.dataset`` (see `default_cache_dir`) and return its folder."""
     source = get_source(cfg.dataset)
     return source.prepare(cfg, Path(cache_dir) if cache_dir is not None else default_cache_dir(cfg))
 
 
 @register_source("synthetic")
 class SyntheticSource(DatasetSource):
-    """The built-in synthetic benchmark (:mod:`scenesense.data.synthetic`).
+    """The built-in synthetic benchmark (`scenesense.data.synthetic`).
 
-    ``data.params`` may set any :func:`~scenesense.data.synthetic.generate_synthetic` argument.
+    ``data.params`` may set any `scenesense.data.synthetic.generate_synthetic` argument.
     """
 
     defaults: ClassVar[Mapping[str, Any]] = {

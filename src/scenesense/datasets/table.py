@@ -26,7 +26,7 @@ Labels: ``task=classification`` (names from ``label_names``, else the sorted uni
 numerically when all are integers; recorded in the store) or ``regression`` (float targets; the
 target is named ``label_names[0]`` or ``label``). Every labelled id must have features (else one
 error listing the first missing ids); extra feature rows are ignored and counted. A non-numeric,
-NaN or inf cell raises :class:`DataFormatError` naming the file, the id and the column.
+NaN or inf cell raises `DataFormatError` naming the file, the id and the column.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Modality encoders; importing any module of this package fills :data:`ENCODERS` with all of them."""
+"""Modality encoders; importing any module of this package fills `ENCODERS` with all of them."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def validate_sequence_input(x: Tensor, mask: Tensor | None, in_dim: int) -> Tens
 
     Raises:
         ValueError: if ``x`` is not a ``[B, T, in_dim]`` sequence, is longer than
-            :data:`MAX_SEQUENCE_STEPS` or the mask does not match it.
+            `MAX_SEQUENCE_STEPS` or the mask does not match it.
     """
     if x.dim() != 3:
         raise ValueError(
@@ -78,7 +78,7 @@ class ModalityEncoder(nn.Module, ABC):
 
     Subclasses set the class attribute ``input_kind`` (``"sequence"`` for ``[B, T, D]``
     inputs, ``"vector"`` for ``[B, D]``), set ``self.out_dim`` in ``__init__`` and register
-    themselves in :data:`ENCODERS`. They never assume a modality.
+    themselves in `ENCODERS`. They never assume a modality.
     """
 
     input_kind: ClassVar[Literal["sequence", "vector"]]
@@ -93,9 +93,9 @@ class ModalityEncoder(nn.Module, ABC):
             mask: ``[B, T]`` booleans, True = real step; ignored by vector encoders.
 
         Returns:
-            :class:`~scenesense.types.EncoderOutput` with ``pooled`` ``[B, out_dim]``.
+            `scenesense.types.EncoderOutput` with ``pooled`` ``[B, out_dim]``.
         """
 
 
 ENCODERS: Registry[type[ModalityEncoder]] = Registry("encoder")
-"""Every encoder class by name; :mod:`scenesense.encoders` imports each module that registers one."""
+"""Every encoder class by name; `scenesense.encoders` imports each module that registers one."""

@@ -68,7 +68,7 @@ class MiniLMEncoder(ModalityEncoder):
     LayerNorm) stay frozen, as they were applied when the features were stored. With ``from_layer=6`` nothing pretrained is trained
     (a baseline: mean pooling and the projection).
 
-    Learning rates (see :meth:`parameter_groups`, read by the trainer): the pretrained layer
+    Learning rates (see `parameter_groups`, read by the trainer): the pretrained layer
     ``depth`` steps below the top one gets ``lr * lr_scale * layer_lr_decay ** depth``, the
     projection ``lr``; the pretrained layers are frozen (learning rate 0) during the first
     ``freeze_epochs`` epochs, so the new projection and head settle first.

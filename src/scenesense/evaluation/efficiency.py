@@ -1,6 +1,6 @@
 """What a trained model costs: size, FLOPs, latency, throughput, peak memory and training time.
 
-:func:`profile_run` loads a finished run, builds input batches and measures, in this order:
+`profile_run` loads a finished run, builds input batches and measures, in this order:
 
 - **parameters**: total and trainable element counts.
 - **latency**: per batch size, ``warmup`` untimed forward passes, then ``repeats`` timed ones
@@ -21,7 +21,7 @@
   meanwhile, so treat small values (about 1 MiB) as noise. Where the peak cannot be reset
   (not Linux, or ``/proc`` read-only) it is ``None`` rather than a guess: ``ru_maxrss`` is a
   process-lifetime peak and ``tracemalloc`` does not see torch's allocations.
-- **FLOPs**: counted by PyTorch's own :class:`torch.utils.flop_counter.FlopCounterMode` on one
+- **FLOPs**: counted by PyTorch's own `torch.utils.flop_counter.FlopCounterMode` on one
   forward pass of the largest batch, divided by its size (padding included: a padded batch is what
   gets computed). It counts matrix products (``mm``, ``addmm``, ``bmm``, ``baddbmm``),
   convolutions and the attention kernels it knows, at 2 FLOPs per multiply-accumulate; element-wise

@@ -1,10 +1,10 @@
 """The experiment report: the paper's Tables 3-5, robustness and efficiency tables, and figures, rebuilt
 from finished runs.
 
-The runs are records read from their folders (:func:`scenesense.runs.load_runs`, which reads
+The runs are records read from their folders (`scenesense.runs.load_runs`, which reads
 ``config.yaml``, ``metrics.json``, ``predictions.csv`` and, when present, ``cell.json``,
 ``robustness.json`` and ``efficiency.json``). Runs are grouped by (modality set, variant); the runs
-of a group differ only by seed. :func:`write_report` writes ``report.md``, ``report.html``
+of a group differ only by seed. `write_report` writes ``report.md``, ``report.html``
 (self-contained), ``tables.csv``, ``tables.json``, ``tables.tex`` and ``figures/*.png``.
 """
 
@@ -64,7 +64,7 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
     """Group the runs and build every table.
 
     Args:
-        runs: finished runs, e.g. from :func:`scenesense.runs.load_runs`.
+        runs: finished runs, e.g. from `scenesense.runs.load_runs`.
         baseline: Table 4's reference variant (default ``"concat"`` if the ablation set has it, else
             its first variant).
         models: Table 5's two models, each ``"<set>/<variant>"`` or a variant name (default: the best
@@ -76,7 +76,7 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
         seed: random seed of the resampling.
 
     Returns:
-        :class:`ExperimentReport`.
+        `ExperimentReport`.
 
     Raises:
         ValueError: unknown modality set, baseline or model, or Table 4 groups scored on different

@@ -96,7 +96,7 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[
         ``{"accuracy", "weighted_f1", "macro_f1", "weighted_precision", "macro_precision",
         "weighted_recall", "macro_recall"}`` as floats, ``"per_class"``: ``{name: {"precision",
         "recall", "f1", "support"}}`` and ``"confusion_matrix"``: ``C`` lists of ``C`` ints. See
-        :data:`METRICS` for ``higher_is_better``.
+        `METRICS` for ``higher_is_better``.
 
     Raises:
         ValueError: for mismatched shapes, non-integer ids, ids outside the label space or

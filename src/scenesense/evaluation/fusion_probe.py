@@ -3,7 +3,7 @@
 The probe skips the learned encoders: each modality's raw features are its "encoder output"
 (``sequence`` = the steps, ``pooled`` = their masked mean), so a result says what the *fusion*
 can represent, not what an encoder learned to write into a pooled vector (see the caveat in
-:mod:`scenesense.data.synthetic`). The fusion and an MLP head (none for decision-level fusions)
+`scenesense.data.synthetic`). The fusion and an MLP head (none for decision-level fusions)
 are trained with Adam on cross-entropy and scored on the test split by the mean F1 of the
 single-modality classes and of the co-occurrence classes (``sync``/``async``, chance 0.5).
 
@@ -56,7 +56,7 @@ class ProbeResult:
 
 
 def write_probe_data(out_dir: str | Path) -> Path:
-    """Write the probe's synthetic store (:data:`PROBE_DATA`) to ``out_dir`` once; return it."""
+    """Write the probe's synthetic store (`PROBE_DATA`) to ``out_dir`` once; return it."""
     out = Path(out_dir)
     if not (out / "test.h5").exists():
         generate_synthetic(out, **PROBE_DATA)
@@ -88,14 +88,14 @@ def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path,
     Args:
         name: registered fusion name.
         params: its constructor parameters (sizes and modality kinds are derived).
-        store: a synthetic store folder (:func:`write_probe_data`).
+        store: a synthetic store folder (`write_probe_data`).
         epochs: passes over the train split (no model selection: the probe has no dev step).
         lr: Adam learning rate.
         batch_size: samples per step.
         seed: seeds the weights and the batch order.
 
     Returns:
-        :class:`ProbeResult`.
+        `ProbeResult`.
     """
     store = Path(store)
     train, test = _load(store, "train"), _load(store, "test")

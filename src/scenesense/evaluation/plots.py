@@ -233,7 +233,7 @@ def plot_attention_maps(maps: Mapping[str, np.ndarray], path: str | Path, title:
     names, query on rows, key on columns.
 
     Args:
-        maps: per name a ``[T_q, T_k]`` map, e.g. from :func:`sample_attention_maps`.
+        maps: per name a ``[T_q, T_k]`` map, e.g. from `sample_attention_maps`.
         path: output image file.
         title: figure title.
         sample_id: the sample's id, added to the title.

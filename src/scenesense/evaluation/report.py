@@ -136,7 +136,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], di
 
 
 def metrics_to_markdown(metrics: Mapping[str, Any], title: str | None = None, digits: int = 4) -> str:
-    """Markdown report of a :func:`~scenesense.evaluation.functional.classification_metrics` dict.
+    """Markdown report of a `scenesense.evaluation.functional.classification_metrics` dict.
 
     Sections: overall scores, per-class precision/recall/F1/support and, if present, the confusion
     matrix (rows = true class, columns = predicted).

@@ -138,7 +138,7 @@ def _html_figure(caption: str, path: Path) -> str:
 
 
 def html_document(tables: Sequence[Table], summary: Sequence[str], figures: Mapping[str, Path]) -> str:
-    """``report.html``: the same content as :func:`markdown_document`, with the PNG figures embedded.
+    """``report.html``: the same content as `markdown_document`, with the PNG figures embedded.
 
     Args:
         tables: the report's tables, in order.

@@ -1,8 +1,8 @@
 """The experiment report's tables, built from groups of runs.
 
-Each builder returns a :class:`~scenesense.evaluation.report_types.Table`: raw rows (full precision,
+Each builder returns a `scenesense.evaluation.report_types.Table`: raw rows (full precision,
 the CSV and JSON columns) and display columns (the formatted cells Markdown, LaTeX and HTML show), so
-every format renders the same rows (:mod:`scenesense.evaluation.report_html` renders them). The
+every format renders the same rows (`scenesense.evaluation.report_html` renders them). The
 paper's table numbers appear in the captions and in the tables' keys (``table3``, ...), not in the
 builders' names.
 """

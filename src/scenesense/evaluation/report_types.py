@@ -1,8 +1,8 @@
 """The experiment report's shared types: the runs of one (modality set, variant) and a table as plain data.
 
-:mod:`~scenesense.evaluation.report_tables` builds :class:`Table` objects from :class:`Group` objects,
-:mod:`~scenesense.evaluation.report_html` renders both, and
-:mod:`~scenesense.evaluation.experiment_report` puts them together.
+`scenesense.evaluation.report_tables` builds `Table` objects from `Group` objects,
+`scenesense.evaluation.report_html` renders both, and
+`scenesense.evaluation.experiment_report` puts them together.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Group:
 
     @property
     def slug(self) -> str:
-        """File-name form of :attr:`name`: ``"audio+text__concat"``."""
+        """File-name form of `name`: ``"audio+text__concat"``."""
         return f"{self.modality_set}__{self.variant}"
 
     @property

@@ -17,7 +17,7 @@ depend on the batch size or the order in which conditions run. Per modality ``m`
 
 A sample whose modality is already missing in the data is left as it is by every condition.
 Only classification runs are supported (accuracy, weighted and macro F1 from
-:data:`scenesense.evaluation.statistics.METRICS`); a regression run raises ``ValueError``.
+`scenesense.evaluation.statistics.METRICS`); a regression run raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class PerturbedDataset(Dataset):
     """``base`` with one condition applied to every sample, deterministically per sample index.
 
     Args:
-        base: a map-style dataset of :class:`~scenesense.types.Sample` (``__getitems__`` is used
+        base: a map-style dataset of `scenesense.types.Sample` (``__getitems__`` is used
             when it has one).
         condition: the perturbation; ``None`` passes samples through.
         seed: with the index and the condition's label, seeds each sample's generator (``>= 0``).
@@ -222,7 +222,7 @@ def evaluate_robustness(run_dir: str | Path, *, store: str | Path | None = None,
     """Score a trained classification run clean and under every perturbation of every modality.
 
     Args:
-        run_dir: a finished run directory (:func:`scenesense.runs.load_run`).
+        run_dir: a finished run directory (`scenesense.runs.load_run`).
         store: a store folder (scored split: ``split``, default the run's dev split) or one split
             file; default the store the run was trained on (``model_spec.json``).
         split: split name inside a store folder (default: the run's ``data.dev_split``).

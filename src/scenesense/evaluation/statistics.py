@@ -1,8 +1,8 @@
 """Statistics over runs: seed spread, bootstrap confidence intervals and paired tests between models.
 
 Everything resamples *utterances* (the unit the metrics average over) with SciPy's reference
-implementations: :func:`scipy.stats.bootstrap` (percentile intervals), :func:`scipy.stats.permutation_test`
-(paired: each utterance's two predictions are swapped at random) and :func:`scipy.stats.binomtest`
+implementations: `scipy.stats.bootstrap` (percentile intervals), `scipy.stats.permutation_test`
+(paired: each utterance's two predictions are swapped at random) and `scipy.stats.binomtest`
 (exact McNemar on the discordant pairs). All are seeded, so a report is reproducible.
 """
 
@@ -49,7 +49,7 @@ def macro_f1_present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Unweighted mean F1 over the labels present in either ``[N]`` array.
 
     Exactly ``f1_score(y_true, y_pred, labels=<labels present>, average="macro", zero_division=0)``.
-    Unlike :func:`scenesense.evaluation.functional.classification_metrics`' ``macro_f1`` (the mean
+    Unlike `scenesense.evaluation.functional.classification_metrics`' ``macro_f1`` (the mean
     over all ``C`` classes of the label space), a class absent from both arrays is not averaged in.
     """
     return float(_f1_per_present_label(y_true, y_pred)[0].mean())
@@ -63,7 +63,7 @@ METRICS: dict[str, Metric] = {
 """The scorers the resampling tests call thousands of times, by name: ``metric(y_true [N], y_pred [N])
 -> float`` over the labels present in either array (bincounts, not scikit-learn's validating
 implementation; ``tests/evaluation/test_statistics.py`` checks them against it exactly). Note that
-``"macro_f1"`` here is :func:`macro_f1_present_labels`, not the all-classes macro F1 of
+``"macro_f1"`` here is `macro_f1_present_labels`, not the all-classes macro F1 of
 ``metrics.json``."""
 
 
@@ -135,13 +135,13 @@ def bootstrap_interval(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int]
     Args:
         y_true: ``[N]`` class ids.
         y_pred: ``[N]`` predicted class ids.
-        metric: a name of :data:`METRICS`.
+        metric: a name of `METRICS`.
         confidence: interval coverage.
         n_resamples: bootstrap resamples.
         seed: random seed.
 
     Returns:
-        :class:`Interval` (the point value is the metric on all utterances).
+        `Interval` (the point value is the metric on all utterances).
 
     Raises:
         ValueError: unknown metric, or arrays that do not pair.
@@ -166,12 +166,12 @@ def paired_permutation_test(y_true: Sequence[int] | np.ndarray, pred_a: Sequence
         y_true: ``[N]`` class ids.
         pred_a: ``[N]`` model A's predictions on the same utterances, in the same order.
         pred_b: ``[N]`` model B's predictions.
-        metric: a name of :data:`METRICS`.
+        metric: a name of `METRICS`.
         n_resamples: random permutations (all ``2^N`` when fewer).
         seed: random seed.
 
     Returns:
-        :class:`PairedTest` with ``test="permutation"``.
+        `PairedTest` with ``test="permutation"``.
     """
     t, a, b = _labels(y_true, pred_a, pred_b)
     fn = _metric(metric)
@@ -193,7 +193,7 @@ def mcnemar_test(y_true: Sequence[int] | np.ndarray, pred_a: Sequence[int] | np.
     that of ``n_ab`` successes in ``n_ab + n_ba`` fair coin flips (1.0 without discordant pairs).
 
     Returns:
-        :class:`PairedTest` with ``metric="accuracy"``, ``test="mcnemar"``.
+        `PairedTest` with ``metric="accuracy"``, ``test="mcnemar"``.
     """
     t, a, b = _labels(y_true, pred_a, pred_b)
     right_a, right_b = a == t, b == t

@@ -1,4 +1,4 @@
-"""Feature extractors; importing any module of this package fills :data:`EXTRACTORS` with all of them.
+"""Feature extractors; importing any module of this package fills `EXTRACTORS` with all of them.
 
 Text: ``minilm``, ``hf`` (any local model folder), ``word_vectors`` (GloVe/word2vec file); audio: ``egemaps``, ``compare``, ``egemaps_lld``, ``compare_lld`` (openSMILE);
 vision: ``face``, ``face_mesh`` (optional mediapipe). Model weights and heavy

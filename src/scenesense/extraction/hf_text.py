@@ -204,7 +204,7 @@ class HFTextExtractor(TextExtractor):
             texts: ``N`` strings.
 
         Returns:
-            :class:`TextFeatures`: ``N`` token arrays ``[T_i <= max_tokens, D]`` and sentence
+            `TextFeatures`: ``N`` token arrays ``[T_i <= max_tokens, D]`` and sentence
             vectors ``[N, D]``, float32.
 
         Raises:

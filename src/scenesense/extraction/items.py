@@ -1,9 +1,9 @@
 """Run an extractor over items: batches, checked outputs, one result per item.
 
-:func:`extract_items` is the one loop of every extraction path (the manifest pipeline, the RAVDESS
+`extract_items` is the one loop of every extraction path (the manifest pipeline, the RAVDESS
 source's audio, MELD transcripts, ``scenesense predict``). It calls the extractor ``batch_size``
 items at a time and checks every result against the extractor's outputs, so an item gets either
-its float32 outputs or the :class:`~scenesense.extraction.base.ItemError` saying why it has none.
+its float32 outputs or the `scenesense.extraction.base.ItemError` saying why it has none.
 What an unexpected exception (not an ``ItemError``) does is the caller's choice: it propagates,
 or, with ``on_error``, it becomes the error of the one item that raised it.
 """
@@ -24,7 +24,7 @@ Result = dict[str, np.ndarray] | ItemError
 
 def one_line(err: BaseException) -> str:
     """``err`` as one line: its message with whitespace collapsed; any exception other than an
-    :class:`ItemError` is prefixed with its type (``"RuntimeError: ..."``, the bare type name
+    `ItemError` is prefixed with its type (``"RuntimeError: ..."``, the bare type name
     when it has no message)."""
     text = " ".join(str(err).split())
     if isinstance(err, ItemError):
@@ -40,8 +40,8 @@ def extract_items(extractor: FeatureExtractor, items: Sequence[Item], *, batch_s
     """Extract ``items`` in batches; yield each batch's results, one per item, in order.
 
     Every result must be a mapping holding exactly the extractor's declared outputs
-    (:meth:`~scenesense.extraction.base.FeatureExtractor.outputs`); the ones in ``outputs`` are
-    checked (:func:`~scenesense.extraction.base.check_output`) and returned.
+    (`scenesense.extraction.base.FeatureExtractor.outputs`); the ones in ``outputs`` are
+    checked (`scenesense.extraction.base.check_output`) and returned.
 
     Args:
         extractor: the extractor.
@@ -55,7 +55,7 @@ def extract_items(extractor: FeatureExtractor, items: Sequence[Item], *, batch_s
         call: the batch call; default ``extractor.extract_batch``.
 
     Yields:
-        Per batch, per item: its checked ``outputs``, or its :class:`ItemError`.
+        Per batch, per item: its checked ``outputs``, or its `ItemError`.
 
     Raises:
         RuntimeError: the extractor returned more or fewer results than items (without ``on_error``).
@@ -90,7 +90,7 @@ def _run_batch(run: Callable[[list[Item]], Sequence[object]], batch: list[Item],
 
 def _checked(result: object, item: Item, declared: Mapping[str, OutputSpec], checks: Mapping[str, OutputSpec],
              on_error: Callable[[Item, Exception], ItemError] | None) -> Result:
-    """The checked outputs of one result, or the :class:`ItemError` it is or leads to."""
+    """The checked outputs of one result, or the `ItemError` it is or leads to."""
     if isinstance(result, ItemError):
         return result
     if isinstance(result, Exception):  # returned rather than raised

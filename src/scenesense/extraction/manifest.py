@@ -1,24 +1,24 @@
 """Extraction manifests: the items ``scenesense extract`` reads, and the manifest CSV format.
 
-Every reader returns a :class:`Manifest`: typed :class:`ManifestItem` rows (id, split, label name
+Every reader returns a `Manifest`: typed `ManifestItem` rows (id, split, label name
 or ``None``, text, media paths, dialogue id, speaker, position) plus a JSON-able ``source``
 description recorded in the store. Readers here know no dataset:
 
-- :func:`read_manifest_csv`: a CSV with ``id``, ``split`` (optional, default ``test``), ``label``
+- `read_manifest_csv`: a CSV with ``id``, ``split`` (optional, default ``test``), ``label``
   (optional), one or more of ``text``, ``audio``, ``video``, ``media`` (paths relative to the
   CSV's folder), and optional ``dialogue_id``, ``speaker``, ``position``;
-- :func:`read_folder_manifest`: any folder of audio/video clips (ids = file stems, no labels).
+- `read_folder_manifest`: any folder of audio/video clips (ids = file stems, no labels).
 
-The CSV is parsed once for both commands that read it (:func:`read_manifest_rows`):
-``scenesense predict`` reads the same columns leniently (:func:`scenesense.predict.read_manifest`:
+The CSV is parsed once for both commands that read it (`read_manifest_rows`):
+``scenesense predict`` reads the same columns leniently (`scenesense.predict.read_manifest`:
 no ``id`` needed, other columns ignored, a row without input is that item's problem).
 
 The datasets build their manifests next to their formats:
-:func:`scenesense.datasets.meld_manifest.read_meld_manifest` (a MELD CSV and its clips) and
-:func:`scenesense.datasets.ravdess_manifest.read_ravdess_manifest` (a RAVDESS tree).
+`scenesense.datasets.meld_manifest.read_meld_manifest` (a MELD CSV and its clips) and
+`scenesense.datasets.ravdess_manifest.read_ravdess_manifest` (a RAVDESS tree).
 
 Structural problems (unknown or missing columns, duplicate ids, labels outside the label set, a
-bad split name) raise :class:`~scenesense.data.validation.DataFormatError`, one line naming the
+bad split name) raise `scenesense.data.validation.DataFormatError`, one line naming the
 file and the row. A media file that does not exist is NOT an error here: the pipeline records it
 as a per-item error and goes on.
 """
@@ -99,7 +99,7 @@ class Manifest:
     """The items of one manifest, its provenance and (when the format fixes one) its label set.
 
     Fields: ``items``; ``source`` (JSON-able: ``kind``, ``path`` and format details);
-    ``label_space`` (:class:`LabelSpace` fixed by the format, e.g. MELD or RAVDESS; ``None``
+    ``label_space`` (`LabelSpace` fixed by the format, e.g. MELD or RAVDESS; ``None``
     when labels are free names).
     """
 
@@ -121,7 +121,7 @@ def check_split_name(split: str, where: str) -> str:
 
 
 def check_unique_ids(items: Iterable[ManifestItem]) -> None:
-    """Raise :class:`DataFormatError` naming both places when two items share an id."""
+    """Raise `DataFormatError` naming both places when two items share an id."""
     seen: dict[str, ManifestItem] = {}
     for item in items:
         first = seen.setdefault(item.id, item)
@@ -218,7 +218,7 @@ def read_manifest_csv(path: str | Path, *, label_space: LabelSpace | None = None
         split: put every row in this split (overrides the ``split`` column).
 
     Returns:
-        The :class:`Manifest`, rows in file order.
+        The `Manifest`, rows in file order.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -265,7 +265,7 @@ def read_manifest_csv(path: str | Path, *, label_space: LabelSpace | None = None
 def clip_paths(root: Path, suffixes: Sequence[str]) -> list[Path]:
     """Non-hidden files under ``root`` whose suffix is in ``suffixes`` (macOS ``._*`` are hidden).
 
-    Symbolic links to folders are followed, each folder once (:func:`~scenesense.utils.io.walk_files`).
+    Symbolic links to folders are followed, each folder once (`scenesense.utils.io.walk_files`).
     """
     return sorted(p for p in walk_files(root) if p.suffix.lower() in suffixes and p.is_file()
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
@@ -274,8 +274,8 @@ def clip_paths(root: Path, suffixes: Sequence[str]) -> list[Path]:
 def read_folder_manifest(root: str | Path, *, split: str | None = None) -> Manifest:
     """Every audio/video clip under ``root`` (recursively), unlabelled.
 
-    Ids are file stems (must be unique); audio files (:data:`AUDIO_SUFFIXES`) give ``audio``,
-    video files (:data:`VIDEO_SUFFIXES`) give ``media`` (read by both audio and video extractors).
+    Ids are file stems (must be unique); audio files (`AUDIO_SUFFIXES`) give ``audio``,
+    video files (`VIDEO_SUFFIXES`) give ``media`` (read by both audio and video extractors).
 
     Args:
         root: the folder.

@@ -1,23 +1,23 @@
 """Manifest -> extractors -> feature store: batched, parallel, resumable, one bad item never aborts.
 
-:func:`extract_manifest` runs, top-down:
+`extract_manifest` runs, top-down:
 
-1. **plan** (:mod:`~scenesense.extraction.pipeline_plan`): for every split and every feature set
-   key (one extractor), find what each item gives the extractor (:meth:`ManifestItem.input_for`);
+1. **plan** (`scenesense.extraction.pipeline_plan`): for every split and every feature set
+   key (one extractor), find what each item gives the extractor (`ManifestItem.input_for`);
    no input = modality absent, a media file that does not exist = a per-item error, an item
    already in the journal = skipped;
-2. **run** (:mod:`~scenesense.extraction.pipeline_run`): the rest in batches, in-process
+2. **run** (`scenesense.extraction.pipeline_run`): the rest in batches, in-process
    (``workers=1``) or in a ``spawn`` process pool whose workers rebuild each extractor once (from
    its class and ``provenance()["params"]``) in an initializer. Every finished batch is journaled
-   at once; per-item failures (:class:`~scenesense.extraction.base.ItemError`, wrong shapes,
-   unexpected exceptions as one line; :func:`~scenesense.extraction.items.extract_items`) are
+   at once; per-item failures (`scenesense.extraction.base.ItemError`, wrong shapes,
+   unexpected exceptions as one line; `scenesense.extraction.items.extract_items`) are
    collected;
-3. **assemble** (:mod:`~scenesense.extraction.pipeline_store`): one ``<out>/<split>.h5`` per split
-   with :class:`~scenesense.data.store.StoreWriter` (atomic), rows in manifest order; a failed
+3. **assemble** (`scenesense.extraction.pipeline_store`): one ``<out>/<split>.h5`` per split
+   with `scenesense.data.store.StoreWriter` (atomic), rows in manifest order; a failed
    modality is ``present=False``; an item with no modality at all is left out and counted;
    ``<out>/errors.csv`` lists every failure.
 
-Journal (what makes a killed run resumable; :mod:`~scenesense.extraction.journal`)::
+Journal (what makes a killed run resumable; `scenesense.extraction.journal`)::
 
     <out>/.partial/<split>/<key>-<digest of provenance + outputs>/<uuid>.npz
         ids [B] str, fingerprints [B] str (hash of the text, or of path + size + mtime),
@@ -33,7 +33,7 @@ inputs (every item's split, id, label, dialogue fields and input fingerprint), t
 digests, the label set and the manifest description, plus the size and modification time of
 every split file written. A re-run whose fingerprint matches, over unchanged split files,
 extracts nothing and returns the recorded report (``reused=True``). The folder is locked
-(:func:`~scenesense.utils.io.folder_lock`) while a run works in it.
+(`scenesense.utils.io.folder_lock`) while a run works in it.
 
 Feature set names: an extractor under key ``k`` with outputs ``o1, o2, ...`` (in
 ``outputs()`` order) gives feature sets ``k`` (``o1``) and ``k_o2``, ... - so ``text=minilm``
@@ -81,7 +81,7 @@ RECORD_FILE = ".extraction.json"  # fingerprint and report of the last finished 
 
 @dataclass(frozen=True)
 class ExtractionReport:
-    """What :func:`extract_manifest` did.
+    """What `extract_manifest` did.
 
     Fields:
         out_dir: the store folder.
@@ -150,7 +150,7 @@ def extract_manifest(
 
     Args:
         items: the manifest rows (ids unique).
-        extractors: feature set key -> a :class:`FeatureExtractor`, or ``(registry name, params)``.
+        extractors: feature set key -> a `FeatureExtractor`, or ``(registry name, params)``.
             The key names the feature set of the extractor's first output (see the module
             docstring); the modality comes from the extractor.
         out_dir: store folder; gets ``<split>.h5`` per split, ``errors.csv`` and, while running,
@@ -163,7 +163,7 @@ def extract_manifest(
         source: JSON-able manifest description stored with the data (e.g. ``Manifest.source``).
 
     Returns:
-        The :class:`ExtractionReport`.
+        The `ExtractionReport`.
 
     Raises:
         ValueError: no items or extractors, a bad key, workers/batch size, an item label outside

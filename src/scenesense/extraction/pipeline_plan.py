@@ -1,9 +1,9 @@
 """Extraction set-up and plan: the extractors built and named, and the batches still to run.
 
-:func:`build_extractors` instantiates the extractor of each feature set key, names its feature
-sets and digests its provenance; :func:`plan_tasks` finds, per split and key, what each item
+`build_extractors` instantiates the extractor of each feature set key, names its feature
+sets and digests its provenance; `plan_tasks` finds, per split and key, what each item
 gives the extractor, what the journal already holds, and the batches left to run (see
-:mod:`scenesense.extraction.pipeline`).
+`scenesense.extraction.pipeline`).
 """
 
 from __future__ import annotations

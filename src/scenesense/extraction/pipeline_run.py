@@ -24,7 +24,7 @@ _MESSAGE_CHARS = 500
 
 def extract_batch_safely(extractor: FeatureExtractor, inputs: Sequence[str]
                          ) -> list[dict[str, np.ndarray] | str]:
-    """Run ``extract_batch`` (:func:`~scenesense.extraction.items.extract_items`) and check every result.
+    """Run ``extract_batch`` (`scenesense.extraction.items.extract_items`) and check every result.
 
     A batch that raises an unexpected exception is retried item by item, so only the item that
     raises fails. ``KeyboardInterrupt``/``SystemExit`` propagate.

@@ -48,10 +48,10 @@ class TextExtractor(FeatureExtractor):
 
     @abstractmethod
     def extract(self, texts: list[str]) -> TextFeatures:
-        """Embed ``N`` texts; see :class:`TextFeatures` for shapes."""
+        """Embed ``N`` texts; see `TextFeatures` for shapes."""
 
     def extract_pairs(self, pairs: list[tuple[str, str]]) -> TextFeatures:
-        """Embed ``N`` sentence pairs ``(text, context)`` (:mod:`scenesense.data.text_context`).
+        """Embed ``N`` sentence pairs ``(text, context)`` (`scenesense.data.text_context`).
 
         Raises:
             NotImplementedError: this extractor reads single texts only.
@@ -59,7 +59,7 @@ class TextExtractor(FeatureExtractor):
         raise NotImplementedError(self._no_pairs())
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        """Word-pieces of each text, special tokens excluded (to budget :meth:`extract_pairs`).
+        """Word-pieces of each text, special tokens excluded (to budget `extract_pairs`).
 
         Raises:
             NotImplementedError: this extractor reads single texts only.
@@ -75,7 +75,7 @@ class TextExtractor(FeatureExtractor):
         return {"tokens": OutputSpec("sequence", self.dim), "sentence": OutputSpec("vector", self.dim)}
 
     def extract_batch(self, items: Sequence[str]) -> list[dict[str, np.ndarray] | ItemError]:
-        """One batched forward pass; an empty or non-string text is an :class:`ItemError`."""
+        """One batched forward pass; an empty or non-string text is an `ItemError`."""
         results: list[dict[str, np.ndarray] | ItemError] = [
             ItemError(f"text {i}: empty text") if isinstance(t, str) and not t.strip()
             else ItemError(f"text {i}: expected a string, got {type(t).__name__}") if not isinstance(t, str)
@@ -119,7 +119,7 @@ def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int
 
 def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],  # noqa: ANN401
                            batch_size: int, max_tokens: int, layer: int) -> TextFeatures:
-    """Like :func:`_sentence_transformer_features`, with ``hidden_states[layer]`` as the tokens.
+    """Like `_sentence_transformer_features`, with ``hidden_states[layer]`` as the tokens.
 
     ``model`` must return ``all_layer_embeddings`` (its transformer config has
     ``output_hidden_states``). ``texts`` may be sentence pairs (BERT's ``[CLS] a [SEP] b [SEP]``
@@ -160,7 +160,7 @@ class MiniLMTextExtractor(TextExtractor):
     ``max_seq_length`` word-pieces (256 for all-MiniLM-L6-v2): the *sentence* vector is the
     L2-normalised mean over all of them, while the *token* sequence keeps only the first
     ``max_tokens`` word-pieces (counting ``[CLS]`` and ``[SEP]``; a cut sequence has no final
-    ``[SEP]``). The model loads lazily on the first :meth:`extract`, from local files only.
+    ``[SEP]``). The model loads lazily on the first `extract`, from local files only.
 
     With ``layer=k`` the tokens are the model's hidden states after its first ``k`` transformer
     layers (``0``: the embedding layer's output) instead of the last layer's, e.g. to fine-tune
@@ -270,7 +270,7 @@ class MiniLMTextExtractor(TextExtractor):
             texts: ``N`` strings (may be empty strings).
 
         Returns:
-            :class:`TextFeatures`: ``N`` token arrays ``[T_i, 384]`` with ``2 <= T_i <= max_tokens``
+            `TextFeatures`: ``N`` token arrays ``[T_i, 384]`` with ``2 <= T_i <= max_tokens``
             (``[CLS] ... [SEP]``; hidden state ``layer`` if set), and sentence vectors ``[N, 384]``
             with unit L2 norm.
 
@@ -298,7 +298,7 @@ class MiniLMTextExtractor(TextExtractor):
             pairs: ``N`` pairs of strings (``context`` may be empty).
 
         Returns:
-            :class:`TextFeatures` as :meth:`extract`.
+            `TextFeatures` as `extract`.
 
         Raises:
             TypeError: an item is not a pair of strings (its index is named).

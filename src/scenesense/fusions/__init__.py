@@ -1,4 +1,4 @@
-"""Fusion strategies; importing any module of this package fills :data:`FUSIONS` with all of them."""
+"""Fusion strategies; importing any module of this package fills `FUSIONS` with all of them."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ class Fusion(nn.Module, ABC):
         """Check ``encoded`` holds exactly this fusion's modalities with the declared sizes.
 
         Args:
-            encoded: per modality an :class:`~scenesense.types.EncoderOutput`.
+            encoded: per modality an `scenesense.types.EncoderOutput`.
 
         Raises:
             ValueError: naming a missing or unexpected modality, or a pooled size mismatch.
@@ -97,13 +97,13 @@ class Fusion(nn.Module, ABC):
         """Fuse the encoder outputs.
 
         Args:
-            encoded: per modality an :class:`~scenesense.types.EncoderOutput` (``pooled``
+            encoded: per modality an `scenesense.types.EncoderOutput` (``pooled``
                 ``[B, D_m]``; ``sequence`` ``[B, T_m, D_m]`` and ``mask`` ``[B, T_m]`` for sequences).
 
         Returns:
-            :class:`~scenesense.types.FusionOutput` with ``fused`` ``[B, out_dim]``.
+            `scenesense.types.FusionOutput` with ``fused`` ``[B, out_dim]``.
         """
 
 
 FUSIONS: Registry[type[Fusion]] = Registry("fusion")
-"""Every fusion class by name; :mod:`scenesense.fusions` imports each module that registers one."""
+"""Every fusion class by name; `scenesense.fusions` imports each module that registers one."""

@@ -73,7 +73,7 @@ class CrossAttentionFusion(Fusion):
         dim: attention width (``None``: the largest size among the modalities that attend).
         dim_feedforward: position-wise feed-forward sublayer after attention (0: none, as the paper).
         time_bias: initial slope of the same-moment prior (0: none, as the paper); see
-            :class:`~scenesense.layers.attention.CrossAttentionBlock`.
+            `scenesense.layers.attention.CrossAttentionBlock`.
         vector_tokens: vector modalities attend and are attended to as one-step sequences.
 
     Raises:
@@ -166,7 +166,7 @@ class CrossAttentionFusion(Fusion):
 
 @FUSIONS.register("residual_cross_attention")
 class ResidualCrossAttentionFusion(CrossAttentionFusion):
-    """:class:`CrossAttentionFusion` with ``use_residual=True``: ``LayerNorm(attended + query)``.
+    """`CrossAttentionFusion` with ``use_residual=True``: ``LayerNorm(attended + query)``.
 
     The query stream is the one added back (the published code added the text stream to the
     vision branch, which crashed whenever the two lengths differed).

@@ -38,7 +38,7 @@ def _validate_args(
     num_layers: int, self_layers: int, dim_feedforward: int | None, dropout: float, attn_dropout: float,
     pooling: str,
 ) -> None:
-    """Raise ``ValueError`` naming the first invalid constructor argument of :class:`MulTFusion`."""
+    """Raise ``ValueError`` naming the first invalid constructor argument of `MulTFusion`."""
     if len(modalities) < 2:
         raise ValueError(f"mult fusion needs at least 2 modalities, got {list(modalities)}")
     if isinstance(sequence_modalities, str):

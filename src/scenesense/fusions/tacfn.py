@@ -56,7 +56,7 @@ class TACFNFusion(Fusion):
 
     * ``temporal=True`` (default; the paper's blocks act on feature sequences): a *sequence*
       target is weighted step by step, ``x_t`` ``[B, T_t, D_t]`` its encoder steps and each
-      sequence source's selected steps aligned to them by relative time (:func:`align_steps`;
+      sequence source's selected steps aligned to them by relative time (`align_steps`;
       identity for equal lengths), a vector source broadcast over the steps. A *vector* target
       uses pooled sources.
     * ``temporal=False``: every target is its pooled vector ``[B, D_t]`` and every source its
@@ -73,7 +73,7 @@ class TACFNFusion(Fusion):
     * ``"features"``: a softmax over the feature axis at every step, then ``y_t`` and ``w_t``
       masked-mean pooled over the real steps (``modality_weights[t]``). Each weight is near
       ``1 / D_t``, so a source can only nudge the target; measured on the synthetic probe
-      (:mod:`scenesense.evaluation.fusion_probe`) this reading stays at chance on the
+      (`scenesense.evaluation.fusion_probe`) this reading stays at chance on the
       co-occurrence classes, while ``"time"`` solves them.
 
     ``fused = concat_t y_t`` in sorted order, so ``out_dim = sum_m D_m``. With two modalities

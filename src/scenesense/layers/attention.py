@@ -80,7 +80,7 @@ class CrossAttentionBlock(nn.Module):
 
     Time bias (``time_bias > 0``): for two streams that cover the same utterance, each head adds
     ``-slope_h * |t_query - t_key|`` to its attention scores, with times from
-    :func:`relative_times` and learnable slopes initialised to ``time_bias``. It is a prior that
+    `relative_times` and learnable slopes initialised to ``time_bias``. It is a prior that
     a step looks first at what happens at the same moment in the other modality; the model can
     learn the slopes down to 0.
 
@@ -150,7 +150,7 @@ class CrossAttentionBlock(nn.Module):
             key_value: ``[B, Tk, D]`` key/value stream.
             key_mask: ``[B, Tk]`` booleans, True = real key (``None``: all real).
             query_mask: ``[B, Tq]`` booleans, True = real query (``None``: all real).
-            query_times: ``[B, Tq]`` times on a shared axis (see :func:`relative_times`); with
+            query_times: ``[B, Tq]`` times on a shared axis (see `relative_times`); with
                 ``key_times``, needed when the block has a time bias.
             key_times: ``[B, Tk]`` times of the keys.
 

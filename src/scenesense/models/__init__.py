@@ -1,4 +1,4 @@
-"""The architecture (encode -> fuse -> head), context models (:data:`CONTEXTS`), dropout, builders."""
+"""The architecture (encode -> fuse -> head), context models (`CONTEXTS`), dropout, builders."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ def build_model(
     num_classes: int,
     num_speakers: int = 1,
 ) -> MultimodalClassifier | ContextualClassifier:
-    """Build encoders, fusion, head, modality dropout and context model from a :class:`ModelConfig`.
+    """Build encoders, fusion, head, modality dropout and context model from a `ModelConfig`.
 
     Per modality the encoder is ``cfg.encoders[m]`` if set, else ``cfg.sequence_encoder`` or
     ``cfg.vector_encoder`` by feature kind. The fusion is told which modalities are sequences
@@ -177,7 +177,7 @@ def build_model(
     ``Linear(fusion.out_dim -> head_hidden_dim) -> ReLU -> Dropout -> Linear(-> num_classes)``
     (an identity for ``"decision"``-level fusions). Modality dropout is used only with >= 2
     modalities and ``p > 0``. With ``cfg.standardize`` the model gets a
-    :class:`~scenesense.models.standardize.FeatureStandardizer` (identity until fitted).
+    `scenesense.models.standardize.FeatureStandardizer` (identity until fitted).
 
     Args:
         cfg: model configuration.
@@ -188,7 +188,7 @@ def build_model(
         num_speakers: speaker vocabulary size incl. the unknown id (for a context model).
 
     Returns:
-        The :class:`MultimodalClassifier`; with ``cfg.context`` set, a :class:`ContextualClassifier`
+        The `MultimodalClassifier`; with ``cfg.context`` set, a `ContextualClassifier`
         around it, whose context model gets ``in_dim = fusion.out_dim`` and ``num_speakers``.
 
     Raises:

@@ -43,7 +43,7 @@ class MultimodalClassifier(nn.Module):
     pooled fusions see zeros and cross-attention treats it as absent.
 
     Args:
-        encoders: one :class:`~scenesense.encoders.base.ModalityEncoder` per modality.
+        encoders: one `scenesense.encoders.base.ModalityEncoder` per modality.
         fusion: fuses the encoder outputs; built for exactly these modalities.
         head: maps ``[B, fusion.out_dim]`` to logits ``[B, C]``.
         modality_dropout: applied while training (``None``: never).
@@ -81,7 +81,7 @@ class MultimodalClassifier(nn.Module):
         masks: Mapping[str, Tensor] | None = None,
         present: Mapping[str, Tensor] | None = None,
     ) -> ModelOutput:
-        """Classify a batch: :meth:`encode`, then the head.
+        """Classify a batch: `encode`, then the head.
 
         Args:
             inputs: per modality ``[B, T, D]`` or ``[B, D]``; extra modalities are ignored.
@@ -89,7 +89,7 @@ class MultimodalClassifier(nn.Module):
             present: per modality ``[B]`` booleans, False = missing for that sample (absent: all present).
 
         Returns:
-            :class:`~scenesense.types.ModelOutput` with ``logits`` ``[B, C]`` and ``aux_losses == {}``.
+            `scenesense.types.ModelOutput` with ``logits`` ``[B, C]`` and ``aux_losses == {}``.
 
         Raises:
             ValueError: if a modality the model needs is not in ``inputs``, or flags/batch sizes disagree.
@@ -111,10 +111,10 @@ class MultimodalClassifier(nn.Module):
     ) -> FusionOutput:
         """Standardise, encode each modality, hide missing/dropped ones and fuse (no head).
 
-        Args and errors as :meth:`forward`.
+        Args and errors as `forward`.
 
         Returns:
-            The fusion's :class:`~scenesense.types.FusionOutput`; ``fused`` is ``[B, fusion.out_dim]``.
+            The fusion's `scenesense.types.FusionOutput`; ``fused`` is ``[B, fusion.out_dim]``.
         """
         for m in self.modalities:
             if m not in inputs:
@@ -142,7 +142,7 @@ class MultimodalClassifier(nn.Module):
 
         Returns:
             Dicts with ``params``, ``lr_scale`` and ``frozen_epochs`` (the contract read by
-            :class:`~scenesense.training.trainer.Trainer`); the last group holds every parameter
+            `scenesense.training.trainer.Trainer`); the last group holds every parameter
             not in an encoder's groups, with ``lr_scale`` 1 and ``frozen_epochs`` 0.
         """
         groups: list[dict[str, object]] = []

@@ -1,9 +1,9 @@
-"""Dialogue context models, registered in :data:`CONTEXTS`.
+"""Dialogue context models, registered in `CONTEXTS`.
 
 A context model reads the fused utterance vectors of a dialogue ``[G, L, D]`` and returns
 context-aware vectors of the same shape; the classifier head then reads each utterance's vector.
 Fusion stays per utterance, so every fusion works with every context model
-(:class:`scenesense.models.contextual.ContextualClassifier`).
+(`scenesense.models.contextual.ContextualClassifier`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class DialogueTransformer(nn.Module):
     Utterance ``i`` attends to utterance ``j`` of its dialogue when ``|p_i - p_j| <= window``
     (positions ``p``; ``window=0``: the whole dialogue) and, with ``direction="past"``, ``p_j <= p_i``: then a prediction never
     depends on what is said later, so it can be made while the conversation runs
-    (:func:`scenesense.streaming.predict_conversation`). Each head adds a learned bias per
+    (`scenesense.streaming.predict_conversation`). Each head adds a learned bias per
     clipped relative distance ``p_i - p_j``. Speakers (``speaker``):
 
     - ``"relation"``: each head adds a learned bias for "same speaker" and one for "other
@@ -112,7 +112,7 @@ class DialogueTransformer(nn.Module):
 
         Args:
             x: ``[G, L, D]`` fused utterance vectors (anything at padding slots).
-            layout: the dialogues' :class:`~scenesense.types.DialogueLayout` (``[G, L]`` fields).
+            layout: the dialogues' `scenesense.types.DialogueLayout` (``[G, L]`` fields).
 
         Returns:
             ``[G, L, D]``; padding slots hold ``x`` unchanged.

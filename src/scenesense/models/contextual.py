@@ -27,15 +27,15 @@ def to_rows(dialogues: Tensor, layout: DialogueLayout, n: int) -> Tensor:
 
 
 class ContextualClassifier(nn.Module):
-    """``head(context(fusion_per_utterance(...)))``: a :class:`MultimodalClassifier` with dialogue context.
+    """``head(context(fusion_per_utterance(...)))``: a `MultimodalClassifier` with dialogue context.
 
-    Each utterance is encoded and fused alone (:meth:`MultimodalClassifier.encode`); the context
+    Each utterance is encoded and fused alone (`MultimodalClassifier.encode`); the context
     model then reads the fused vectors of each dialogue and the utterance model's head classifies
     each context-aware vector.
 
     Args:
         utterance: the per-utterance model (its head is the classifier head).
-        context: a :data:`~scenesense.models.context.CONTEXTS` model, ``[G, L, D] -> [G, L, D]`` with
+        context: a `scenesense.models.context.CONTEXTS` model, ``[G, L, D] -> [G, L, D]`` with
             ``D = utterance.fusion.out_dim``.
     """
 
@@ -60,12 +60,12 @@ class ContextualClassifier(nn.Module):
         """Classify the ``N`` utterances of a batch of whole dialogues.
 
         Args:
-            inputs, masks, present: as :meth:`MultimodalClassifier.forward`, one row per utterance.
+            inputs, masks, present: as `MultimodalClassifier.forward`, one row per utterance.
             dialogues: where each row sits in its dialogue (``None``: every utterance alone, i.e.
                 no context, which is what a batch of unrelated utterances means).
 
         Returns:
-            :class:`~scenesense.types.ModelOutput`; ``fused`` is the context-aware ``[N, D]``.
+            `scenesense.types.ModelOutput`; ``fused`` is the context-aware ``[N, D]``.
         """
         fused = self.utterance.encode(inputs, masks, present)
         n = fused.fused.shape[0]

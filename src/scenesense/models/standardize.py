@@ -22,7 +22,7 @@ class FeatureStandardizer(nn.Module):
 
     Args:
         feature_dims: modality -> feature size ``D``; buffers start as mean 0, std 1 (identity)
-            until :meth:`set_statistics` (or loading a checkpoint) fills them.
+            until `set_statistics` (or loading a checkpoint) fills them.
     """
 
     def __init__(self, feature_dims: Mapping[str, int]) -> None:

@@ -12,29 +12,29 @@ audio extractors too (they read its audio track).
 A modality whose training features cannot be made from raw media (e.g. a feature set converted
 from a table or a published pickle) is treated as missing for every item, with a warning; so is a
 modality an item does not provide, or whose extraction failed (the
-:class:`~scenesense.extraction.base.ItemError` message is kept). The model predicts from what
+`scenesense.extraction.base.ItemError` message is kept). The model predicts from what
 is present, as it does for missing modalities in a store (runs trained with modality dropout
 are made for this). An item with no usable modality gets an error row; the other items are
 unaffected: a failure of an extractor on one item, expected or not, stays that item's problem.
 A run with dialogue context classifies these items each alone, with a warning;
-:mod:`scenesense.streaming` predicts whole conversations with their (past) context.
+`scenesense.streaming` predicts whole conversations with their (past) context.
 
 Long media are predicted in windows, in bounded memory. An item whose audio (file, or a video's
-track) lasts more than twice ``window_s`` (:data:`DEFAULT_WINDOW_S`, 4 s: the length of the
+track) lasts more than twice ``window_s`` (`DEFAULT_WINDOW_S`, 4 s: the length of the
 acted clips runs are trained on, RAVDESS 3.1-5.0 s) is streamed from disk window by window
-(:func:`~scenesense.extraction.audio_io.audio_windows`); each window is featurised by the run's
+(`scenesense.extraction.audio_io.audio_windows`); each window is featurised by the run's
 audio extractor and classified alone, and the item gets a ``timeline`` (one
-:class:`WindowPrediction` per window) and an overall prediction: the mean of the windows'
+`WindowPrediction` per window) and an overall prediction: the mean of the windows'
 probabilities (of their values for regression). Windows carry audio only: the item's text and
 video frames are not aligned with them and are left out (a problem line says so). Every
 sequence the model is given has at most
-:data:`~scenesense.encoders.base.MAX_SEQUENCE_STEPS` steps; a longer one is that item's problem.
+`scenesense.encoders.base.MAX_SEQUENCE_STEPS` steps; a longer one is that item's problem.
 
-Modules, top-down: :mod:`~scenesense.predict.predictor` (:func:`predict`),
-:mod:`~scenesense.predict.inputs` (routing, item mappings, manifests),
-:mod:`~scenesense.predict.plan` (the feature plan per modality), :mod:`~scenesense.predict.model`
-(extraction and the model pass), :mod:`~scenesense.predict.windows` (long media in windows) and
-:mod:`~scenesense.predict.output` (result types and the CSV writer).
+Modules, top-down: `scenesense.predict.predictor` (`predict`),
+`scenesense.predict.inputs` (routing, item mappings, manifests),
+`scenesense.predict.plan` (the feature plan per modality), `scenesense.predict.model`
+(extraction and the model pass), `scenesense.predict.windows` (long media in windows) and
+`scenesense.predict.output` (result types and the CSV writer).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Inputs and routing: bare strings, item mappings and manifest CSVs as normalised :class:`Item` s.
+"""Inputs and routing: bare strings, item mappings and manifest CSVs as normalised `Item` s.
 
-A bare string is a text or a media path (:func:`route_input`); a mapping names its inputs
+A bare string is a text or a media path (`route_input`); a mapping names its inputs
 (``text``, ``audio``, ``video``/``vision``, ``media``, ``id``, ``speaker``); a manifest is the
-``scenesense extract`` CSV format read leniently (:func:`read_manifest`). A missing or unreadable
+``scenesense extract`` CSV format read leniently (`read_manifest`). A missing or unreadable
 file, an unsupported format or an empty text is the item's problem, never a failure of the batch.
 """
 
@@ -82,7 +82,7 @@ def _media_problem(path: Path, kind: str) -> str | None:
 
 
 def item_from_string(index: int, raw: str) -> Item:
-    """Item ``index`` from a bare string, routed by :func:`route_input` (a file nobody reads is a problem)."""
+    """Item ``index`` from a bare string, routed by `route_input` (a file nobody reads is a problem)."""
     kind = route_input(raw)
     if kind == "file":
         path = Path(raw).expanduser()
@@ -140,11 +140,11 @@ def read_manifest(path: str | Path) -> list[dict[str, str]]:
     Empty cells mean "not given"; an empty ``text`` cell in a row
     with nothing else is kept (it is reported as an empty text). Relative paths are relative to
     the manifest's folder. The file is parsed as the ``scenesense extract`` manifest is
-    (:func:`~scenesense.extraction.manifest.read_manifest_rows`); only the columns are read differently.
+    (`scenesense.extraction.manifest.read_manifest_rows`); only the columns are read differently.
 
     Returns:
         One mapping per row: ``id`` and the given inputs (media paths resolved), ready for
-        :func:`predict`.
+        `predict`.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -186,7 +186,7 @@ def _newlines(cell: str) -> str:
 
 
 def normalise_inputs(inputs: Sequence[InputItem | str] | os.PathLike[str] | str) -> list[Item]:
-    """The items of ``inputs`` as :func:`~scenesense.predict.predict` takes them, in order."""
+    """The items of ``inputs`` as `scenesense.predict.predict` takes them, in order."""
     if isinstance(inputs, os.PathLike):
         return [item_from_mapping(i, row) for i, row in enumerate(read_manifest(inputs))]
     if isinstance(inputs, str):

@@ -1,10 +1,10 @@
 """Extraction and the model pass: a chunk of items featurised by the plan, then classified.
 
-Every modality of a chunk is extracted (:func:`prepare_chunk`); the items that have any modality
-become one batch of :class:`~scenesense.types.Sample` (a missing modality is zeros hidden by
+Every modality of a chunk is extracted (`prepare_chunk`); the items that have any modality
+become one batch of `scenesense.types.Sample` (a missing modality is zeros hidden by
 ``present``), optionally z-scored per speaker as the run's training data was, and go through
-the model once (:func:`classify`); the scores, fusion weights and attention maps of each row
-fill its :class:`~scenesense.predict.output.ItemPrediction`.
+the model once (`classify`); the scores, fusion weights and attention maps of each row
+fill its `scenesense.predict.output.ItemPrediction`.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ def source_of(item: Item, plan: ModalityPlan) -> str | None:
 def _extract(plan: ModalityPlan, items: Sequence[Item]) -> list[np.ndarray | str | None]:
     """Per item: the feature array (``[D]`` or ``[T, D]``), an error line, or ``None`` (no input).
 
-    The items are extracted in one :func:`~scenesense.extraction.items.extract_items` batch. An
-    exception other than :class:`ItemError` (a library failing on an odd file, a bug) is pinned on
+    The items are extracted in one `scenesense.extraction.items.extract_items` batch. An
+    exception other than `ItemError` (a library failing on an odd file, a bug) is pinned on
     the item that raised it: the batch is retried one item at a time, and an item that still
-    raises gets an :class:`ItemError` naming the exception. Only ``MemoryError`` stops. A sequence
-    longer than :data:`~scenesense.encoders.base.MAX_SEQUENCE_STEPS` is an error line.
+    raises gets an `ItemError` naming the exception. Only ``MemoryError`` stops. A sequence
+    longer than `scenesense.encoders.base.MAX_SEQUENCE_STEPS` is an error line.
     """
     assert plan.extractor is not None and plan.output is not None
     sources = [source_of(item, plan) for item in items]
@@ -108,7 +108,7 @@ def predict_chunk(model: torch.nn.Module, spec: RunSpec, plans: Mapping[str, Mod
     """Extract every modality of a chunk of items, then classify the items that have any.
 
     With ``speaker_norm`` the items' features are z-scored per speaker over the chunk first
-    (:mod:`scenesense.data.speaker_norm`), as the run's training data was.
+    (`scenesense.data.speaker_norm`), as the run's training data was.
     """
     results, samples = prepare_chunk(spec, plans, items)
     if speaker_norm and samples:
@@ -125,7 +125,7 @@ def chunk_statistics(samples: Sequence[Sample], plans: Mapping[str, ModalityPlan
 
 def classify(model: torch.nn.Module, spec: RunSpec, results: Sequence[ItemPrediction],
              samples: Sequence[Sample], device: str) -> list[ItemPrediction]:
-    """``results`` (from :func:`prepare_chunk`) with the model's scores of ``samples`` filled in."""
+    """``results`` (from `prepare_chunk`) with the model's scores of ``samples`` filled in."""
     regression = spec.task == "regression"
     scores = iter(_score(model, samples, list(spec.label_names), regression, device) if samples else [])
     return [result if not result.used else replace(result, **next(scores)) for result in results]
@@ -136,8 +136,8 @@ def prepare_chunk(spec: RunSpec, plans: Mapping[str, ModalityPlan],
     """Extract every modality of a chunk of items.
 
     Returns:
-        Per item its :class:`ItemPrediction` without scores (an error row when no modality could
-        be extracted), and one :class:`~scenesense.types.Sample` per item that has a modality
+        Per item its `ItemPrediction` without scores (an error row when no modality could
+        be extracted), and one `scenesense.types.Sample` per item that has a modality
         (``used`` non-empty), in item order.
     """
     features = {m: _extract(p, items) if p.extractor is not None else [None] * len(items)
@@ -168,7 +168,7 @@ def prepare_chunk(spec: RunSpec, plans: Mapping[str, ModalityPlan],
 
 def _score(model: torch.nn.Module, samples: Sequence[Sample], label_names: Sequence[str], regression: bool,
            device: str) -> list[dict[str, Any]]:
-    """One model pass over ``B`` samples: per sample the :class:`ItemPrediction` fields it sets."""
+    """One model pass over ``B`` samples: per sample the `ItemPrediction` fields it sets."""
     batch = collate(samples, task="regression" if regression else "classification")
     with torch.no_grad():
         out = model({m: x.to(device) for m, x in batch["inputs"].items()},
@@ -179,7 +179,7 @@ def _score(model: torch.nn.Module, samples: Sequence[Sample], label_names: Seque
 
 def scores_from_output(out: ModelOutput, masks: Mapping[str, torch.Tensor], label_names: Sequence[str],
                        regression: bool) -> list[dict[str, Any]]:
-    """Per row of a model output (``logits [B, C]``): the :class:`ItemPrediction` fields it sets."""
+    """Per row of a model output (``logits [B, C]``): the `ItemPrediction` fields it sets."""
     logits = out.logits.float().cpu()  # [B, C]
     probs = torch.softmax(logits, dim=-1).numpy()  # [B, C]
     weights = _weights_per_item(out.modality_weights)

@@ -1,5 +1,5 @@
-"""What ``predict`` returns, and its CSV writer: one :class:`ItemPrediction` per item (with a
-``timeline`` of :class:`WindowPrediction` for long media) in a :class:`PredictionResult`."""
+"""What ``predict`` returns, and its CSV writer: one `ItemPrediction` per item (with a
+``timeline`` of `WindowPrediction` for long media) in a `PredictionResult`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from scenesense.utils.io import atomic_write_text
 
 @dataclass(frozen=True)
 class WindowPrediction:
-    """The prediction for one window of a long item (see :attr:`ItemPrediction.timeline`).
+    """The prediction for one window of a long item (see `ItemPrediction.timeline`).
 
     Fields:
         start, end: the window's span in the item's audio, in seconds.
@@ -61,7 +61,7 @@ class ItemPrediction:
         attention: attention map name (``"text->vision"``) -> mean attention per real key step,
             averaged over the real query steps, where the fusion provides attention maps.
         error: why the item got no prediction (``None`` when it has one).
-        timeline: for long media predicted in windows, one :class:`WindowPrediction` per window
+        timeline: for long media predicted in windows, one `WindowPrediction` per window
             in time order (the item's scores are then their mean); empty otherwise.
     """
 
@@ -113,7 +113,7 @@ class PredictionResult:
         features: modality -> how raw inputs are featurised (``extractor``, ``output``), or
             ``{"unavailable": reason}``.
         warnings: run-level warnings (e.g. a modality that cannot be extracted from raw media).
-        items: one :class:`ItemPrediction` per input item, in input order.
+        items: one `ItemPrediction` per input item, in input order.
     """
 
     run_dir: Path
@@ -150,7 +150,7 @@ def write_predictions(result: PredictionResult, path: str | Path) -> Path:
     span: the overall prediction) is followed by one row per window, with the same ``id``.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     regression = result.task == "regression"
     weighted = sorted({m for item in result.items for m in (item.modality_weights or {})})

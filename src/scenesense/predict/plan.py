@@ -3,7 +3,7 @@
 For every modality the extractor that made its training features is rebuilt from the feature
 provenance in the run's spec (``extractor`` + ``params``, through ``EXTRACTORS``) and the output
 that matches the training features is picked; a modality that cannot be rebuilt gets the reason
-why (:attr:`ModalityPlan.unavailable`) and is treated as missing.
+why (`ModalityPlan.unavailable`) and is treated as missing.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ModalityPlan:
 def feature_provenance(spec: RunSpec, modality: str) -> dict[str, Any] | None:
     """The provenance of the feature set a run was trained on for ``modality``.
 
-    Read from the model spec (:meth:`~scenesense.runs.RunSpec.provenance_of`); for older runs
+    Read from the model spec (`scenesense.runs.RunSpec.provenance_of`); for older runs
     without it, from the training store the spec names (``store`` + the feature set's name) if
     reachable. ``None`` when neither has it.
     """
@@ -103,7 +103,7 @@ def _pick_output(outputs: Mapping[str, OutputSpec], provenance: Mapping[str, Any
 
 
 def plan_modality(spec: RunSpec, modality: str) -> ModalityPlan:
-    """Rebuild the extractor that made a run's ``modality`` features (see :class:`ModalityPlan`)."""
+    """Rebuild the extractor that made a run's ``modality`` features (see `ModalityPlan`)."""
     kind, dim = spec.features[modality].kind, spec.features[modality].dim
     provenance = feature_provenance(spec, modality)
     plan = ModalityPlan(modality, kind, dim, provenance or {})

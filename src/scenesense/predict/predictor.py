@@ -1,4 +1,4 @@
-"""``predict()``: every item of a batch through a trained run (see :mod:`scenesense.predict`)."""
+"""``predict()``: every item of a batch through a trained run (see `scenesense.predict`)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
 
     Args:
         run_dir: a finished run directory (``config.yaml``, ``model_spec.json``, ``checkpoint.pt``).
-        inputs: a manifest CSV path (``os.PathLike``, see :func:`read_manifest`); a single string
-            (one item, routed by :func:`route_input`); or a sequence of items, each a string
+        inputs: a manifest CSV path (``os.PathLike``, see `read_manifest`); a single string
+            (one item, routed by `route_input`); or a sequence of items, each a string
             (routed) or a mapping with any of ``text``, ``audio``, ``video`` (``vision`` is an
             alias), ``media`` and an optional ``id``.
         batch_size: items (or windows of a long item) extracted and classified together.
@@ -39,7 +39,7 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
             predicted window by window (see the module docstring).
 
     Returns:
-        The :class:`PredictionResult`, one item per input in order.
+        The `PredictionResult`, one item per input in order.
 
     Raises:
         FileNotFoundError: ``run_dir`` is not a finished run, or the manifest does not exist.

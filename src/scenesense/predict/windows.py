@@ -66,7 +66,7 @@ def predict_windows(model: torch.nn.Module, spec: RunSpec, plans: Mapping[str, M
                     speaker_norm: bool) -> ItemPrediction:
     """Predict the audio ``path`` of ``item`` window by window (see the module docstring).
 
-    Windows are streamed from disk (:func:`~scenesense.extraction.audio_io.audio_windows`),
+    Windows are streamed from disk (`scenesense.extraction.audio_io.audio_windows`),
     ``batch_size`` at a time: written as 16-bit WAVs to a temporary folder, featurised by the
     run's extractors as any audio file is, and classified; one batch is held at a time. With
     ``speaker_norm`` every window is normalised with the statistics of the first batch (at least

@@ -3,10 +3,10 @@
 Layer: above data, models and training, below evaluation, predict, experiment, the API and the
 CLI (it imports none of those).
 
-- :mod:`~scenesense.runs.spec`: :class:`RunSpec` (``model_spec.json``), :func:`read_spec`, :func:`write_spec`;
-- :mod:`~scenesense.runs.folder`: the file names, :func:`load_run`;
-- :mod:`~scenesense.runs.scoring`: the data a run scores and how its model reads it;
-- :mod:`~scenesense.runs.records`: :class:`RunRecord`, the experiment report's view of a run.
+- `scenesense.runs.spec`: `RunSpec` (``model_spec.json``), `read_spec`, `write_spec`;
+- `scenesense.runs.folder`: the file names, `load_run`;
+- `scenesense.runs.scoring`: the data a run scores and how its model reads it;
+- `scenesense.runs.records`: `RunRecord`, the experiment report's view of a run.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The files of a run folder, and :func:`load_run`, which rebuilds its trained model.
+"""The files of a run folder, and `load_run`, which rebuilds its trained model.
 
-A finished run folder (written by :func:`scenesense.api.train`) holds :data:`CONFIG_FILE`,
-:data:`SPEC_FILE` (:mod:`scenesense.runs.spec`), the best weights :data:`CHECKPOINT_FILE`, the
-resume file :data:`LAST_FILE`, the dev scores :data:`METRICS_FILE` and :data:`PREDICTIONS_FILE`,
-:data:`TRAIN_LOG` and figures. Later steps add ``eval/<data name>/`` (:data:`EVAL_DIR`),
-:data:`ROBUSTNESS_FILE`, :data:`EFFICIENCY_FILE` and, in an experiment, :data:`CELL_FILE`.
+A finished run folder (written by `scenesense.api.train`) holds `CONFIG_FILE`,
+`SPEC_FILE` (`scenesense.runs.spec`), the best weights `CHECKPOINT_FILE`, the
+resume file `LAST_FILE`, the dev scores `METRICS_FILE` and `PREDICTIONS_FILE`,
+`TRAIN_LOG` and figures. Later steps add ``eval/<data name>/`` (`EVAL_DIR`),
+`ROBUSTNESS_FILE`, `EFFICIENCY_FILE` and, in an experiment, `CELL_FILE`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ ROBUSTNESS_FILE = "robustness.json"
 EFFICIENCY_FILE = "efficiency.json"
 CELL_FILE = "cell.json"
 FINISHED_FILES = (CONFIG_FILE, SPEC_FILE, CHECKPOINT_FILE)
-"""What :func:`load_run` needs: a folder without one of them is not a finished run."""
+"""What `load_run` needs: a folder without one of them is not a finished run."""
 
 
 class LoadedRun(NamedTuple):
@@ -46,7 +46,7 @@ class LoadedRun(NamedTuple):
 
 
 def read_config(run_dir: str | Path) -> ExperimentConfig:
-    """The run's ``config.yaml`` as an :class:`~scenesense.config.ExperimentConfig` (strictly checked)."""
+    """The run's ``config.yaml`` as an `scenesense.config.ExperimentConfig` (strictly checked)."""
     return from_dict(ExperimentConfig, load_yaml(Path(run_dir) / CONFIG_FILE))
 
 

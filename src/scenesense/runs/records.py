@@ -1,9 +1,9 @@
 """Finished runs as records of what they scored: the inputs of the experiment report.
 
-A :class:`RunRecord` is read from a run folder's own files: ``config.yaml``, ``metrics.json`` and
+A `RunRecord` is read from a run folder's own files: ``config.yaml``, ``metrics.json`` and
 ``predictions.csv`` (dev split), the model spec when there is one, and, when present, the
 experiment runner's ``cell.json`` and the robustness and efficiency profiles. Only the reading is
-here; the report (grouping, tables, figures) is :mod:`scenesense.evaluation.experiment_report`.
+here; the report (grouping, tables, figures) is `scenesense.evaluation.experiment_report`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
     """Read one finished classification run folder.
 
     Raises:
-        ValueError: if the folder lacks a file of :data:`RUN_FILES` (unfinished run), or the run is a
+        ValueError: if the folder lacks a file of `RUN_FILES` (unfinished run), or the run is a
             regression run (not supported by the report yet).
     """
     path = Path(run_dir)
@@ -141,7 +141,7 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_runs(run_dirs: Iterable[str | Path]) -> list[RunRecord]:
-    """Read finished runs (experiment folders are expanded, see :func:`find_run_dirs`).
+    """Read finished runs (experiment folders are expanded, see `find_run_dirs`).
 
     Raises:
         ValueError: on an unfinished or regression run, runs with different class names, or two

@@ -1,8 +1,8 @@
 """Data for a trained run: the split files it scores, checked against it, and how its model reads them.
 
-:func:`scored_data_file` turns what a user names (a store, a split, a MELD-format CSV, a dataset
-root) into one split file; :func:`open_scored_split` opens it as a dataset checked against the
-run's spec; :func:`batching` gives the dataset and collate function the run's model reads
+`scored_data_file` turns what a user names (a store, a split, a MELD-format CSV, a dataset
+root) into one split file; `open_scored_split` opens it as a dataset checked against the
+run's spec; `batching` gives the dataset and collate function the run's model reads
 (utterances, or whole dialogues for a model with dialogue context).
 """
 
@@ -48,10 +48,10 @@ def batching(cfg: ExperimentConfig, spec: RunSpec, dataset: Any,  # noqa: ANN401
              grouping: FeatureStoreDataset | None = None) -> tuple[Any, CollateFn]:
     """The dataset and collate function a run's model reads.
 
-    Utterances with :func:`~scenesense.data.collate.collate`; for a model with dialogue context
+    Utterances with `scenesense.data.collate.collate`; for a model with dialogue context
     (``model.context``), whole dialogues (grouped by the store's dialogue ids and positions,
     taken from ``grouping``, default ``dataset`` itself) with a
-    :class:`~scenesense.data.dialogues.DialogueCollate` over the run's speaker vocabulary.
+    `scenesense.data.dialogues.DialogueCollate` over the run's speaker vocabulary.
     """
     if cfg.model.context is None:
         return dataset, collate

@@ -1,7 +1,7 @@
 """A run's model spec (``model_spec.json``): what its model reads and predicts, typed.
 
-:func:`scenesense.api.train` writes it beside ``config.yaml`` and the weights; everything that
-rebuilds, scores or feeds a trained model reads it through :func:`read_spec`. On disk (schema
+`scenesense.api.train` writes it beside ``config.yaml`` and the weights; everything that
+rebuilds, scores or feeds a trained model reads it through `read_spec`. On disk (schema
 version 1, the keys every scenesense version has written)::
 
     {"modalities": ["audio", "text"],              # the run's modalities (config order)
@@ -74,13 +74,13 @@ class RunSpec:
 
     Fields:
         modalities: the run's modalities, in config order.
-        features: modality -> :class:`FeatureSet`, in the order the training split listed them.
+        features: modality -> `FeatureSet`, in the order the training split listed them.
         label_names: class names in class-id order (regression: target names).
         task: ``"classification"`` or ``"regression"``.
         store: the training feature store folder (it may be gone since).
         source: the training split's dataset provenance (``None``: the spec records no provenance).
         speakers: known speakers in id order (runs with dialogue context; ``None`` otherwise).
-        schema_version: the spec schema, :data:`SCHEMA_VERSION` for specs written now.
+        schema_version: the spec schema, `SCHEMA_VERSION` for specs written now.
 
     Raises:
         ValueError: features for other modalities than ``modalities``, or an invalid label space.
@@ -117,7 +117,7 @@ class RunSpec:
 
     @property
     def label_space(self) -> LabelSpace:
-        """The run's labels as a :class:`~scenesense.data.labels.LabelSpace`."""
+        """The run's labels as a `scenesense.data.labels.LabelSpace`."""
         return LabelSpace(self.label_names, self.task)
 
     @property
@@ -150,7 +150,7 @@ class RunSpec:
         """Read the JSON form (see the module docstring).
 
         Raises:
-            ValueError: a missing or malformed key, or a schema version newer than :data:`SCHEMA_VERSION`.
+            ValueError: a missing or malformed key, or a schema version newer than `SCHEMA_VERSION`.
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"a model spec is a JSON object, not a {type(data).__name__}")

@@ -1,6 +1,6 @@
-"""Training: the generic :class:`Trainer`, its checkpoint files and the registered losses.
+"""Training: the generic `Trainer`, its checkpoint files and the registered losses.
 
-Importing this package (or any module in it) fills :data:`LOSSES` with every loss.
+Importing this package (or any module in it) fills `LOSSES` with every loss.
 """
 
 from __future__ import annotations

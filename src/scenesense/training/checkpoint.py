@@ -1,14 +1,14 @@
 """Checkpoint files of a run directory, random-state capture and the trainer-config fingerprint.
 
-A run directory holds two files written by :class:`scenesense.training.trainer.Trainer`:
+A run directory holds two files written by `scenesense.training.trainer.Trainer`:
 
 - ``last.pt``: everything needed to resume after a kill (model and optimizer state, epoch,
   history, best weights, early-stopping counters, random states, config fingerprint);
 - ``checkpoint.pt``: ``{"model": best state_dict, "meta": {...}}``, the file users load.
 
-Both are written atomically (:func:`scenesense.utils.io.atomic_torch_save`). Every file a user
-hands in is read by :func:`load_checkpoint` (``weights_only=True``: no code in it ever runs); a
-file that is not a checkpoint is a :class:`CheckpointError` naming it.
+Both are written atomically (`scenesense.utils.io.atomic_torch_save`). Every file a user
+hands in is read by `load_checkpoint` (``weights_only=True``: no code in it ever runs); a
+file that is not a checkpoint is a `CheckpointError` naming it.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def fingerprinted_config(cfg: TrainerConfig) -> dict[str, Any]:
 
 
 def config_fingerprint(cfg: TrainerConfig) -> str:
-    """A SHA-256 hex digest of :func:`fingerprinted_config`, stable across processes."""
+    """A SHA-256 hex digest of `fingerprinted_config`, stable across processes."""
     text = json.dumps(fingerprinted_config(cfg), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -99,7 +99,7 @@ def capture_rng_state() -> dict[str, Any]:
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
-    """Restore generators saved by :func:`capture_rng_state`."""
+    """Restore generators saved by `capture_rng_state`."""
     random.setstate(_as_tuple(state["python"]))
     n = state["numpy"]
     key = n["key"].numpy().astype(np.uint32)
@@ -157,7 +157,7 @@ def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor],
         meta: small JSON-like metadata (best epoch, dev loss, ...).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     return atomic_torch_save({"model": model_state, "meta": dict(meta or {})}, path)
 

@@ -1,4 +1,4 @@
-"""Task losses (registered in :data:`LOSSES`), class weights and class priors.
+"""Task losses (registered in `LOSSES`), class weights and class priors.
 
 A loss is an ``nn.Module`` called as ``loss_fn(logits, label) -> scalar``; the trainer adds the
 model's ``aux_losses`` to it. With ``p = softmax(z)`` for logits ``z`` and true class ``y``:
@@ -7,13 +7,13 @@ model's ``aux_losses`` to it. With ``p = softmax(z)`` for logits ``z`` and true 
 - ``"focal"`` (Lin et al. 2017): ``l = (1 - p_y)^gamma * (-log p_y)``; ``gamma = 0`` is cross-entropy.
 - ``"logit_adjusted"`` (Menon et al. 2021, loss form): ``l = -log softmax(z + tau * log pi)_y`` for
   class priors ``pi``; inference uses the raw logits ``z``, so no post-hoc step is needed.
-  The post-hoc form, for a model trained without it, is :func:`adjust_logits` (``z - tau * log pi``).
+  The post-hoc form, for a model trained without it, is `adjust_logits` (``z - tau * log pi``).
 - ``"l1"`` / ``"mse"``: ``|p - t|`` / ``(p - t)^2`` for one regression target ``t``.
 
 The classification losses reduce by the plain mean over the batch, or, with ``class_weights``
 ``w``, by the weighted mean ``sum_i w[y_i] * l_i / sum_i w[y_i]`` (0 when all ``w[y_i]`` are 0).
 The trainer derives ``class_weights`` and ``class_priors`` from the training set
-(:func:`class_weights_from_dataset`, :func:`class_priors_from_dataset`).
+(`class_weights_from_dataset`, `class_priors_from_dataset`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ DERIVED_LOSS_PARAMS = ("class_priors", "class_weights")
 
 # --------------------------------------------------------------------------- labels -> weights, priors
 def _label_counts(labels: Sequence[int] | np.ndarray | Tensor, num_classes: int) -> np.ndarray:
-    """``[C]`` float64 counts of validated class ids (see :func:`class_weights_from_labels`)."""
+    """``[C]`` float64 counts of validated class ids (see `class_weights_from_labels`)."""
     y = np.asarray(labels.detach().cpu() if isinstance(labels, Tensor) else labels)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -55,7 +55,7 @@ def _label_counts(labels: Sequence[int] | np.ndarray | Tensor, num_classes: int)
 
 
 def _dataset_labels(dataset: Dataset, what: str) -> tuple[np.ndarray, int]:
-    """A training set's labels and class count (see :func:`class_weights_from_dataset`)."""
+    """A training set's labels and class count (see `class_weights_from_dataset`)."""
     space = getattr(dataset, "label_space", None)
     num_classes = getattr(space, "num_classes", None) or getattr(dataset, "num_classes", None)
     if num_classes is None:
@@ -94,7 +94,7 @@ def class_weights_from_labels(labels: Sequence[int] | np.ndarray | Tensor, num_c
 
 
 def class_weights_from_dataset(dataset: Dataset) -> Tensor:
-    """:func:`class_weights_from_labels` for a training set.
+    """`class_weights_from_labels` for a training set.
 
     Labels come from ``dataset.labels`` when it exists, otherwise from every sample's ``"label"``;
     the class count from ``dataset.label_space.num_classes`` or ``dataset.num_classes``.
@@ -126,7 +126,7 @@ def class_priors_from_labels(labels: Sequence[int] | np.ndarray | Tensor, num_cl
 
 
 def class_priors_from_dataset(dataset: Dataset) -> Tensor:
-    """:func:`class_priors_from_labels` for a training set, read as in :func:`class_weights_from_dataset`.
+    """`class_priors_from_labels` for a training set, read as in `class_weights_from_dataset`.
 
     Returns:
         ``[C]`` float32 probabilities.
@@ -148,7 +148,7 @@ def check_loss_params(name: str, params: Mapping[str, Any]) -> None:
     """Reject ``loss_params`` (from ``trainer.loss_params``) that loss ``name`` cannot take from a config.
 
     Raises:
-        ValueError: if ``params`` sets a derived argument (:data:`DERIVED_LOSS_PARAMS`) or one that the
+        ValueError: if ``params`` sets a derived argument (`DERIVED_LOSS_PARAMS`) or one that the
             loss's constructor does not take; the message names the valid parameters.
     """
     derived = sorted(set(params) & set(DERIVED_LOSS_PARAMS))
@@ -203,7 +203,7 @@ class CrossEntropyLoss(nn.Module):
     (only classes absent from training) gives 0 instead of NaN.
 
     Args:
-        class_weights: ``[C]`` non-negative weights, e.g. from :func:`class_weights_from_labels`;
+        class_weights: ``[C]`` non-negative weights, e.g. from `class_weights_from_labels`;
             ``None`` for the plain mean.
     """
 
@@ -236,12 +236,12 @@ class FocalLoss(CrossEntropyLoss):
 
     The factor ``(1 - p_y)^gamma`` shrinks the loss of well-classified samples, so training
     concentrates on hard (often minority-class) ones. ``gamma = 0`` is exactly
-    :class:`CrossEntropyLoss`; the reduction (mean, or weighted mean) is the same. Computed from
+    `CrossEntropyLoss`; the reduction (mean, or weighted mean) is the same. Computed from
     ``log_softmax``, with ``1 - p_y = -expm1(log p_y)``, for stability.
 
     Args:
         gamma: focusing parameter ``>= 0`` (2 in the paper).
-        class_weights: ``[C]`` non-negative weights as in :class:`CrossEntropyLoss`; ``None`` for
+        class_weights: ``[C]`` non-negative weights as in `CrossEntropyLoss`; ``None`` for
             the plain mean.
 
     Raises:
@@ -253,7 +253,7 @@ class FocalLoss(CrossEntropyLoss):
         self.gamma = _check_non_negative("gamma", gamma)
 
     def per_sample(self, logits: Tensor, label: Tensor) -> Tensor:
-        """``[B]`` unreduced focal losses (reduced by :meth:`CrossEntropyLoss.forward`)."""
+        """``[B]`` unreduced focal losses (reduced by `CrossEntropyLoss.forward`)."""
         log_p = F.log_softmax(logits, dim=1).gather(1, label[:, None])[:, 0]  # [B] log p_y
         # clamped away from 0 so that 0 < gamma < 1 has finite gradients when p_y rounds to 1
         one_minus_p = (-torch.expm1(log_p)).clamp_min(torch.finfo(log_p.dtype).tiny)
@@ -280,12 +280,12 @@ def adjust_logits(logits: Tensor, class_priors: Tensor | Sequence[float], tau: f
 
     Moves the decision of a model trained with plain cross-entropy towards the balanced
     (prior-free) posterior, without retraining: rare classes gain ``-tau * log pi_c``. Do not
-    combine with :class:`LogitAdjustedLoss`, which already makes the raw logits prior-free. A
+    combine with `LogitAdjustedLoss`, which already makes the raw logits prior-free. A
     class with prior 0 is given the smallest positive prior, as in the loss.
 
     Args:
         logits: ``[N, C]`` class scores (or log-probabilities: the argmax is the same).
-        class_priors: ``[C]`` training class probabilities, e.g. :func:`class_priors_from_dataset`.
+        class_priors: ``[C]`` training class probabilities, e.g. `class_priors_from_dataset`.
         tau: adjustment strength ``>= 0`` (1 targets balanced error; 0 changes nothing).
 
     Returns:
@@ -313,7 +313,7 @@ class LogitAdjustedLoss(nn.Module):
 
     Args:
         class_priors: ``[C]`` class probabilities (``>= 0``, summing to 1), e.g. from
-            :func:`class_priors_from_labels`.
+            `class_priors_from_labels`.
         tau: adjustment strength ``>= 0`` (1 in the paper; 0 is plain cross-entropy).
 
     Raises:

@@ -4,10 +4,10 @@ Lightning Fabric owns devices, precision and data parallelism; this short loop o
 recipe done properly: cross-entropy, Adam (optionally with linear warm-up and decay per step),
 gradient clipping, early stopping on dev loss with the best weights restored, seeding, and
 checkpoints from which a killed run resumes to exactly the weights and history of an
-uninterrupted one. Reproducibility: the global generators are seeded when :meth:`Trainer.fit`
+uninterrupted one. Reproducibility: the global generators are seeded when `Trainer.fit`
 starts, epoch ``e``'s train order comes from a generator seeded with ``(seed, e)``, and the global
 random states are saved in ``last.pt`` after every epoch. Models are built *before* ``fit``: seed
-before building them (:func:`scenesense.utils.seed.seed_everything`).
+before building them (`scenesense.utils.seed.seed_everything`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ CollateFn = Callable[[list[Any]], Batch]
 
 @dataclass(frozen=True)
 class FitResult:
-    """What :meth:`Trainer.fit` returns.
+    """What `Trainer.fit` returns.
 
     Fields:
         history: one dict per finished epoch with ``epoch`` (1-based), ``train_loss`` (sample-weighted
@@ -73,7 +73,7 @@ class FitResult:
 
 @dataclass(frozen=True)
 class Predictions:
-    """What :meth:`Trainer.predict` returns, in dataset order.
+    """What `Trainer.predict` returns, in dataset order.
 
     Fields:
         ids: ``N`` utterance keys.
@@ -91,7 +91,7 @@ class Predictions:
 
 
 def _validate_config(cfg: TrainerConfig) -> None:
-    """Raise :class:`ConfigError` for settings no run can use (checked before anything is trained)."""
+    """Raise `ConfigError` for settings no run can use (checked before anything is trained)."""
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.patience < 1:
         raise ConfigError(f"epochs, batch_size and patience must be >= 1, got {cfg.epochs}, "
                           f"{cfg.batch_size}, {cfg.patience}")
@@ -112,7 +112,7 @@ def _validate_config(cfg: TrainerConfig) -> None:
 
 
 def _check_loss_params(name: str, params: dict[str, Any]) -> None:
-    """:func:`check_loss_params` as a :class:`ConfigError` (``trainer.loss_params`` is configuration)."""
+    """`check_loss_params` as a `ConfigError` (``trainer.loss_params`` is configuration)."""
     try:
         check_loss_params(name, params)
     except ValueError as err:
@@ -194,10 +194,10 @@ def _epoch_learning_rates(optimizer: Optimizer, grouped: Schedule | None, lr: fl
 
 
 class Trainer:
-    """Fit, early-stop, checkpoint and predict any model that returns :class:`ModelOutput`.
+    """Fit, early-stop, checkpoint and predict any model that returns `ModelOutput`.
 
     The model is called as ``model(batch["inputs"], batch["masks"], batch["present"])`` (plus
-    ``dialogues=batch["dialogues"]`` for batches of whole dialogues, see :func:`forward`); the
+    ``dialogues=batch["dialogues"]`` for batches of whole dialogues, see `forward`); the
     training loss is ``loss_fn(logits, label) + sum(aux_losses.values())`` and the dev loss (early
     stopping) is ``loss_fn`` alone. Evaluation runs every rank over the whole dev set, so all ranks
     take the same early-stopping decision.
@@ -293,7 +293,7 @@ class Trainer:
 
     def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module,
                      loader: DataLoader, epoch: int, lrs: list[float]) -> float:
-        """One pass over ``loader``; ``lrs``: each group's epoch learning rate, times :func:`lr_factor`."""
+        """One pass over ``loader``; ``lrs``: each group's epoch learning rate, times `lr_factor`."""
         cfg, fabric = self.cfg, self.fabric
         model.train()
         total, count = 0.0, 0
@@ -372,7 +372,7 @@ class Trainer:
             model: ``model(inputs, masks, present) -> ModelOutput``, not yet set up by Fabric.
             train_set: map-style dataset of samples for ``collate_fn``.
             dev_set: dataset used for early stopping (never the test split).
-            collate_fn: list of samples -> :class:`~scenesense.types.Batch`.
+            collate_fn: list of samples -> `scenesense.types.Batch`.
 
         Returns:
             FitResult (history, best epoch and dev loss, whether it stopped early or resumed).

@@ -4,10 +4,10 @@ Every atomic writer renders into a temporary file ``.<name>.<random>.tmp`` in th
 folder (same file system), flushes and fsyncs it, then ``os.replace``-s it over the destination,
 which is atomic on POSIX and Windows. A process killed mid-write leaves its temporary file behind;
 the next write to the same destination removes such leftovers once they are
-:data:`STALE_TEMP_SECONDS` old (:func:`remove_stale_temps`), so a live writer's file is never touched.
+`STALE_TEMP_SECONDS` old (`remove_stale_temps`), so a live writer's file is never touched.
 
-:func:`folder_lock` gives one process at a time a folder (a run directory, a store being
-extracted); :func:`walk_files` lists a user's folder, following symbolic links without looping.
+`folder_lock` gives one process at a time a folder (a run directory, a store being
+extracted); `walk_files` lists a user's folder, following symbolic links without looping.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ STALE_TEMP_SECONDS = 3600.0  # a temp file untouched this long belongs to a dead
 
 
 class FolderInUseError(OSError):
-    """Another process holds the folder's lock (:func:`folder_lock`)."""
+    """Another process holds the folder's lock (`folder_lock`)."""
 
 
 def remove_stale_temps(folder: str | Path, prefix: str, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
     """Delete the files ``<folder>/<prefix>*.tmp`` last modified more than ``older_than`` seconds ago.
 
     Call it before creating a temporary file ``<prefix><random>.tmp`` there (as
-    :func:`tempfile.mkstemp` with that prefix and suffix does). A writer that is still alive keeps
+    `tempfile.mkstemp` with that prefix and suffix does). A writer that is still alive keeps
     moving its file's modification time, so only the leftovers of killed writers are old enough.
 
     Returns:
@@ -120,10 +120,10 @@ def default_file_mode() -> int:
 
 def temp_beside(path: str | Path) -> tuple[int, Path]:
     """A new temporary file ``.<name>.<random>.tmp`` beside ``path`` (parent folders created), after
-    removing the stale ones that killed writers of ``path`` left (:func:`remove_stale_temps`).
+    removing the stale ones that killed writers of ``path`` left (`remove_stale_temps`).
 
     Returns:
-        The open file descriptor (mode 0600, as :func:`tempfile.mkstemp` makes it) and the file.
+        The open file descriptor (mode 0600, as `tempfile.mkstemp` makes it) and the file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parent folders are created).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     with _atomic_file(path) as handle:
         handle.write(data)
@@ -179,7 +179,7 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> P
     """Write ``text`` to ``path`` atomically (parent folders are created).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     return atomic_write_bytes(path, text.encode(encoding))
 
@@ -188,7 +188,7 @@ def atomic_save_with(path: str | Path, writer: Callable[[IO[bytes]], Any]) -> Pa
     """Atomically write ``path`` with ``writer(handle)``, for libraries that write to a file object.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     with _atomic_file(path) as handle:
         writer(handle)
@@ -199,7 +199,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:  # noqa: ANN401
     """``torch.save(obj, path)`` atomically: a killed save leaves the previous file intact.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     return atomic_save_with(path, lambda handle: torch.save(obj, handle))
 
@@ -228,7 +228,7 @@ def write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:  # noqa: AN
     file stays standard JSON.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     text = json.dumps(_to_jsonable(obj), indent=indent, allow_nan=False, ensure_ascii=False)
     return atomic_write_text(path, text + "\n")
