@@ -10,8 +10,14 @@ import pytest
 import scenesense.recipes
 from scenesense.cli import main
 from scenesense.config import ConfigError, ExperimentConfig, build_config, load_yaml
-from scenesense.datasets.sources import DATASETS
+from scenesense.datasets.sources import DATASETS, get_source, root_env_var
 from scenesense.recipes import resolve_config
+
+@pytest.fixture(autouse=True)
+def _no_root_in_the_environment(monkeypatch):
+    for name in DATASETS.names():
+        monkeypatch.delenv(root_env_var(name), raising=False)
+
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -86,3 +92,21 @@ def test_configs_carry_no_data_root_and_resolve_with_one(path):
 
 def test_resolve_config_docstring_example_runs():
     assert doctest.testmod(scenesense.recipes, raise_on_error=True).attempted >= 1
+
+
+def test_the_root_can_come_from_the_environment_and_is_recorded(monkeypatch, capsys, tmp_path):
+    assert root_env_var("meld") == "SCENESENSE_MELD_ROOT"
+    assert root_env_var("cmu-sdk") == "SCENESENSE_CMU_SDK_ROOT"
+    with pytest.raises(ConfigError, match="or set SCENESENSE_MELD_ROOT$"):
+        resolve_config({"data": {"dataset": "meld"}})
+    monkeypatch.setenv("SCENESENSE_MELD_ROOT", str(tmp_path))
+    cfg = resolve_config({"data": {"dataset": "meld"}})
+    assert cfg.data.root == str(tmp_path) and cfg.modalities == ("text",)
+    assert get_source("meld").resolve_root(cfg.data) == tmp_path
+    assert resolve_config({"data": {"dataset": "meld", "root": "given"}}).data.root == "given"  # --root wins
+    assert resolve_config().data.root is None  # a source without files ignores it
+    assert main(["train", "-c", str(CONFIGS[0].parent / "meld_text.yaml"), "--dry-run"]) == 0
+    assert f"root: {tmp_path}" in capsys.readouterr().out
+    monkeypatch.setenv("SCENESENSE_MELD_ROOT", str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="absent: no such file or folder"):
+        get_source("meld").resolve_root(build_config({"data": {"dataset": "meld"}}).data)

@@ -196,7 +196,8 @@ def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
 
     ``modalities`` that no layer sets come from the dataset (its source's ``modalities``: ``text``
     for ``meld``, all three for ``synthetic``). Every registry name must be registered
-    (`check_names`), ``data.root`` must be given exactly when the dataset reads files, and
+    (`check_names`), ``data.root`` must be given exactly when the dataset reads files (unset, it
+    comes from the environment variable ``SCENESENSE_<DATASET>_ROOT``, e.g. ``SCENESENSE_MELD_ROOT``), and
     ``data.params`` must suit the dataset.
 
     Args:
@@ -209,8 +210,9 @@ def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
         ConfigError: the first invalid value, named by its key (unknown names list the choices;
             a missing root says what folder the dataset expects).
 
-    >>> resolve_config({"data": {"dataset": "meld", "root": "MELD"}}).modalities
-    ('text',)
+    Examples:
+        >>> resolve_config({"data": {"dataset": "meld", "root": "MELD"}}).modalities
+        ('text',)
     """
     cfg = build_config(*layers)
     _check_name(DATASETS, cfg.data.dataset, "data.dataset")
@@ -219,5 +221,8 @@ def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
         cfg = build_config({"modalities": list(source.modalities)}, *layers)
     check_names(cfg)
     source.check_root(cfg.data.root)
+    if source.given_root(cfg.data.root) != cfg.data.root:  # from the environment: recorded in the config
+        cfg = build_config(*layers, {"data": {"root": source.given_root(cfg.data.root)}},
+                           {"modalities": list(cfg.modalities)})
     source.params(cfg.data.params)
     return cfg

@@ -35,6 +35,12 @@ logger = logging.getLogger(__name__)
 _SMALL_FILE = 64 << 20  # inputs up to 64 MiB are fingerprinted by content, larger ones by size+mtime
 
 
+def root_env_var(dataset: str) -> str:
+    """The environment variable that names a dataset's root when ``data.root`` is unset:
+    ``SCENESENSE_<NAME>_ROOT``, e.g. ``SCENESENSE_MELD_ROOT``."""
+    return "SCENESENSE_" + "".join(c if c.isalnum() else "_" for c in dataset.upper()) + "_ROOT"
+
+
 def default_cache_dir(cfg: DataConfig | None = None) -> Path:
     """``cfg.cache_dir``, else ``$SCENESENSE_CACHE``, else ``~/.cache/scenesense``."""
     if cfg is not None and cfg.cache_dir:
@@ -156,23 +162,32 @@ class DatasetSource(ABC):
         """Bump in a subclass when its conversion changes, so cached stores are rebuilt."""
         return 1
 
+    def given_root(self, root: str | None) -> str | None:
+        """``root``, else the environment variable `root_env_var` names (for a source with files)."""
+        if root or not self.needs_root:
+            return root
+        return os.environ.get(root_env_var(self.name)) or None
+
     def check_root(self, root: str | None) -> None:
-        """Raise a `ConfigError` for a missing ``data.root`` (naming what it must hold, ``root_hint``)
-        or for one given to a source without files."""
+        """Raise a `ConfigError` for a missing root (``data.root`` or its environment variable; the
+        message names what it must hold, ``root_hint``) or for one given to a source without files."""
         if not self.needs_root:
             if root:
                 raise ConfigError(f"data.root must be unset for the {self.name} dataset, got {root!r}")
             return
-        if not root:
+        if not self.given_root(root):
             hint = f": {self.root_hint}" if self.root_hint else ""
-            raise ConfigError(f"data.root must name the source of dataset {self.name!r}{hint}")
+            raise ConfigError(f"data.root must name the source of dataset {self.name!r}{hint}, "
+                              f"or set {root_env_var(self.name)}")
 
     def resolve_root(self, cfg: DataConfig) -> Path | None:
-        """``cfg.root`` as a path (`check_root` first); ``None`` for a source without files."""
+        """The root as a path (``cfg.root``, else its environment variable; `check_root` first);
+        ``None`` for a source without files."""
         self.check_root(cfg.root)
-        if not cfg.root:
+        given = self.given_root(cfg.root)
+        if not given:
             return None
-        root = Path(cfg.root).expanduser()
+        root = Path(given).expanduser()
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or folder (data.root of dataset {self.name!r})")
         return root
