@@ -61,10 +61,11 @@ class Run:
         Returns:
             One `scenesense.predict.ItemPrediction` per input, in order.
 
-        >>> text_run = scenesense.load(text_run_dir)  # a run trained on extracted text features
-        >>> result = text_run.predict(["What a wonderful day!", "Leave me alone."])
-        >>> [item.label in text_run.spec.label_names for item in result.items]
-        [True, True]
+        Examples:
+            >>> text_run = scenesense.load(text_run_dir)  # a run trained on extracted text features
+            >>> result = text_run.predict(["What a wonderful day!", "Leave me alone."])
+            >>> [item.label in text_run.spec.label_names for item in result.items]
+            [True, True]
         """
         return predict_inputs(self.run_dir, inputs, batch_size=batch_size, device=device, window_s=window_s)
 
@@ -78,10 +79,11 @@ class Run:
         own feature store (``spec.store``). Predictions and metrics are written under
         ``output_dir`` (default ``<run_dir>/eval/<data name>``).
 
-        >>> run = scenesense.load(run_dir)
-        >>> scores = run.evaluate(split="test")
-        >>> scores.metrics["n"], scores.predictions_csv.name
-        (32, 'predictions.csv')
+        Examples:
+            >>> run = scenesense.load(run_dir)
+            >>> scores = run.evaluate(split="test")
+            >>> scores.metrics["n"], scores.predictions_csv.name
+            (32, 'predictions.csv')
         """
         if store is None and csv is None and root is None:
             store = self.spec.store
@@ -123,10 +125,11 @@ def resolve(config: ConfigSource, **overrides: Any) -> ExperimentConfig:  # noqa
     Raises:
         ConfigError: an invalid or unknown configuration value.
 
-    >>> from scenesense.run import resolve
-    >>> cfg = resolve({"data": {"dataset": "meld", "root": "MELD"}}, trainer__epochs=2)
-    >>> cfg.modalities, cfg.trainer.epochs
-    (('text',), 2)
+    Examples:
+        >>> from scenesense.run import resolve
+        >>> cfg = resolve({"data": {"dataset": "meld", "root": "MELD"}}, trainer__epochs=2)
+        >>> cfg.modalities, cfg.trainer.epochs
+        (('text',), 2)
     """
     layers = [_config_layer(config), *(_override_layer(k, v) for k, v in overrides.items())]
     return resolve_config(*layers)
@@ -150,15 +153,16 @@ def train(config: ConfigSource, run_dir: str | os.PathLike[str] | None = None,
     Raises:
         ConfigError: an invalid or unknown configuration value (raised before any data is read).
 
-    >>> import tempfile, scenesense
-    >>> tmp = tempfile.mkdtemp()
-    >>> config = {"data": {"dataset": "synthetic", "cache_dir": tmp,
-    ...                    "params": {"n_train": 64, "n_dev": 32, "n_test": 32}},
-    ...           "model": {"out_dim": 16, "head_hidden_dim": 16},
-    ...           "trainer": {"epochs": 1, "progress": False}}
-    >>> run = scenesense.train(config, run_dir=f"{tmp}/run", trainer__lr=1e-3)
-    >>> run.spec.modalities, run.config.trainer.lr, run.metrics["epochs_run"]
-    (('audio', 'text', 'vision'), 0.001, 1)
+    Examples:
+        >>> import tempfile, scenesense
+        >>> tmp = tempfile.mkdtemp()
+        >>> config = {"data": {"dataset": "synthetic", "cache_dir": tmp,
+        ...                    "params": {"n_train": 64, "n_dev": 32, "n_test": 32}},
+        ...           "model": {"out_dim": 16, "head_hidden_dim": 16},
+        ...           "trainer": {"epochs": 1, "progress": False}}
+        >>> run = scenesense.train(config, run_dir=f"{tmp}/run", trainer__lr=1e-3)
+        >>> run.spec.modalities, run.config.trainer.lr, run.metrics["epochs_run"]
+        (('audio', 'text', 'vision'), 0.001, 1)
     """
     result = api.train(resolve(config, **overrides), run_dir=run_dir)
     return load(result.run_dir)
@@ -172,9 +176,10 @@ def load(run_dir: str | os.PathLike[str]) -> Run:
         FileNotFoundError: ``"<run_dir>: not a finished run (missing <file>)"``.
         ValueError: an invalid ``config.yaml`` or ``model_spec.json``.
 
-    >>> run = scenesense.load(run_dir)  # e.g. the run_dir of a scenesense.train(...) run
-    >>> run.metrics["split"], run.spec.task
-    ('dev', 'classification')
+    Examples:
+        >>> run = scenesense.load(run_dir)  # e.g. the run_dir of a scenesense.train(...) run
+        >>> run.metrics["split"], run.spec.task
+        ('dev', 'classification')
     """
     path = Path(run_dir)
     for name in (*FINISHED_FILES, METRICS_FILE):

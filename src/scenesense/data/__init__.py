@@ -1,7 +1,7 @@
-"""Data layer: label spaces, the HDF5 feature store, collation, and the registered dataset sources.
+"""Data layer: label spaces, the HDF5 feature store, collation, dialogues and the synthetic benchmark.
 
-Importing this package (or any module in it) fills `DATASETS` with every source
-(``synthetic``, ``store`` and each format adapter in `scenesense.datasets`).
+It imports no dataset format: the registered sources (`scenesense.datasets.sources.DATASETS`)
+live one layer above, in `scenesense.datasets`.
 """
 
 from __future__ import annotations

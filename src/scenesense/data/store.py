@@ -1,18 +1,20 @@
 """The scenesense feature store: HDF5, one directory per dataset, one ``<split>.h5`` per split.
 
-Layout of one split file (``format = "scenesense-store"``, ``version = 1``)::
+Layout of one split file (``format = "scenesense-store"``, ``version = 1``):
 
-    /                      attrs: format, version, task, label_names (JSON list), complete (bool),
-                                  created_by, source (JSON provenance of the dataset)
-    /meta/ids              [N] utf-8 str, unique utterance keys
-    /meta/dialogue_id      [N] utf-8 str ("" when unknown)
-    /meta/position         [N] int64, position in the dialogue (-1 when unknown)
-    /meta/speaker          [N] utf-8 str ("" when unknown)
-    /meta/label            [N] int64 class ids (-1 = unlabelled), or float32 regression targets
-    /features/<name>/data     [N, T_max, D] float32 zero padded ("sequence") or [N, D] ("vector")
-    /features/<name>/lengths  [N] int64 true lengths (sequences only; 0 where missing)
-    /features/<name>/present  [N] bool, False = modality missing for that sample (data is zero)
-                              attrs: modality, kind, dim, allow_nonfinite, provenance (JSON)
+```text
+/                      attrs: format, version, task, label_names (JSON list), complete (bool),
+                              created_by, source (JSON provenance of the dataset)
+/meta/ids              [N] utf-8 str, unique utterance keys
+/meta/dialogue_id      [N] utf-8 str ("" when unknown)
+/meta/position         [N] int64, position in the dialogue (-1 when unknown)
+/meta/speaker          [N] utf-8 str ("" when unknown)
+/meta/label            [N] int64 class ids (-1 = unlabelled), or float32 regression targets
+/features/<name>/data     [N, T_max, D] float32 zero padded ("sequence") or [N, D] ("vector")
+/features/<name>/lengths  [N] int64 true lengths (sequences only; 0 where missing)
+/features/<name>/present  [N] bool, False = modality missing for that sample (data is zero)
+                          attrs: modality, kind, dim, allow_nonfinite, provenance (JSON)
+```
 
 Feature data is chunked a few rows per chunk (lzf-compressed by default, which also squeezes
 the zero padding), so a reader fetches a batch without touching the rest of the matrix.
@@ -243,10 +245,12 @@ def _row_chunk(row_shape: tuple[int, ...]) -> tuple[int, ...]:
 class StoreWriter:
     """Write one split file incrementally; the file appears only once complete.
 
-    Use as a context manager (an exception inside removes the temporary file)::
+    Use as a context manager (an exception inside removes the temporary file):
 
-        with StoreWriter(dir / "train.h5", label_space=space, features=specs, source={...}) as w:
-            w.append(ids, labels, {"text": rows, "audio": vectors})
+    ```python
+    with StoreWriter(dir / "train.h5", label_space=space, features=specs, source={...}) as w:
+        w.append(ids, labels, {"text": rows, "audio": vectors})
+    ```
 
     Args:
         path: the target ``<split>.h5``; its folder is created if needed.

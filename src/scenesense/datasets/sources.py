@@ -7,7 +7,7 @@ writes ``<out>/<split>.h5`` files (read by `scenesense.data.dataset.FeatureStore
 `DatasetSource.validate` checks a source against its published facts without converting.
 
 Registered here: ``synthetic`` (the built-in benchmark) and ``store`` (an existing store folder).
-Format adapters live in `scenesense.datasets`; importing any module of `scenesense.data`
+Format adapters live in `scenesense.datasets`; importing any module of `scenesense.datasets`
 fills `DATASETS` with all of them.
 """
 
@@ -194,7 +194,7 @@ class DatasetSource(ABC):
 
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
-"""Every dataset source class by name; `scenesense.data` imports each format that registers one."""
+"""Every dataset source class by name; `scenesense.datasets` imports each format that registers one."""
 
 
 def register_source(name: str) -> Any:  # noqa: ANN401

@@ -17,11 +17,13 @@
    modality is ``present=False``; an item with no modality at all is left out and counted;
    ``<out>/errors.csv`` lists every failure.
 
-Journal (what makes a killed run resumable; `scenesense.extraction.journal`)::
+Journal (what makes a killed run resumable; `scenesense.extraction.journal`):
 
-    <out>/.partial/<split>/<key>-<digest of provenance + outputs>/<uuid>.npz
-        ids [B] str, fingerprints [B] str (hash of the text, or of path + size + mtime),
-        data__<output> [sum T_i, D] or [B, D] float32, lengths__<output> [B] int64
+```text
+<out>/.partial/<split>/<key>-<digest of provenance + outputs>/<uuid>.npz
+    ids [B] str, fingerprints [B] str (hash of the text, or of path + size + mtime),
+    data__<output> [sum T_i, D] or [B, D] float32, lengths__<output> [B] int64
+```
 
 Each shard is written to a temporary file, fsync'd and renamed, so a shard either exists whole
 or not at all. A re-run skips every journaled (id, fingerprint); failed items are not journaled

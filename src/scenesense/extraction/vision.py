@@ -71,9 +71,11 @@ class FaceExtractor(FeatureExtractor):
 
     Frames are sampled at ``fps`` (on presentation time, so variable frame rates are fine) up to
     ``max_frames``; each frame's largest frontal face (Haar cascade) is cropped, turned grey and
-    scored by fer's FER2013 mini-Xception. A row of the ``face`` output is::
+    scored by fer's FER2013 mini-Xception. A row of the ``face`` output is:
 
-        [7 expression probabilities | box_cx, box_cy, box_w, box_h, detect_score | 128-d embedding]
+    ```text
+    [7 expression probabilities | box_cx, box_cy, box_w, box_h, detect_score | 128-d embedding]
+    ```
 
     (the embedding only when ``embedding=True``); `feature_names` names every column. Still
     images (JPEG, PNG, ...) are single-frame videos.
@@ -184,9 +186,11 @@ class FaceMeshExtractor(FeatureExtractor):
 
     Needs ``mediapipe==0.10.21`` (the last release that ships its models and the legacy
     ``solutions`` API) with ``protobuf<5``; see `scenesense.extraction.faces.MEDIAPIPE_INSTALL`.
-    A row of the ``face_mesh`` output is::
+    A row of the ``face_mesh`` output is:
 
-        [14 geometry values (MESH_GEOMETRY) | box_cx, box_cy, box_w, box_h | 478 x 3 landmarks]
+    ```text
+    [14 geometry values (MESH_GEOMETRY) | box_cx, box_cy, box_w, box_h | 478 x 3 landmarks]
+    ```
 
     (the landmarks, in the face-centred frame of `scenesense.extraction.faces.face_frame`,
     only when ``landmarks=True``). No blendshapes: their model is not shipped offline.

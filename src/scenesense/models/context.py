@@ -64,7 +64,10 @@ class DialogueTransformer(nn.Module):
         window: utterances each side (``0``: the whole dialogue).
         direction: ``"past"`` (streaming) or ``"both"`` (past and future).
         speaker: ``"none"``, ``"relation"``, ``"embedding"`` or ``"both"``.
-        d_model, num_layers, num_heads, dropout: the transformer's size.
+        d_model: the transformer's width.
+        num_layers: number of transformer layers.
+        num_heads: attention heads per layer.
+        dropout: the transformer's dropout.
         speaker_dropout: probability of hiding a known speaker's id while training.
 
     Raises:

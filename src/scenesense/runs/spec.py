@@ -2,20 +2,22 @@
 
 `scenesense.api.train` writes it beside ``config.yaml`` and the weights; everything that
 rebuilds, scores or feeds a trained model reads it through `read_spec`. On disk (schema
-version 1, the keys every scenesense version has written)::
+version 1, the keys every scenesense version has written):
 
-    {"modalities": ["audio", "text"],              # the run's modalities (config order)
-     "features": {"audio": "<feature set>", ...},  # per modality: the store feature set it read
-     "feature_dims": {"audio": 32, ...},           # per modality: feature size D
-     "feature_kinds": {"audio": "vector", ...},    # rows [D] ("vector") or [T, D] ("sequence")
-     "label_names": [...],                         # class names in class-id order (regression: targets)
-     "task": "classification",                     # or "regression"
-     "provenance": {"source": {...},               # the training split's dataset provenance
-                    "features": {"audio": {...}}}, # how each feature set was made: extractor, params,
-                                                   # package versions, a text's dialogue context
-     "store": "/path/to/store",                    # the training feature store folder
-     "speakers": ["Joey", ...],                    # runs with dialogue context: known speakers, id order
-     "schema_version": 1}
+```text
+{"modalities": ["audio", "text"],              # the run's modalities (config order)
+ "features": {"audio": "<feature set>", ...},  # per modality: the store feature set it read
+ "feature_dims": {"audio": 32, ...},           # per modality: feature size D
+ "feature_kinds": {"audio": "vector", ...},    # rows [D] ("vector") or [T, D] ("sequence")
+ "label_names": [...],                         # class names in class-id order (regression: targets)
+ "task": "classification",                     # or "regression"
+ "provenance": {"source": {...},               # the training split's dataset provenance
+                "features": {"audio": {...}}}, # how each feature set was made: extractor, params,
+                                               # package versions, a text's dialogue context
+ "store": "/path/to/store",                    # the training feature store folder
+ "speakers": ["Joey", ...],                    # runs with dialogue context: known speakers, id order
+ "schema_version": 1}
+```
 
 A file without ``schema_version`` is version 1. ``task`` defaults to classification and
 ``provenance`` may be absent (its readers then look in the training store). The context model's
