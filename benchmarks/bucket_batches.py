@@ -17,6 +17,7 @@ epoch time (mean step time x batches) and its ratio to random batches, all from 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -28,6 +29,11 @@ from torch import nn
 from scenesense.encoders.minilm import MiniLMEncoder
 from scenesense.training.sampling import LengthBucketBatchSampler
 
+
+
+def _from_env(var: str, name: str) -> str | None:
+    """``$var/name`` when the environment variable ``var`` names a dataset folder, else None."""
+    return os.path.join(os.environ[var], name) if os.environ.get(var) else None
 
 def _lengths(csv: Path, store: Path | None) -> np.ndarray:
     if store is not None:
@@ -73,7 +79,8 @@ def _time(batches: list[list[int]], lengths: np.ndarray, steps: int, warmup: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--csv", type=Path, default=Path("../shared/data/meld/train_sent_emo.csv"))
+    parser.add_argument("--csv", type=Path, default=_from_env("SCENESENSE_MELD_ROOT", "train_sent_emo.csv"),
+                        help="MELD train CSV (default: $SCENESENSE_MELD_ROOT/train_sent_emo.csv)")
     parser.add_argument("--store", type=Path, help="a store split file; its text lengths replace --csv")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--pool", type=int, default=50)
@@ -81,6 +88,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.csv is None and args.store is None:
+        parser.error("give --csv path/to/MELD/train_sent_emo.csv, --store, or set SCENESENSE_MELD_ROOT")
     lengths = _lengths(args.csv, args.store)
     print(f"{len(lengths)} utterances, word-pieces mean {lengths.mean():.1f} max {lengths.max()}; "
           f"torch threads {torch.get_num_threads()}, batch {args.batch}, {args.steps} timed steps each")

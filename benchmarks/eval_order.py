@@ -14,6 +14,7 @@ and the largest difference between the two ways' probabilities::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def _padded_per_real(lengths: np.ndarray, batches: list[list[int]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-c", "--config", default=str(DEFAULT_CONFIG))
-    parser.add_argument("--root", default="../shared/data/meld")
+    parser.add_argument("--root", default=os.environ.get("SCENESENSE_MELD_ROOT"), required="SCENESENSE_MELD_ROOT" not in os.environ)
     parser.add_argument("--split", default="dev")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

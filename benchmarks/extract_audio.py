@@ -17,7 +17,7 @@ seconds (below 1 is faster than real time); ``x decode`` is the stage's time ove
 ``cpu s`` is the process's CPU time, which other load on the machine inflates less than wall time.
 Pin the run to 2 cores, the project's reference machine::
 
-    OMP_NUM_THREADS=2 taskset -c 0,1 .venv/bin/python benchmarks/extract_audio.py --root ../shared/data/ravdess --n 100
+    OMP_NUM_THREADS=2 taskset -c 0,1 .venv/bin/python benchmarks/extract_audio.py --root path/to/RAVDESS --n 100
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract_audio.py --n 4 --repeats 1   # a quick check
 """
 

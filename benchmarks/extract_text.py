@@ -12,12 +12,13 @@ Loading: time and peak memory (a fresh process each) of parsing the generated fi
 cache (with pandas' C parser, and with numpy's, used when pandas is missing), building the
 cache, and loading the cache, with ratios to the uncached pandas parse.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract_text.py --csv ../shared/data/meld/dev_sent_emo.csv
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/extract_text.py --csv path/to/MELD/dev_sent_emo.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import subprocess
 import sys
@@ -49,6 +50,11 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "peak_extra_mib": status("VmHWM") - before,
                   "rows": vectors.matrix.shape[0]}))
 """
+
+
+def _from_env(var: str, name: str) -> str | None:
+    """``$var/name`` when the environment variable ``var`` names a dataset folder, else None."""
+    return os.path.join(os.environ[var], name) if os.environ.get(var) else None
 
 
 def write_vectors(path: Path, vocabulary: list[str], rows: int, dim: int, seed: int = 0) -> None:
@@ -97,8 +103,8 @@ def main() -> None:
     from scenesense.extraction.word_vectors import WordVectorTextExtractor, tokenize
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", default="../shared/data/meld/dev_sent_emo.csv", help="MELD CSV to embed")
-    parser.add_argument("--vocab-csv", nargs="*", default=["../shared/data/meld/train_sent_emo.csv"],
+    parser.add_argument("--csv", default=_from_env("SCENESENSE_MELD_ROOT", "dev_sent_emo.csv"), required="SCENESENSE_MELD_ROOT" not in os.environ, help="MELD CSV to embed")
+    parser.add_argument("--vocab-csv", nargs="*", default=[p for p in [_from_env("SCENESENSE_MELD_ROOT", "train_sent_emo.csv")] if p],
                         help="more MELD CSVs whose words go first in the generated vector file")
     parser.add_argument("--rows", type=int, default=100_000, help="words in the generated vector file")
     parser.add_argument("--dim", type=int, default=300, help="vector size of the generated file")

@@ -7,13 +7,14 @@ weighted F1, macro F1 and the F1 of every class, the training time, and the same
 given with ``--evaluate``; each ``--logit-adjust`` strength scores dev and those CSVs again with
 post-hoc logit adjustment.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/meld_best.py --root ../shared/data/meld \
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/meld_best.py --root path/to/MELD \
         --evaluate path/to/test_sent_emo.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import time
@@ -36,7 +37,7 @@ def main() -> None:
     from scenesense.config import build_config, load_yaml, parse_override
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default="../shared/data/meld", help="folder with the MELD train/dev CSVs")
+    parser.add_argument("--root", default=os.environ.get("SCENESENSE_MELD_ROOT"), required="SCENESENSE_MELD_ROOT" not in os.environ, help="folder with the MELD train/dev CSVs")
     parser.add_argument("-c", "--config", default=str(DEFAULT_CONFIG), help="model config (YAML)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--evaluate", nargs="*", default=[], metavar="CSV", help="MELD-format CSVs to score")

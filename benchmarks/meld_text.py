@@ -6,12 +6,13 @@ through the residual transformer text encoder configured in ``configs/meld_text.
 paper's training settings), selected on dev. With several seeds it prints each run and the mean
 and standard deviation.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/meld_text.py --root ../shared/data/meld --seeds 0 1 2
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/meld_text.py --root path/to/MELD --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import statistics
@@ -53,7 +54,7 @@ def main() -> None:
     from scenesense.config import build_config, load_yaml, parse_override
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default="../shared/data/meld", help="folder with MELD CSVs")
+    parser.add_argument("--root", default=os.environ.get("SCENESENSE_MELD_ROOT"), required="SCENESENSE_MELD_ROOT" not in os.environ, help="folder with MELD CSVs")
     parser.add_argument("-c", "--config", default=str(DEFAULT_CONFIG), help="model config (YAML)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--output-dir", default="runs/benchmarks")

@@ -10,12 +10,13 @@ both raw and speaker-normalised (each actor z-scored with their own clips, ``dat
 then trains the scenesense model of ``configs/ravdess.yaml`` restricted to that modality set, per
 seed, and prints dev accuracy / weighted F1 / macro F1 side by side with the ratio model / LR.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ravdess.py --root ../shared/data/ravdess --seeds 0 1 2
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ravdess.py --root path/to/RAVDESS --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import statistics
@@ -79,7 +80,7 @@ def main() -> None:
     from scenesense.config import build_config, load_yaml, parse_override
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default="../shared/data/ravdess", help="RAVDESS folder (audio/ + AU table)")
+    parser.add_argument("--root", default=os.environ.get("SCENESENSE_RAVDESS_ROOT"), required="SCENESENSE_RAVDESS_ROOT" not in os.environ, help="RAVDESS folder (audio/ + AU table)")
     parser.add_argument("-c", "--config", default=str(DEFAULT_CONFIG), help="model config (YAML)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--output-dir", default="runs/benchmarks")

@@ -17,6 +17,7 @@ against ``concat``, robustness and cost tables) to ``--report``.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import statistics
@@ -67,7 +68,7 @@ def main() -> None:
     from scenesense.utils.io import write_json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default="../shared/data/ravdess", help="RAVDESS folder (audio/ + AU table)")
+    parser.add_argument("--root", default=os.environ.get("SCENESENSE_RAVDESS_ROOT"), required="SCENESENSE_RAVDESS_ROOT" not in os.environ, help="RAVDESS folder (audio/ + AU table)")
     parser.add_argument("-c", "--config", default=str(DEFAULT_CONFIG), help="base config (YAML)")
     parser.add_argument("--recipes", nargs="+", default=None, help="recipe names (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
