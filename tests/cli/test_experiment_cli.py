@@ -31,3 +31,18 @@ def test_experiment_command_trains_profiles_stresses_and_reports(tmp_path, capsy
     assert main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["trained"] == [] and again["robustness"] == [] and again["profiled"] == []
+
+
+def test_experiment_takes_the_data_root_from_root_or_the_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SCENESENSE_MELD_ROOT", raising=False)
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"data": {"dataset": "meld"}}))
+    argv = ["experiment", "-c", str(tmp_path / "base.yaml"), "--output-dir", str(tmp_path / "exp")]
+    assert main(argv) == 2
+    assert "(--root path/to/MELD), or set SCENESENSE_MELD_ROOT" in capsys.readouterr().err
+    assert not (tmp_path / "exp").exists()
+    missing = tmp_path / "no_such_folder"
+    for extra, env in (["--root", str(missing)], None), ([], str(missing)):
+        if env:
+            monkeypatch.setenv("SCENESENSE_MELD_ROOT", env)
+        assert main([*argv, *extra]) == 1  # the root is used: the missing folder is named
+        assert f"{missing}: no such file or folder" in capsys.readouterr().err

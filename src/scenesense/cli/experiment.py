@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
-from scenesense.config import ExperimentConfig, build_config, load_yaml, parse_override
+from scenesense.config import ExperimentConfig, load_yaml, parse_override
+from scenesense.recipes import resolve_config
 from scenesense.runs import EFFICIENCY_FILE, ROBUSTNESS_FILE
 from scenesense.utils.io import folder_lock
 
@@ -15,6 +16,7 @@ from scenesense.utils.io import folder_lock
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run a grid of modality sets x fusion recipes x seeds and report it")
     p.add_argument("-c", "--config", help="base YAML config (e.g. configs/synthetic.yaml, configs/ravdess.yaml)")
+    p.add_argument("--root", help="dataset root (default: data.root, else $SCENESENSE_<DATASET>_ROOT)")
     p.add_argument("--sets", nargs="+", metavar="MODS",
                    help="modality sets such as text audio+text (default: every subset of the config's modalities)")
     p.add_argument("--variants", nargs="+", metavar="RECIPE",
@@ -41,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     layers: list[dict[str, Any]] = [load_yaml(args.config)] if args.config else []
     if args.epochs is not None:
         layers.append({"trainer": {"epochs": args.epochs}})
+    if args.root is not None:
+        layers.append({"data": {"root": args.root}})
     layers.extend(parse_override(s) for s in args.set)
-    base = build_config(*layers, {"trainer": {"progress": False}})
+    base = resolve_config(*layers, {"trainer": {"progress": False}})
     sets = [parse_modality_set(s) for s in args.sets] if args.sets else None
     with folder_lock(args.output_dir):  # one process per experiment folder
         return _run(args, base, sets)
