@@ -81,7 +81,9 @@ class DialogueDataset(Dataset):
     Args:
         utterances: a map-style dataset of `scenesense.types.Sample` (with
             ``__getitems__`` for batched reads, as `scenesense.data.dataset.FeatureStoreDataset`).
-        dialogue_ids, positions, ids: per row of ``utterances`` (e.g. from its ``split``).
+        dialogue_ids: the dialogue of each row of ``utterances`` (e.g. from its ``split``).
+        positions: the position of each row in its dialogue.
+        ids: the utterance key of each row.
 
     Attributes:
         groups: per dialogue, its rows of ``utterances`` in position order.

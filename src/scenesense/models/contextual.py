@@ -60,7 +60,9 @@ class ContextualClassifier(nn.Module):
         """Classify the ``N`` utterances of a batch of whole dialogues.
 
         Args:
-            inputs, masks, present: as `MultimodalClassifier.forward`, one row per utterance.
+            inputs: as `MultimodalClassifier.forward`, one row per utterance.
+            masks: as `MultimodalClassifier.forward`, one row per utterance.
+            present: as `MultimodalClassifier.forward`, one row per utterance.
             dialogues: where each row sits in its dialogue (``None``: every utterance alone, i.e.
                 no context, which is what a batch of unrelated utterances means).
 

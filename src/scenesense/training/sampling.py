@@ -30,7 +30,8 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         pool: batches per sorted pool (``1``: no sorting across the batch boundary is possible,
             only within each batch; large: nearly global sorting, less randomness).
         seed: generator seed; the trainer derives one per epoch.
-        rank, world_size: this process's rank and the number of processes.
+        rank: this process's rank.
+        world_size: the number of processes.
 
     Raises:
         ValueError: a non-positive ``batch_size``/``pool``/``world_size``, a rank outside
