@@ -110,3 +110,16 @@ def test_the_root_can_come_from_the_environment_and_is_recorded(monkeypatch, cap
     monkeypatch.setenv("SCENESENSE_MELD_ROOT", str(tmp_path / "absent"))
     with pytest.raises(FileNotFoundError, match="absent: no such file or folder"):
         get_source("meld").resolve_root(build_config({"data": {"dataset": "meld"}}).data)
+
+
+def test_a_store_trains_on_the_modalities_its_files_hold(tiny_store, tmp_path):
+    assert resolve_config({"data": {"dataset": "store", "root": str(tiny_store)}}).modalities == ("audio", "text")
+    given = {"data": {"dataset": "store", "root": str(tiny_store)}, "modalities": ["text"]}
+    assert resolve_config(given).modalities == ("text",)
+    # no readable train.h5 (yet): all three, and preparing the dataset names the problem
+    assert resolve_config({"data": {"dataset": "store", "root": str(tmp_path / "absent")}}).modalities == \
+        ("audio", "text", "vision")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "train.h5").write_bytes(b"not hdf5")
+    assert resolve_config({"data": {"dataset": "store", "root": str(tmp_path / "broken")}}).modalities == \
+        ("audio", "text", "vision")

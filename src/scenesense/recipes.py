@@ -195,7 +195,8 @@ def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
     `scenesense.config.build_config` does, and check the result before anything runs.
 
     ``modalities`` that no layer sets come from the dataset (its source's ``modalities``: ``text``
-    for ``meld``, all three for ``synthetic``). Every registry name must be registered
+    for ``meld``, all three for ``synthetic``, those of the feature sets in ``train.h5`` for a
+    ``store``). Every registry name must be registered
     (`check_names`), ``data.root`` must be given exactly when the dataset reads files (unset, it
     comes from the environment variable ``SCENESENSE_<DATASET>_ROOT``, e.g. ``SCENESENSE_MELD_ROOT``), and
     ``data.params`` must suit the dataset.
@@ -217,8 +218,9 @@ def resolve_config(*layers: Mapping[str, Any]) -> ExperimentConfig:
     cfg = build_config(*layers)
     _check_name(DATASETS, cfg.data.dataset, "data.dataset")
     source = DATASETS.get(cfg.data.dataset)()
-    if not any("modalities" in layer for layer in layers) and cfg.modalities != source.modalities:
-        cfg = build_config({"modalities": list(source.modalities)}, *layers)
+    modalities = source.modalities_at(cfg.data.root)
+    if not any("modalities" in layer for layer in layers) and cfg.modalities != modalities:
+        cfg = build_config({"modalities": list(modalities)}, *layers)
     check_names(cfg)
     source.check_root(cfg.data.root)
     if source.given_root(cfg.data.root) != cfg.data.root:  # from the environment: recorded in the config

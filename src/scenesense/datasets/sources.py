@@ -168,6 +168,11 @@ class DatasetSource(ABC):
             return root
         return os.environ.get(root_env_var(self.name)) or None
 
+    def modalities_at(self, root: str | None) -> tuple[str, ...]:
+        """The modalities a config that names none trains on: ``modalities`` (a store source reads
+        them from the files at ``root``)."""
+        return self.modalities
+
     def check_root(self, root: str | None) -> None:
         """Raise a `ConfigError` for a missing root (``data.root`` or its environment variable; the
         message names what it must hold, ``root_hint``) or for one given to a source without files."""
@@ -254,6 +259,19 @@ class StoreSource(DatasetSource):
     def convert(self, root: Path | None, out: Path, params: Mapping[str, Any]) -> dict[str, Path]:
         """A store needs no conversion."""
         raise ConfigError("dataset 'store' is already a feature store; there is nothing to convert")
+
+    def modalities_at(self, root: str | None) -> tuple[str, ...]:
+        """The modalities of the feature sets in ``<root>/train.h5`` (sorted); all three when there
+        is no such readable file yet (`prepare` then names the problem)."""
+        given = self.given_root(root)
+        train = find_store_splits(given).get("train") if given and Path(given).is_dir() else None
+        if train is None:
+            return self.modalities
+        try:
+            found = {info.modality for info in open_store_split(train).features.values()}
+        except (StoreError, OSError):
+            return self.modalities
+        return tuple(m for m in MODALITIES if m in found) or self.modalities
 
     def prepare(self, cfg: DataConfig, cache_dir: Path) -> Path:
         """Validate the train and dev split files at ``cfg.root`` and return that folder.
