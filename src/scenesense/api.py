@@ -17,6 +17,7 @@ import torch
 
 from scenesense.config import (
     ExperimentConfig,
+    TrainerConfig,
     diff_mappings,
     dump_yaml,
     to_dict,
@@ -161,8 +162,11 @@ def _is_first_rank() -> bool:
 
 
 def _comparable(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The config as a mapping, without the settings a resumed run may change (the progress bar)."""
-    return to_dict(replace(cfg, trainer=replace(cfg.trainer, progress=True)))
+    """The config as a mapping, without the settings a resumed run may change (the progress bar and
+    the experiment loggers)."""
+    default = TrainerConfig()
+    return to_dict(replace(cfg, trainer=replace(cfg.trainer, progress=True, loggers=default.loggers,
+                                                mlflow=default.mlflow)))
 
 
 def _check_same_config(run_path: Path, cfg: ExperimentConfig) -> None:
@@ -193,6 +197,8 @@ def _train_log(run_path: Path) -> Iterator[None]:
 
 
 def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
+    # first: a logger whose package is missing fails before the data is prepared
+    trainer = Trainer(cfg.trainer, run_dir=run_path, hparams=to_dict(cfg), name=cfg.name)
     store_dir = prepare_store(cfg)
     features = dict(cfg.data.features)
     norm = cfg.data.speaker_norm
@@ -217,10 +223,9 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     if model.standardizer is not None:
         model.standardizer.set_statistics(
             feature_statistics((train_set[i] for i in range(len(train_set))), cfg.modalities))
-    trainer = Trainer(cfg.trainer, run_dir=run_path)  # builds the (class-weighted) loss from train_set
     train_data, collate_fn = batching(cfg, spec, train_set)
     dev_data, _ = batching(cfg, spec, dev_set)
-    fit = trainer.fit(model, train_data, dev_data, collate_fn)
+    fit = trainer.fit(model, train_data, dev_data, collate_fn)  # builds the (class-weighted) loss
     pred = trainer.predict(model, dev_data, collate_fn)
     metrics = _metrics_for(pred, label_space)
     n_params = sum(p.numel() for p in model.parameters())
@@ -244,6 +249,8 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
         plot_modality_weights(pred.modality_weights, pred.labels, label_space.names,
                               run_path / MODALITY_WEIGHTS_FILE, title=f"{cfg.name}: modality weights per class")
     _plot_first_dev_attention(model, dev_set, run_path / ATTENTION_FILE, cfg.name)
+    trainer.log_final({"best_epoch": fit.best_epoch, "best_dev_loss": fit.best_dev_loss,
+                       "epochs_run": len(fit.history), **{f"dev_{k}": v for k, v in metrics.items()}})
     log.info("run written to %s", run_path)
     return RunResult(run_path, summary, fit)
 

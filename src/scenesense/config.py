@@ -24,6 +24,7 @@ ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu")  # what Lightning Fa
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true",  # Fabric's values
               "transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64")
 MAX_SEED = 2**32 - 1  # seeds are numpy seeds: [0, 2**32 - 1]
+LOGGERS = ("csv", "mlflow", "tensorboard")  # trainer.loggers values (scenesense.training.tracking)
 
 
 class ConfigError(ValueError):
@@ -76,8 +77,37 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class MlflowConfig:
+    """Where ``trainer.loggers: [mlflow]`` logs (`scenesense.training.tracking.MlflowLogger`).
+
+    Attributes:
+        tracking_uri: MLflow tracking URI, e.g. ``http://localhost:5000``, ``sqlite:///mlflow.db`` or
+            a folder (a local file store; a relative path is taken from the working directory).
+            Unset: the ``MLFLOW_TRACKING_URI`` environment variable, else a file store in the run
+            directory, ``<run dir>/logs/mlruns``.
+        experiment: MLflow experiment the run is logged under. Unset: the config's ``name``.
+    """
+
+    tracking_uri: str | None = None  # unset: $MLFLOW_TRACKING_URI, else <run dir>/logs/mlruns
+    experiment: str | None = None  # unset: the config's name
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
-    """Optimisation, early stopping and hardware (the paper's settings by default)."""
+    """Optimisation, early stopping, hardware and experiment logging (the paper's settings by default).
+
+    Experiment logging goes through Lightning Fabric's loggers, on the first process only: the
+    hyper-parameters (the resolved config, flattened), each epoch's train and dev loss and dev
+    accuracy (step = epoch), and the final metrics (``final/best_epoch``, ``final/dev_accuracy``, ...).
+
+    Attributes:
+        loggers: experiment loggers, any of ``csv`` (``<run dir>/logs/csv/metrics.csv`` and
+            ``hparams.yaml``), ``tensorboard`` (event files in ``<run dir>/logs/tensorboard``) and
+            ``mlflow`` (an MLflow run, see `MlflowConfig`; the run folder's files are added as its
+            artifacts at the end). Empty: no experiment logging. ``tensorboard`` and ``mlflow``
+            need ``pip install "scenesense[tracking]"``. Loggers may change when a run is resumed.
+        mlflow: where the ``mlflow`` logger logs (`MlflowConfig`).
+    """
 
     epochs: int = 20
     batch_size: int = 32  # utterances; dialogues for a model with dialogue context (model.context)
@@ -98,6 +128,8 @@ class TrainerConfig:
     num_workers: int = 0  # DataLoader workers
     bucket_batches: int = 0  # > 0: train batches of similar length, sorted in pools of this many batches
     progress: bool = True  # tqdm progress bar on stderr
+    loggers: tuple[str, ...] = ()  # experiment loggers: csv | tensorboard | mlflow (under <run dir>/logs)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)  # the mlflow logger's tracking URI, experiment
 
 
 @dataclass(frozen=True)
@@ -371,6 +403,9 @@ def _validate_hardware(t: TrainerConfig) -> None:
         raise ConfigError(f"trainer.precision must be one of {list(PRECISIONS)}, got {t.precision!r}")
     if t.num_workers < 0:
         raise ConfigError(f"trainer.num_workers must be >= 0, got {t.num_workers}")
+    unknown = [name for name in t.loggers if name not in LOGGERS]
+    if unknown or len(set(t.loggers)) != len(t.loggers):
+        raise ConfigError(f"trainer.loggers must be distinct names among {list(LOGGERS)}, got {list(t.loggers)}")
 
 
 def dump_yaml(cfg: ExperimentConfig) -> str:

@@ -35,7 +35,7 @@ from scenesense.utils.io import atomic_torch_save
 LAST_FILE = "last.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 # TrainerConfig fields that cannot change a run's numbers and may differ on resume.
-_UNFINGERPRINTED = ("progress",)
+_UNFINGERPRINTED = ("progress", "loggers", "mlflow")
 _LAST_KEYS = ("model", "optimizer", "state", "rng", "fingerprint", "trainer_config")
 
 
@@ -61,7 +61,8 @@ class TrainingState:
 
 
 def fingerprinted_config(cfg: TrainerConfig) -> dict[str, Any]:
-    """The trainer settings a resumed run must share with the original (all but ``progress``)."""
+    """The trainer settings a resumed run must share with the original (all but the progress bar and
+    the experiment loggers)."""
     return {k: v for k, v in to_dict(cfg).items() if k not in _UNFINGERPRINTED}
 
 

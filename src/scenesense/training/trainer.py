@@ -4,7 +4,8 @@ Lightning Fabric owns devices, precision and data parallelism; this short loop o
 recipe done properly: cross-entropy, Adam (optionally with linear warm-up and decay per step),
 gradient clipping, early stopping on dev loss with the best weights restored, seeding, and
 checkpoints from which a killed run resumes to exactly the weights and history of an
-uninterrupted one. Reproducibility: the global generators are seeded when `Trainer.fit`
+uninterrupted one, and experiment logging through Fabric's loggers (``trainer.loggers``, see
+`scenesense.training.tracking`). Reproducibility: the global generators are seeded when `Trainer.fit`
 starts, epoch ``e``'s train order comes from a generator seeded with ``(seed, e)``, and the global
 random states are saved in ``last.pt`` after every epoch. Models are built *before* ``fit``: seed
 before building them (`scenesense.utils.seed.seed_everything`).
@@ -16,7 +17,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,7 +32,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
-from scenesense.config import LR_SCHEDULES, ConfigError, TrainerConfig
+from scenesense.config import LR_SCHEDULES, ConfigError, TrainerConfig, to_dict
+from scenesense.training import tracking
 from scenesense.training.losses import (
     LOSSES,
     check_loss_params,
@@ -211,18 +213,35 @@ class Trainer:
             ``cfg.loss_params``; ``"auto"`` is ``"l1"`` for a regression training set and otherwise
             ``"cross_entropy"``. Class weights go to a loss that takes them if ``cfg.class_weighted_loss``;
             class priors always go to a loss that takes them (see ``_build_loss``).
+        hparams: the nested config the loggers record as hyper-parameters, with ``seed``
+            (`scenesense.training.tracking.hyperparameters`); ``None``: ``{"trainer": cfg}``.
+        name: the experiment name, MLflow's experiment unless ``cfg.mlflow.experiment`` is set.
+
+    The loggers of ``cfg.loggers`` write under ``<run_dir>/logs`` (none without ``run_dir``): the
+    hyper-parameters when `fit` starts, each epoch's history row (step = epoch), and what
+    `log_final` is given. They are closed by `log_final`, or when `fit` fails.
+
+    Raises:
+        ConfigError: a setting no run can use.
+        MissingExtraError: a logger's package is not installed.
     """
 
     def __init__(self, cfg: TrainerConfig, run_dir: Path | str | None = None,
-                 loss_fn: nn.Module | None = None) -> None:
+                 loss_fn: nn.Module | None = None, *, hparams: Mapping[str, Any] | None = None,
+                 name: str = "scenesense") -> None:
         _validate_config(cfg)
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.loss_fn = loss_fn
+        self.hparams = tracking.hyperparameters(hparams if hparams is not None else {"trainer": to_dict(cfg)},
+                                                cfg.seed)
+        loggers = [] if self.run_dir is None else tracking.build_loggers(cfg, self.run_dir, name)
+        self._last_epoch = 0  # the step of log_final: the last epoch of the latest fit
         # Fabric validates the accelerator, devices and precision and names the valid ones
         precision: Any = cfg.precision
         try:
-            self.fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=precision)
+            self.fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, precision=precision,
+                                 loggers=loggers)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"trainer (accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
                               f"precision={cfg.precision!r}): {' '.join(str(err).split())}") from None
@@ -362,8 +381,34 @@ class Trainer:
                 "epochs_run": state.epoch, "stopped_early": state.stopped_early,
                 "trainer_config": ckpt.fingerprinted_config(self.cfg)})
         self.fabric.barrier()
+        self._last_epoch = state.epoch
         return FitResult(list(state.history), state.best_epoch, state.best_dev_loss, state.stopped_early,
                          resumed, path)
+
+    def _log_epoch(self, row: dict[str, Any]) -> None:
+        """One history row to the loggers (step = epoch), written out at once."""
+        if self.fabric.loggers:
+            self.fabric.log_dict(tracking.epoch_metrics(row), step=row["epoch"])
+            for logger in self.fabric.loggers:
+                logger.save()
+
+    def log_final(self, metrics: Mapping[str, Any]) -> None:
+        """Log the numbers in ``metrics`` as ``final/<name>`` at the last epoch's step, then close
+        the loggers (MLflow adds the run folder's files as artifacts).
+
+        Call it once the run folder is complete, e.g. with ``best_epoch`` and the selected model's
+        dev metrics. Nothing happens without loggers.
+        """
+        if self.fabric.loggers:
+            tracking.finish(self.fabric.loggers, self.hparams, metrics, self._last_epoch)
+
+    def _close_loggers(self, err: BaseException) -> None:
+        """Close the loggers of a failed fit; a failure to close is logged, ``err`` is what propagates."""
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        try:
+            tracking.close(self.fabric.loggers, status)
+        except Exception as close_err:  # noqa: BLE001 - keep the fit's own error
+            log.warning("could not close the experiment loggers: %s", close_err)
 
     def fit(self, model: nn.Module, train_set: Dataset, dev_set: Dataset, collate_fn: CollateFn) -> FitResult:
         """Train ``model`` in place, early-stopping on dev loss; the best weights end up in ``model``.
@@ -381,14 +426,24 @@ class Trainer:
             ValueError: if a dataset is empty or ``run_dir`` holds a run with another trainer config.
             RuntimeError: if a loss is NaN or infinite (names the epoch and batch).
         """
-        cfg, fabric = self.cfg, self.fabric
+        fabric = self.fabric
         sizes = len(train_set), len(dev_set)  # type: ignore[arg-type]
         if 0 in sizes:
             raise ValueError(f"empty dataset: {sizes[0]} train and {sizes[1]} dev samples")
         fabric.launch()
+        try:
+            return self._fit(model, train_set, dev_set, collate_fn)
+        except BaseException as err:
+            if fabric.loggers:
+                self._close_loggers(err)
+            raise
+
+    def _fit(self, model: nn.Module, train_set: Dataset, dev_set: Dataset, collate_fn: CollateFn) -> FitResult:
+        cfg, fabric = self.cfg, self.fabric
         saved = None if self.run_dir is None else ckpt.load_last(self.run_dir / ckpt.LAST_FILE, cfg)
         state: ckpt.TrainingState = saved["state"] if saved is not None else ckpt.TrainingState()
         resumed = state.epoch if saved is not None else None
+        tracking.start(fabric.loggers, self.hparams, resumed)
         if saved is not None and (state.stopped_early or state.epoch >= cfg.epochs):
             self._log("run in %s already finished (epoch %d); nothing to train", self.run_dir, state.epoch)
             return self._finish(state, model, resumed)
@@ -427,6 +482,7 @@ class Trainer:
             self._log("epoch %d/%d  train_loss %.4f  dev_loss %.4f  dev_acc %s  %.1fs%s", epoch, cfg.epochs,
                      train_loss, dev_loss, acc, state.history[-1]["epoch_time"], mark)
             self._save_last(state, fmodel, foptimizer)
+            self._log_epoch(state.history[-1])  # after last.pt: a resumed run does not log an epoch twice
         if state.stopped_early:
             self._log("early stopping after epoch %d (patience %d); best epoch %d", state.epoch, cfg.patience,
                      state.best_epoch)
