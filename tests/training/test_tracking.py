@@ -23,9 +23,17 @@ from scenesense.training.trainer import Trainer
 from scenesense.utils.extras import MissingExtraError
 from tests.training.test_trainer import KillAfter, SimulatedKillError, ToyDataset, collate, make_model
 
-needs_tensorboard = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # blocked, or None in sys.modules
+        return False
+
+
+needs_tensorboard = pytest.mark.skipif(not _installed("tensorboard"),
                                        reason='needs pip install "scenesense[tracking]" (tensorboard)')
-needs_mlflow = pytest.mark.skipif(importlib.util.find_spec("mlflow") is None,
+needs_mlflow = pytest.mark.skipif(not _installed("mlflow"),
                                   reason='needs pip install "scenesense[tracking]" (mlflow-skinny)')
 EPOCHS = 3
 INSTALL = 'pip install "scenesense[tracking]"'
@@ -33,8 +41,7 @@ INSTALL = 'pip install "scenesense[tracking]"'
 
 def _loggers() -> list[str]:
     """Every logger whose package is installed (csv always)."""
-    return ["csv"] + [name for name, module in (("tensorboard", "tensorboard"), ("mlflow", "mlflow"))
-                      if importlib.util.find_spec(module) is not None]
+    return ["csv"] + [name for name in ("tensorboard", "mlflow") if _installed(name)]
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +130,7 @@ def test_mlflow_run_has_params_history_final_metrics_and_artifacts(logged_run):
     assert client.get_experiment(run.info.experiment_id).name == "tracked"
     assert run.data.tags["scenesense.run_dir"] == str(run_dir.resolve())
     params = run.data.params
-    assert params["trainer.lr"] == "0.003" and params["seed"] == "0" and params["trainer.epochs"] == str(EPOCHS)
+    assert (params["trainer.lr"], params["seed"], params["trainer.epochs"]) == ("0.003", "0", str(EPOCHS))
     assert params["modalities"] == '["audio", "text", "vision"]'
     assert "trainer.loggers" not in params
     for key in ("train_loss", "dev_loss", "dev_accuracy"):
@@ -136,12 +143,13 @@ def test_mlflow_run_has_params_history_final_metrics_and_artifacts(logged_run):
     assert final["final/dev_weighted_f1"] == metrics["weighted_f1"]
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"config.yaml", "metrics.json", "model_spec.json", "loss_curves.png", "train.log"} <= artifacts
-    assert not any(name.endswith(".pt") or name == LOGS_DIR for name in artifacts)  # weights stay in the folder
+    assert not any(name.endswith(".pt") or name == LOGS_DIR for name in artifacts)  # weights stay in the run
 
 
 # --------------------------------------------------------------------------- a resumed run
 def test_a_killed_and_resumed_fit_logs_each_epoch_once(tmp_path):
-    cfg = TrainerConfig(epochs=4, batch_size=8, lr=1e-2, patience=100, progress=False, loggers=tuple(_loggers()))
+    cfg = TrainerConfig(epochs=4, batch_size=8, lr=1e-2, patience=100, progress=False,
+                        loggers=tuple(_loggers()))
     train, dev = ToyDataset(48, seed=1), ToyDataset(24, seed=2)
     killable = KillAfter(2 * len(train) + 5, 48, seed=1)  # dies 5 samples into epoch 3
     with pytest.raises(SimulatedKillError):
@@ -220,9 +228,10 @@ def test_mlflow_logs_to_the_configured_store_and_experiment(tmp_path):
 
 # --------------------------------------------------------------------------- configuration and extras
 def test_hyperparameters_are_the_flattened_config_and_the_seed():
-    params = hyperparameters({"trainer": {"lr": 0.1, "betas": [0.9, 0.99], "loggers": ["csv"], "progress": True,
-                                          "mlflow": {"experiment": None}, "loss_params": {}},
-                              "data": {"root": None}}, seed=7)
+    config = {"trainer": {"lr": 0.1, "betas": [0.9, 0.99], "loggers": ["csv"], "progress": True,
+                          "mlflow": {"experiment": None}, "loss_params": {}},
+              "data": {"root": None}}
+    params = hyperparameters(config, seed=7)
     assert params == {"trainer.lr": 0.1, "trainer.betas": "[0.9, 0.99]", "trainer.loss_params": "{}",
                       "data.root": "null", "seed": 7}
 
@@ -240,10 +249,11 @@ def test_unknown_or_repeated_logger_is_a_config_error(loggers):
 
 
 def test_unknown_logger_fails_a_dry_run_with_exit_2(capsys):
-    assert main(["train", "--dataset", "synthetic", "--dry-run", "--set", "trainer.loggers=[csv, wandb]"]) == 2
+    dry_run = ["train", "--dataset", "synthetic", "--dry-run", "--set"]
+    assert main([*dry_run, "trainer.loggers=[csv, wandb]"]) == 2
     err = capsys.readouterr().err
     assert "trainer.loggers" in err and "wandb" in err and len(err.strip().splitlines()) == 1
-    assert main(["train", "--dataset", "synthetic", "--dry-run", "--set", "trainer.loggers=[csv]"]) == 0
+    assert main([*dry_run, "trainer.loggers=[csv]"]) == 0
     assert "loggers:\n  - csv" in capsys.readouterr().out
 
 
