@@ -18,11 +18,20 @@ def _hidden(enc: TransformerSequenceEncoder, x, mask):
     return enc.encoder(enc.positional(enc.input_proj(x)), src_key_padding_mask=~mask)
 
 
-def test_heads_must_divide_d_model():
-    with pytest.raises(ValueError, match="d_model 300 is not divisible by num_heads 7"):
-        TransformerSequenceEncoder(300, num_heads=7)
+def test_heads_must_divide_a_given_d_model():
     with pytest.raises(ValueError, match="d_model 10 is not divisible by num_heads 4"):
         TransformerSequenceEncoder(300, d_model=10, num_heads=4)
+    with pytest.raises(ValueError, match="d_model must be >= 1, got 0"):
+        TransformerSequenceEncoder(300, d_model=0, num_heads=4)
+
+
+def test_the_default_width_is_the_input_size_rounded_up_to_the_heads():
+    assert TransformerSequenceEncoder(384, num_heads=4).d_model == 384  # the paper's width, no projection
+    assert isinstance(TransformerSequenceEncoder(384, num_heads=4).input_proj, torch.nn.Identity)
+    enc = TransformerSequenceEncoder(25, out_dim=8, num_heads=4, num_layers=1)  # eGeMAPS LLDs
+    assert enc.d_model == 28 and (enc.input_proj.in_features, enc.input_proj.out_features) == (25, 28)
+    assert enc(torch.randn(2, 5, 25)).pooled.shape == (2, 8)
+    assert TransformerSequenceEncoder(300, num_heads=7).d_model == 301
 
 
 def test_input_projection_only_when_d_model_differs():

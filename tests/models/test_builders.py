@@ -95,7 +95,7 @@ def test_modality_dropout_only_with_two_modalities_and_positive_p():
         ),
         ({"encoders": {"text": ComponentConfig("transformer", {"in_dim": 3})}}, r"\['in_dim'\] are derived"),
         (
-            {"sequence_encoder": ComponentConfig("transformer", {"num_heads": 4})},
+            {"sequence_encoder": ComponentConfig("transformer", {"num_heads": 4, "d_model": 6})},
             r"model.encoders.text \(encoder 'transformer'\): d_model 6 is not divisible by num_heads 4",
         ),
         ({"head_hidden_dim": 0}, "model head"),

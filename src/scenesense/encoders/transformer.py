@@ -26,8 +26,7 @@ def _validate_sizes(in_dim: int, out_dim: int, d_model: int, num_layers: int, nu
             raise ValueError(f"{name} must be >= 1, got {value}")
     if d_model % num_heads != 0:
         raise ValueError(
-            f"d_model {d_model} is not divisible by num_heads {num_heads}; change num_heads or set d_model "
-            "(d_model defaults to the input feature size)"
+            f"d_model {d_model} is not divisible by num_heads {num_heads}; change num_heads or d_model"
         )
 
 
@@ -53,7 +52,8 @@ class TransformerSequenceEncoder(ModalityEncoder):
     Args:
         in_dim: input feature size ``D``.
         out_dim: output size.
-        d_model: transformer width (``None``: ``in_dim``, as in the paper).
+        d_model: transformer width (``None``: ``in_dim`` as in the paper, rounded up to a multiple
+            of ``num_heads`` when it is not one, e.g. 25 eGeMAPS descriptors with 4 heads -> 28).
         num_layers: encoder layers.
         num_heads: attention heads (must divide ``d_model``).
         dim_feedforward: feed-forward size inside each layer.
@@ -81,7 +81,8 @@ class TransformerSequenceEncoder(ModalityEncoder):
         pooling: Literal["mean", "last"] = "mean",
     ) -> None:
         super().__init__()
-        d_model = in_dim if d_model is None else d_model
+        if d_model is None:  # the input size, rounded up to a multiple of num_heads
+            d_model = -(-in_dim // num_heads) * num_heads if num_heads > 0 else in_dim
         _validate_sizes(in_dim, out_dim, d_model, num_layers, num_heads)
         if pooling not in ("mean", "last"):
             raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
