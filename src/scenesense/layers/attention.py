@@ -85,10 +85,11 @@ class CrossAttentionBlock(nn.Module):
     learn the slopes down to 0.
 
     Edge cases, both NaN-free:
-        * a row whose key stream has no real step attends to nothing: its ``attended`` and its
-          attention weights are zeros, so the output is zeros (``LayerNorm(query)`` with the
-          residual, i.e. the query passes through unchanged by the absent stream);
-        * padded query steps (``query_mask`` False) are zeros in the output and the weights.
+
+    * a row whose key stream has no real step attends to nothing: its ``attended`` and its
+      attention weights are zeros, so the output is zeros (``LayerNorm(query)`` with the
+      residual, i.e. the query passes through unchanged by the absent stream);
+    * padded query steps (``query_mask`` False) are zeros in the output and the weights.
 
     Args:
         dim: width ``D`` of both streams.

@@ -14,12 +14,13 @@ class ModalityDropout(nn.Module):
     """Draws per-modality keep flags while training; no rescaling (as in the paper).
 
     Modes:
-        * ``"batch"`` (the paper): one draw per modality per batch, shared by every sample.
-          Each modality is dropped with probability ``p`` independently, so **all modalities
-          may be dropped at once** (probability ``p ** n``), exactly as the published code did.
-        * ``"sample"``: independent draws per sample and modality; a sample that would lose
-          every modality keeps one chosen uniformly at random, so **at least one modality is
-          kept per sample** (the effective drop rate is therefore slightly below ``p``).
+
+    * ``"batch"`` (the paper): one draw per modality per batch, shared by every sample.
+      Each modality is dropped with probability ``p`` independently, so **all modalities
+      may be dropped at once** (probability ``p ** n``), exactly as the published code did.
+    * ``"sample"``: independent draws per sample and modality; a sample that would lose
+      every modality keeps one chosen uniformly at random, so **at least one modality is
+      kept per sample** (the effective drop rate is therefore slightly below ``p``).
 
     In eval mode, with ``p == 0`` or with fewer than two modalities every flag is True.
 
