@@ -226,6 +226,19 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     train_data, collate_fn = batching(cfg, spec, train_set)
     dev_data, _ = batching(cfg, spec, dev_set)
     fit = trainer.fit(model, train_data, dev_data, collate_fn)  # builds the (class-weighted) loss
+    try:
+        summary = _finish_run(cfg, run_path, trainer, model, fit, dev_set, dev_data, collate_fn, label_space)
+    except BaseException as err:  # the experiment loggers record the failure, not a run left open
+        trainer.close_loggers(err)
+        raise
+    log.info("run written to %s", run_path)
+    return RunResult(run_path, summary, fit)
+
+
+def _finish_run(cfg: ExperimentConfig, run_path: Path, trainer: Trainer, model: torch.nn.Module,
+                fit: FitResult, dev_set: FeatureStoreDataset, dev_data: Any, collate_fn: Any,  # noqa: ANN401
+                label_space: LabelSpace) -> dict[str, Any]:
+    """Score the selected model on dev, write the run folder's files, log the final metrics."""
     pred = trainer.predict(model, dev_data, collate_fn)
     metrics = _metrics_for(pred, label_space)
     n_params = sum(p.numel() for p in model.parameters())
@@ -251,8 +264,7 @@ def _train(cfg: ExperimentConfig, run_path: Path) -> RunResult:
     _plot_first_dev_attention(model, dev_set, run_path / ATTENTION_FILE, cfg.name)
     trainer.log_final({"best_epoch": fit.best_epoch, "best_dev_loss": fit.best_dev_loss,
                        "epochs_run": len(fit.history), **{f"dev_{k}": v for k, v in metrics.items()}})
-    log.info("run written to %s", run_path)
-    return RunResult(run_path, summary, fit)
+    return summary
 
 
 def _check_encoder_features(model: torch.nn.Module, spec: RunSpec) -> None:

@@ -3,7 +3,7 @@
 The benchmark (`scenesense.data.synthetic`) has classes visible in one modality only and two
 co-occurrence classes that only a fusion which aligns the text and vision sequences can separate.
 ``run_demo`` trains each variant (selected on dev), scores it on the held-out test split and writes
-a Markdown report with a comparison table and plots.
+a Markdown report with a comparison table and plots, which name the split, the seed and the data.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def run_demo(output_dir: str | Path = "runs/demo", *, seed: int = 0, epochs: int
         variants: recipe names to compare.
     """
     out = Path(output_dir)
-    rows = []
+    rows, n_test = [], None
     for recipe in variants:
         cfg = _variant_config(recipe, out, seed, epochs, quick)
         _discard_stale_run(out / recipe, cfg)
@@ -104,9 +104,10 @@ def run_demo(output_dir: str | Path = "runs/demo", *, seed: int = 0, epochs: int
         seconds = time.perf_counter() - start
         test = api.evaluate(result.run_dir, store=api.prepare_store(cfg), split="test")
         rows.append(_row(recipe, test.metrics, seconds))
+        n_test = test.metrics.get("n", n_test)
     by_name = {r["variant"]: r for r in rows}
     margin = float("nan")
     if "cross_attention" in by_name and "concat" in by_name:
         margin = by_name["cross_attention"]["co_occurrence_f1"] - by_name["concat"]["co_occurrence_f1"]
-    report = write_demo_report(out, rows, margin)
+    report = write_demo_report(out, rows, margin, seed=seed, n_test=n_test)
     return DemoResult(rows, report, margin)

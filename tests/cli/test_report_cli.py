@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 
 import pytest
 
@@ -78,3 +79,39 @@ def test_report_json_options_and_errors(experiment, tmp_path, capsys):
         report_cli.run(_parse([str(experiment), "--baseline", "late"]))
     with pytest.raises(ValueError, match="not a run or experiment folder"):
         report_cli.run(_parse([str(tmp_path / "missing")]))
+
+
+def test_report_says_which_split_it_scores_and_takes_split(experiment, tmp_path, capsys):
+    from scenesense import api
+    from scenesense.runs import read_spec
+
+    with pytest.raises(SystemExit):
+        _parse(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "--split SPLIT the scored split every table and figure reports: dev (default;" in usage
+    fast = ["--bootstrap", "20", "--permutations", "20", "--dpi", "40"]
+    args = _parse([str(experiment), "--output-dir", str(tmp_path / "dev"), *fast])
+    assert args.handler(args) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith(
+        "### Table 3: accuracy and weighted F1 per modality set and fusion (dev split of synthetic; seed 0, "
+        "n = 1 per group: single runs, no spread;")
+    message = (r"audio\+text__concat__s0: no test scores .* "
+               r"`scenesense evaluate .*audio\+text__concat__s0 --store .* --split test`")
+    with pytest.raises(ValueError, match=message):
+        report_cli.run(_parse([str(experiment), "--split", "test", *fast]))
+    copy = tmp_path / "exp"
+    shutil.copytree(experiment / "cells", copy / "cells")
+    scores = {}
+    for cell in sorted((copy / "cells").iterdir()):
+        test = api.evaluate(cell, store=read_spec(cell / "model_spec.json").store, split="test")
+        scores[json.loads((cell / "cell.json").read_text())["variant"]] = test.metrics
+    args = _parse([str(copy), "--split", "test", "--json", *fast])
+    assert args.handler(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scope"]["split"] == "test" and result["scope"]["seeds"] == [0]
+    for row in result["table3"]:
+        assert (row["split"], row["n_utterances"]) == ("test", 6)
+        assert row["accuracy_mean"] == scores[row["variant"]]["accuracy"]
+        assert row["weighted_f1_mean"] == scores[row["variant"]]["weighted_f1"]
+    markdown = (copy / "report" / "report.md").read_text()
+    assert "Scored split: test" in markdown and "(test split of synthetic; seed 0" in markdown

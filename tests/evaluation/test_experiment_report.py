@@ -272,3 +272,137 @@ def test_write_report_writes_every_format(runs, tmp_path):
         rows = [r for r in csv.DictReader(handle) if r["table"] == "table3"]
     assert [float(r["weighted_f1_ci_high"]) for r in rows] == [r["weighted_f1_ci_high"] for r in table3]
     assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def _column(table, header):
+    """The displayed cells of one column."""
+    j = [c.header for c in table.columns].index(header)
+    return [cells[j] for cells in table.cells()]
+
+
+def test_every_table_and_document_names_its_split_seeds_and_data(runs, tmp_path):
+    report = build_report(load_runs([runs["exp"]]), **FAST)
+    files = write_report(report, tmp_path / "out", dpi=40)
+    markdown, page = files["markdown"].read_text(), html.unescape(files["html"].read_text())
+    assert [t.name for t in report.tables] == ["table3", "table4", "table5", "robustness", "efficiency"]
+    for t in report.tables:
+        assert f"### {t.title}" in markdown and f"<caption>{t.title}</caption>" in page
+        assert "synthetic" in t.title and "seeds 0, 1, n = 2 per group" in t.title, t.title
+        assert ("dev split of synthetic" in t.title) is (t.name != "efficiency"), t.title
+    assert "mean ± sample std over seeds (ddof = 1)" in _table(report, "table3").title
+    assert "no split scored" in _table(report, "efficiency").title
+    for document in (markdown, page):
+        assert "Scored split: dev, the split each run selected its best epoch on" in document
+        assert "Data: synthetic (feature store " in document and "modality sets audio+text" in document
+        assert "Seeds: 0, 1, n = 2 per group; ± is the sample std over seeds (ddof = 1)" in document
+    saved = json.loads(files["json"].read_text())
+    (store,) = saved["scope"]["data"]["stores"]
+    assert saved["scope"] == {"split": "dev", "seeds": [0, 1], "seeds_per_group": [2],
+                              "data": {"datasets": ["synthetic"], "stores": [store],
+                                       "modality_sets": ["audio+text"]},
+                              "spread": "sample std over seeds (ddof = 1)"}
+    assert all(r["split"] == "dev" and r["store"] == store for r in saved["runs"])
+    for name, table in saved["tables"].items():
+        assert (table["split"], table["seeds"], table["data"]["datasets"]) == (
+            None if name == "efficiency" else "dev", [0, 1], ["synthetic"])
+        assert table["title"].startswith(("Table 3:", "Table 4:", "Table 5:", "Robustness:", "Efficiency:"))
+    with files["csv"].open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[-6:] == ["split", "seed_list", "seeds_a", "seed_list_a", "seeds_b", "seed_list_b"]
+    for row in rows:
+        if row["table"] in ("table3", "table4", "robustness"):
+            assert (row["split"], row["seed_list"]) == ("dev", "0 1")
+        if row["table"] == "table5":
+            assert (row["split"], row["seed_list_a"], row["seed_list_b"]) == ("dev", "0 1", "0 1")
+
+
+def test_a_single_seed_is_shown_without_a_spread(runs, tmp_path):
+    report = build_report(load_runs([d for v in ("amw_gate", "concat") for d in _cells(runs, v)[:1]]), **FAST)
+    table3, table5 = _table(report, "table3"), _table(report, "table5")
+    assert "seed 0, n = 1 per group: single runs, no spread" in table3.title
+    assert "seed 0, n = 1 per group: single runs, no spread" in table5.title
+    for cells in (_column(table3, "accuracy"), _column(table3, "weighted F1"), *(
+            _column(table5, c.header) for c in table5.columns if c.header.endswith(" F1"))):
+        assert all("±" not in cell for cell in cells)
+    row = table3.rows[0]
+    assert _column(table3, "accuracy")[0] == f"{row['accuracy_mean']:.3f}"
+    files = write_report(report, tmp_path / "out", dpi=40)
+    for kind in ("markdown", "html", "latex"):
+        text = files[kind].read_text()
+        assert "±" not in text and r"\pm" not in text, kind
+    assert "Seeds: 0, one run per group (n = 1): values are single runs, shown without a spread" in \
+        files["markdown"].read_text()
+    assert json.loads(files["json"].read_text())["scope"]["spread"] is None
+
+
+def test_two_seeds_show_the_mean_and_sample_std_numpy_computes(runs):
+    report = build_report(load_runs([runs["exp"], runs["plain"]]), **FAST)
+    table3 = _table(report, "table3")
+    for metric, header in (("accuracy", "accuracy"), ("weighted_f1", "weighted F1")):
+        for row, cell in zip(table3.rows, _column(table3, header), strict=True):
+            if row["variant"] == "text_only":  # one seed: the value alone
+                assert cell == f"{_metrics(runs['plain'])[metric]:.3f}"
+                continue
+            values = [_metrics(d)[metric] for d in _cells(runs, row["variant"])]
+            assert cell == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+    assert "n = 1-2 per group (column seeds)" in table3.title
+    assert "a single run's value where n = 1" in table3.title
+    table5 = _table(build_report(load_runs([runs["exp"]]), models=["amw_gate", "concat"], **FAST), "table5")
+    amw = [_metrics(d)["per_class"] for d in _cells(runs, "amw_gate")]
+    for row, cell in zip(table5.rows, _column(table5, "audio+text/amw_gate F1"), strict=True):
+        f1 = [m[row["class"]]["f1"] for m in amw]
+        assert cell == f"{np.mean(f1):.3f} ± {np.std(f1, ddof=1):.3f}"
+
+
+def test_the_report_scores_the_split_it_is_given(runs, tmp_path):
+    from scenesense import api
+    from scenesense.runs import read_spec
+
+    shutil.copytree(runs["exp"] / "cells", tmp_path / "exp" / "cells")
+    cells = sorted((tmp_path / "exp" / "cells").iterdir())
+    message = (r"no test scores \(missing eval/test/metrics.json, predictions.csv\); "
+               r"score the run first with `scenesense evaluate ")
+    with pytest.raises(ValueError, match=message):
+        load_runs([tmp_path / "exp"], split="test")
+    for cell in cells:
+        api.evaluate(cell, store=read_spec(cell / "model_spec.json").store, split="test")
+    dev, test = load_runs([tmp_path / "exp"]), load_runs([tmp_path / "exp"], split="dev")
+    assert [r.metrics for r in dev] == [r.metrics for r in test]
+    test = load_runs([tmp_path / "exp"], split="test")
+    for record, cell in zip(test, cells, strict=True):
+        assert record.split == "test" and all(key.startswith("syn-test-") for key in record.ids)
+        assert record.metrics == json.loads((cell / "eval" / "test" / "metrics.json").read_text())
+        assert list(record.history) == _metrics(cell)["history"]  # training curves stay the run's own
+    report = build_report(test, **FAST)
+    table3 = _table(report, "table3")
+    assert "test split of synthetic" in table3.title and "dev split" not in table3.title
+    for row in table3.rows:
+        values = [json.loads((c / "eval" / "test" / "metrics.json").read_text())["accuracy"]
+                  for c in cells if f"__{row['variant']}__" in c.name]
+        assert row["accuracy_mean"] == pytest.approx(np.mean(values), abs=1e-12) and row["split"] == "test"
+    markdown = write_report(report, tmp_path / "out", dpi=40)["markdown"].read_text()
+    assert "Scored split: test, each run's `eval/test/` scores" in markdown
+    with pytest.raises(ValueError, match="the runs were scored on different splits: dev .*, test "):
+        build_report([*dev[:2], *test[2:]], **FAST)
+
+
+def test_every_report_figure_names_what_it_shows_and_keeps_its_legend_off_the_data(runs, tmp_path,
+                                                                                   monkeypatch):
+    from tests.support.figures import catch_saved_figures, covered, titles
+
+    drawn = catch_saved_figures(monkeypatch)
+    files = write_report(build_report(load_runs([runs["exp"]]), **FAST), tmp_path / "out", dpi=40)
+    markdown = files["markdown"].read_text()
+    assert len(drawn) == 5  # loss, per-class F1, 2 confusion matrices, robustness (weights are copied)
+    by_title = {titles(fig): fig for fig in drawn}
+    for title, fig in by_title.items():
+        assert "synthetic" in title and "seeds 0, 1" in title, title
+        if fig.legends or any(ax.get_legend() for ax in fig.axes):
+            assert covered(fig) == [], title
+    loss, f1, *confusion, robustness = by_title
+    assert loss.startswith("Training loss (solid) and dev loss (dashed) per epoch on synthetic")
+    assert f1.startswith("Per-class F1, dev split of synthetic; seeds 0, 1, n = 2 per group: mean ± sample")
+    assert all("dev split of synthetic, seeds 0, 1 (summed over 2 runs)" in t for t in confusion)
+    assert robustness.startswith("Robustness: weighted_f1 against the perturbation's severity, dev split")
+    assert "**Per-class F1, dev split of synthetic; seeds 0, 1" in markdown
+    assert "(error bars: sample std over seeds (ddof = 1))" in markdown

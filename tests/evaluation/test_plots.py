@@ -152,3 +152,52 @@ def test_a_run_plots_the_first_dev_sample_s_attention_when_the_fusion_has_maps(t
     assert path.exists() is expected
     if expected:
         _assert_png(path)
+
+
+MODELS = ["audio+text+vision/concat", "audio+text+vision/cross_attention", "audio+text+vision/hadamard",
+          "audio+text+vision/residual", "audio+text+vision/residual_cross_attention"]
+
+
+def test_the_per_class_f1_legend_covers_no_bar(tmp_path, monkeypatch):
+    from scenesense.evaluation.plots import plot_per_class_f1
+    from tests.support.figures import catch_saved_figures, covered
+
+    drawn = catch_saved_figures(monkeypatch)
+    names = ["text_a", "text_b", "audio_a", "audio_b", "sync", "async"]
+    rng = np.random.default_rng(0)
+    scores = {m: rng.uniform(0.9, 1.0, len(names)) for m in MODELS}  # tall bars: no free corner inside
+    _assert_png(plot_per_class_f1(scores, names, tmp_path / "f1.png",
+                                  errors={m: np.full(len(names), 0.02) for m in MODELS}))
+    (fig,) = drawn
+    assert len(fig.axes[0].patches) == len(MODELS) * len(names)
+    assert covered(fig) == []
+
+
+def test_loss_and_robustness_legends_cover_no_line(tmp_path, monkeypatch):
+    from scenesense.evaluation.plots import plot_degradation_curves, plot_loss_overlay
+    from tests.support.figures import catch_saved_figures, covered
+
+    drawn = catch_saved_figures(monkeypatch)
+    histories = {m: [[{"train_loss": 2.0 - 0.1 * e - 0.01 * i, "dev_loss": 2.1 - 0.08 * e}
+                      for e in range(12)]] for i, m in enumerate(MODELS)}
+    plot_loss_overlay(histories, tmp_path / "loss.png")
+    curves = {"noise audio": {m: ([20.0, 10.0, 0.0], [0.9, 0.6 - 0.01 * i, 0.3])
+                              for i, m in enumerate(MODELS)},
+              "drop_frames text": {m: ([0.2, 0.5], [0.8, 0.5]) for m in MODELS}}
+    plot_degradation_curves(curves, tmp_path / "robustness.png", clean={m: 0.95 for m in MODELS})
+    assert len(drawn) == 2
+    for fig in drawn:
+        assert covered(fig) == []
+
+
+def test_a_run_s_own_figures_keep_their_legends_off_the_data(tmp_path, monkeypatch):
+    from scenesense.evaluation.plots import plot_modality_weights
+    from tests.support.figures import catch_saved_figures, covered
+
+    drawn = catch_saved_figures(monkeypatch)
+    history = [{"epoch": e, "train_loss": 1.0 / e, "dev_loss": 1.0 / e + 0.1} for e in range(1, 8)]
+    plot_loss_curves(history, tmp_path / "loss.png")
+    weights = {"audio": np.full(6, 0.95), "text": np.full(6, 0.9)}
+    plot_modality_weights(weights, np.array([0, 0, 1, 1, 2, 2]), ["a", "b", "c"], tmp_path / "w.png")
+    for fig in drawn:
+        assert covered(fig) == []

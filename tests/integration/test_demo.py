@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from scenesense.demo import run_demo
+from scenesense.evaluation.experiment_report import build_report
+from scenesense.runs import load_runs
 
 
 def test_demo_writes_a_report_and_reruns_from_its_runs(tmp_path, monkeypatch):
@@ -17,3 +19,22 @@ def test_demo_writes_a_report_and_reruns_from_its_runs(tmp_path, monkeypatch):
     assert result.margin == expected
     again = run_demo(tmp_path / "demo", **kwargs)  # finished runs are reused, not retrained
     assert [r["accuracy"] for r in again.rows] == [r["accuracy"] for r in result.rows]
+
+
+def test_the_demo_and_the_report_agree_on_the_test_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    result = run_demo(tmp_path / "demo", epochs=1, quick=True, seed=3, variants=("concat", "hadamard"))
+    text = result.report.read_text()
+    assert "test split of the synthetic benchmark (200 utterances); seed 3, one run per variant" in text
+    runs = [tmp_path / "demo" / v for v in ("concat", "hadamard")]
+    assert f"scenesense report {runs[0]} {runs[1]} --split test" in text
+    table3 = next(t for t in build_report(load_runs(runs, split="test"), n_bootstrap=50,
+                                          n_permutations=50).tables if t.name == "table3")
+    assert "test split of synthetic; seed 3, n = 1 per group" in table3.title
+    for demo_row, row, cells in zip(result.rows, table3.rows, table3.cells(), strict=True):
+        assert (row["variant"], row["split"], row["seed_list"]) == (demo_row["variant"], "test", [3])
+        for metric in ("accuracy", "weighted_f1", "macro_f1"):
+            assert row[f"{metric}_mean"] == demo_row[metric]
+        assert cells[4] == f"{demo_row['accuracy']:.3f}"  # the same cell as the demo's table
+    dev = build_report(load_runs(runs), n_bootstrap=50, n_permutations=50).tables[0]
+    assert "dev split of synthetic" in dev.title  # the default, and it says so

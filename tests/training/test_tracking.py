@@ -279,3 +279,19 @@ def test_a_missing_tracking_extra_fails_before_the_data_is_prepared(tmp_path, mo
         scenesense.train(config, run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # the run folder it created is gone again
     assert not (tmp_path / "cache").exists()  # no data was prepared
+
+
+@needs_mlflow
+def test_a_failure_after_training_marks_the_mlflow_run_failed(tmp_path, monkeypatch):
+    def broken_plot(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("scenesense.api.plot_loss_curves", broken_plot)
+    config = {"data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                       "params": {"n_train": 24, "n_dev": 12, "n_test": 8}},
+              "model": {"out_dim": 8, "head_hidden_dim": 8},
+              "trainer": {"epochs": 1, "batch_size": 12, "progress": False, "loggers": ["mlflow"]}}
+    with pytest.raises(RuntimeError, match="disk full"):
+        scenesense.train(config, run_dir=tmp_path / "run")
+    run_dir = tmp_path / "run"
+    assert _mlflow_client(run_dir).get_run(_mlflow_run_id(run_dir)).info.status == "FAILED"

@@ -19,12 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scenesense.demo import run_demo
-    from scenesense.demo_report import comparison_table
+    from scenesense.demo_report import comparison_table, scope_line
 
     result = run_demo(args.output_dir, seed=args.seed, epochs=args.epochs, quick=args.quick)
     if args.json:
         print_json({"rows": result.rows, "report": str(result.report), "margin": result.margin})
         return 0
+    print(f"scores: {scope_line(args.seed)}\n")
     print(comparison_table(result.rows))
     print(f"\ncross-attention minus concat, co-occurrence F1 (test): {result.margin:+.3f}")
     print(f"report: {result.report}")

@@ -10,6 +10,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                       "from finished runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="finished run folders, or experiment folders (every cells/*/ run inside is used)")
+    p.add_argument("--split", metavar="SPLIT",
+                   help="the scored split every table and figure reports: dev (default; the split each run "
+                        "selected its best epoch on, read from the run's metrics.json and predictions.csv) "
+                        "or test (read from <run>/eval/test/, written by `scenesense evaluate RUN --split "
+                        "test`); the report names it")
     p.add_argument("--output-dir", help="where the report goes (default: <common parent of RUN_DIRs>/report; "
                                         "an experiment folder is its own parent)")
     p.add_argument("--baseline", metavar="VARIANT",
@@ -39,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     for name in ("bootstrap", "permutations", "dpi"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    runs = load_runs(args.run_dirs)
+    runs = load_runs(args.run_dirs, split=args.split)
     report = build_report(runs, baseline=args.baseline, models=args.models, modalities=args.modalities,
                           n_bootstrap=args.bootstrap, n_permutations=args.permutations, seed=args.seed)
     out_dir = args.output_dir or default_output_dir(args.run_dirs)
     files = write_report(report, out_dir, dpi=args.dpi)
     table3 = next(t for t in report.tables if t.name == "table3")
     if args.json:
-        print_json({"output_dir": str(out_dir), "table3": table3.rows,
+        print_json({"output_dir": str(out_dir), "scope": report.scope.to_json(), "table3": table3.rows,
                     "files": {k: str(v) for k, v in files.items()}})
         return 0
     print(table_to_markdown(table3))

@@ -2,10 +2,12 @@
 from finished runs.
 
 The runs are records read from their folders (`scenesense.runs.load_runs`, which reads
-``config.yaml``, ``metrics.json``, ``predictions.csv`` and, when present, ``cell.json``,
-``robustness.json`` and ``efficiency.json``). Runs are grouped by (modality set, variant); the runs
-of a group differ only by seed. `write_report` writes ``report.md``, ``report.html``
-(self-contained), ``tables.csv``, ``tables.json``, ``tables.tex`` and ``figures/*.png``.
+``config.yaml``, the scores of one split (``metrics.json`` and ``predictions.csv`` for the dev
+split, ``eval/<split>/`` for another) and, when present, ``cell.json``, ``robustness.json`` and
+``efficiency.json``). Runs are grouped by (modality set, variant); the runs of a group differ only
+by seed. `write_report` writes ``report.md``, ``report.html`` (self-contained), ``tables.csv``,
+``tables.json``, ``tables.tex`` and ``figures/*.png``; every table and figure names the split it
+scores, its seeds and its data.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from scenesense.evaluation import report_html, report_tables
-from scenesense.evaluation.report_types import Group, Table, group_runs
+from scenesense.evaluation.report_types import SPREAD, Group, Scope, Table, group_runs
 from scenesense.runs.records import RunRecord
 from scenesense.utils.io import atomic_write_text, write_json
 
@@ -33,6 +35,11 @@ class ExperimentReport:
     baseline: Group
     models: tuple[Group, Group]
     tables: list[Table]
+
+    @property
+    def scope(self) -> Scope:
+        """The split, seeds and data of all the runs."""
+        return Scope.of(self.groups)
 
 
 def _ablation_set(groups: Sequence[Group], modalities: str | None) -> str:
@@ -79,11 +86,15 @@ def build_report(runs: Sequence[RunRecord], *, baseline: str | None = None,
         `ExperimentReport`.
 
     Raises:
-        ValueError: unknown modality set, baseline or model, or Table 4 groups scored on different
-            (seed, utterance) pairs.
+        ValueError: no runs, runs scored on different splits, unknown modality set, baseline or
+            model, or Table 4 groups scored on different (seed, utterance) pairs.
     """
     if not runs:
         raise ValueError("no runs to report on")
+    splits = {r.split: r.run_dir for r in runs}
+    if len(splits) > 1:
+        raise ValueError("the runs were scored on different splits: "
+                         + ", ".join(f"{split} ({path})" for split, path in splits.items()))
     groups = group_runs(runs)
     ablation_set = _ablation_set(groups, modalities)
     in_set = [g for g in groups if g.modality_set == ablation_set]
@@ -127,8 +138,8 @@ def write_report(report: ExperimentReport, output_dir: str | Path, dpi: int = 12
                                         out / "figures", dpi)
     links = {caption: path.relative_to(out).as_posix() for caption, path in figures.items()}
     summary = _summary_lines(report)
-    runs = [{"run_dir": str(r.run_dir), "modalities": r.modality_set, "variant": r.variant, "seed": r.seed}
-            for r in report.runs]
+    runs = [{"run_dir": str(r.run_dir), "modalities": r.modality_set, "variant": r.variant, "seed": r.seed,
+             "split": r.split, "dataset": r.dataset, "store": r.store} for r in report.runs]
     written = {
         "markdown": atomic_write_text(out / "report.md",
                                       report_html.markdown_document(report.tables, summary, links)),
@@ -137,19 +148,37 @@ def write_report(report: ExperimentReport, output_dir: str | Path, dpi: int = 12
         "csv": atomic_write_text(out / "tables.csv", report_html.tables_to_csv(report.tables)),
         "json": write_json(out / "tables.json", {
             "runs": runs, "tables": {t.name: report_html.table_to_json(t) for t in report.tables},
-            "figures": links}),
+            "figures": links, "scope": report.scope.to_json()}),
         "latex": atomic_write_text(out / "tables.tex", report_html.tables_to_latex(report.tables)),
     }
     return {**written, **{f"figure:{path.stem}": path for path in figures.values()}}
 
 
+def _split_line(split: str) -> str:
+    if split == "dev":
+        return ("Scored split: dev, the split each run selected its best epoch on (so its scores are "
+                "optimistic); for held-out scores, score the runs with "
+                "`scenesense evaluate RUN --split test` and rebuild the report with `scenesense report --split test`")
+    return f"Scored split: {split}, each run's `eval/{split}/` scores"
+
+
 def _summary_lines(report: ExperimentReport) -> list[str]:
-    first = report.runs[0]
+    first, scope = report.runs[0], report.scope
     experiments = sorted({r.experiment for r in report.runs if r.experiment})
-    runs = (f"{len(report.runs)} runs in {len(report.groups)} groups (modality set / variant), "
-            f"seeds {sorted({r.seed for r in report.runs})}")
+    runs = f"{len(report.runs)} runs in {len(report.groups)} groups (modality set / variant)"
+    stores = f" (feature store {', '.join(scope.stores)})" if scope.stores else ""
+    if scope.single_seed:
+        seeds = (f"Seeds: {', '.join(map(str, scope.seeds))}, one run per group (n = 1): values are single "
+                 "runs, shown without a spread")
+    else:
+        counts = "-".join(str(c) for c in (scope.per_group[0], scope.per_group[-1])) \
+            if len(scope.per_group) > 1 else str(scope.per_group[0])
+        seeds = (f"Seeds: {', '.join(map(str, scope.seeds))}, n = {counts} per group; ± is the {SPREAD}"
+                 + (" (none where a group has one run)" if 1 in scope.per_group else ""))
     return [runs + (f", experiment {', '.join(experiments)}" if experiments else ""),
-            f"Split {first.metrics.get('split', 'dev')!r}, {len(first.label_names)} classes: "
-            f"{', '.join(first.label_names)}",
+            _split_line(first.split),
+            f"Data: {scope.data}{stores}; modality sets {', '.join(scope.modality_sets)}; "
+            f"{len(first.label_names)} classes: {', '.join(first.label_names)}",
+            seeds,
             f"Table 4 compares the {report.ablation_set} variants with {report.baseline.name}; "
             f"Table 5 compares {report.models[0].name} with {report.models[1].name}."]

@@ -17,25 +17,35 @@ import numpy as np
 from scenesense.evaluation import plots
 from scenesense.evaluation.report import markdown_from_cells
 from scenesense.evaluation.report_tables import degradation_curves
-from scenesense.evaluation.report_types import Group, Table
+from scenesense.evaluation.report_types import SPREAD, Group, Scope, Table
 from scenesense.utils.io import atomic_write_bytes
 
 
 def table_to_json(table: Table) -> dict[str, Any]:
-    """``{"title", "columns" (displayed headers), "rows" (raw), "notes"}``."""
+    """``{"title", "columns" (displayed headers), "rows" (raw), "notes"}``, plus the table's scope:
+    ``"split"``, ``"seeds"``, ``"seeds_per_group"``, ``"data"`` and ``"spread"`` (see
+    `scenesense.evaluation.report_types.Scope.to_json`)."""
+    scope = table.scope.to_json() if table.scope is not None else {}
     return {"title": table.title, "columns": [c.header for c in table.columns], "rows": table.rows,
-            "notes": list(table.notes)}
+            "notes": list(table.notes), **scope}
 
 
 def _csv_cell(v: Any) -> Any:  # noqa: ANN401
-    """Floats at full precision (``repr``), ``None`` as an empty cell."""
+    """Floats at full precision (``repr``), ``None`` as an empty cell, a list (of seeds) as ``0 1 2``."""
+    if isinstance(v, (list, tuple)):
+        return " ".join(str(x) for x in v)
     return "" if v is None else repr(v) if isinstance(v, float) else v
+
+
+_SCOPE_KEYS = ("split", "seed_list", "seeds_a", "seed_list_a", "seeds_b", "seed_list_b")
+"""Row keys that say what a row covers; ``tables.csv`` puts them last."""
 
 
 def tables_to_csv(tables: Sequence[Table]) -> str:
     """One CSV of the raw rows of all tables: a ``table`` column, then the union of the tables' keys
-    (a cell is empty where its table has no such key)."""
+    (a cell is empty where its table has no such key), the split and seed columns last."""
     keys = list(dict.fromkeys(k for t in tables for row in t.rows for k in row))
+    keys = [k for k in keys if k not in _SCOPE_KEYS] + [k for k in _SCOPE_KEYS if k in keys]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, ["table", *keys], lineterminator="\n", restval="")
     writer.writeheader()
@@ -158,41 +168,57 @@ def html_document(tables: Sequence[Table], summary: Sequence[str], figures: Mapp
         "</body>\n</html>\n"])
 
 
+def _seeds_of(group: Group) -> str:
+    """``"seed 0 (one run)"`` or ``"seeds 0, 1, 2 (summed over 3 runs)"``."""
+    if len(group.runs) == 1:
+        return f"seed {group.seeds[0]} (one run)"
+    return f"seeds {', '.join(map(str, group.seeds))} (summed over {len(group.runs)} runs)"
+
+
 def write_figures(groups: Sequence[Group], label_names: Sequence[str], robustness: Table | None,
                   folder: Path, dpi: int = 120) -> dict[str, Path]:
-    """Draw the report's figures into ``folder``.
+    """Draw the report's figures into ``folder``; every title and caption names what is shown, the
+    split, the data and the seeds.
 
-    Figure 3 (loss curves overlaid), per-class F1 bars, one confusion matrix per group (summed over
-    seeds, row-normalised), a copy of one run's ``modality_weights.png`` per group that has one, and
-    the robustness degradation curves when ``robustness`` has rows with a severity.
+    Figure 3 (loss curves overlaid), per-class F1 bars (error bars: the sample std over seeds, none
+    for single runs), one confusion matrix per group (summed over seeds, row-normalised), a copy of
+    one run's ``modality_weights.png`` per group that has one, and the robustness degradation curves
+    when ``robustness`` has rows with a severity.
 
     Returns:
         caption -> PNG path, in report order.
     """
     names = list(label_names)
-    histories = {g.name: [r.metrics.get("history", []) for r in g.runs] for g in groups}
-    figures = {"Figure 3: training loss (solid) and dev loss (dashed) per epoch, mean over seeds":
-               plots.plot_loss_overlay(histories, folder / "loss_curves.png", dpi=dpi)}
+    scope = Scope.of(groups)
+    histories = {g.name: [list(r.history) for r in g.runs] for g in groups}
+    loss = (f"training loss (solid) and dev loss (dashed) per epoch on {scope.data}; "
+            f"{scope.seeds_text('mean')}")
+    figures = {f"Figure 3: {loss}": plots.plot_loss_overlay(histories, folder / "loss_curves.png",
+                                                            title=loss[0].upper() + loss[1:], dpi=dpi)}
     f1 = {g.name: np.array([[r.metrics["per_class"][c]["f1"] for c in names] for r in g.runs])
           for g in groups}  # [S, C] per group
-    figures["Per-class F1 (mean over seeds, bars = std)"] = plots.plot_per_class_f1(
+    title = f"Per-class F1, {scope.describe()}"
+    bars = "" if scope.single_seed else f" (error bars: {SPREAD})"
+    figures[title + bars] = plots.plot_per_class_f1(
         {k: v.mean(axis=0) for k, v in f1.items()}, names, folder / "per_class_f1.png",
-        errors={k: v.std(axis=0, ddof=1) if len(v) > 1 else np.zeros(len(names)) for k, v in f1.items()},
-        dpi=dpi)
+        errors={k: v.std(axis=0, ddof=1) for k, v in f1.items() if len(v) > 1}, title=title, dpi=dpi)
     for g in groups:
         cm = np.sum([np.asarray(r.metrics["confusion_matrix"]) for r in g.runs], axis=0)
-        figures[f"Confusion matrix of {g.name} (summed over seeds {g.seeds}, row-normalised)"] = \
-            plots.plot_confusion_matrix(cm, names, folder / f"confusion_{g.slug}.png",
-                                        title=f"{g.name} (dev, {len(g.runs)} seeds)", dpi=dpi)
+        where = f"{Scope.of([g]).split} split of {Scope.of([g]).data}, {_seeds_of(g)}"
+        figures[f"Confusion matrix of {g.name}, {where}, row-normalised"] = plots.plot_confusion_matrix(
+            cm, names, folder / f"confusion_{g.slug}.png", title=f"{g.name}\n{where}", dpi=dpi)
     for g in groups:
-        source = next((r.run_dir / "modality_weights.png" for r in g.runs
-                       if (r.run_dir / "modality_weights.png").exists()), None)
+        source = next((r for r in g.runs if (r.run_dir / "modality_weights.png").exists()), None)
         if source is not None:
-            figures[f"Modality weights of {g.name} ({source.parent.name})"] = atomic_write_bytes(
-                folder / f"modality_weights_{g.slug}.png", source.read_bytes())
+            caption = (f"Modality weights of {g.name} per true class, dev split of "
+                       f"{source.dataset or 'the data'}, seed {source.seed} (run {source.run_dir.name})")
+            figures[caption] = atomic_write_bytes(folder / f"modality_weights_{g.slug}.png",
+                                                  (source.run_dir / "modality_weights.png").read_bytes())
     curves, clean = degradation_curves(robustness) if robustness else ({}, {})
     if robustness and curves:
-        caption = "Robustness: metric vs severity per condition (dotted: clean)"
-        figures[caption] = plots.plot_degradation_curves(
-            curves, folder / "robustness.png", ylabel=robustness.rows[0]["metric"], clean=clean, dpi=dpi)
+        metric = robustness.rows[0]["metric"]
+        where = robustness.scope.describe("mean") if robustness.scope is not None else ""
+        title = f"Robustness: {metric} against the perturbation's severity, {where}"
+        figures[f"{title} (dotted: clean)"] = plots.plot_degradation_curves(
+            curves, folder / "robustness.png", ylabel=metric, clean=clean, title=title, dpi=dpi)
     return figures

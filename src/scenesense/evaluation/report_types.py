@@ -1,4 +1,5 @@
-"""The experiment report's shared types: the runs of one (modality set, variant) and a table as plain data.
+"""The experiment report's shared types: the runs of one (modality set, variant), what a table or
+figure covers (its `Scope`: split, seeds, data) and a table as plain data.
 
 `scenesense.evaluation.report_tables` builds `Table` objects from `Group` objects,
 `scenesense.evaluation.report_html` renders both, and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,101 @@ class Column:
     numeric: bool = True
 
 
+SPREAD = "sample std over seeds (ddof = 1)"
+"""What the ``±`` of every mean over seeds is."""
+
+
+def _data_name(run: RunRecord) -> str:
+    """The dataset's name; a run trained on a store folder (dataset ``"store"``) names the folder."""
+    if run.dataset and run.dataset != "store":
+        return run.dataset
+    return f"store {Path(run.store).name}" if run.store else run.dataset or "unknown data"
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    return ", ".join(str(s) for s in seeds)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a table or figure covers: the scored split, the seeds and the data.
+
+    Fields:
+        split: the scored split (``"dev"``, ``"test"``); ``None`` for what scores nothing (timings).
+        seeds: every seed of the runs covered, sorted.
+        per_group: the distinct numbers of seeds per (modality set, variant), sorted.
+        datasets: the runs' ``data.dataset`` names (``"synthetic"``, ``"meld"``).
+        stores: the runs' feature store folders.
+        modality_sets: the runs' modality sets (``"audio+text"``).
+    """
+
+    split: str | None
+    seeds: tuple[int, ...]
+    per_group: tuple[int, ...]
+    datasets: tuple[str, ...]
+    stores: tuple[str, ...] = ()
+    modality_sets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, groups: Sequence[Group], split: str | None = None) -> Scope:
+        """The scope of ``groups`` (``split``: default the runs' own split, ``"a, b"`` when they differ)."""
+        runs = [r for g in groups for r in g.runs]
+        splits = sorted({r.split for r in runs})
+        return cls(split if split is not None else ", ".join(splits),
+                   tuple(sorted({r.seed for r in runs})), tuple(sorted({len(g.runs) for g in groups})),
+                   tuple(sorted({_data_name(r) for r in runs})),
+                   tuple(sorted({r.store for r in runs if r.store})),
+                   tuple(dict.fromkeys(g.modality_set for g in groups)))
+
+    @property
+    def single_seed(self) -> bool:
+        """Every group has one run: values are single runs, shown without a spread."""
+        return self.per_group == (1,)
+
+    @property
+    def data(self) -> str:
+        """The dataset names, e.g. ``"synthetic"``."""
+        return ", ".join(self.datasets)
+
+    def seeds_text(self, how: str = "spread") -> str:
+        """The seeds, their count per group and how the table combines them.
+
+        Args:
+            how: ``"spread"`` (mean ± std over seeds), ``"mean"`` (mean over seeds), ``"pooled"``
+                (predictions of all seeds pooled) or ``"sum"`` (counts summed over seeds).
+
+        Returns:
+            e.g. ``"seeds 0, 1, n = 2 per group: mean ± sample std over seeds (ddof = 1)"`` or
+            ``"seed 0, n = 1 per group: single runs, no spread"``.
+        """
+        word = "seed" if len(self.seeds) == 1 else "seeds"
+        counts = self.per_group
+        n = f"n = {counts[0]} per group" if len(counts) == 1 else \
+            f"n = {'-'.join(str(c) for c in (counts[0], counts[-1]))} per group (column seeds)"
+        if self.single_seed:
+            combined = {"spread": "single runs, no spread", "mean": "single runs",
+                        "pooled": "single runs", "sum": "single runs"}[how]
+        else:
+            combined = {"spread": f"mean ± {SPREAD}" + ("" if 1 not in counts else
+                                                         ", a single run's value where n = 1"),
+                        "mean": "mean over seeds", "pooled": "predictions pooled over seeds",
+                        "sum": "summed over seeds"}[how]
+        return f"{word} {_seed_list(self.seeds)}, {n}: {combined}"
+
+    def describe(self, how: str = "spread") -> str:
+        """``"<split> split of <data>; <seeds_text>"``, the part every caption and title carries."""
+        where = f"{self.split} split of {self.data}" if self.split else f"data {self.data}"
+        return f"{where}; {self.seeds_text(how)}"
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"split", "seeds", "seeds_per_group", "data": {"datasets", "stores", "modality_sets"},
+        "spread"}``."""
+        return {"split": self.split, "seeds": list(self.seeds), "seeds_per_group": list(self.per_group),
+                "data": {"datasets": list(self.datasets), "stores": list(self.stores),
+                         "modality_sets": list(self.modality_sets)},
+                "spread": None if self.single_seed else SPREAD}
+
+
 @dataclass(frozen=True)
 class Table:
     """One report table.
@@ -35,10 +132,11 @@ class Table:
     Fields:
         name: short key (``"table3"``, ``"robustness"``), the ``table`` column of ``tables.csv`` and
             the key of ``tables.json``.
-        title: caption.
+        title: caption (it names the split, the seeds and the data).
         rows: raw rows at full precision.
         columns: displayed columns.
         notes: sentences shown under the table (e.g. Table 4's verdicts).
+        scope: the split, seeds and data the table covers.
     """
 
     name: str
@@ -46,6 +144,7 @@ class Table:
     rows: list[Row]
     columns: tuple[Column, ...]
     notes: tuple[str, ...] = field(default=())
+    scope: Scope | None = None
 
     def cells(self) -> list[list[str]]:
         """The displayed cells, one list per row."""

@@ -402,8 +402,8 @@ class Trainer:
         if self.fabric.loggers:
             tracking.finish(self.fabric.loggers, self.hparams, metrics, self._last_epoch)
 
-    def _close_loggers(self, err: BaseException) -> None:
-        """Close the loggers of a failed fit; a failure to close is logged, ``err`` is what propagates."""
+    def close_loggers(self, err: BaseException) -> None:
+        """Close the loggers of a failed run (in `fit`, or after it before `log_final`); a failure to close is logged, ``err`` is what propagates."""
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         try:
             tracking.close(self.fabric.loggers, status)
@@ -435,7 +435,7 @@ class Trainer:
             return self._fit(model, train_set, dev_set, collate_fn)
         except BaseException as err:
             if fabric.loggers:
-                self._close_loggers(err)
+                self.close_loggers(err)
             raise
 
     def _fit(self, model: nn.Module, train_set: Dataset, dev_set: Dataset, collate_fn: CollateFn) -> FitResult:
