@@ -13,8 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", metavar="SPLIT",
                    help="the scored split every table and figure reports: dev (default; the split each run "
                         "selected its best epoch on, read from the run's metrics.json and predictions.csv) "
-                        "or test (read from <run>/eval/test/, written by `scenesense evaluate RUN --split "
-                        "test`); the report names it")
+                        "or test (read from <run>/eval/test/, written by `scenesense evaluate RUN --store "
+                        "STORE --split test`); the report names it")
     p.add_argument("--output-dir", help="where the report goes (default: <common parent of RUN_DIRs>/report; "
                                         "an experiment folder is its own parent)")
     p.add_argument("--baseline", metavar="VARIANT",

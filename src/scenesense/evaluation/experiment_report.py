@@ -158,7 +158,8 @@ def _split_line(split: str) -> str:
     if split == "dev":
         return ("Scored split: dev, the split each run selected its best epoch on (so its scores are "
                 "optimistic); for held-out scores, score the runs with "
-                "`scenesense evaluate RUN --split test` and rebuild the report with `scenesense report --split test`")
+                "`scenesense evaluate RUN --store STORE --split test` and rebuild the report with "
+                "`scenesense report --split test`")
     return f"Scored split: {split}, each run's `eval/{split}/` scores"
 
 

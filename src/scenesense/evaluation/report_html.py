@@ -8,6 +8,7 @@ import base64
 import csv
 import html
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,11 @@ def _html_figure(caption: str, path: Path) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
 
 
+def _code_spans(text: str) -> str:
+    """Markdown code spans (`` `x` ``) of already escaped text as ``<code>x</code>``."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+
 def html_document(tables: Sequence[Table], summary: Sequence[str], figures: Mapping[str, Path]) -> str:
     """``report.html``: the same content as `markdown_document`, with the PNG figures embedded.
 
@@ -158,7 +164,7 @@ def html_document(tables: Sequence[Table], summary: Sequence[str], figures: Mapp
     Returns:
         One HTML page.
     """
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in summary)
+    items = "".join(f"<li>{_code_spans(html.escape(s))}</li>" for s in summary)
     return "".join([
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{TITLE}</title>\n'
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{TITLE}</h1>\n<ul>{items}</ul>\n<h2>Tables</h2>\n",
