@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import pytest
 
 from scenesense.config import ConfigError, build_config
 from scenesense.demo import DEMO_DELTA
 from scenesense.experiment import build_grid, modality_sets, parse_modality_set, run_experiment
+from scenesense.utils.extras import MissingExtraError
 
 KINDS = {"audio": "vector", "text": "sequence", "vision": "sequence"}
 
@@ -101,10 +103,12 @@ def test_two_worker_processes(tmp_path):
         assert (run_dir / "metrics.json").exists() and (run_dir / "checkpoint.pt").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
-def test_ray_backend_without_ray_says_how_to_install(tmp_path):
-    with pytest.raises(ConfigError, match=r"pip install 'scenesense\[ray\]'"):
+def test_ray_backend_without_ray_says_how_to_install_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(MissingExtraError, match=r'the ray backend: ray is not installed; run '
+                                                r'pip install "scenesense\[ray\]"'):
         run_experiment(_base(tmp_path), tmp_path / "exp", sets=[("text",)], seeds=[0], backend="ray")
+    assert not (tmp_path / "exp").exists()
 
 
 def test_synthetic_config_is_the_demo_model():

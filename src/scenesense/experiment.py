@@ -38,6 +38,7 @@ from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.evaluation.robustness import evaluate_robustness
 from scenesense.recipes import RECIPES, SCENE_SENSE_RECIPES, recipe_delta
 from scenesense.runs import CELL_FILE, METRICS_FILE
+from scenesense.utils.extras import Needs
 from scenesense.utils.io import write_json
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 EXPERIMENT_FILE = "experiment.json"
 BASE_VARIANT = "base"  # the base configuration's own model, no recipe layered over it
 BACKENDS = ("local", "ray")
+
+RAY_NEEDS = Needs("ray", ("ray",), "the ray backend")
+"""What ``backend="ray"`` imports: Ray, from the ``ray`` extra."""
 
 
 @dataclass(frozen=True)
@@ -177,10 +181,13 @@ def run_experiment(base: ExperimentConfig, folder: str | Path, *, sets: Sequence
         `ExperimentResult`.
 
     Raises:
-        ConfigError: bad grid, unknown backend, Ray missing, or a folder holding another grid.
+        ConfigError: bad grid, unknown backend, or a folder holding another grid.
+        MissingExtraError: ``backend="ray"`` without the ``ray`` extra (checked before any work).
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if backend == "ray":
+        RAY_NEEDS.check()
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     folder = Path(folder)
@@ -257,10 +264,7 @@ def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: i
 
 def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: int):  # noqa: ANN202
     """Yield each finished cell's run directory; cells run as Ray tasks (at most ``workers`` at once)."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("backend 'ray' needs Ray: pip install 'scenesense[ray]'") from None
+    ray = RAY_NEEDS.require("ray")
     if not ray.is_initialized():
         ray.init()  # RAY_ADDRESS selects a cluster; otherwise a local one
     pending: list[Any] = []

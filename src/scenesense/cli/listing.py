@@ -1,4 +1,9 @@
-"""``scenesense list``: what the registries hold, one plain sentence per entry."""
+"""``scenesense list``: what the registries hold, one plain sentence per entry.
+
+An entry that imports from a ``scenesense[...]`` extra that is not installed (its class declares
+``needs``, a `scenesense.utils.extras.Needs`) ends with ``(needs scenesense[<extra>])``; the
+registries themselves import no optional dependency.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from scenesense.models import CONTEXTS
 from scenesense.recipes import RECIPES, Recipe
 from scenesense.registry import Registry
 from scenesense.training import LOSSES
+from scenesense.utils.extras import Needs
 
 _KINDS: dict[str, Registry] = {
     "contexts": CONTEXTS,
@@ -61,7 +67,7 @@ def summary(doc: str | None) -> str:
 
     >>> summary('''Cross-entropy over ``[B, C]`` logits (see
     ...     `torch.nn.CrossEntropyLoss`), e.g. for MELD. Weighted by class.''')
-    'Cross-entropy over [B, C] logits (see CrossEntropyLoss), e.g. for MELD.'
+    'Cross-entropy over [B, C] logits (see torch.nn.CrossEntropyLoss), e.g. for MELD.'
     """
     paragraph = (doc or "").strip().split("\n\n", 1)[0]
     text = _plain(" ".join(paragraph.split()))
@@ -69,9 +75,22 @@ def summary(doc: str | None) -> str:
     return text[: end.end()] if end else text
 
 
+def _missing_extra(entry: object) -> str | None:
+    """The extra an entry needs and that is not (fully) installed, from its ``needs``; else ``None``."""
+    needs = getattr(entry, "needs", None)
+    return needs.extra if isinstance(needs, Needs) and needs.missing() else None
+
+
 def _describe(kind: str, name: str) -> str:
     entry = _KINDS[kind].get(name)
     return summary(entry.description if isinstance(entry, Recipe) else entry.__doc__)
+
+
+def _line(kind: str, name: str) -> str:
+    """`_describe`, plus ``(needs scenesense[<extra>])`` when the entry's extra is missing."""
+    extra = _missing_extra(_KINDS[kind].get(name))
+    text = _describe(kind, name)
+    return text if extra is None else f"{text} (needs scenesense[{extra}])"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else sorted(_KINDS)
-    listing = {k: {n: _describe(k, n) for n in _KINDS[k].names()} for k in kinds}
+    listing = {k: {n: _line(k, n) for n in _KINDS[k].names()} for k in kinds}
     if args.json:
         print_json(listing)
         return 0

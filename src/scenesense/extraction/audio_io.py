@@ -6,7 +6,8 @@ and the audio track of video files (MP4, MKV, AVI, ...): whatever the FFmpeg bui
 resampled by PyAV's resampler (libswresample); channels are then averaged into mono, so a stereo
 file whose channels are equal gives the same level as its mono copy (FFmpeg's own stereo->mono
 downmix adds 3 dB). One item holds at most ``max_seconds`` of audio (`MAX_AUDIO_SECONDS`,
-10 minutes, by default), so a long recording never fills the memory: decoding stops there.
+10 minutes, by default), so a long recording never fills the memory: decoding stops there. PyAV comes
+with the ``audio`` extra (``pip install "scenesense[audio]"``) and is imported on first use.
 
 `audio_windows` streams a recording of any length from disk in consecutive windows,
 holding at most one and a half windows of samples at a time (``scenesense predict`` cuts long
@@ -30,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from scenesense.extraction.base import ItemError
+from scenesense.utils.extras import require_extra
 
 SILENCE_PEAK = 1e-4
 """Default silence threshold: a peak absolute amplitude below 1e-4 (-80 dBFS, about 3 steps of
@@ -142,7 +144,7 @@ def audio_windows(path: str | Path, window_s: float) -> Iterator[AudioWindow]:
 def audio_seconds(path: str | Path) -> float | None:
     """How long the first audio stream of a media file lasts, read from its headers (nothing is
     decoded); ``None`` when the file cannot be opened, has no audio stream or records no length."""
-    import av
+    av = _av()
 
     try:
         container = _open(Path(path))
@@ -169,6 +171,15 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> Path:
     return Path(path)
 
 
+def _av() -> Any:  # noqa: ANN401
+    """PyAV, imported on first use (it loads the FFmpeg libraries); it comes with the ``audio`` extra.
+
+    Raises:
+        MissingExtraError: PyAV is not installed.
+    """
+    return require_extra("av", "audio", "decoding audio")
+
+
 def _check_rate(sample_rate: int | None) -> None:
     if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, int)
                                     or sample_rate < 1):
@@ -193,7 +204,7 @@ def _error_text(err: BaseException) -> str:
 def _decode_chunks(path: Path, sample_rate: int | None) -> Iterator[tuple[np.ndarray, int]]:
     """The first audio stream as planar float32 chunks ``[C, n]`` at ``sample_rate`` (``None``:
     the file's own), each with its rate, as they are decoded."""
-    import av  # heavy (FFmpeg libraries): loaded on first use
+    av = _av()
 
     try:
         container = _open(path)
@@ -219,7 +230,7 @@ def _open(path: Path) -> Any:
     """``av.open`` probing the first 64 KiB only (headers of audio files and common containers, 4-8x
     faster on a 48 kHz WAV); the full default probe when that finds no audio stream with a known
     rate and channel count (streams that start late, as in MPEG-TS)."""
-    import av
+    av = _av()
 
     container = av.open(str(path), container_options=_QUICK_PROBE)
     audio = container.streams.audio

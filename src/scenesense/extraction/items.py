@@ -5,7 +5,8 @@ source's audio, MELD transcripts, ``scenesense predict``). It calls the extracto
 items at a time and checks every result against the extractor's outputs, so an item gets either
 its float32 outputs or the `scenesense.extraction.base.ItemError` saying why it has none.
 What an unexpected exception (not an ``ItemError``) does is the caller's choice: it propagates,
-or, with ``on_error``, it becomes the error of the one item that raised it.
+or, with ``on_error``, it becomes the error of the one item that raised it. A missing extra
+(`scenesense.utils.extras.MissingExtraError`) is no item's fault: it always propagates.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from scenesense.extraction.base import FeatureExtractor, ItemError, OutputSpec, check_output
+from scenesense.utils.extras import MissingExtraError
 
 Item = TypeVar("Item")
 Result = dict[str, np.ndarray] | ItemError
@@ -51,7 +53,8 @@ def extract_items(extractor: FeatureExtractor, items: Sequence[Item], *, batch_s
         on_error: makes an unexpected exception the error of its item. A batch that raises is
             then retried one item at a time, so only the items that raise fail; ``None``: the
             exception propagates.
-        fatal: exception types that propagate even with ``on_error`` (e.g. ``MemoryError``).
+        fatal: exception types that propagate even with ``on_error`` (e.g. ``MemoryError``);
+            `scenesense.utils.extras.MissingExtraError` always does.
         call: the batch call; default ``extractor.extract_batch``.
 
     Yields:
@@ -76,7 +79,7 @@ def _run_batch(run: Callable[[list[Item]], Sequence[object]], batch: list[Item],
         results = list(run(batch))
         if len(results) != len(batch):
             raise RuntimeError(f"extract_batch returned {len(results)} results for {len(batch)} items")
-    except fatal:
+    except (MissingExtraError, *fatal):
         raise
     except Exception as err:  # with on_error, any extractor failure is the item's
         if on_error is None:

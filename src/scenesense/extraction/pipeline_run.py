@@ -27,7 +27,8 @@ def extract_batch_safely(extractor: FeatureExtractor, inputs: Sequence[str]
     """Run ``extract_batch`` (`scenesense.extraction.items.extract_items`) and check every result.
 
     A batch that raises an unexpected exception is retried item by item, so only the item that
-    raises fails. ``KeyboardInterrupt``/``SystemExit`` propagate.
+    raises fails. ``KeyboardInterrupt``/``SystemExit`` and a missing extra
+    (`scenesense.utils.extras.MissingExtraError`) propagate.
 
     Returns:
         Per input, in order: its checked float32 outputs, or a one-line error message.

