@@ -73,7 +73,8 @@ from scenesense.types import EncoderOutput
 
 fusion = FUSIONS.create("gated_sum", modality_dims={"text": 6, "audio": 4}, dim=8).eval()
 assert fusion.modalities == ("audio", "text") and fusion.out_dim == 8
-encoded = {"text": EncoderOutput(None, torch.randn(3, 6), None), "audio": EncoderOutput(None, torch.randn(3, 4), None)}
+encoded = {"text": EncoderOutput(None, torch.randn(3, 6), None),
+           "audio": EncoderOutput(None, torch.randn(3, 4), None)}
 out = fusion(encoded)
 assert out.fused.shape == (3, 8) and torch.isfinite(out.fused).all()
 assert torch.allclose(sum(out.modality_weights.values()), torch.ones(3))

@@ -52,16 +52,18 @@ def test_the_site_builds_strictly_with_every_nav_page(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
     pages = nav_pages(config["nav"])
+    concepts = ("feature-store", "run-directory", "registries", "configuration")
+    extending = ("fusion", "encoder", "dataset-format", "extractor")
+    guides = ("meld", "ravdess", "mmsa", "csd", "raw-media", "context-streaming", "experiments", "devices",
+              "ray")
     required = ["index.md", "getting-started.md", "results.md", "formats.md",
-                *(f"concepts/{p}.md" for p in ("feature-store", "run-directory", "registries", "configuration")),
-                *(f"extending/{p}.md" for p in ("fusion", "encoder", "dataset-format", "extractor")),
-                *(f"guides/{p}.md" for p in ("meld", "ravdess", "mmsa", "csd", "raw-media", "context-streaming",
-                                             "experiments", "devices", "ray"))]
+                *(f"concepts/{p}.md" for p in concepts), *(f"extending/{p}.md" for p in extending),
+                *(f"guides/{p}.md" for p in guides)]
     assert set(required) <= set(pages), sorted(set(required) - set(pages))
     missing = [page for page in pages if not (tmp_path / "site" / html_of(page)).is_file()]
     assert not missing, missing
-    extending = (tmp_path / "site" / html_of("extending/fusion.md")).read_text(encoding="utf-8")
-    assert "GatedSumFusion" in extending  # the tested example is included in its page
+    fusion_page = (tmp_path / "site" / html_of("extending/fusion.md")).read_text(encoding="utf-8")
+    assert "GatedSumFusion" in fusion_page  # the tested example is included in its page
     reference = (tmp_path / "site" / html_of("reference/fusions.md")).read_text(encoding="utf-8")
     assert 'id="scenesense.fusions.base.Fusion"' in reference  # the API reference is rendered
     assert seconds < 300, f"the site took {seconds:.0f} s to build"
@@ -70,8 +72,9 @@ def test_the_site_builds_strictly_with_every_nav_page(tmp_path):
 def test_every_module_is_in_the_api_reference():
     """A new module appears in the reference: each one (but the command line's) has a ``:::`` entry."""
     package = REPO / "src" / "scenesense"
-    modules = {".".join(("scenesense", *p.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
-               for p in package.rglob("*.py") if p.name != "__main__.py"}
+    names = {".".join(("scenesense", *p.relative_to(package).with_suffix("").parts))
+             for p in package.rglob("*.py") if p.name != "__main__.py"}
+    modules = {name.removesuffix(".__init__") for name in names}
     modules = {m for m in modules if not m.startswith("scenesense.cli")}
     text = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "docs" / "reference").glob("*.md"))
     documented = {line.split(":::", 1)[1].strip() for line in text.splitlines() if line.startswith(":::")}
