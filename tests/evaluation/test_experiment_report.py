@@ -345,7 +345,7 @@ def test_two_seeds_show_the_mean_and_sample_std_numpy_computes(runs):
                 continue
             values = [_metrics(d)[metric] for d in _cells(runs, row["variant"])]
             assert cell == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-    assert "n = 1-2 per group (column seeds)" in table3.title
+    assert "seeds 0, 1, n = 1-2 per group: mean ± sample std" in table3.title
     assert "a single run's value where n = 1" in table3.title
     table5 = _table(build_report(load_runs([runs["exp"]]), models=["amw_gate", "concat"], **FAST), "table5")
     amw = [_metrics(d)["per_class"] for d in _cells(runs, "amw_gate")]

@@ -90,8 +90,8 @@ class Scope:
         """The seeds, their count per group and how the table combines them.
 
         Args:
-            how: ``"spread"`` (mean ± std over seeds), ``"mean"`` (mean over seeds), ``"pooled"``
-                (predictions of all seeds pooled) or ``"sum"`` (counts summed over seeds).
+            how: ``"spread"`` (mean ± std over seeds), ``"mean"`` (mean over seeds) or ``"pooled"``
+                (predictions of all seeds pooled).
 
         Returns:
             e.g. ``"seeds 0, 1, n = 2 per group: mean ± sample std over seeds (ddof = 1)"`` or
@@ -99,16 +99,13 @@ class Scope:
         """
         word = "seed" if len(self.seeds) == 1 else "seeds"
         counts = self.per_group
-        n = f"n = {counts[0]} per group" if len(counts) == 1 else \
-            f"n = {'-'.join(str(c) for c in (counts[0], counts[-1]))} per group (column seeds)"
+        n = f"n = {counts[0]} per group" if len(counts) == 1 else f"n = {counts[0]}-{counts[-1]} per group"
         if self.single_seed:
-            combined = {"spread": "single runs, no spread", "mean": "single runs",
-                        "pooled": "single runs", "sum": "single runs"}[how]
+            combined = "single runs, no spread" if how == "spread" else "single runs"
         else:
             combined = {"spread": f"mean ± {SPREAD}" + ("" if 1 not in counts else
                                                          ", a single run's value where n = 1"),
-                        "mean": "mean over seeds", "pooled": "predictions pooled over seeds",
-                        "sum": "summed over seeds"}[how]
+                        "mean": "mean over seeds", "pooled": "predictions pooled over seeds"}[how]
         return f"{word} {_seed_list(self.seeds)}, {n}: {combined}"
 
     def describe(self, how: str = "spread") -> str:
