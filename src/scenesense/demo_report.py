@@ -7,7 +7,6 @@ numbers from the runs with `scenesense report`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +47,9 @@ def _plot(rows: list[dict[str, Any]], path: Path, seed: int) -> Path:
                                    ylim=(0, 1), reference=(0.5, "chance on the co-occurrence classes"))
 
 
-def report_command(out_dir: Path, variants: Sequence[str]) -> str:
+def report_command(out_dir: Path) -> str:
     """The `scenesense report` command that rebuilds the demo's numbers from its runs."""
-    return "scenesense report " + " ".join(str(out_dir / v) for v in variants) + f" --split {SPLIT}"
+    return f"scenesense report {out_dir} --split {SPLIT}"
 
 
 def write_demo_report(out_dir: Path, rows: list[dict[str, Any]], margin: float, seed: int = 0,
@@ -66,7 +65,7 @@ def write_demo_report(out_dir: Path, rows: list[dict[str, Any]], margin: float, 
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot(rows, out_dir / "comparison.png", seed)
-    command = report_command(out_dir, [r["variant"] for r in rows])
+    command = report_command(out_dir)
     text = "\n".join([
         "# Scene Sense variants on the synthetic benchmark",
         "",

@@ -151,3 +151,17 @@ def test_the_runs_package_imports_no_layer_above_it():
             f"and m.split('.')[1] in {above!r}}}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_run_folders_are_found_in_experiments_and_in_folders_of_runs(tmp_path):
+    from scenesense.runs.records import find_run_dirs
+
+    assert find_run_dirs([FIXTURES / "synthetic_v1"]) == [FIXTURES / "synthetic_v1"]
+    assert find_run_dirs([FIXTURES]) == [FIXTURES / name for name in sorted(OLD_RUNS)]  # e.g. the demo's folder
+    (tmp_path / "cells" / "b").mkdir(parents=True)
+    (tmp_path / "cells" / "a").mkdir()
+    assert find_run_dirs([tmp_path]) == [tmp_path / "cells" / "a", tmp_path / "cells" / "b"]
+    (tmp_path / "empty").mkdir()
+    assert find_run_dirs([tmp_path / "empty"]) == [tmp_path / "empty"]  # read_run then names what is missing
+    with pytest.raises(ValueError, match="not a run or experiment folder"):
+        find_run_dirs([tmp_path / "absent"])

@@ -167,7 +167,8 @@ def read_run(run_dir: str | Path, split: str | None = None) -> RunRecord:
 
 
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand each path: an experiment folder (one with ``cells/``) gives every ``cells/*/`` run in it.
+    """Expand each path: an experiment folder (one with ``cells/``) gives every ``cells/*/`` run in
+    it; a folder that is not a run itself but holds runs (e.g. the demo's) gives those runs.
 
     Raises:
         ValueError: if a path is not a folder.
@@ -177,7 +178,12 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
         if not p.is_dir():
             raise ValueError(f"{p}: not a run or experiment folder")
         cells = p / "cells"
-        out += sorted(d for d in cells.iterdir() if d.is_dir()) if cells.is_dir() else [p]
+        if cells.is_dir():
+            out += sorted(d for d in cells.iterdir() if d.is_dir())
+        elif (p / CONFIG_FILE).exists():
+            out.append(p)
+        else:
+            out += sorted(d for d in p.iterdir() if (d / CONFIG_FILE).is_file()) or [p]
     return out
 
 
