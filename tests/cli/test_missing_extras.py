@@ -14,6 +14,7 @@ naming the ``pip install "scenesense[...]"`` command.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +25,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scenesense.cli import main
+from scenesense.extraction.base import FeatureExtractor, OutputSpec
+from scenesense.extraction.faces import MEDIAPIPE_INSTALL
+from scenesense.extraction.manifest import ManifestItem
+from scenesense.extraction.pipeline import extract_manifest
+from scenesense.utils.extras import MissingExtraError, require_extra
 from tests.support.runs import TINY_MODEL_ARGS
 
 BLOCKED = (
@@ -174,6 +181,18 @@ def test_extract_without_the_extra_is_one_line_naming_it(core, tmp_path, feature
     assert not out.exists()  # failed before any work
 
 
+@pytest.mark.skipif(importlib.util.find_spec("mediapipe") is not None or importlib.util.find_spec("av") is None,
+                    reason="needs av installed and mediapipe not")
+def test_face_mesh_without_mediapipe_is_one_line_naming_its_install(tmp_path, capsys):
+    out = tmp_path / "store"
+    argv = ["extract", "--manifest", str(_manifest(tmp_path)), "--features", "vision=face_mesh", "--out", str(out),
+            "--no-progress"]
+    assert main(argv) == 1
+    message = f"the face_mesh extractor needs mediapipe 0.10.21: {MEDIAPIPE_INSTALL}"
+    assert capsys.readouterr().err.splitlines() == [f"scenesense: error: {message}"]
+    assert not out.exists()
+
+
 def test_ray_backend_without_ray_is_one_line_naming_it(core, tmp_path):
     result = _run(core, tmp_path, "experiment", "--backend", "ray", "--output-dir", str(tmp_path / "exp"),
                   "--sets", "text", "--seeds", "0", "--epochs", "1", "--set", "data.dataset=synthetic")
@@ -192,3 +211,28 @@ def test_list_marks_the_entries_whose_extra_is_missing(core, tmp_path):
         assert extractors[name].endswith(f". (needs scenesense[{extra}])"), name
     assert encoders["minilm"].endswith(". (needs scenesense[text])")
     assert "(needs" not in extractors["word_vectors"] + encoders["transformer"] + encoders["linear"]
+
+
+class _LateImport(FeatureExtractor):
+    """Passes every check when built, then meets a missing extra on its first extraction."""
+
+    modality = "text"
+    input_kind = "text"
+
+    def outputs(self) -> dict[str, OutputSpec]:
+        return {"x": OutputSpec("vector", 1)}
+
+    def provenance(self) -> dict[str, object]:
+        return {"extractor": "late_import", "params": {}}
+
+    def extract_one(self, item: str) -> dict[str, np.ndarray]:
+        require_extra("scenesense_no_such_module", "text", "a late import")
+        return {"x": np.zeros(1, np.float32)}
+
+
+def test_a_missing_extra_met_while_extracting_stops_the_run_instead_of_failing_items(tmp_path):
+    items = [ManifestItem(id=f"t{i}", split="test", label="a", text=f"text {i}") for i in range(3)]
+    with pytest.raises(MissingExtraError, match=r'^a late import: scenesense_no_such_module is not installed; '
+                                                r'run pip install "scenesense\[text\]"$'):
+        extract_manifest(items, {"text": _LateImport()}, tmp_path / "store", progress=False)
+    assert not (tmp_path / "store" / "test.h5").exists()

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from scenesense.utils.extras import require_extra
+from scenesense.utils.extras import MissingExtraError, require_extra
 
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """FER2013 class order of the fer model's 7 outputs."""
@@ -378,11 +378,15 @@ class MediaPipeFaceMesh:
     Args:
         max_faces: faces searched per frame (the largest is used by the extractor).
         min_confidence: detector score threshold.
+
+    Raises:
+        MissingExtraError: mediapipe is not installed (no extra provides it: the message holds
+            its install line, `MEDIAPIPE_INSTALL`).
     """
 
     def __init__(self, max_faces: int = 4, min_confidence: float = 0.5) -> None:
         if find_spec("mediapipe") is None:
-            raise ImportError(f"the face_mesh extractor needs mediapipe 0.10.21: {MEDIAPIPE_INSTALL}")
+            raise MissingExtraError(f"the face_mesh extractor needs mediapipe 0.10.21: {MEDIAPIPE_INSTALL}")
         self.max_faces = max_faces
         self.min_confidence = min_confidence
         self._mesh: Any = None
@@ -392,8 +396,8 @@ class MediaPipeFaceMesh:
             try:
                 from mediapipe.python.solutions import face_mesh
             except ImportError as err:
-                raise ImportError(f"mediapipe has no legacy solutions ({err}); only mediapipe==0.10.21 ships "
-                                  f"the face mesh model: {MEDIAPIPE_INSTALL}") from None
+                raise MissingExtraError(f"mediapipe has no legacy solutions ({err}); only mediapipe==0.10.21 "
+                                        f"ships the face mesh model: {MEDIAPIPE_INSTALL}") from None
             try:
                 self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=self.max_faces,
                                                 refine_landmarks=True,
@@ -401,8 +405,8 @@ class MediaPipeFaceMesh:
             except AttributeError as err:  # FieldDescriptor.label is gone from protobuf >= 5 (upb)
                 from google.protobuf import __version__ as protobuf_version
 
-                raise ImportError(f"mediapipe 0.10.21 needs protobuf<5, found {protobuf_version} ({err}): "
-                                  "pip install \"protobuf>=4.25.3,<5\"") from None
+                raise MissingExtraError(f"mediapipe 0.10.21 needs protobuf<5, found {protobuf_version} ({err}): "
+                                        "pip install \"protobuf>=4.25.3,<5\"") from None
         return self._mesh
 
     def landmarks(self, image: np.ndarray) -> list[np.ndarray]:

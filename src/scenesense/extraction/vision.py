@@ -218,8 +218,8 @@ class FaceMeshExtractor(FeatureExtractor):
 
     Raises:
         ValueError: a bad argument.
-        MissingExtraError: the ``vision`` extra is not installed.
-        ImportError: mediapipe is not installed (the message holds the install line).
+        MissingExtraError: the ``vision`` extra is not installed, or mediapipe is not (the
+            message holds its install line).
     """
 
     modality: ClassVar[str] = "vision"

@@ -28,7 +28,12 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 
 
 class MissingExtraError(ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
+    """An optional dependency is not installed; the message says what to install.
+
+    That is ``pip install "scenesense[<extra>]"`` for the packages of an extra, or the install
+    line of an optional package that no extra brings (MediaPipe's pinned release). The CLI prints
+    the message as its one error line and exits 1.
+    """
 
 
 def install_hint(extra: str) -> str:
