@@ -55,7 +55,8 @@ def _extract(plan: ModalityPlan, items: Sequence[Item]) -> list[np.ndarray | str
     The items are extracted in one `scenesense.extraction.items.extract_items` batch. An
     exception other than `ItemError` (a library failing on an odd file, a bug) is pinned on
     the item that raised it: the batch is retried one item at a time, and an item that still
-    raises gets an `ItemError` naming the exception. Only ``MemoryError`` stops. A sequence
+    raises gets an `ItemError` naming the exception. Only ``MemoryError`` and a missing extra
+    (`scenesense.utils.extras.MissingExtraError`) stop. A sequence
     longer than `scenesense.encoders.base.MAX_SEQUENCE_STEPS` is an error line.
     """
     assert plan.extractor is not None and plan.output is not None
