@@ -94,3 +94,18 @@ def test_cli_flag(run, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["logit_adjust"]["tau"] == 0.5
     assert out["predictions"] == str(tmp_path / "cli" / "predictions.csv")
+
+
+def test_the_figures_of_a_run_say_what_data_split_and_seed_they_show(tmp_path, monkeypatch):
+    from tests.support.figures import catch_saved_figures
+
+    figures = catch_saved_figures(monkeypatch)
+    config = {"name": "tiny", "data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                                       "params": {"n_train": 24, "n_dev": 12, "n_test": 8}},
+              "model": {"out_dim": 8, "head_hidden_dim": 8},
+              "trainer": {"epochs": 1, "batch_size": 12, "progress": False, "seed": 7}}
+    api.train(build_config(config), run_dir=tmp_path / "run")
+    titles = [fig.texts[0].get_text() if fig.texts else fig.axes[0].get_title() for fig in figures]
+    loss = next(t for t in titles if "loss" in t)
+    assert loss == "tiny: training and dev loss (synthetic train/dev, seed 7)"
+    assert any("tiny: dev split (synthetic train/dev, seed 7)" in t for t in titles), titles

@@ -256,8 +256,9 @@ def _finish_run(cfg: ExperimentConfig, run_path: Path, trainer: Trainer, model: 
         "train_seconds": float(sum(h.get("epoch_time", 0.0) for h in fit.history)),
     }
     write_json(run_path / METRICS_FILE, summary)
-    _write_eval_outputs(run_path, pred, label_space, metrics, f"{cfg.name} ({cfg.data.dev_split})")
-    plot_loss_curves(fit.history, run_path / LOSS_CURVES_FILE, title=cfg.name)
+    data = f"{cfg.data.dataset} {cfg.data.train_split}/{cfg.data.dev_split}, seed {cfg.trainer.seed}"
+    _write_eval_outputs(run_path, pred, label_space, metrics, f"{cfg.name}: {cfg.data.dev_split} split ({data})")
+    plot_loss_curves(fit.history, run_path / LOSS_CURVES_FILE, title=f"{cfg.name}: training and dev loss ({data})")
     if pred.modality_weights and label_space.is_classification:
         plot_modality_weights(pred.modality_weights, pred.labels, label_space.names,
                               run_path / MODALITY_WEIGHTS_FILE, title=f"{cfg.name}: modality weights per class")
