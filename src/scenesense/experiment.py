@@ -37,6 +37,7 @@ from scenesense.config import ConfigError, ExperimentConfig, build_config, from_
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.evaluation.robustness import evaluate_robustness
 from scenesense.recipes import RECIPES, SCENE_SENSE_RECIPES, recipe_delta
+from scenesense.registry import load_plugins
 from scenesense.runs import CELL_FILE, METRICS_FILE
 from scenesense.utils.extras import Needs
 from scenesense.utils.io import write_json
@@ -241,7 +242,11 @@ def _claim_folder(folder: Path, base: Mapping[str, Any], cells: Sequence[Cell]) 
 
 
 def train_cell(config: dict[str, Any], run_dir: str, threads: int, robustness: bool = False) -> str:
-    """Train one cell in this process (the worker entry point), then optionally stress it; returns its folder."""
+    """Train one cell in this process (the worker entry point), then optionally stress it; returns its folder.
+
+    A spawned worker imports the plugin modules first (`load_plugins`), so cells may use your components.
+    """
+    load_plugins()
     torch.set_num_threads(threads)
     api.train(from_dict(ExperimentConfig, config), run_dir=run_dir)
     if robustness:

@@ -24,6 +24,7 @@ def _shell_commands(page: Path) -> list[str]:
             continue
         for line in body.replace("\\\n", " ").splitlines():
             line = line.split(" #", 1)[0].strip()
+            line = re.sub(r"^(?:[A-Z_]+=\S+\s+)+", "", line)  # environment assignments
             line = re.sub(r"^(\S*/)?\.venv/bin/", "", line)
             for part in re.split(r"\s*(?:&&|\||;)\s*", line):
                 if part.startswith("scenesense "):

@@ -38,6 +38,7 @@ from scenesense.cli import (
     train,
 )
 from scenesense.config import ConfigError
+from scenesense.registry import PluginError, load_plugins
 from scenesense.utils.extras import MissingExtraError
 
 INPUT_ERRORS: tuple[type[BaseException], ...] = (
@@ -81,7 +82,16 @@ def _debugging(args: argparse.Namespace | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+
+    Plugin modules (`scenesense.registry.load_plugins`) are imported first, so that their
+    components are choices of every command.
+    """
+    try:
+        load_plugins()
+    except PluginError as err:
+        _error(error_message(err))
+        return 1
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
