@@ -201,3 +201,12 @@ def test_a_run_s_own_figures_keep_their_legends_off_the_data(tmp_path, monkeypat
     plot_modality_weights(weights, np.array([0, 0, 1, 1, 2, 2]), ["a", "b", "c"], tmp_path / "w.png")
     for fig in drawn:
         assert covered(fig) == []
+
+
+def test_dollar_signs_in_ids_names_and_titles_are_plain_text(tmp_path):
+    from scenesense.evaluation.plots import plot_attention_maps
+
+    maps = {"text->vision": np.full((2, 3), 1 / 3)}
+    mmsa_id = "03bSnISJMiM$_$1"  # MMSA ids join video and clip with "$_$", which mathtext cannot parse
+    _assert_png(plot_attention_maps(maps, tmp_path / "a.png", title="run $x$_", sample_id=mmsa_id))
+    _assert_png(plot_confusion_matrix(np.eye(2, dtype=int), ["a$", "$b"], tmp_path / "c.png", title="$$"))

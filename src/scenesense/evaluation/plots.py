@@ -34,6 +34,10 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):  # ids, names and titles are plain text: "$" is not maths (MMSA ids)
+        text.set_parse_math(False)
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     return atomic_save_with(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi,
