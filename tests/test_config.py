@@ -51,6 +51,19 @@ def test_layers_merge_in_order_and_a_new_component_name_replaces_its_params():
     assert replaced.model.fusion == ComponentConfig("concat", {})
 
 
+def test_a_later_params_key_replaces_the_same_key_written_flat_before():
+    flat = {"model": {"context": {"name": "transformer", "window": 8, "direction": "past"}}}
+    cfg = build_config(flat, parse_override("model.context.params.window=4"))
+    assert cfg.model.context == ComponentConfig("transformer", {"window": 4, "direction": "past"})
+    cfg = build_config(flat, parse_override("model.context.window=2"))  # the flat form, later: also wins
+    assert cfg.model.context.params["window"] == 2
+    cfg = build_config({"model": {"fusion": {"name": "tacfn", "params": {"num_heads": 2}}}},
+                       {"model": {"fusion": {"num_heads": 4}}})  # flat after params wins, as before
+    assert cfg.model.fusion.params == {"num_heads": 4}
+    data = build_config({"data": {"dataset": "synthetic", "params": {"n_train": 10}}})
+    assert data.data.params == {"n_train": 10}  # data.params is not a component: untouched
+
+
 @pytest.mark.parametrize(("layer", "message"), [
     ({"trainer": {"epoch": 3}}, r"config.trainer: unknown key\(s\) \['epoch'\]"),
     ({"trainer": {"epochs": "many"}}, r"config.trainer.epochs: expected int, got 'many'"),

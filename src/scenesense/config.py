@@ -262,7 +262,9 @@ def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any: 
 def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     """Recursively merge ``delta`` into a copy of ``base`` (mappings merge, other values replace).
 
-    A component mapping with a new ``name`` replaces the old component instead of merging into it.
+    A component mapping with a new ``name`` replaces the old component instead of merging into it,
+    and a later ``params.<key>`` replaces the same key written flat earlier (``{name: x, window: 8}``
+    then ``params: {window: 4}`` gives 4).
     """
     out = dict(base)
     for key, value in delta.items():
@@ -270,6 +272,8 @@ def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
         same_component = not (isinstance(value, dict) and "name" in value and isinstance(old, dict)
                               and old.get("name") != value["name"])
         if isinstance(value, dict) and isinstance(old, dict) and same_component:
+            if "name" in old and isinstance(value.get("params"), dict):  # flat keys of the same component
+                old = {k: v for k, v in old.items() if k in ("name", "params") or k not in value["params"]}
             out[key] = merge(old, value)
         else:
             out[key] = value
