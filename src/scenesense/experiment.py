@@ -38,7 +38,7 @@ from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.evaluation.robustness import evaluate_robustness
 from scenesense.recipes import RECIPES, SCENE_SENSE_RECIPES, recipe_delta
 from scenesense.registry import load_plugins
-from scenesense.runs import CELL_FILE, METRICS_FILE
+from scenesense.runs import CELL_FILE, METRICS_FILE, SPEC_FILE, read_spec
 from scenesense.utils.extras import Needs
 from scenesense.utils.io import write_json
 
@@ -249,9 +249,15 @@ def train_cell(config: dict[str, Any], run_dir: str, threads: int, robustness: b
     load_plugins()
     torch.set_num_threads(threads)
     api.train(from_dict(ExperimentConfig, config), run_dir=run_dir)
-    if robustness:
+    if robustness and not is_regression_run(run_dir):
         evaluate_robustness(run_dir)
     return run_dir
+
+
+def is_regression_run(run_dir: str | Path) -> bool:
+    """Whether a finished run predicts scores (MOSI/MOSEI sentiment): the robustness suite and the
+    experiment report are for classification runs, so an experiment skips them for these."""
+    return read_spec(Path(run_dir) / SPEC_FILE).task == "regression"
 
 
 def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: int):  # noqa: ANN202

@@ -46,3 +46,25 @@ def test_regression_run_end_to_end(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "run"), "--store", str(store), "--split", "dev", "--json"]) == 0
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scored["mae"] == m["mae"]
+
+
+def test_an_experiment_on_regression_data_trains_and_skips_the_classification_suites(tmp_path, capsys, caplog):
+    import yaml
+
+    store = _regression_store(tmp_path / "store", n_train=24, n_dev=8)
+    base = {"data": {"dataset": "store", "root": str(store)},
+            "model": {"out_dim": 8, "head_hidden_dim": 8,
+                      "sequence_encoder": {"name": "transformer", "params": {"num_layers": 1, "num_heads": 1,
+                                                                              "dim_feedforward": 8}}},
+            "trainer": {"batch_size": 8, "progress": False}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    folder = tmp_path / "exp"
+    argv = ["experiment", "-c", str(tmp_path / "base.yaml"), "--sets", "audio+text", "--variants", "concat",
+            "--seeds", "0", "1", "--epochs", "1", "--no-profile", "--output-dir", str(folder), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["trained"]) == 2 and summary["robustness"] == [] and "report" not in summary
+    assert "2 regression cells: no robustness suite or report" in caplog.text
+    for cell in summary["trained"]:
+        assert "mae" in json.loads((folder / "cells" / cell / "metrics.json").read_text())
+        assert not (folder / "cells" / cell / "robustness.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from scenesense.config import ExperimentConfig, load_yaml, parse_override
 from scenesense.recipes import resolve_config
 from scenesense.runs import EFFICIENCY_FILE, ROBUSTNESS_FILE
 from scenesense.utils.io import folder_lock
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,19 +56,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, base: ExperimentConfig, sets: list[tuple[str, ...]] | None) -> int:
-    from scenesense.experiment import run_experiment
+    from scenesense.experiment import is_regression_run, run_experiment
 
     result = run_experiment(base, Path(args.output_dir), sets=sets, variants=args.variants, seeds=args.seeds,
                             workers=args.workers, threads=args.threads, backend=args.backend,
                             robustness=not args.no_robustness)
     summary: dict[str, Any] = {"folder": str(result.folder), "cells": len(result.run_dirs),
                                "trained": result.trained, "skipped": result.skipped}
+    classified = {c: d for c, d in result.run_dirs.items() if not is_regression_run(d)}
+    if len(classified) < len(result.run_dirs):
+        log.warning("%d regression cells: no robustness suite or report for them (classification only); "
+                    "their metrics.json holds MAE, correlation and the Acc-k scores",
+                    len(result.run_dirs) - len(classified))
     if not args.no_robustness:  # cells trained now were stressed in their worker; earlier ones here
-        summary["robustness"] = _each_missing(result.run_dirs, ROBUSTNESS_FILE, _robustness)
+        summary["robustness"] = _each_missing(classified, ROBUSTNESS_FILE, _robustness)
     if not args.no_profile:  # one process, one after another: latencies are comparable
         summary["profiled"] = _each_missing(result.run_dirs, EFFICIENCY_FILE, _profile(args.threads or 1))
-    if not args.no_report:
-        summary["report"] = _report(result.folder)
+    if not args.no_report and classified:
+        summary["report"] = _report(result.folder, list(classified.values()))
     if args.json:
         print_json(summary)
     else:
@@ -98,9 +106,9 @@ def _profile(threads: int) -> Any:  # noqa: ANN401
     return lambda run_dir: profile_run(run_dir, threads=threads)
 
 
-def _report(folder: Path) -> str:
+def _report(folder: Path, run_dirs: list[Path]) -> str:
     from scenesense.evaluation.experiment_report import build_report, write_report
-    from scenesense.runs import find_run_dirs, load_runs
+    from scenesense.runs import load_runs
 
-    files = write_report(build_report(load_runs(find_run_dirs([folder]))), folder / "report")
+    files = write_report(build_report(load_runs(run_dirs)), folder / "report")
     return str(files.get("html", folder / "report"))
