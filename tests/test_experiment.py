@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scenesense.config import ConfigError, build_config
+from scenesense.config import ConfigError, build_config, to_dict
 from scenesense.demo import DEMO_DELTA
 from scenesense.experiment import build_grid, modality_sets, parse_modality_set, run_experiment
 from scenesense.utils.extras import MissingExtraError
@@ -134,3 +134,12 @@ def test_ray_backend_trains_the_cells(tmp_path):
         ray.shutdown()
     assert sorted(result.trained) == ["text__base__s0", "text__base__s1"]
     assert all((d / "metrics.json").exists() for d in result.run_dirs.values())
+
+
+def test_a_ray_cell_on_gpus_asks_ray_for_them():
+    from scenesense.experiment import ray_gpus
+
+    assert ray_gpus(to_dict(build_config())) == 0  # the default accelerator: CPU
+    assert ray_gpus({"trainer": {"accelerator": "cuda", "devices": 2}}) == 2
+    assert ray_gpus({"trainer": {"accelerator": "gpu"}}) == 1
+    assert ray_gpus({"trainer": {"accelerator": "auto", "devices": 4}}) == 0  # unknown until run: none asked

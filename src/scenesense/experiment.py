@@ -273,6 +273,13 @@ def _run_local(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: i
             yield Path(future.result())
 
 
+def ray_gpus(config: Mapping[str, Any]) -> int:
+    """GPUs a cell asks Ray for: ``trainer.devices`` when ``trainer.accelerator`` is ``cuda`` or
+    ``gpu`` (Ray hides GPUs from a task that requests none), else 0."""
+    trainer = config.get("trainer", {})
+    return int(trainer.get("devices", 1)) if trainer.get("accelerator") in ("cuda", "gpu") else 0
+
+
 def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: int):  # noqa: ANN202
     """Yield each finished cell's run directory; cells run as Ray tasks (at most ``workers`` at once)."""
     ray = RAY_NEEDS.require("ray")
@@ -283,6 +290,7 @@ def _run_ray(jobs: Sequence[tuple[dict[str, Any], str, int, bool]], workers: int
     while queue or pending:
         while queue and len(pending) < workers:
             config, run_dir, threads, stress = queue.pop(0)
-            pending.append(ray.remote(num_cpus=threads)(train_cell).remote(config, run_dir, threads, stress))
+            task = ray.remote(num_cpus=threads, num_gpus=ray_gpus(config))(train_cell)
+            pending.append(task.remote(config, run_dir, threads, stress))
         done, pending = ray.wait(pending, num_returns=1)
         yield Path(ray.get(done[0]))
