@@ -30,7 +30,8 @@ video frames are not aligned with them and are left out (a problem line says so)
 sequence the model is given has at most
 `scenesense.encoders.base.MAX_SEQUENCE_STEPS` steps; a longer one is that item's problem.
 
-Modules, top-down: `scenesense.predict.predictor` (`predict`),
+Modules, top-down: `scenesense.predict.predictor` (`predict`; `Predictor` keeps a run loaded
+for many calls),
 `scenesense.predict.inputs` (routing, item mappings, manifests),
 `scenesense.predict.plan` (the feature plan per modality), `scenesense.predict.model`
 (extraction and the model pass), `scenesense.predict.windows` (long media in windows) and
@@ -55,6 +56,7 @@ from scenesense.predict.plan import feature_provenance as feature_provenance
 from scenesense.predict.plan import plan_modality as plan_modality
 from scenesense.predict.plan import recorded_output as recorded_output
 from scenesense.predict.predictor import NO_CONTEXT_WARNING as NO_CONTEXT_WARNING
+from scenesense.predict.predictor import Predictor as Predictor
 from scenesense.predict.predictor import predict as predict
 from scenesense.predict.windows import DEFAULT_WINDOW_S as DEFAULT_WINDOW_S
 from scenesense.predict.windows import clock as clock
@@ -70,6 +72,7 @@ __all__ = [
     "ItemPrediction",
     "ModalityPlan",
     "PredictionResult",
+    "Predictor",
     "WindowPrediction",
     "clock",
     "feature_provenance",

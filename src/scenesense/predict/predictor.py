@@ -1,4 +1,5 @@
-"""``predict()``: every item of a batch through a trained run (see `scenesense.predict`)."""
+"""``predict()``: every item of a batch through a trained run (see `scenesense.predict`);
+`Predictor`: the same with the run loaded once, for many calls (a server, a notebook)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from scenesense.predict.inputs import InputItem, normalise_inputs
+from scenesense.predict.inputs import InputItem, Item, normalise_inputs
 from scenesense.predict.model import predict_chunk, speaker_norm_warnings
 from scenesense.predict.output import ItemPrediction, PredictionResult
 from scenesense.predict.plan import ignored_input_warnings, plan_modality, version_warnings
@@ -22,10 +23,89 @@ NO_CONTEXT_WARNING = ("the run reads dialogue context (model.context), but these
                       "`--stream` (JSON lines), or scenesense.streaming in Python")
 
 
+def _check_sizes(batch_size: int, window_s: float) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not window_s > 0:
+        raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
+
+
+class Predictor:
+    """A trained run loaded once: its model and the extractors of its modalities.
+
+    `predict` with it gives what `scenesense.predict.predict` gives, without loading the run
+    and rebuilding its extractors again for every call. Not safe for concurrent calls: serialise
+    them (one lock per `Predictor`).
+
+    Args:
+        run_dir: a finished run directory (``config.yaml``, ``model_spec.json``, ``checkpoint.pt``).
+        device: torch device of the model, e.g. ``"cpu"``.
+
+    Attributes:
+        run_dir, device, config, spec, model: the run as loaded.
+        modalities: the run's modalities, sorted.
+        plans: modality -> its `scenesense.predict.ModalityPlan`.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` is not a finished run.
+        ValueError: no modality of the run can be extracted from raw inputs.
+    """
+
+    def __init__(self, run_dir: str | Path, *, device: str = "cpu") -> None:
+        self.config, self.spec, self.model = load_run(run_dir)
+        self.model.to(device)
+        self.run_dir, self.device = Path(run_dir), device
+        self.modalities = tuple(sorted(self.config.modalities))
+        self.plans = {m: plan_modality(self.spec, m) for m in self.modalities}
+        unavailable = [p.unavailable for p in self.plans.values() if p.unavailable]
+        if all(p.extractor is None for p in self.plans.values()):
+            raise ValueError(f"{run_dir}: none of the run's modalities can be extracted from raw inputs: "
+                             + "; ".join(unavailable))
+        self._run_warnings = unavailable + version_warnings(self.plans)
+
+    def predict(self, inputs: Sequence[InputItem | str] | os.PathLike[str] | str, *, batch_size: int = 32,
+                window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
+        """Predict every item of ``inputs`` (see `scenesense.predict.predict`, same arguments)."""
+        _check_sizes(batch_size, window_s)
+        return self.predict_items(normalise_inputs(inputs), batch_size=batch_size, window_s=window_s)
+
+    def predict_items(self, items: Sequence[Item], *, batch_size: int = 32,
+                      window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
+        """Predict normalised items (`scenesense.predict.inputs.normalise_inputs`)."""
+        _check_sizes(batch_size, window_s)
+        cfg, spec, model, plans = self.config, self.spec, self.model, self.plans
+        warnings = list(self._run_warnings)
+        warnings += ignored_input_warnings({k for item in items for k in item.raw}, plans)
+        if cfg.model.context is not None:
+            warnings.append(NO_CONTEXT_WARNING)
+        long = {i: path for i, item in enumerate(items)
+                if (path := long_audio(item, plans, window_s)) is not None}
+        whole = [i for i in range(len(items)) if i not in long]
+        speaker_norm, chunk_size = cfg.data.speaker_norm, batch_size
+        if speaker_norm and whole:
+            chunk_size = len(whole)  # speaker statistics come from all the items given (long ones: their windows)
+            warnings += speaker_norm_warnings([items[i] for i in whole])
+        for message in warnings:
+            log.warning("%s", message)
+        predicted: dict[int, ItemPrediction] = {}
+        for start in range(0, len(whole), chunk_size):
+            chunk = whole[start:start + chunk_size]
+            predicted.update(zip(chunk, predict_chunk(model, spec, plans, [items[i] for i in chunk],
+                                                      self.device, speaker_norm)))
+        for i, path in long.items():
+            predicted[i] = predict_windows(model, spec, plans, items[i], path, window_s, batch_size=batch_size,
+                                           device=self.device, speaker_norm=speaker_norm)
+        features = {m: p.describe() for m, p in plans.items()}
+        return PredictionResult(self.run_dir, spec.task, spec.label_names, self.modalities, features,
+                                tuple(warnings), tuple(predicted[i] for i in range(len(items))))
+
+
 def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike[str] | str, *,
             batch_size: int = 32, device: str = "cpu",
             window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
     """Predict every item of ``inputs`` with the trained run at ``run_dir``.
+
+    Loads the run for this call; `Predictor` keeps it loaded for many calls.
 
     Args:
         run_dir: a finished run directory (``config.yaml``, ``model_spec.json``, ``checkpoint.pt``).
@@ -46,40 +126,6 @@ def predict(run_dir: str | Path, inputs: Sequence[InputItem | str] | os.PathLike
         ValueError: a malformed manifest or item mapping, a ``batch_size`` or ``window_s`` that
             is not positive, or no modality of the run can be extracted from raw inputs.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not window_s > 0:
-        raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
+    _check_sizes(batch_size, window_s)
     items = normalise_inputs(inputs)
-    cfg, spec, model = load_run(run_dir)
-    model.to(device)
-    modalities = tuple(sorted(cfg.modalities))
-    plans = {m: plan_modality(spec, m) for m in modalities}
-    warnings = [p.unavailable for p in plans.values() if p.unavailable]
-    if all(p.extractor is None for p in plans.values()):
-        raise ValueError(f"{run_dir}: none of the run's modalities can be extracted from raw inputs: "
-                         + "; ".join(warnings))
-    warnings += version_warnings(plans)
-    warnings += ignored_input_warnings({k for item in items for k in item.raw}, plans)
-    if cfg.model.context is not None:
-        warnings.append(NO_CONTEXT_WARNING)
-    long = {i: path for i, item in enumerate(items)
-            if (path := long_audio(item, plans, window_s)) is not None}
-    whole = [i for i in range(len(items)) if i not in long]
-    speaker_norm, chunk_size = cfg.data.speaker_norm, batch_size
-    if speaker_norm and whole:
-        chunk_size = len(whole)  # speaker statistics come from all the items given (long ones: their windows)
-        warnings += speaker_norm_warnings([items[i] for i in whole])
-    for message in warnings:
-        log.warning("%s", message)
-    predicted: dict[int, ItemPrediction] = {}
-    for start in range(0, len(whole), chunk_size):
-        chunk = whole[start:start + chunk_size]
-        predicted.update(zip(chunk, predict_chunk(model, spec, plans, [items[i] for i in chunk], device,
-                                                  speaker_norm)))
-    for i, path in long.items():
-        predicted[i] = predict_windows(model, spec, plans, items[i], path, window_s, batch_size=batch_size,
-                                       device=device, speaker_norm=speaker_norm)
-    features = {m: p.describe() for m, p in plans.items()}
-    return PredictionResult(Path(run_dir), spec.task, spec.label_names, modalities, features,
-                            tuple(warnings), tuple(predicted[i] for i in range(len(items))))
+    return Predictor(run_dir, device=device).predict_items(items, batch_size=batch_size, window_s=window_s)
