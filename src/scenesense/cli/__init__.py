@@ -35,6 +35,7 @@ from scenesense.cli import (
     profile,
     report,
     robustness,
+    serve,
     train,
 )
 from scenesense.config import ConfigError
@@ -48,7 +49,8 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 
 DEBUG_ENV = "SCENESENSE_DEBUG"
 
-_COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, extract, data, listing)
+_COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, serve, extract, data,
+             listing)
 
 
 def build_parser() -> argparse.ArgumentParser:
