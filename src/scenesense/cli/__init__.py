@@ -1,4 +1,4 @@
-"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,extract,data,list}``.
+"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,analyze,extract,data,list}``.
 
 Parsing and dispatch only. Each command module imports the library inside its handler, so a
 command loads only what it runs (``scenesense --help`` and ``--version`` load no model code); the
@@ -25,6 +25,7 @@ import traceback
 
 from scenesense import __version__
 from scenesense.cli import (
+    analyze,
     data,
     demo,
     evaluate,
@@ -49,8 +50,8 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 
 DEBUG_ENV = "SCENESENSE_DEBUG"
 
-_COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, serve, extract, data,
-             listing)
+_COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, analyze, serve, extract,
+             data, listing)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,8 @@ with the ``audio`` extra (``pip install "scenesense[audio]"``) and is imported o
 
 `audio_windows` streams a recording of any length from disk in consecutive windows,
 holding at most one and a half windows of samples at a time (``scenesense predict`` cuts long
-media this way); `write_wav` writes a window back as a 16-bit PCM WAV.
+media this way); `audio_chunks` streams it as mono chunks at a fixed rate, as decoded
+(``scenesense analyze`` reads recordings this way); `write_wav` writes a window back as a 16-bit PCM WAV.
 
 Every problem is an `scenesense.extraction.base.ItemError` with a one-line message naming
 the file: missing file, unreadable/corrupt/unsupported file, no audio stream, a WAV shorter than
@@ -139,6 +140,37 @@ def audio_windows(path: str | Path, window_s: float) -> Iterator[AudioWindow]:
         raise ItemError(f"{path}: the audio stream holds no samples (empty)")
     if held:
         yield AudioWindow(start, np.concatenate(pending, axis=1), rate)
+
+
+def audio_chunks(path: str | Path, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """Stream the first audio stream of a media file as mono float32 chunks, as FFmpeg decodes them.
+
+    Nothing but the chunk being yielded is held, whatever the length of the recording (chunks
+    are a decoded frame each, typically 20-130 ms). Channels are averaged into mono, as
+    `load_audio` does. Silence is not checked.
+
+    Args:
+        path: an audio or video file.
+        sample_rate: output rate in Hz.
+
+    Yields:
+        ``[n]`` float32 samples in ``[-1, 1]`` at ``sample_rate``, in order.
+
+    Raises:
+        ItemError: as `audio_windows`; raised when met, so the chunks before it have been yielded.
+        ValueError: ``sample_rate`` is not a positive int.
+    """
+    _check_rate(sample_rate)
+    path = _check_file(path)
+    held = 0
+    for chunk, _ in _decode_chunks(path, sample_rate):  # [C, n]
+        if not np.isfinite(chunk).all():
+            raise ItemError(f"{path}: the audio holds NaN or inf samples (at {held / sample_rate:.1f} s or "
+                            f"later)")
+        held += chunk.shape[1]
+        yield chunk.mean(axis=0, dtype=np.float32)
+    if held == 0:
+        raise ItemError(f"{path}: the audio stream holds no samples (empty)")
 
 
 def audio_seconds(path: str | Path) -> float | None:
