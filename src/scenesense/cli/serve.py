@@ -31,8 +31,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=600.0, metavar="SECONDS",
                    help="longest clip accepted, in seconds (%(default)s)")
     p.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
-                   help="clips longer than two windows are predicted window by window, for their timeline "
-                        "(%(default)s s)")
+                   help="clips longer than two windows are predicted window by window, their scores the "
+                        "mean of the windows' (%(default)s s)")
+    p.add_argument("--transcribe", choices=("auto", "never"), default="auto",
+                   help="auto: a clip sent without its transcript is transcribed when the run reads text "
+                        "(needs the speech extra); never: its text is missing (%(default)s)")
+    p.add_argument("--segmenter", choices=("vad", "transcript", "fixed"), default="vad",
+                   help="how a clip's timeline is cut, as by `scenesense analyze`: vad (speech segments; "
+                        "needs the speech extra), transcript (the transcription's segments) or fixed "
+                        "(windows of --window seconds) (%(default)s)")
     p.add_argument("--device", default="cpu", help="torch device of the model (%(default)s)")
     p.set_defaults(handler=run)
 
@@ -49,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         limits = Limits.from_megabytes(args.max_upload_mb, args.max_seconds)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    app = create_app(args.run_dir, limits, device=args.device, window_s=args.window)
+    app = create_app(args.run_dir, limits, device=args.device, window_s=args.window, transcribe=args.transcribe,
+                     segmenter=args.segmenter)
     sock = bind(args.host, args.port)
     if not is_loopback(args.host):
         print(f"scenesense: warning: listening on {args.host}: anyone who can reach this machine on port "

@@ -21,7 +21,9 @@ from typing import Any
 
 from scenesense.analyze import SEGMENTERS, analyze_media
 from scenesense.extraction.base import package_versions
+from scenesense.extraction.transcribe import Transcriber
 from scenesense.predict import DEFAULT_WINDOW_S, ItemPrediction, PredictionResult, Predictor
+from scenesense.predict.transcripts import reads_text
 from scenesense.serve.media import MediaInfo
 from scenesense.streaming import ConversationStream
 from scenesense.utils.extras import MissingExtraError
@@ -74,6 +76,9 @@ class ServedRun:
             raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
         if segmenter not in SEGMENTERS:
             raise ValueError(f"segmenter must be one of {list(SEGMENTERS)}, got {segmenter!r}")
+        if segmenter == "transcript" and transcribe == "never":
+            raise ValueError("the transcript segmenter cuts clips where their transcription does; it needs "
+                             "transcribe='auto'")
         self.predictor = Predictor(run_dir, device=device, transcribe=transcribe)
         self.run_dir, self.window_s, self.device = Path(run_dir), window_s, device
         self.transcribe, self.segmenter = transcribe, segmenter
@@ -114,12 +119,21 @@ class ServedRun:
             result = self.predictor.predict([{"id": "0", "text": text}], window_s=self.window_s)
         return {"input": "text", **self._result(result, result.items[0])}
 
+    def _transcriber(self) -> Transcriber | None:
+        """The predictor's transcriber (loaded once) when the timeline needs one, else ``None``."""
+        if self.segmenter != "transcript" and (self.transcribe == "never" or not reads_text(self.predictor.plans)):
+            return None
+        try:
+            return self.predictor.transcriber()
+        except MissingExtraError:
+            return None  # analyze_media says what is missing
+
     def _segments(self, path: Path, workdir: Path) -> tuple[list[dict[str, Any]] | None, list[str]]:
         """The clip's timeline from `analyze_media` and its warnings; ``None`` when it cannot be made."""
         try:
             analysis = analyze_media(self.predictor, path, workdir, transcribe=self.transcribe,
                                      segmenter=self.segmenter, window=self.window_s, progress=False,
-                                     device=self.device)
+                                     device=self.device, transcriber=self._transcriber())
         except (MissingExtraError, ValueError) as err:
             return None, [f"timeline: {err}; the timeline shows the prediction's windows instead"]
         notes = list(analysis.warnings)
