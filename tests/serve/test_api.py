@@ -158,6 +158,22 @@ def test_concurrent_requests_each_get_their_own_answer(live):
             assert answers[i]["probabilities"][name] == pytest.approx(p, abs=1e-6)
 
 
+def test_requests_never_load_the_run_or_its_extractors_again(live, monkeypatch, tmp_path):
+    import scenesense.predict.predictor
+    import scenesense.streaming
+    from scenesense.extraction import EXTRACTORS
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loaded again")
+
+    for module in (scenesense.predict.predictor, scenesense.streaming):
+        monkeypatch.setattr(module, "load_run", refuse)
+    monkeypatch.setattr(EXTRACTORS, "create", refuse)
+    assert _post(live, json={"text": "Leave me alone."}).status_code == 200
+    assert _post(live, json={"conversation": [{"text": "Leave me alone."}]}).status_code == 200
+    assert _upload(live, "a.wav", write_wav(tmp_path / "a.wav", 0.8).read_bytes()).status_code == 200
+
+
 # ---------------------------------------------------------------------------------------------
 # uploads
 
