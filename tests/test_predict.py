@@ -290,7 +290,7 @@ def test_provenance_fallbacks_and_warnings(run_a, fakes, tmp_path):
     # an item with only audio gets an error row saying so
     spec["provenance"]["features"]["audio"]["output"] = "frames"
     spec_file.write_text(json.dumps(spec))
-    result = predict(run, [str(write_wav(tmp_path / "a.wav", 0.5)), "hello"])
+    result = predict(run, [str(write_wav(tmp_path / "a.wav", 0.5)), "hello"], transcribe="never")
     assert "recorded output 'frames' is not a vector of 4 dims" in result.features["audio"]["unavailable"]
     assert "audio inputs are ignored: no modality of this run is extracted from audio" in result.warnings
     assert result.items[0].error == ("no modality could be extracted: its inputs (audio) feed none of the "
@@ -360,7 +360,8 @@ def test_video_without_face_or_sound(run_b, fakes, tmp_path):
     face_mute = write_video(tmp_path / "face_mute.mp4", 150, None)
     wav = write_wav(tmp_path / "voice.wav", 0.5)
     result = predict(run, [str(dark), str(dark_mute), {"video": face_mute, "audio": wav}, items[0],
-                           {"video": wav}, {"media": items[1]["video"]}, {"media": wav}])
+                           {"video": wav}, {"media": items[1]["video"]}, {"media": wav}],
+                     transcribe="never")  # no speech in these clips (tests/cli/test_predict_transcribe.py)
     dark_item, mute_item, own_audio, good, wav_as_video, media, wav_as_media = result.items
     assert dark_item.ok and dark_item.used == ("audio",)
     assert dark_item.problems == (f"vision: {dark}: no face found in any of its 6 frames",)
@@ -440,7 +441,8 @@ class _Exploding(FakeWavStats):
 def test_an_unexpected_extractor_exception_is_that_items_problem(run_a, fakes, tmp_path, monkeypatch):
     monkeypatch.setitem(EXTRACTORS._items, "test_wav_stats", _Exploding)
     good, boom = write_wav(tmp_path / "good.wav", 0.8), write_wav(tmp_path / "boom.wav", 0.8)
-    result = predict(run_a, [str(good), str(boom), {"audio": str(boom), "text": SENTENCES[0]}])
+    result = predict(run_a, [str(good), str(boom), {"audio": str(boom), "text": SENTENCES[0]}],
+                     transcribe="never")
     fine, failed, partial = result.items
     assert fine.ok and fine.label == "angry"
     assert not failed.ok

@@ -44,7 +44,8 @@ class Run:
     metrics: Mapping[str, Any]
 
     def predict(self, inputs: Sequence[InputItem | str] | os.PathLike[str] | str, *, batch_size: int = 32,
-                device: str = "cpu", window_s: float = DEFAULT_WINDOW_S) -> PredictionResult:
+                device: str = "cpu", window_s: float = DEFAULT_WINDOW_S,
+                transcribe: str = "auto") -> PredictionResult:
         """Predict raw texts, audio or video files with this run (`scenesense.predict.predict`).
 
         Each modality is featurised by the extractor its training features came from, so a run
@@ -57,6 +58,8 @@ class Run:
             batch_size: items extracted and classified together.
             device: torch device of the model.
             window_s: window length in seconds for long audio.
+            transcribe: ``"auto"``: an audio or video item given no text is transcribed for a run
+                that reads text (needs ``scenesense[speech]``); ``"never"``: its text is missing.
 
         Returns:
             One `scenesense.predict.ItemPrediction` per input, in order.
@@ -67,7 +70,8 @@ class Run:
             >>> [item.label in text_run.spec.label_names for item in result.items]
             [True, True]
         """
-        return predict_inputs(self.run_dir, inputs, batch_size=batch_size, device=device, window_s=window_s)
+        return predict_inputs(self.run_dir, inputs, batch_size=batch_size, device=device, window_s=window_s,
+                              transcribe=transcribe)
 
     def evaluate(self, *, store: str | Path | None = None, split: str | None = None,
                  csv: str | Path | None = None, root: str | Path | None = None,

@@ -25,7 +25,8 @@ def _error_line(err: str) -> str:
 def test_text_and_wav_table(run_a, fakes, tmp_path, capsys, caplog):
     loud = write_wav(tmp_path / "loud.wav", 0.8)
     silent = write_wav(tmp_path / "silent.wav", 0.0)
-    argv = ["predict", str(run_a), "That is wonderful news.", str(loud), str(silent), "--top-k", "1"]
+    argv = ["predict", str(run_a), "That is wonderful news.", str(loud), str(silent), "--top-k", "1",
+            "--transcribe", "never"]  # tones: nothing to transcribe (tests/cli/test_predict_transcribe.py)
     assert main(argv) == 1  # one item failed: the others are still printed
     captured = capsys.readouterr()
     assert _error_line(captured.err) == ("scenesense: error: 1 of 3 items could not be predicted (see "
@@ -73,7 +74,7 @@ def test_manifest_and_video_with_attention(run_b, fakes, tmp_path, capsys):
         writer = csv.writer(f)
         writer.writerows([["id", "text", "video"], *([it["id"], it["text"], it["video"]] for it in items),
                           ["dark", "", "dark.mp4"]])
-    assert main(["predict", str(run), "--manifest", str(manifest), "--json"]) == 0
+    assert main(["predict", str(run), "--manifest", str(manifest), "--json", "--transcribe", "never"]) == 0
     result = json.loads(capsys.readouterr().out)
     by_id = {item["id"]: item for item in result["items"]}
     assert set(by_id["dev1"]["attention"]) == {"text->vision", "vision->text"}

@@ -14,6 +14,7 @@ from scenesense.cli.common import print_json
 from scenesense.datasets.sources import DATASETS
 from scenesense.encoders import ENCODERS
 from scenesense.extraction import EXTRACTORS
+from scenesense.extraction.transcribe import TRANSCRIBERS
 from scenesense.fusions import FUSIONS
 from scenesense.models import CONTEXTS
 from scenesense.recipes import RECIPES, Recipe
@@ -29,6 +30,7 @@ _KINDS: dict[str, Registry] = {
     "fusions": FUSIONS,
     "losses": LOSSES,
     "recipes": RECIPES,
+    "transcribers": TRANSCRIBERS,
 }
 
 _ROLE = re.compile(r":([\w:.-]+):`(~?)([^`<]*?)\s*(<[^>]*>)?`")  # `a.b.C`, `text <target>`

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
-from scenesense.predict import DEFAULT_WINDOW_S, clock
+from scenesense.predict import DEFAULT_WINDOW_S, TRANSCRIBE_MODES, clock
 
 _TEXT_WIDTH = 32  # characters of a text shown in the table's input column
 _SEGMENTS_SHOWN = 12  # timeline segments printed per long item (--json and --out have every window)
@@ -31,10 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "(JSON lines on stdin, one prediction line each as soon as it is made) give it "
                     "whole conversations, each utterance predicted from its past only. Audio longer than "
                     "two windows (--window) is streamed from disk and predicted window by window: the item "
-                    "gets a timeline and the mean of its windows' probabilities. Exit code 1 when any item "
-                    "could not be predicted (the others are still printed and written).")
+                    "gets a timeline and the mean of its windows' probabilities. For a run that reads text, "
+                    "an audio or video item without a text is transcribed (Whisper tiny.en by default) and "
+                    "its transcript is its text (--transcribe). Exit code 1 when any item could not be "
+                    "predicted (the others are still printed and written).")
     p.add_argument("run_dir", metavar="RUN_DIR",
-                   help="a finished run directory (has checkpoint.pt and model_spec.json)")
+                   help="a finished run directory (has checkpoint.pt and model_spec.json), or its archive "
+                        "(RUN.tar.gz from `scenesense export --format archive`, its .sha256 file beside it)")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="a text, or an audio or video file; one item each")
     p.add_argument("--text", help="the transcript of the flag item")
@@ -58,6 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, metavar="SECONDS",
                    help="window length for long audio, predicted window by window when longer than two "
                         "windows (%(default)s s, about the length of the acted clips runs are trained on)")
+    p.add_argument("--transcribe", choices=TRANSCRIBE_MODES, default="auto",
+                   help="auto: for a run that reads text, transcribe the speech of audio and video items "
+                        "given no text and use the transcript as their text (needs scenesense[speech]); "
+                        "never: their text is missing (%(default)s)")
+    p.add_argument("--whisper-model", metavar="DIR",
+                   help="a local CTranslate2 Whisper model folder to transcribe with (default: the Whisper "
+                        "tiny.en model that scenesense[speech] installs)")
     p.set_defaults(handler=run)
 
 
@@ -92,14 +102,24 @@ def _short_input(inputs: dict[str, str]) -> str:
     return " + ".join(parts)
 
 
+def _said(transcript: Any) -> str:
+    """A transcript as the table shows it: quoted and cut, ``-`` for none or nothing heard."""
+    if transcript is None or not transcript.text:
+        return "-"
+    return _short_input({"text": transcript.text})
+
+
 def _table(result: Any, top_k: int) -> str:
     from scenesense.evaluation.report import format_metrics_table
 
     weighted = sorted({m for item in result.items for m in (item.modality_weights or {})})
+    said = ["transcript"] if result.transcriber is not None else []
     rows = []
     for item in result.items:
         row: dict[str, Any] = {"id": item.id, "input": _short_input(item.inputs),
                                "used": "+".join(item.used) or "-", "missing": "+".join(item.missing) or "-"}
+        if said:
+            row["transcript"] = _said(item.transcript)
         if not item.ok:
             row["prediction"] = "ERROR"
         elif result.task == "regression":
@@ -112,7 +132,7 @@ def _table(result: Any, top_k: int) -> str:
             row[f"w_{m}"] = "" if w is None else f"{w:.3f}"
         rows.append(row)
     scores = [] if result.task == "regression" else [f"top {top_k}"]
-    columns = ["id", "input", "prediction", *scores, "used", "missing", *(f"w_{m}" for m in weighted)]
+    columns = ["id", "input", *said, "prediction", *scores, "used", "missing", *(f"w_{m}" for m in weighted)]
     lines = [format_metrics_table(rows, columns)]
     problems = [(item.id, line) for item in result.items
                 for line in ([item.error] if item.error else list(item.problems))]
@@ -149,7 +169,8 @@ def _check_conversation_args(args: argparse.Namespace) -> None:
     mode = "--conversation" if args.conversation else "--stream"
     others = [name for name, given in (("INPUT", args.inputs), ("--text", args.text), ("--audio", args.audio),
                                        ("--video", args.video), ("--id", args.item_id),
-                                       ("--manifest", args.manifest)) if given]
+                                       ("--manifest", args.manifest),
+                                       ("--whisper-model", args.whisper_model)) if given]
     if others:
         raise ConfigError(f"{mode} reads the whole input; drop {', '.join(others)}")
     if args.stream and (args.out or args.json):
@@ -188,8 +209,15 @@ def _stream(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scenesense.export import opened_run
+
+    with opened_run(args.run_dir) as run_dir:  # an archive is checked against its .sha256 and unpacked
+        return _predict(argparse.Namespace(**{**vars(args), "run_dir": str(run_dir)}))
+
+
+def _predict(args: argparse.Namespace) -> int:
     from scenesense.config import ConfigError
-    from scenesense.predict import predict, write_predictions
+    from scenesense.predict import default_transcriber, predict, write_predictions
     from scenesense.streaming import predict_conversation
 
     if args.top_k < 1:
@@ -198,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not args.window > 0:
         raise ConfigError(f"--window must be > 0 seconds, got {args.window}")
+    if args.whisper_model and args.transcribe == "never":
+        raise ConfigError("--whisper-model names the model to transcribe with; drop it or --transcribe never")
     if args.conversation or args.stream:
         _check_conversation_args(args)
     if args.stream:
@@ -205,8 +235,9 @@ def run(args: argparse.Namespace) -> int:
     if args.conversation:
         result = predict_conversation(args.run_dir, args.conversation, device=args.device)
     else:
+        transcriber = default_transcriber(args.whisper_model) if args.whisper_model else None
         result = predict(args.run_dir, _items(args), batch_size=args.batch_size, device=args.device,
-                         window_s=args.window)
+                         window_s=args.window, transcribe=args.transcribe, transcriber=transcriber)
     top_k = min(args.top_k, len(result.label_names))
     out = write_predictions(result, args.out) if args.out else None
     if args.json:

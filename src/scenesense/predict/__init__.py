@@ -19,6 +19,14 @@ unaffected: a failure of an extractor on one item, expected or not, stays that i
 A run with dialogue context classifies these items each alone, with a warning;
 `scenesense.streaming` predicts whole conversations with their (past) context.
 
+Speech becomes text (``transcribe="auto"``, the default): for a run that reads text, an item
+that gives audio, video or media but no text is transcribed
+(`scenesense.predict.transcripts`; Whisper tiny.en with speech detection unless another
+`scenesense.extraction.transcribe.Transcriber` is given), and the transcript is its text; the
+item's prediction carries the `scenesense.extraction.transcribe.Transcript` and the result the
+transcriber's provenance. A warning says that the run learned from other texts (MELD's human
+transcripts). ``transcribe="never"`` leaves such an item's text missing.
+
 Long media are predicted in windows, in bounded memory. An item whose audio (file, or a video's
 track) lasts more than twice ``window_s`` (`DEFAULT_WINDOW_S`, 4 s: the length of the
 acted clips runs are trained on, RAVDESS 3.1-5.0 s) is streamed from disk window by window
@@ -26,7 +34,9 @@ acted clips runs are trained on, RAVDESS 3.1-5.0 s) is streamed from disk window
 audio extractor and classified alone, and the item gets a ``timeline`` (one
 `WindowPrediction` per window) and an overall prediction: the mean of the windows'
 probabilities (of their values for regression). Windows carry audio only: the item's text and
-video frames are not aligned with them and are left out (a problem line says so). Every
+video frames are not aligned with them and are left out (a problem line says so); an item to be
+transcribed gets each window's own transcript as the window's text (and is cut into windows for
+runs that read only text, too). Every
 sequence the model is given has at most
 `scenesense.encoders.base.MAX_SEQUENCE_STEPS` steps; a longer one is that item's problem.
 
@@ -34,8 +44,9 @@ Modules, top-down: `scenesense.predict.predictor` (`predict`; `Predictor` keeps 
 for many calls),
 `scenesense.predict.inputs` (routing, item mappings, manifests),
 `scenesense.predict.plan` (the feature plan per modality), `scenesense.predict.model`
-(extraction and the model pass), `scenesense.predict.windows` (long media in windows) and
-`scenesense.predict.output` (result types and the CSV writer).
+(extraction and the model pass), `scenesense.predict.transcripts` (speech as text),
+`scenesense.predict.windows` (long media in windows) and `scenesense.predict.output` (result
+types and the CSV writer).
 """
 
 from __future__ import annotations
@@ -58,6 +69,8 @@ from scenesense.predict.plan import recorded_output as recorded_output
 from scenesense.predict.predictor import NO_CONTEXT_WARNING as NO_CONTEXT_WARNING
 from scenesense.predict.predictor import Predictor as Predictor
 from scenesense.predict.predictor import predict as predict
+from scenesense.predict.transcripts import TRANSCRIBE_MODES as TRANSCRIBE_MODES
+from scenesense.predict.transcripts import default_transcriber as default_transcriber
 from scenesense.predict.windows import DEFAULT_WINDOW_S as DEFAULT_WINDOW_S
 from scenesense.predict.windows import clock as clock
 
@@ -67,6 +80,7 @@ __all__ = [
     "INPUT_KINDS",
     "MIN_SPEAKER_ITEMS",
     "NO_CONTEXT_WARNING",
+    "TRANSCRIBE_MODES",
     "VIDEO_SUFFIXES",
     "InputItem",
     "ItemPrediction",
@@ -75,6 +89,7 @@ __all__ = [
     "Predictor",
     "WindowPrediction",
     "clock",
+    "default_transcriber",
     "feature_provenance",
     "plan_modality",
     "predict",

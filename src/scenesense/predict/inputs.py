@@ -27,7 +27,8 @@ InputItem = Mapping[str, "str | os.PathLike[str]"]
 
 @dataclass
 class Item:
-    """One normalised input item; ``problems`` holds its routing errors."""
+    """One normalised input item; ``problems`` holds its routing errors, ``unmade`` why an input
+    that was to be made for it (a transcript: ``"text"``) could not be, as a problem line."""
 
     id: str
     raw: dict[str, str]
@@ -37,6 +38,7 @@ class Item:
     media: Path | None = None
     problems: list[str] = field(default_factory=list)
     speaker: str = ""
+    unmade: dict[str, str] = field(default_factory=dict)
 
 
 def route_input(raw: str) -> str:

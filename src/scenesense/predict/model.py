@@ -52,6 +52,9 @@ def source_of(item: Item, plan: ModalityPlan) -> str | None:
 def _extract(plan: ModalityPlan, items: Sequence[Item]) -> list[np.ndarray | str | None]:
     """Per item: the feature array (``[D]`` or ``[T, D]``), an error line, or ``None`` (no input).
 
+    An item without the input that was to be made for it (``Item.unmade``: a transcript that
+    failed or heard no speech) gets that line instead of ``None``.
+
     The items are extracted in one `scenesense.extraction.items.extract_items` batch. An
     exception other than `ItemError` (a library failing on an odd file, a bug) is pinned on
     the item that raised it: the batch is retried one item at a time, and an item that still
@@ -62,7 +65,7 @@ def _extract(plan: ModalityPlan, items: Sequence[Item]) -> list[np.ndarray | str
     assert plan.extractor is not None and plan.output is not None
     sources = [source_of(item, plan) for item in items]
     todo = [i for i, s in enumerate(sources) if s is not None]
-    out: list[np.ndarray | str | None] = [None] * len(items)
+    out: list[np.ndarray | str | None] = [item.unmade.get(plan.extractor.input_kind) for item in items]
     if not todo:
         return out
     outputs = {plan.output: OutputSpec(plan.kind, plan.dim)}  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scenesense.extraction.transcribe import Transcript
 from scenesense.utils.io import atomic_write_text
 
 
@@ -22,6 +23,8 @@ class WindowPrediction:
         probabilities: class name -> probability (empty when the window failed or for regression).
         value: the predicted target of a regression run (else ``None``).
         error: why the window got no prediction, e.g. silence (``None`` when it has one).
+        transcript: what speech recognition heard in the window (``""``: nothing), when the
+            window's text was transcribed; else ``None``.
     """
 
     start: float
@@ -30,6 +33,7 @@ class WindowPrediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     value: float | None = None
     error: str | None = None
+    transcript: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -39,7 +43,8 @@ class WindowPrediction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
         return {"start": self.start, "end": self.end, "ok": self.ok, "label": self.label,
-                "probabilities": dict(self.probabilities), "value": self.value, "error": self.error}
+                "probabilities": dict(self.probabilities), "value": self.value, "error": self.error,
+                "transcript": self.transcript}
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ class ItemPrediction:
         error: why the item got no prediction (``None`` when it has one).
         timeline: for long media predicted in windows, one `WindowPrediction` per window
             in time order (the item's scores are then their mean); empty otherwise.
+        transcript: the `scenesense.extraction.transcribe.Transcript` of the item's audio
+            when its text came from speech recognition (an item given no text; for long media the
+            windows' transcripts, times from the start of the recording); else ``None``.
     """
 
     id: str
@@ -77,6 +85,7 @@ class ItemPrediction:
     attention: dict[str, list[float]] | None = None
     error: str | None = None
     timeline: tuple[WindowPrediction, ...] = ()
+    transcript: Transcript | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,6 +104,7 @@ class ItemPrediction:
             "missing": list(self.missing), "problems": list(self.problems),
             "modality_weights": self.modality_weights, "attention": self.attention, "error": self.error,
             "timeline": [window.to_dict() for window in self.timeline],
+            "transcript": None if self.transcript is None else self.transcript.to_dict(),
         }
         if top_k is not None:
             out["top"] = [[name, p] for name, p in self.top(top_k)]
@@ -114,6 +124,8 @@ class PredictionResult:
             ``{"unavailable": reason}``.
         warnings: run-level warnings (e.g. a modality that cannot be extracted from raw media).
         items: one `ItemPrediction` per input item, in input order.
+        transcriber: the provenance of the transcriber that gave items their text
+            (`scenesense.extraction.transcribe.Transcriber.provenance`), ``None`` when none did.
     """
 
     run_dir: Path
@@ -123,6 +135,7 @@ class PredictionResult:
     features: dict[str, dict[str, Any]]
     warnings: tuple[str, ...]
     items: tuple[ItemPrediction, ...]
+    transcriber: dict[str, Any] | None = None
 
     @property
     def n_ok(self) -> int:
@@ -135,7 +148,7 @@ class PredictionResult:
             "run": str(self.run_dir), "task": self.task, "labels": list(self.label_names),
             "modalities": list(self.modalities), "features": self.features, "warnings": list(self.warnings),
             "n": len(self.items), "n_ok": self.n_ok, "n_failed": len(self.items) - self.n_ok,
-            "items": [item.to_dict(top_k) for item in self.items],
+            "items": [item.to_dict(top_k) for item in self.items], "transcriber": self.transcriber,
         }
 
 
@@ -144,7 +157,8 @@ def write_predictions(result: PredictionResult, path: str | Path) -> Path:
 
     Columns: ``id, ok, label`` (or ``value`` for regression), ``prob_<class>`` per class,
     ``used``, ``missing`` (modalities joined by ``+``), ``weight_<modality>`` where the fusion
-    gives weights, ``problems`` and ``error`` (one-line messages joined by `` | ``).
+    gives weights, ``transcript`` (the recognised text) when a transcriber gave any item its
+    text, ``problems`` and ``error`` (one-line messages joined by `` | ``).
     Probabilities are written at full precision. When an item was predicted in windows (long
     media), ``start`` and ``end`` columns (seconds) follow ``id``: each such item's row (blank
     span: the overall prediction) is followed by one row per window, with the same ``id``.
@@ -155,9 +169,10 @@ def write_predictions(result: PredictionResult, path: str | Path) -> Path:
     regression = result.task == "regression"
     weighted = sorted({m for item in result.items for m in (item.modality_weights or {})})
     span = ["start", "end"] if any(item.timeline for item in result.items) else []
+    said = ["transcript"] if result.transcriber is not None else []
     names = ["value"] if regression else ["label", *(f"prob_{c}" for c in result.label_names)]
-    header = ["id", *span, "ok", *names, "used", "missing", *(f"weight_{m}" for m in weighted), "problems",
-              "error"]
+    header = ["id", *span, "ok", *names, "used", "missing", *(f"weight_{m}" for m in weighted), *said,
+              "problems", "error"]
 
     def scores(p: ItemPrediction | WindowPrediction) -> list[str]:
         return ([_num(p.value)] if regression else
@@ -168,11 +183,14 @@ def write_predictions(result: PredictionResult, path: str | Path) -> Path:
     writer.writerow(header)
     for item in result.items:
         weights = [_num((item.modality_weights or {}).get(m)) for m in weighted]
+        text = [item.transcript.text if item.transcript is not None else ""] if said else []
         writer.writerow([item.id, *([""] * len(span)), int(item.ok), *scores(item), "+".join(item.used),
-                         "+".join(item.missing), *weights, " | ".join(item.problems), item.error or ""])
+                         "+".join(item.missing), *weights, *text, " | ".join(item.problems),
+                         item.error or ""])
         for w in item.timeline:
             writer.writerow([item.id, _num(w.start), _num(w.end), int(w.ok), *scores(w), "", "",
-                             *([""] * len(weighted)), "", w.error or ""])
+                             *([""] * len(weighted)), *([w.transcript or ""] if said else []), "",
+                             w.error or ""])
     return atomic_write_text(path, buffer.getvalue())
 
 

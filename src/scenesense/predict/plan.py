@@ -172,14 +172,17 @@ def version_warnings(plans: Mapping[str, ModalityPlan]) -> list[str]:
     return out
 
 
-def _input_kinds_used(plans: Mapping[str, ModalityPlan]) -> set[str]:
+def _input_kinds_used(plans: Mapping[str, ModalityPlan], transcribes: bool) -> set[str]:
     kinds = {p.extractor.input_kind for p in plans.values() if p.extractor is not None}
+    kinds |= {"audio"} if transcribes else set()  # transcribed into the text the run reads
     kinds |= {"media"} if kinds & {"audio", "video"} else set()
     return kinds | ({"video"} if "audio" in kinds else set())  # audio extractors read video files too
 
 
-def ignored_input_warnings(given: Iterable[str], plans: Mapping[str, ModalityPlan]) -> list[str]:
-    """One warning per input kind given (``text``, ``audio``, ...) that no modality of the run reads."""
-    used = _input_kinds_used(plans)
+def ignored_input_warnings(given: Iterable[str], plans: Mapping[str, ModalityPlan],
+                           transcribes: bool = False) -> list[str]:
+    """One warning per input kind given (``text``, ``audio``, ...) that no modality of the run reads
+    (with ``transcribes``, audio, video and media files are read for their speech)."""
+    used = _input_kinds_used(plans, transcribes)
     return [f"{kind} inputs are ignored: no modality of this run is extracted from {kind}"
             for kind in sorted(set(given) & set(INPUT_KINDS) - used)]
