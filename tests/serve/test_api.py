@@ -54,7 +54,9 @@ def test_health_names_the_run_its_classes_and_limits(live):
     assert health["labels"] == ["calm", "angry"] and health["task"] == "classification"
     assert health["modalities"] == ["audio", "text", "vision"] and health["inputs"] == ["audio", "text"]
     assert health["version"] == scenesense.__version__ and health["context"] is False
-    assert health["limits"]["max_seconds"] == MAX_SECONDS
+    assert health["limits"]["max_seconds"] == MAX_SECONDS and health["limits"]["max_text_chars"] == 10_000
+    assert isinstance(health["limits"]["max_utterances"], int)
+    assert (health["transcribe"], health["segmenter"]) == ("never", "fixed")
     assert health["limits"]["max_upload_mb"] == pytest.approx(MAX_UPLOAD / 2**20, abs=1e-3)
 
 
@@ -114,6 +116,8 @@ def test_a_text_that_looks_like_a_path_is_classified_as_text(live, text):
     ({"conversation": [{"speaker": "Ann", "text": "hi", "audio": "/etc/x.wav"}]}, ["audio", "not permitted"]),
     ({"text": "x" * 10_001}, ["more than the 10000"]),
     ({"text": 3}, ["text"]),
+    ({"conversation": [{"text": "hi"}] * 501}, ["501 utterances, more than the 500"]),
+    ({"conversation": [{"speaker": "Ann"}]}, ["conversation.0.text", "Field required"]),
 ])
 def test_invalid_json_requests_get_422_with_a_message(live, body, words):
     response = _post(live, json=body)
@@ -124,6 +128,7 @@ def test_invalid_json_requests_get_422_with_a_message(live, body, words):
 def test_malformed_json_and_other_content_types_are_refused(live):
     _refused(_post(live, content=b"{not json", headers={"Content-Type": "application/json"}), 422, "JSON")
     _refused(_post(live, content=b"hello", headers={"Content-Type": "text/plain"}), 415, "text/plain")
+    _refused(_post(live, content=b"x", headers={"Content-Type": "multipart/form-data"}), 422, "boundary")
     big = b'{"text": "' + b"a" * (3 * 2**20) + b'"}'
     _refused(_post(live, content=big, headers={"Content-Type": "application/json"}), 413, "MiB")
 

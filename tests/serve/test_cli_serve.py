@@ -102,7 +102,8 @@ def _lines(stream) -> queue.Queue:
     return lines
 
 
-def test_the_command_serves_and_stops_on_ctrl_c(run_a):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_command_serves_and_stops_cleanly(run_a, stop):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen([sys.executable, "-m", "scenesense", "serve", str(run_a), "--port", "0"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -125,7 +126,7 @@ def test_the_command_serves_and_stops_on_ctrl_c(run_a):
         assert health.json()["run"] == run_a.name
         answer = httpx.post(f"{url}/predict", json={"text": "Leave me alone."}, timeout=60)
         assert answer.status_code == 200 and answer.json()["label"] in ("calm", "angry")
-        child.send_signal(signal.SIGINT)
+        child.send_signal(stop)
         assert child.wait(timeout=30) == 0
     finally:
         if child.poll() is None:
@@ -148,3 +149,13 @@ def test_transcript_segments_need_transcription():
         ServedRun("path/to/run", segmenter="transcript", transcribe="never")
     with pytest.raises(ValueError, match="segmenter must be one of"):
         ServedRun("path/to/run", segmenter="words")
+
+
+def test_without_the_serve_extra_the_command_says_what_to_install(tmp_path):
+    code = ("import sys; sys.modules['fastapi'] = None; from scenesense.cli import main; "
+            f"sys.exit(main(['serve', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1
+    assert done.stderr.strip() == ('scenesense: error: scenesense serve: fastapi is not installed; run '
+                                   'pip install "scenesense[serve]"')

@@ -7,6 +7,7 @@ cannot be used, 2 for usage errors.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from scenesense.predict import DEFAULT_WINDOW_S
@@ -44,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from scenesense.config import ConfigError
     from scenesense.serve import Limits, bind, create_app, is_loopback, run_server, url_of
@@ -64,11 +69,13 @@ def run(args: argparse.Namespace) -> int:
               f"{sock.getsockname()[1]} can use the API (there is no authentication)", file=sys.stderr)
     url = url_of(sock)
     print(f"serving {args.run_dir} on {url} (page: {url}/, API: {url}/docs); Ctrl-C stops", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as Ctrl-C does
     try:
         run_server(app, sock)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
     print("scenesense serve: stopped", flush=True)
     return 0

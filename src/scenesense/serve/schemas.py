@@ -160,7 +160,8 @@ class Health(pydantic.BaseModel):
     transcribe: str = pydantic.Field(description="'auto': clips without a transcript are transcribed")
     segmenter: str = pydantic.Field(description="how clip timelines are cut: vad, transcript or fixed")
     version: str
-    limits: dict[str, float]
+    limits: dict[str, int | float] = pydantic.Field(description="max_upload_mb, max_seconds, max_text_chars, "
+                                                                "max_utterances")
 
 
 class ErrorAnswer(pydantic.BaseModel):
