@@ -31,7 +31,6 @@ from scenesense.serve.uploads import (
     FILE_FIELD,
     TEXT_FIELD,
     UploadError,
-    check_length,
     read_body,
     receive_upload,
 )
@@ -169,8 +168,7 @@ def create_app(run_dir: str | Path, limits: Limits | None = None, *, device: str
         return {**served.health(), "limits": limits.describe()}
 
     async def predict_json(request: fastapi.Request) -> dict[str, Any]:
-        check_length(request.headers.get("content-length"), limits.max_json_bytes, "the request body")
-        body = await read_body(request.stream(), limits.max_json_bytes)
+        body = await read_body(request.stream(), request.headers.get("content-length"), limits.max_json_bytes)
         try:
             given = PredictRequest.model_validate_json(body, context={"limits": limits})
         except pydantic.ValidationError as err:

@@ -82,20 +82,25 @@ def _too_large(limit: int, what: str) -> UploadError:
     return UploadError(413, f"{what} is larger than the {limit / MB:g} MiB this server accepts")
 
 
-def check_length(content_length: str | None, limit: int, what: str) -> None:
-    """Refuse a body whose declared length is already over ``limit`` bytes (413), before reading it."""
+def declared_length(content_length: str | None) -> int | None:
+    """The ``Content-Length`` header as a number of bytes (``None`` when absent).
+
+    Raises:
+        UploadError: 400, a header that is not a number.
+    """
     if content_length is None:
-        return
+        return None
     try:
-        declared = int(content_length)
+        return int(content_length)
     except ValueError:
         raise UploadError(400, f"invalid Content-Length header {content_length!r}") from None
-    if declared > limit:
-        raise _too_large(limit - (_FORM_OVERHEAD if what == "the upload" else 0), what)
 
 
-async def read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    """The whole body, or a 413 as soon as it passes ``limit`` bytes."""
+async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
+    """The whole body, or a 413 when its declared length or the bytes received pass ``limit``."""
+    declared = declared_length(content_length)
+    if declared is not None and declared > limit:
+        raise _too_large(limit, "the request body")
     body = bytearray()
     async for chunk in chunks:
         body += chunk
@@ -204,7 +209,9 @@ async def receive_upload(chunks: AsyncIterator[bytes], content_type: str, conten
         UploadError: 413 for a file over the limit, 415 for an unsupported suffix, 422 for an
             unknown or repeated field, a text over the limit, a malformed form or an empty file.
     """
-    check_length(content_length, limits.max_upload_bytes + _FORM_OVERHEAD, "the upload")
+    declared = declared_length(content_length)
+    if declared is not None and declared > limits.max_upload_bytes + _FORM_OVERHEAD:
+        raise _too_large(limits.max_upload_bytes, "the upload")
     _, options = multipart.parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
