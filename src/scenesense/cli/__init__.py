@@ -1,4 +1,4 @@
-"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,analyze,extract,data,list}``.
+"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,analyze,extract,data,export,list}``.
 
 Parsing and dispatch only. Each command module imports the library inside its handler, so a
 command loads only what it runs (``scenesense --help`` and ``--version`` load no model code); the
@@ -30,6 +30,7 @@ from scenesense.cli import (
     demo,
     evaluate,
     experiment,
+    export,
     extract,
     listing,
     predict,
@@ -51,7 +52,7 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 DEBUG_ENV = "SCENESENSE_DEBUG"
 
 _COMMANDS = (demo, train, evaluate, experiment, report, robustness, profile, predict, analyze, serve, extract,
-             data, listing)
+             data, export, listing)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,10 +14,12 @@ from scenesense.types import EncoderOutput, FusionOutput, ModelOutput
 
 
 def _batch_size(inputs: Mapping[str, Tensor], modalities: tuple[str, ...]) -> int:
-    sizes = {m: int(inputs[m].shape[0]) for m in modalities}
-    if len(set(sizes.values())) != 1:
+    # Sizes stay as torch gives them (no int()): an exported graph keeps its batch size dynamic.
+    first = inputs[modalities[0]].shape[0]
+    if any(inputs[m].shape[0] != first for m in modalities):
+        sizes = {m: int(inputs[m].shape[0]) for m in modalities}
         raise ValueError(f"modalities disagree on the batch size: {sizes}")
-    return next(iter(sizes.values()))
+    return first
 
 
 def _flags(name: str, flags: Tensor, batch_size: int, device: torch.device) -> Tensor:
