@@ -25,12 +25,14 @@ from scenesense.utils.extras import require_extra
 from scenesense.utils.io import atomic_write_bytes
 
 PURPOSE = "ONNX export"
+_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "onnxscript", "onnx_ir", "onnx")
+"""The exporter's loggers, silenced while it runs (they log every graph rewrite at INFO)."""
 
 
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the exporter's warnings and log lines (missing torchvision ops, axis renames)."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
     levels = [logger.level for logger in loggers]
     try:
         for logger in loggers:
