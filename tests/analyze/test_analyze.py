@@ -269,3 +269,12 @@ def test_whisper_transcribes_each_segment(tmp_path, audio_text_run, fakes, stub_
     for seg, text in zip(analysis.segments, sentences):
         assert word_error_rate(text, seg.transcript) <= 0.2, seg.transcript
     assert analysis.provenance["transcriber"]["transcriber"] == "whisper"
+
+
+def test_progress_bar_counts_the_media_seconds(tmp_path, capsys, audio_text_run, fakes, stub_text_extractor):
+    media = write_tones(tmp_path / "tones.wav", TONES, 10.0)
+    analyze_media(audio_text_run, media, tmp_path / "out", transcribe="never", vad=EnergyVAD(), progress=True)
+    err = capsys.readouterr().err
+    assert "tones.wav: 100%" in err and "10/10 s of media" in err
+    analyze_media(audio_text_run, media, tmp_path / "quiet", transcribe="never", vad=EnergyVAD(), progress=False)
+    assert "s of media" not in capsys.readouterr().err

@@ -191,7 +191,9 @@ class _Run:
             segment = SegmentInput(len(self.results) + k, span, text)
             if self.cursor is not None:
                 with self.timer("decode"):
-                    segment.frames = self.cursor.frames(span.start_s, span.end_s)
+                    segment.clip = self.cursor.write_clip(self.folder / f"segment{segment.index}.mkv",
+                                                          span.start_s, span.end_s)
+                segment.video_read = True
                 if self.cursor.error:
                     segment.problems.append(f"vision: {self.cursor.error}")
             inputs.append(segment)
@@ -204,10 +206,11 @@ class _Run:
 
 
 def _progress(total: float | None, name: str, enabled: bool) -> tqdm:
-    return tqdm(total=None if total is None else round(total, 1), unit="s", desc=name, disable=not enabled,
-                dynamic_ncols=True, leave=True,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of media "
-                           "[{elapsed}<{remaining}]")
+    """A bar over the media's seconds with the time left (the seconds done only, for an unknown length)."""
+    fmt = ("{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of media [{elapsed}<{remaining}]"
+           if total else "{desc}: {n:.0f} s of media [{elapsed}]")
+    return tqdm(total=round(total, 1) if total else None, unit="s", desc=name, disable=not enabled,
+                dynamic_ncols=True, leave=True, bar_format=fmt)
 
 
 def analyze_media(run_dir: str | Path | Predictor, media: str | Path, output_dir: str | Path | None = None, *,
@@ -286,7 +289,8 @@ def analyze_media(run_dir: str | Path | Predictor, media: str | Path, output_dir
                 for chunk in timer.timed(audio_chunks(media, SAMPLE_RATE), "decode"):
                     with timer("vad"):
                         run.pending += cutter.feed(chunk)
-                    if len(run.pending) >= size or run.pending_seconds() >= _FLUSH_S:
+                    if len(run.pending) >= size or (run.pending_seconds() >= _FLUSH_S
+                                                    and len(run.pending) >= predictor.batch_size_floor):
                         _flush(run, on_segment, bar, cutter.position)
             except ItemError as err:
                 if cutter.position == 0:
@@ -313,8 +317,7 @@ def _flush(run: _Run, on_segment: Callable[[SegmentPrediction], None] | None, ba
     if on_segment is not None:
         for result in run.results[done:]:
             on_segment(result)
-    if bar.total is not None:
-        bar.update(max(0.0, min(position, bar.total) - bar.n))
+    bar.update(max(0.0, (min(position, bar.total) if bar.total else position) - bar.n))
 
 
 def _write(analysis: Analysis, output_dir: Path, timer: _StageTimer, started: float, media_url: str | None,

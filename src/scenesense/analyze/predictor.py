@@ -2,8 +2,8 @@
 extractors, and classified.
 
 A segment becomes one `scenesense.predict.inputs.Item`: its audio as a 16 kHz WAV, its frames
-as a short video clip (`scenesense.analyze.frames.write_clip`), its transcript as text; only the
-inputs the run's extractors read are made. `SegmentPredictor` classifies a batch of segments at
+as a short video clip (`scenesense.analyze.frames.FrameCursor.write_clip`), its transcript as
+text; only the inputs the run's extractors read are made. `SegmentPredictor` classifies a batch of segments at
 once, through `scenesense.predict.model` (extraction, then one model pass); a run with
 past-only dialogue context reads the segments as one conversation through
 `scenesense.streaming.ConversationStream`, each segment predicted from it and the segments
@@ -18,9 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from scenesense.analyze.frames import write_clip
 from scenesense.analyze.timeline import SegmentPrediction
 from scenesense.data.speaker_norm import apply_speaker_norm
 from scenesense.extraction.audio_io import write_wav
@@ -50,14 +47,16 @@ class SegmentInput:
         index: position in the recording, from 0.
         span: the audio span (16 kHz mono samples).
         text: the transcript (``None``: not transcribed).
-        frames: ``(time, [H, W, 3] uint8)`` frames in the span (``None``: no video read).
+        clip: a video of the frames in the span (``None``: no frame, or no video read).
+        video_read: whether the recording's video was read for the span.
         problems: why an input is missing (e.g. the video could not be read).
     """
 
     index: int
     span: SpeechSpan
     text: str | None = None
-    frames: list[tuple[float, np.ndarray]] | None = None
+    clip: Path | None = None
+    video_read: bool = False
     problems: list[str] = field(default_factory=list)
 
 
@@ -134,10 +133,10 @@ class SegmentPredictor:
         if self.reads("audio"):
             item.audio = write_wav(folder / f"segment{segment.index}.wav", span.samples, SAMPLE_RATE)
             raw["audio"] = str(item.audio)
-        if self.reads("video") and segment.frames:
-            item.video = write_clip(folder / f"segment{segment.index}.mkv", segment.frames, self.vision_fps())
+        if self.reads("video") and segment.clip is not None:
+            item.video = segment.clip
             raw["video"] = str(item.video)
-        elif self.reads("video") and segment.frames is not None:
+        elif self.reads("video") and segment.video_read:
             item.problems.append(f"vision: no video frame in {where}")
         if self.reads("text") and segment.text:
             item.text = raw["text"] = segment.text
