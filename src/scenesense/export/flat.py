@@ -138,7 +138,8 @@ def example_inputs(specs: Sequence[TensorSpec], batch_size: int, steps: Mapping[
     """Random inputs of ``batch_size`` rows: the first row's sequences are half padding, the last row
     misses its first modality, and each sequence modality ``m`` has ``steps[m]`` steps.
 
-    ``batch_size`` must be >= 2 (so that the rows above differ).
+    With ``batch_size`` 1 the one row is both; an export example needs >= 2 rows and steps (sizes 0 and 1
+    are fixed by the exporter).
     """
     gen = torch.Generator().manual_seed(seed)
     first = specs[0].modality
