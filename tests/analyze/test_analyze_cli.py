@@ -52,3 +52,19 @@ def test_missing_media_is_one_line(tmp_path, capsys, audio_text_run):
     assert main(["analyze", str(tmp_path / "nope.mp4"), "--run", str(audio_text_run)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"scenesense: error: {tmp_path / 'nope.mp4'}: no such media file"]
+
+
+def test_without_the_speech_extra_vad_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, audio_text_run,
+                                                                   fakes, stub_text_extractor):
+    from scenesense.utils import extras
+
+    real = extras.missing_modules
+    monkeypatch.setattr(extras, "missing_modules",  # silero-vad is not installed
+                        lambda modules: real(modules) + [m for m in modules if m == "silero_vad"])
+    media = write_tones(tmp_path / "tones.wav", TONES, 9.0)
+    argv = ["analyze", str(media), "--run", str(audio_text_run), "--transcribe", "never", "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install "scenesense[speech]"' in err[0] and "--segmenter fixed" in err[0]
+    assert not (tmp_path / "tones.analysis").exists()
+    assert main([*argv, "--segmenter", "fixed"]) == 0  # fixed windows need no speech extra

@@ -32,7 +32,7 @@ def _av() -> Any:  # noqa: ANN401
 
 def has_video(path: str | Path) -> bool:
     """True when ``path`` has a video stream that is not just a cover picture (as MP3s carry)."""
-    av = _av()
+    av = require_extra("av", "audio", "decoding media")
     try:
         with av.open(str(path)) as container:
             return any(not (int(s.disposition) & int(av.stream.Disposition.attached_pic))

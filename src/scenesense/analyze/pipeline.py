@@ -40,7 +40,7 @@ from scenesense.analyze.timeline import Analysis, SegmentPrediction, write_timel
 from scenesense.extraction.audio_io import audio_chunks, audio_seconds
 from scenesense.extraction.base import ItemError, package_versions
 from scenesense.extraction.transcribe import TRANSCRIBERS, Transcriber
-from scenesense.extraction.vad import SAMPLE_RATE, SpeechProbabilities, SpeechSpan, VADSegmenter
+from scenesense.extraction.vad import SAMPLE_RATE, SileroVAD, SpeechProbabilities, SpeechSpan, VADSegmenter
 from scenesense.predict import DEFAULT_WINDOW_S, Predictor
 from scenesense.utils.extras import MissingExtraError
 
@@ -127,7 +127,11 @@ def _transcriber(mode: str, segmenter: str, reads_text: bool,
 def _segmenter(name: str, max_segment: float, window: float, vad: SpeechProbabilities | None) -> Segmenter:
     if name == "fixed":
         return FixedSegmenter(window)
-    return VADSegmenter(vad, max_segment_s=BLOCK_S if name == "transcript" else max_segment)
+    try:
+        model = vad if vad is not None else SileroVAD()  # a missing speech extra fails here, before any work
+    except MissingExtraError as err:
+        raise MissingExtraError(f"{err}; or cut the recording into fixed windows: --segmenter fixed") from None
+    return VADSegmenter(model, max_segment_s=BLOCK_S if name == "transcript" else max_segment)
 
 
 def _media_src(media: Path, output_dir: Path, copy: bool) -> str:
@@ -264,6 +268,7 @@ def analyze_media(run_dir: str | Path | Predictor, media: str | Path, output_dir
     predictor = SegmentPredictor(run_dir, device)
     warnings = list(predictor.warnings)
     chosen = _transcriber(transcribe, segmenter, predictor.reads("text"), transcriber)
+    cutter = _segmenter(segmenter, max_segment, window, vad)
     if predictor.reads("text") and chosen is None:
         warnings.append("text: not transcribed (transcribe='never'), so the run's text modality is missing "
                         "for every segment")
@@ -278,7 +283,6 @@ def analyze_media(run_dir: str | Path | Predictor, media: str | Path, output_dir
                             f"{SAMPLE_RATE // 2} Hz")
     for message in warnings:
         log.warning("%s", message)
-    cutter = _segmenter(segmenter, max_segment, window, vad)
     timer = _StageTimer()
     size = max(batch_size, predictor.batch_size_floor)
     bar = _progress(audio_seconds(media), media.name, progress)
