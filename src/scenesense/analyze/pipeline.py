@@ -130,7 +130,8 @@ def _segmenter(name: str, max_segment: float, window: float, vad: SpeechProbabil
     try:
         model = vad if vad is not None else SileroVAD()  # a missing speech extra fails here, before any work
     except MissingExtraError as err:
-        raise MissingExtraError(f"{err}; or cut the recording into fixed windows: --segmenter fixed") from None
+        raise MissingExtraError(f"{err}; or cut the recording into fixed windows: --segmenter fixed") \
+            from None
     return VADSegmenter(model, max_segment_s=BLOCK_S if name == "transcript" else max_segment)
 
 
