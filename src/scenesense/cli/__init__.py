@@ -1,4 +1,4 @@
-"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,analyze,extract,data,export,list}``.
+"""Command line: ``scenesense {demo,train,evaluate,experiment,report,robustness,profile,predict,analyze,serve,extract,data,export,list}``.
 
 Parsing and dispatch only. Each command module imports the library inside its handler, so a
 command loads only what it runs (``scenesense --help`` and ``--version`` load no model code); the
