@@ -31,6 +31,7 @@ from scenesense.analyze.pipeline import OUTPUT_FILES as OUTPUT_FILES
 from scenesense.analyze.pipeline import STAGES as STAGES
 from scenesense.analyze.pipeline import TRANSCRIBE_MODES as TRANSCRIBE_MODES
 from scenesense.analyze.pipeline import analyze_media as analyze_media
+from scenesense.analyze.pipeline import check_segmenter as check_segmenter
 from scenesense.analyze.pipeline import default_output_dir as default_output_dir
 from scenesense.analyze.segments import SEGMENTERS as SEGMENTERS
 from scenesense.analyze.segments import FixedSegmenter as FixedSegmenter
@@ -48,6 +49,7 @@ __all__ = [
     "FixedSegmenter",
     "SegmentPrediction",
     "analyze_media",
+    "check_segmenter",
     "default_output_dir",
     "label_colors",
 ]

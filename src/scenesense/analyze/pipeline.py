@@ -95,14 +95,19 @@ def default_output_dir(media: str | Path) -> Path:
     return media.parent / f"{media.stem}.analysis"
 
 
-def _validate(transcribe: str, segmenter: str, max_segment: float, window: float, batch_size: int) -> None:
-    if transcribe not in TRANSCRIBE_MODES:
-        raise ValueError(f"transcribe must be one of {list(TRANSCRIBE_MODES)}, got {transcribe!r}")
+def check_segmenter(segmenter: str, transcribe: str) -> None:
+    """Raise ``ValueError`` for an unknown ``segmenter``, or the transcript segmenter without transcription."""
     if segmenter not in SEGMENTERS:
         raise ValueError(f"segmenter must be one of {list(SEGMENTERS)}, got {segmenter!r}")
     if segmenter == "transcript" and transcribe == "never":
         raise ValueError("the transcript segmenter cuts the recording where the transcription does; it "
-                         "cannot run with transcribe='never'")
+                         "needs transcribe='auto' or 'always', not 'never'")
+
+
+def _validate(transcribe: str, segmenter: str, max_segment: float, window: float, batch_size: int) -> None:
+    if transcribe not in TRANSCRIBE_MODES:
+        raise ValueError(f"transcribe must be one of {list(TRANSCRIBE_MODES)}, got {transcribe!r}")
+    check_segmenter(segmenter, transcribe)
     if not max_segment > 0:
         raise ValueError(f"max_segment must be > 0 seconds, got {max_segment!r}")
     if not window > 0:

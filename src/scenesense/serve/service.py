@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scenesense.analyze import SEGMENTERS, analyze_media
+from scenesense.analyze import analyze_media, check_segmenter
 from scenesense.extraction.base import package_versions
 from scenesense.extraction.transcribe import Transcriber
 from scenesense.predict import DEFAULT_WINDOW_S, ItemPrediction, PredictionResult, Predictor
@@ -74,11 +74,7 @@ class ServedRun:
                  transcribe: str = "auto", segmenter: str = "vad") -> None:
         if not window_s > 0:
             raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
-        if segmenter not in SEGMENTERS:
-            raise ValueError(f"segmenter must be one of {list(SEGMENTERS)}, got {segmenter!r}")
-        if segmenter == "transcript" and transcribe == "never":
-            raise ValueError("the transcript segmenter cuts clips where their transcription does; it needs "
-                             "transcribe='auto'")
+        check_segmenter(segmenter, transcribe)
         self.predictor = Predictor(run_dir, device=device, transcribe=transcribe)
         self.run_dir, self.window_s, self.device = Path(run_dir), window_s, device
         self.transcribe, self.segmenter = transcribe, segmenter
