@@ -20,7 +20,7 @@ from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.extraction.transcribe import Segment, Transcriber, Transcript, Word
 from tests.support.extractors import FakeFaces, FakeWavStats, StubTextExtractor
-from tests.support.media import write_wav
+from tests.support.media import mux_grey_mp4, write_samples, write_wav
 from tests.support.predict_runs import train_run
 
 RATE = 16000
@@ -88,13 +88,7 @@ def write_tones(path: Path, spans: Sequence[tuple[float, float, float]], seconds
     for start, end, amplitude in spans:
         a, b = round(start * rate), round(end * rate)
         x[a:b] = amplitude * np.sin(2 * np.pi * freq * np.arange(b - a) / rate)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.round(np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
+    return write_samples(path, x, rate)
 
 
 def build_audio_text_run(root: Path) -> Path:
@@ -126,28 +120,10 @@ def brightness_at(t: float) -> int:
 def write_tone_video(path: Path, spans: Sequence[tuple[float, float, float]], seconds: float,
                      fps: int = 10) -> Path:
     """An MP4 (H.264 32x32 grey frames at `brightness_at`, AAC 16 kHz) with the tone bursts of `write_tones`."""
-    import av
-
     wav = write_tones(path.with_suffix(".wav"), spans, seconds)
     with wave.open(str(wav), "rb") as w:
         audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width = video.height = 32
-        video.pix_fmt = "yuv420p"
-        sound = container.add_stream("aac", rate=RATE)
-        sound.layout = "mono"
-        for i in range(round(seconds * fps)):
-            image = np.full((32, 32, 3), brightness_at(i / fps), np.uint8)
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(video.encode())
-        step = sound.codec_context.frame_size or 1024
-        for start in range(0, audio.size, step):
-            frame = av.AudioFrame.from_ndarray(audio[None, start:start + step], format="flt", layout="mono")
-            frame.sample_rate, frame.pts = RATE, start
-            container.mux(sound.encode(frame))
-        container.mux(sound.encode())
-    return path
+    return mux_grey_mp4(path, [brightness_at(i / fps) for i in range(round(seconds * fps))], fps, audio, RATE)
 
 
 class SpyFaces(FakeFaces):

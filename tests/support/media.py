@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,27 @@ def write_video(path: Path, brightness: int, amplitude: float | None = 0.5, fram
             container.mux(audio.encode())
     return path
 
+
+def mux_grey_mp4(path: Path, greys: Sequence[int], fps: int, samples: np.ndarray, rate: int,
+                 size: int = 32) -> Path:
+    """An MP4: H.264 ``size`` x ``size`` frames, flat at each grey level of ``greys`` in turn, at
+    ``fps``; AAC mono ``samples`` (float32 in ``[-1, 1]``) at ``rate``, encoded a codec frame at a time."""
+    av = pytest.importorskip("av")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width = video.height = size
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("aac", rate=rate)
+        sound.layout = "mono"
+        for grey in greys:
+            image = np.full((size, size, 3), grey, np.uint8)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode())
+        step = sound.codec_context.frame_size or 1024
+        for start in range(0, samples.size, step):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + step], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(sound.encode(frame))
+        container.mux(sound.encode())
+    return path

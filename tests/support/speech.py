@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.media import mux_grey_mp4
+
 ESPEAK = shutil.which("espeak-ng")
 requires_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")
 """Marker: the test generates speech with espeak-ng."""
@@ -64,23 +66,6 @@ def write_speech_wav(path: Path, sentences: str | Sequence[str], pause_s: float 
 def write_speech_mp4(path: Path, sentences: str | Sequence[str], pause_s: float = 0.0, fps: int = 8,
                      size: int = 32) -> Path:
     """An MP4 (H.264 frames of a slowly brightening grey, AAC audio at 22050 Hz) of the sentences spoken."""
-    av = pytest.importorskip("av")
     samples, rate = speech([sentences] if isinstance(sentences, str) else sentences, pause_s)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width = video.height = size
-        video.pix_fmt = "yuv420p"
-        audio = container.add_stream("aac", rate=rate)
-        audio.layout = "mono"
-        for i in range(max(1, round(samples.size / rate * fps))):
-            image = np.full((size, size, 3), 60 + i % 150, np.uint8)
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(video.encode())
-        step = audio.codec_context.frame_size or 1024
-        for start in range(0, samples.size, step):
-            frame = av.AudioFrame.from_ndarray(samples[None, start:start + step], format="flt", layout="mono")
-            frame.sample_rate, frame.pts = rate, start
-            container.mux(audio.encode(frame))
-        container.mux(audio.encode())
-    return path
+    greys = [60 + i % 150 for i in range(max(1, round(samples.size / rate * fps)))]
+    return mux_grey_mp4(path, greys, fps, samples, rate, size)
