@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import doctest
 import importlib
 import io
@@ -20,6 +19,7 @@ import scenesense.run
 from scenesense.cli import main
 from scenesense.config import ConfigError, build_config
 from scenesense.run import resolve
+from tests.support.meld import write_word_vector_meld
 
 TINY = {"data": {"dataset": "synthetic", "params": {"n_train": 64, "n_dev": 32, "n_test": 32}},
         "model": {"out_dim": 16, "head_hidden_dim": 16,
@@ -36,10 +36,9 @@ def _readme_example() -> str:
 
 README_EXAMPLE = _readme_example()
 
-_MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
-                "Season", "Episode", "StartTime", "EndTime"]
 _MELD_LINES = [("What a wonderful day!", "joy"), ("Leave me alone.", "anger"), ("Oh no, not again.", "sadness"),
                ("Okay.", "neutral"), ("I love it!", "joy"), ("Go away!", "anger")]
+_VECTORS = "what 1 0 0 0\nday 0 1 0 0\nalone 0 0 1 0\nlove 1 1 0 0\nno 0 1 1 1\n"
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +56,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
 def text_run_dir(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
     """A tiny run on MELD-format CSVs, text featurised by the ``word_vectors`` extractor."""
     root = tmp_path_factory.mktemp("meld")
-    for split in ("train", "dev"):
-        with (root / f"{split}_sent_emo.csv").open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(_MELD_HEADER)
-            for i, (text, emotion) in enumerate(_MELD_LINES):
-                writer.writerow([i + 1, text, "Ross", emotion, "neutral", i, 0, 1, 1, "0:00:01,000", "0:00:02,000"])
-    vectors = root / "vectors.txt"
-    vectors.write_text("what 1 0 0 0\nday 0 1 0 0\nalone 0 0 1 0\nlove 1 1 0 0\nno 0 1 1 1\n", encoding="utf-8")
-    config = {**TINY, "data": {"dataset": "meld", "root": str(root), "cache_dir": str(cache),
-                               "params": {"extractor": "word_vectors", "model_path": str(vectors)}}}
+    data = write_word_vector_meld(root, _MELD_LINES, _VECTORS)
+    config = {**TINY, "data": {**data, "cache_dir": str(cache)}}
     return scenesense.train(config, run_dir=root / "run").run_dir
 
 

@@ -4,16 +4,14 @@ text run (MELD-format CSVs featurised by the ``word_vectors`` extractor, token s
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 import scenesense
+from tests.support.meld import write_word_vector_meld
 
 SEQUENCE_ENCODER = {"name": "transformer", "num_layers": 1, "num_heads": 2, "dim_feedforward": 16}
-MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
-               "Season", "Episode", "StartTime", "EndTime"]
 MELD_LINES = [("What a wonderful day!", "joy"), ("Leave me alone.", "anger"), ("Oh no, not again.", "sadness"),
               ("Okay.", "neutral"), ("I love it, what a day!", "joy"), ("Go away, leave!", "anger")]
 VECTORS = "what 1 0 0 0\nday 0 1 0 0\nalone 0 0 1 0\nlove 1 1 0 0\nno 0 1 1 1\nleave 0 0 2 1\naway 0 0 1 2\n"
@@ -33,15 +31,8 @@ def synthetic_export_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def text_export_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("text_export")
-    for split in ("train", "dev"):
-        with (root / f"{split}_sent_emo.csv").open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(MELD_HEADER)
-            for i, (text, emotion) in enumerate(MELD_LINES):
-                writer.writerow([i + 1, text, "Ross", emotion, "neutral", i, 0, 1, 1, "0:00:01,000", "0:00:02,000"])
-    (root / "vectors.txt").write_text(VECTORS, encoding="utf-8")
-    config = {"data": {"dataset": "meld", "root": str(root), "cache_dir": str(root / "cache"),
-                       "params": {"extractor": "word_vectors", "model_path": str(root / "vectors.txt")}},
+    data = write_word_vector_meld(root, MELD_LINES, VECTORS)
+    config = {"data": {**data, "cache_dir": str(root / "cache")},
               "model": {"out_dim": 8, "head_hidden_dim": 8, "sequence_encoder": SEQUENCE_ENCODER},
               "trainer": {"epochs": 40, "lr": 1e-2, "patience": 40, "progress": False}}
     return scenesense.train(config, run_dir=root / "run").run_dir

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 MELD_HEADER = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
                "Season", "Episode", "StartTime", "EndTime"]
@@ -54,3 +55,18 @@ def render_meld_csv(rows: Sequence[Sequence[object]], *, header: Sequence[str] =
             cells = [_to_mojibake(c) for c in cells]
         writer.writerow(cells)
     return (("\ufeff" if bom else "") + buffer.getvalue()).encode("utf-8")
+
+
+def write_word_vector_meld(root: Path, lines: Sequence[tuple[str, str]], vectors: str) -> dict[str, object]:
+    """``train`` and ``dev`` MELD CSVs of ``lines`` ((utterance, emotion), one dialogue each, spoken by
+    Ross) and a GloVe-format ``vectors.txt`` in ``root``; returns the ``data`` config of a ``meld`` run
+    featurised by the ``word_vectors`` extractor (no ``cache_dir``)."""
+    for split in ("train", "dev"):
+        with (root / f"{split}_sent_emo.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(MELD_HEADER)
+            for i, (text, emotion) in enumerate(lines):
+                writer.writerow([i + 1, text, "Ross", emotion, "neutral", i, 0, 1, 1, "0:00:01,000", "0:00:02,000"])
+    (root / "vectors.txt").write_text(vectors, encoding="utf-8")
+    return {"dataset": "meld", "root": str(root),
+            "params": {"extractor": "word_vectors", "model_path": str(root / "vectors.txt")}}
