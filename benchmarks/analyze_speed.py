@@ -31,16 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import wave
 from pathlib import Path
 
 import numpy as np
+
+from cli_child import run_cli
 
 ESPEAK_RATE = 22050  # espeak-ng's output rate
 FPS = 10
@@ -56,13 +56,6 @@ SENTENCES = (
     "They are moving to a new house next month.", "This coffee tastes much better than yesterday.",
     "He finally got the job he always wanted.", "Let us meet at the station at six.",
 )
-CHILD = """import sys
-from scenesense.cli import main
-code = main(sys.argv[1:])
-peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print("VmHWM", peak.split()[1], file=sys.stderr)
-sys.exit(code)
-"""  # the analyze process: the CLI, then its own peak RSS (kB) on the last stderr line
 
 
 def speak(text: str, style: str) -> np.ndarray:
@@ -185,17 +178,10 @@ def write_hour(wav: Path, dest: Path, minutes: float) -> Path:
 
 def analyze(run: Path, media: Path, out: Path, threads: int, extra: list[str]) -> dict:
     """``scenesense analyze`` in a child process: its JSON, wall seconds and peak RSS (MB)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    argv = [sys.executable, "-c", CHILD, "analyze", str(media), "--run", str(run), "--output-dir", str(out),
-            "--json", "--no-progress", *extra]
-    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    last = (done.stderr.strip().splitlines() or [""])[-1].split()
-    if done.returncode != 0 or len(last) != 2 or last[0] != "VmHWM":
-        raise SystemExit(f"analyze {media.name} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return {"analysis": json.loads(done.stdout), "wall": wall, "cpu": cpu, "peak_rss_mb": int(last[1]) / 1024}
+    child = run_cli(["analyze", str(media), "--run", str(run), "--output-dir", str(out), "--json",
+                     "--no-progress", *extra], threads, capture_stdout=True)
+    return {"analysis": json.loads(child.stdout), "wall": child.wall, "cpu": child.cpu,
+            "peak_rss_mb": child.peak_rss_mb}
 
 
 def report(name: str, result: dict) -> float:

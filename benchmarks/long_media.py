@@ -28,8 +28,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import wave
@@ -37,15 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cli_child import run_cli
+
 RATE = 16000
 BLOCK_S = 8.0  # one pitch per block of the synthetic recording
-CHILD = """import sys
-from scenesense.cli import main
-code = main(sys.argv[1:])
-peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print("VmHWM", peak.split()[1], file=sys.stderr)
-sys.exit(code)
-"""  # the predict process: the CLI, then its own peak RSS (kB) on the last stderr line
 
 
 def voice(seconds: float, f0: float, amplitude: float, rng: np.random.Generator) -> np.ndarray:
@@ -115,20 +108,11 @@ def build_run(root: Path, seed: int = 0) -> Path:
 
 def measure(run: Path, wav: Path, out: Path, threads: int, window: float) -> dict[str, float | int | str]:
     """Predict ``wav`` in a child process: wall seconds, the child's peak RSS (MB), windows, label."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    argv = [sys.executable, "-c", CHILD, "predict", str(run), str(wav), "--out", str(out),
-            "--window", str(window)]
-    start = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          check=False)
-    seconds = time.perf_counter() - start
-    last = (done.stderr.strip().splitlines() or [""])[-1].split()
-    if done.returncode != 0 or len(last) != 2 or last[0] != "VmHWM":
-        raise SystemExit(f"predict {wav.name} exited {done.returncode}:\n{done.stderr[-2000:]}")
+    child = run_cli(["predict", str(run), str(wav), "--out", str(out), "--window", str(window)], threads)
     with wave.open(str(wav), "rb") as w:
         minutes = w.getnframes() / w.getframerate() / 60
     rows = list(csv.DictReader(out.open()))
-    return {"minutes": minutes, "seconds": seconds, "peak_rss_mb": int(last[1]) / 1024,
+    return {"minutes": minutes, "seconds": child.wall, "peak_rss_mb": child.peak_rss_mb,
             "windows": sum(1 for r in rows if r.get("start")), "label": rows[0]["label"],
             "windows_failed": sum(1 for r in rows if r.get("start") and r["ok"] == "0")}
 
