@@ -246,7 +246,7 @@ class ConversationStream:
             layout = dialogue_layout([turns], self.vocabulary)  # type: ignore[list-item]
             x = torch.stack(state.fused).unsqueeze(0)  # [1, L, D]: the dialogue so far
             context = self.context(x, DialogueLayout(*(t.to(to) for t in layout)))[:, -1]  # [1, D]
-            out = ModelOutput(logits=self.model.utterance.head(context), fused=context, aux_losses={},
+            out = ModelOutput(logits=self.model.utterance.head(context), fused=context, aux_losses=dict(fused.aux_losses or {}),
                               modality_weights=fused.modality_weights, attention=fused.attention)
         return scores_from_output(out, batch["masks"], self.label_names, regression)[0]
 

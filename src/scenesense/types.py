@@ -88,11 +88,14 @@ class FusionOutput(NamedTuple):
         modality_weights: per modality ``[B]`` or ``[B, D]`` weights, where the fusion has them.
         attention: named attention maps ``[B, T_query, T_key]`` (averaged over heads), where the
             fusion has them, e.g. ``{"text->vision": ...}``.
+        aux_losses: named unweighted scalar regularisers, where the fusion has them (e.g. TMT's
+            ``{"orthogonality": ..., "similarity": ...}``); the trainer weights and adds them.
     """
 
     fused: Tensor
     modality_weights: dict[str, Tensor] | None = None
     attention: dict[str, Tensor] | None = None
+    aux_losses: dict[str, Tensor] | None = None
 
 
 class ModelOutput(NamedTuple):
@@ -103,7 +106,8 @@ class ModelOutput(NamedTuple):
         fused: ``[B, D]`` fused representation.
         modality_weights: passed through from the fusion.
         attention: passed through from the fusion.
-        aux_losses: extra loss terms the trainer adds to the task loss.
+        aux_losses: named unweighted scalar loss terms (passed through from the fusion); the
+            trainer adds them to the task loss with their weights (``trainer.aux_loss_weights``).
     """
 
     logits: Tensor

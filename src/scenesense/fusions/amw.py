@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from scenesense.fusions.base import FUSIONS, Fusion
+from scenesense.layers.modality_weighting import modality_softmax
 from scenesense.types import EncoderOutput, FusionOutput
 
 _MODES = ("static", "sample")
@@ -126,9 +127,7 @@ class AdaptiveModalityWeightingFusion(Fusion):
             known = _present(encoded[m])
             if known is not None:
                 present[:, i] = known
-        present = present | ~present.any(dim=1, keepdim=True)  # a row with none detected: keep all
-        logits = logits.masked_fill(~present.unsqueeze(-1), float("-inf"))
-        weights = torch.softmax(logits, dim=1)  # [B, M, d]
+        weights = modality_softmax(logits, present)  # [B, M, d]
         fused = (weights * h).sum(dim=1)  # [B, d]
         return FusionOutput(
             fused=fused, modality_weights={m: weights[:, i] for i, m in enumerate(self.modalities)}

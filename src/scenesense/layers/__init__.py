@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scenesense.layers.attention import CrossAttentionBlock, unmask_empty_rows, validate_heads
 from scenesense.layers.mlp import MLP
+from scenesense.layers.modality_weighting import modality_softmax
 from scenesense.layers.pooling import masked_mean
 from scenesense.layers.positional import SinusoidalPositionalEncoding, sinusoidal_positions
 
@@ -12,6 +13,7 @@ __all__ = [
     "CrossAttentionBlock",
     "SinusoidalPositionalEncoding",
     "masked_mean",
+    "modality_softmax",
     "sinusoidal_positions",
     "unmask_empty_rows",
     "validate_heads",

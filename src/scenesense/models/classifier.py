@@ -91,7 +91,7 @@ class MultimodalClassifier(nn.Module):
             present: per modality ``[B]`` booleans, False = missing for that sample (absent: all present).
 
         Returns:
-            `scenesense.types.ModelOutput` with ``logits`` ``[B, C]`` and ``aux_losses == {}``.
+            `scenesense.types.ModelOutput` with ``logits`` ``[B, C]``; ``aux_losses`` are the fusion's.
 
         Raises:
             ValueError: if a modality the model needs is not in ``inputs``, or flags/batch sizes disagree.
@@ -102,7 +102,7 @@ class MultimodalClassifier(nn.Module):
             fused=fused.fused,
             modality_weights=fused.modality_weights,
             attention=fused.attention,
-            aux_losses={},
+            aux_losses=dict(fused.aux_losses or {}),
         )
 
     def encode(

@@ -81,7 +81,7 @@ class ContextualClassifier(nn.Module):
             fused=context,
             modality_weights=fused.modality_weights,
             attention=fused.attention,
-            aux_losses={},
+            aux_losses=dict(fused.aux_losses or {}),
         )
 
     def parameter_groups(self) -> list[dict[str, Any]]:
