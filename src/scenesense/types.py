@@ -73,11 +73,15 @@ class EncoderOutput(NamedTuple):
         sequence: ``[B, T, D]`` per-step features (``None`` for vector encoders).
         pooled: ``[B, D]`` utterance-level features (masked pooling over real steps).
         mask: ``[B, T]`` booleans, True = real step (``None`` for vector encoders).
+        present: ``[B]`` booleans, False where the classifier hid the modality (missing for the
+            sample or dropped by modality dropout; ``None``: not known, e.g. straight from an
+            encoder). The only way a fusion can tell a hidden *vector* modality from a zero vector.
     """
 
     sequence: Tensor | None
     pooled: Tensor
     mask: Tensor | None
+    present: Tensor | None = None
 
 
 class FusionOutput(NamedTuple):

@@ -19,13 +19,15 @@ DIMS = {"audio": 6, "text": 8, "vision": 8}
 LENGTHS = {"text": (4, 2, 3), "vision": (5, 5, 1)}  # max lengths 4 and 5
 NUM_CLASSES = 3
 MODALITY_SETS = {"bimodal": ("text", "vision"), "trimodal": ("audio", "text", "vision")}
-CASES = [pytest.param(n, s, id=f"{n}-{s}") for n in FUSIONS.names() for s in MODALITY_SETS]
+VARIANTS = {"amw[temporal]": ("amw", {"mode": "temporal", "segments": 3})}  # modes with their own path
+CASES = [pytest.param(n, s, id=f"{n}-{s}") for n in [*FUSIONS.names(), *VARIANTS] for s in MODALITY_SETS]
 
 
 def _fusion(name: str, modalities: tuple[str, ...]):
     torch.manual_seed(0)
+    name, extra = VARIANTS.get(name, (name, {}))
     accepted = inspect.signature(FUSIONS.get(name)).parameters
-    params = {k: v for k, v in {"num_heads": 2, "dropout": 0.0}.items() if k in accepted}
+    params = {k: v for k, v in {"num_heads": 2, "dropout": 0.0}.items() if k in accepted} | extra
     dims = {m: DIMS[m] for m in modalities}
     seqs = [m for m in modalities if m in LENGTHS]
     return build_fusion(ComponentConfig(name, params), dims, seqs, NUM_CLASSES).eval()
@@ -106,7 +108,7 @@ def test_masked_steps_are_irrelevant(name, modality_set):
     encoded = _encoded(modalities)
     noisy = dict(encoded)
     for m in LENGTHS:
-        seq, pooled, mask = encoded[m]
+        seq, pooled, mask, _ = encoded[m]
         noisy[m] = EncoderOutput(
             torch.where(mask.unsqueeze(-1), seq, 1e3 * torch.randn_like(seq)), pooled, mask
         )

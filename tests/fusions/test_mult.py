@@ -145,7 +145,7 @@ def test_padded_steps_never_influence_real_outputs(pooling):
     fusion = _random_fusion(pooling=pooling)
     encoded = _random_encoded(LENGTHS, DIMS)
     noisy = {}
-    for m, (seq, pooled, mask) in encoded.items():
+    for m, (seq, pooled, mask, _) in encoded.items():
         extra = torch.full((seq.shape[0], 2, seq.shape[2]), float("nan"))  # two more padded steps, NaN
         seq = torch.cat([torch.where(mask.unsqueeze(-1), seq, 1e3), extra], dim=1)
         mask = torch.cat([mask, torch.zeros(mask.shape[0], 2, dtype=torch.bool)], dim=1)
@@ -163,7 +163,7 @@ def test_each_row_equals_its_unpadded_slice(pooling):
     fused = fusion(encoded).fused
     for row in range(3):
         alone = {}
-        for m, (seq, pooled, _) in encoded.items():
+        for m, (seq, pooled, _, _) in encoded.items():
             length = LENGTHS[m][row]
             alone[m] = EncoderOutput(seq[row : row + 1, :length], pooled[row : row + 1], None)
         assert_close(fusion(alone).fused, fused[row : row + 1])
@@ -181,7 +181,7 @@ def test_last_real_step_helper():
 def test_absent_modality_row_is_finite_and_a_zero_target():
     fusion = _random_fusion().train()
     encoded = _random_encoded(LENGTHS, DIMS)
-    seq, pooled, mask = encoded["text"]
+    seq, pooled, mask, _ = encoded["text"]
     mask = mask.clone()
     mask[0] = False
     encoded["text"] = EncoderOutput(seq * mask.unsqueeze(-1), pooled, mask)

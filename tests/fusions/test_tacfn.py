@@ -192,7 +192,7 @@ def test_padded_steps_do_not_change_the_output(temporal: bool):
     fusion = _identity(TACFNFusion({"vision": 2, "text": 2}, ["text"], temporal=temporal))
     encoded = _encoded()
     noisy = dict(encoded)
-    seq, pooled, mask = encoded["text"]
+    seq, pooled, mask, _ = encoded["text"]
     noisy["text"] = EncoderOutput(torch.where(mask.unsqueeze(-1), seq, torch.tensor(1e4)), pooled, mask)
     assert_close(fusion(encoded).fused, fusion(noisy).fused)
 

@@ -29,12 +29,13 @@ def _flags(name: str, flags: Tensor, batch_size: int, device: torch.device) -> T
 
 
 def _hide(out: EncoderOutput, keep: Tensor) -> EncoderOutput:
-    """Zero ``pooled``/``sequence`` and clear ``mask`` of the rows where ``keep`` ``[B]`` is False."""
+    """Zero ``pooled``/``sequence`` and clear ``mask`` of the rows where ``keep`` ``[B]`` is False;
+    ``present`` is ``keep``."""
     zero = torch.zeros((), dtype=out.pooled.dtype, device=out.pooled.device)
     pooled = torch.where(keep.unsqueeze(-1), out.pooled, zero)  # [B, D]
     sequence = None if out.sequence is None else torch.where(keep.view(-1, 1, 1), out.sequence, zero)
     mask = None if out.mask is None else out.mask & keep.unsqueeze(-1)  # [B, T]
-    return EncoderOutput(sequence=sequence, pooled=pooled, mask=mask)
+    return EncoderOutput(sequence=sequence, pooled=pooled, mask=mask, present=keep)
 
 
 class MultimodalClassifier(nn.Module):
@@ -157,3 +158,13 @@ class MultimodalClassifier(nn.Module):
         rest = [p for p in self.parameters() if id(p) not in taken]
         groups.append({"params": rest, "lr_scale": 1.0, "frozen_epochs": 0})
         return groups
+
+    def aux_loss_weights(self) -> dict[str, float]:
+        """The default weights of the fusion's auxiliary losses (the contract read by
+        `scenesense.training.trainer.Trainer`; ``trainer.aux_loss_weights`` overrides them).
+
+        Returns:
+            A copy of the fusion's ``aux_loss_weights`` attribute (auxiliary loss name -> weight),
+            ``{}`` if it has none: a term without a default weighs 1.
+        """
+        return dict(getattr(self.fusion, "aux_loss_weights", {}))
