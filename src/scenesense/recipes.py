@@ -110,6 +110,12 @@ _recipe(
     "Adaptive Modality Weighting, sample-adaptive: the M x d weights are computed from each input",
     {"model": {"fusion": {"name": "amw", "mode": "sample"}, "use_residual": False, "modality_dropout": 0.0}},
 )
+_recipe(
+    "amw_temporal",
+    "Adaptive Modality Weighting per time segment: each sequence cut into 8 relative-time segments",
+    {"model": {"fusion": {"name": "amw", "mode": "temporal", "segments": 8}, "use_residual": False,
+               "modality_dropout": 0.0}},
+)
 
 # MulT (Tsai et al., ACL 2019) at the sizes of its CMU-MOSEI configuration: width 30, 5 heads,
 # 5 cross-modal layers per pair, 3 self-attention layers per target, dropout 0.1.
@@ -148,7 +154,7 @@ SCENE_SENSE_RECIPES: tuple[str, ...] = (
 
 
 COMPANION_RECIPES: tuple[str, ...] = (
-    "tacfn", "mosei_early", "mosei_late", "mosei_attention", "amw", "amw_sample", "mult",
+    "tacfn", "mosei_early", "mosei_late", "mosei_attention", "amw", "amw_sample", "amw_temporal", "mult",
 )
 
 

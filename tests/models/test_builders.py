@@ -153,7 +153,8 @@ def test_companion_recipes_build_and_run(recipe):
     model = build_model(cfg.model, cfg.modalities, {"text": 6, "audio": 5, "vision": 4},
                         {"text": "sequence", "audio": "vector", "vision": "sequence"}, 3).eval()
     expected = {"tacfn": "tacfn", "mosei_early": "concat", "mosei_late": "late",
-                "mosei_attention": "modality_attention", "amw": "amw", "amw_sample": "amw", "mult": "mult"}
+                "mosei_attention": "modality_attention", "amw": "amw", "amw_sample": "amw",
+                "amw_temporal": "amw", "mult": "mult"}
     assert type(model.fusion) is FUSIONS.get(expected[recipe])
     last = recipe.startswith("mosei")
     assert all(enc.pooling == ("last" if last else "mean") for m, enc in model.encoders.items() if m != "audio")
