@@ -19,7 +19,10 @@ DIMS = {"audio": 6, "text": 8, "vision": 8}
 LENGTHS = {"text": (4, 2, 3), "vision": (5, 5, 1)}  # max lengths 4 and 5
 NUM_CLASSES = 3
 MODALITY_SETS = {"bimodal": ("text", "vision"), "trimodal": ("audio", "text", "vision")}
-VARIANTS = {"amw[temporal]": ("amw", {"mode": "temporal", "segments": 3})}  # modes with their own path
+VARIANTS = {  # modes with their own path
+    "amw[temporal]": ("amw", {"mode": "temporal", "segments": 3}),
+    **{f"tmt[{mode}]": ("tmt", {"amw": mode, "dim": 16, "head_dim": 4}) for mode in ("static", "sample", "temporal")},
+}
 CASES = [pytest.param(n, s, id=f"{n}-{s}") for n in [*FUSIONS.names(), *VARIANTS] for s in MODALITY_SETS]
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequence_input, validate_vector_input
+from scenesense.encoders.identity import IdentitySequenceEncoder, IdentityVectorEncoder
 from scenesense.encoders.linear import LinearVectorEncoder, MLPVectorEncoder
 from scenesense.encoders.minilm import MiniLMEncoder
 from scenesense.encoders.transformer import TransformerSequenceEncoder
 
 __all__ = [
     "ENCODERS",
+    "IdentitySequenceEncoder",
+    "IdentityVectorEncoder",
     "LinearVectorEncoder",
     "MLPVectorEncoder",
     "MiniLMEncoder",

@@ -11,6 +11,7 @@ from scenesense.fusions.late import LateFusion
 from scenesense.fusions.modality_attention import ModalityAttentionFusion
 from scenesense.fusions.mult import MulTFusion
 from scenesense.fusions.tacfn import TACFNFusion
+from scenesense.fusions.tmt import TMTFusion
 
 __all__ = [
     "FUSIONS",
@@ -24,4 +25,5 @@ __all__ = [
     "MulTFusion",
     "ResidualCrossAttentionFusion",
     "TACFNFusion",
+    "TMTFusion",
 ]
