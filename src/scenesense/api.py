@@ -251,6 +251,8 @@ def _finish_run(cfg: ExperimentConfig, run_path: Path, trainer: Trainer, model: 
         "stopped_early": fit.stopped_early,
         "epochs_run": len(fit.history),
         "history": fit.history,
+        **({"loss_weights": {"task": cfg.trainer.task_loss_weight, "aux": fit.aux_loss_weights}}
+           if fit.aux_loss_weights else {}),  # the weights the auxiliary losses were trained with
         "seed": cfg.trainer.seed,
         "parameters": n_params,
         "train_seconds": float(sum(h.get("epoch_time", 0.0) for h in fit.history)),

@@ -107,6 +107,12 @@ class TrainerConfig:
             artifacts at the end). Empty: no experiment logging. ``tensorboard`` and ``mlflow``
             need ``pip install "scenesense[tracking]"``. Loggers may change when a run is resumed.
         mlflow: where the ``mlflow`` logger logs (`MlflowConfig`).
+        task_loss_weight: the weight of the task loss (``loss``) in the training loss, > 0.
+        aux_loss_weights: weights (>= 0) of the named auxiliary losses a model returns (e.g. a
+            fusion's ``orthogonality``); the training loss is ``task_loss_weight * task loss +
+            sum of weight * auxiliary loss``. A name not set here takes the model's default
+            (``model.aux_loss_weights()``), else 1; a name the model does not return during the
+            first epoch is an error. Early stopping uses the unweighted task loss on dev.
     """
 
     epochs: int = 20
@@ -121,6 +127,8 @@ class TrainerConfig:
     class_weighted_loss: bool = False  # weight the loss (cross_entropy, focal) by inverse train class frequency
     loss: str = "auto"  # LOSSES name; auto: cross_entropy (classification) or l1 (regression)
     loss_params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the loss, e.g. {gamma: 2}
+    task_loss_weight: float = 1.0  # > 0: the task loss's weight in the training loss
+    aux_loss_weights: dict[str, float] = field(default_factory=dict)  # a model's auxiliary loss name -> weight
     seed: int = 0
     accelerator: str = "cpu"  # Lightning Fabric accelerator: cpu | cuda | gpu | mps | auto
     devices: int = 1  # Fabric devices (> 1 uses DDP)
@@ -388,6 +396,24 @@ def validate_config(cfg: ExperimentConfig) -> None:
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0 or t.patience < 1:
         raise ConfigError("trainer: epochs, batch_size, patience must be >= 1 and lr > 0")
     _validate_hardware(t)
+    check_loss_weights(t)
+
+
+def check_loss_weights(t: TrainerConfig) -> None:
+    """Refuse a ``task_loss_weight`` that is not a finite number > 0, or ``aux_loss_weights`` that are
+    not finite numbers >= 0.
+
+    Raises:
+        ConfigError: naming the key and the values.
+    """
+    def number(value: Any) -> bool:  # noqa: ANN401
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not (number(t.task_loss_weight) and t.task_loss_weight > 0):
+        raise ConfigError(f"trainer.task_loss_weight must be a finite number > 0, got {t.task_loss_weight!r}")
+    bad = {k: v for k, v in t.aux_loss_weights.items() if not (number(v) and v >= 0)}
+    if bad:
+        raise ConfigError(f"trainer.aux_loss_weights must be finite numbers >= 0, got {bad}")
 
 
 def _validate_hardware(t: TrainerConfig) -> None:

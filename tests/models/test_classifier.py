@@ -7,6 +7,8 @@ from torch.testing import assert_close
 from scenesense.config import ConfigError
 from scenesense.models.builders import build_model
 from scenesense.models.classifier import MultimodalClassifier
+from scenesense.models.context import DialogueTransformer
+from scenesense.models.contextual import ContextualClassifier
 from scenesense.types import ModelOutput
 from tests.models._common import FEATURE_DIMS, FEATURE_KINDS, NUM_CLASSES, B, tiny_batch, tiny_config
 
@@ -159,3 +161,14 @@ def test_parameter_groups_take_encoder_groups_and_put_the_rest_in_one_default_gr
     assert [(g["lr_scale"], g["frozen_epochs"]) for g in groups] == [(0.1, 2), (1.0, 0)]
     assert groups[0]["params"] == [first]
     assert [id(p) for p in groups[1]["params"]] == [id(p) for p in model.parameters() if p is not first]
+
+
+def test_aux_loss_weights_are_the_fusions_defaults_for_both_classifiers():
+    model = _model()
+    contextual = ContextualClassifier(model, DialogueTransformer(in_dim=model.fusion.out_dim, num_speakers=1))
+    assert model.aux_loss_weights() == {} == contextual.aux_loss_weights()  # a fusion without defaults
+    model.fusion.aux_loss_weights = {"orthogonality": 0.01, "similarity": 1.0}
+    assert model.aux_loss_weights() == {"orthogonality": 0.01, "similarity": 1.0}
+    assert contextual.aux_loss_weights() == {"orthogonality": 0.01, "similarity": 1.0}
+    model.aux_loss_weights()["similarity"] = 5.0  # a copy: the caller cannot change the fusion's
+    assert model.fusion.aux_loss_weights["similarity"] == 1.0

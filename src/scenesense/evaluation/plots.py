@@ -67,6 +67,11 @@ def plot_loss_curves(history: Sequence[Mapping[str, Any]], path: str | Path, tit
                      dpi: int = 120) -> Path:
     """Train and dev loss per epoch, with the best (lowest dev loss) epoch marked.
 
+    A history with auxiliary losses (``train_aux_<name>``, ``dev_aux_<name>``, see
+    `scenesense.training.aux_losses`) gets a second panel below with each term, unweighted
+    (train solid, dev dashed), and the first panel adds the unweighted ``train_task_loss``, the
+    train counterpart of the dev loss.
+
     Args:
         history: per-epoch dicts with ``train_loss``, ``dev_loss`` and optionally ``epoch``
             (1-based; the position is used otherwise), as in ``FitResult.history``.
@@ -86,21 +91,45 @@ def plot_loss_curves(history: Sequence[Mapping[str, Any]], path: str | Path, tit
     if missing:
         raise ValueError(f"history entries need {missing}; they have {sorted(history[0])}")
     epochs = np.array([h.get("epoch", i + 1) for i, h in enumerate(history)])
-    train = np.array([h["train_loss"] for h in history], dtype=float)
-    dev = np.array([h["dev_loss"] for h in history], dtype=float)
+
+    def series(key: str) -> np.ndarray:
+        return np.array([h.get(key, np.nan) for h in history], dtype=float)
+
+    train, dev = series("train_loss"), series("dev_loss")
+    aux = sorted({k.split("_aux_", 1)[1] for h in history for k in h
+                  if k.startswith(("train_aux_", "dev_aux_"))})
     best = int(np.nanargmin(dev))
-    fig = _new_figure(6.0, 4.0)
-    ax = fig.add_subplot()
-    ax.plot(epochs, train, marker="o", ms=3, label="train loss")
-    ax.plot(epochs, dev, marker="o", ms=3, label="dev loss")
+    fig = _new_figure(6.0, 6.5 if aux else 4.0)
+    ax = fig.add_subplot(2, 1, 1) if aux else fig.add_subplot()
+    ax.plot(epochs, train, marker="o", ms=3, color="C0",
+            label="train loss (weighted total)" if aux else "train loss")
+    if aux and any("train_task_loss" in h for h in history):
+        ax.plot(epochs, series("train_task_loss"), marker="o", ms=3, ls=":", color="C0",
+                label="train task loss (unweighted)")
+    ax.plot(epochs, dev, marker="o", ms=3, color="C1", label="dev loss")
     ax.axvline(epochs[best], color="grey", ls="--", lw=1)
     ax.scatter([epochs[best]], [dev[best]], s=60, color="red", zorder=3,
                label=f"best epoch {epochs[best]} (dev {dev[best]:.4f})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
     ax.set_title(_wrap(fig, title or "training and validation loss"))
-    _legend_below(fig, *ax.get_legend_handles_labels())
     ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if aux:
+        below = fig.add_subplot(2, 1, 2, sharex=ax)
+        for i, name in enumerate(aux):
+            colour = f"C{(i + 2) % 10}"  # C0 and C1 are the train and dev losses above
+            below.plot(epochs, series(f"train_aux_{name}"), marker="o", ms=3, color=colour,
+                       label=f"train {name}")
+            below.plot(epochs, series(f"dev_aux_{name}"), marker="o", ms=3, ls="--", color=colour,
+                       label=f"dev {name}")
+        below.axvline(epochs[best], color="grey", ls="--", lw=1)
+        below.set_xlabel("epoch")
+        below.set_ylabel("auxiliary loss (unweighted)")
+        below.grid(alpha=0.3)
+        more = below.get_legend_handles_labels()
+        handles, labels = [*handles, *more[0]], [*labels, *more[1]]
+    _legend_below(fig, handles, labels)
     return _save(fig, path, dpi)
 
 

@@ -88,3 +88,8 @@ class ContextualClassifier(nn.Module):
         """The utterance model's optimiser groups, plus the context model in a default group."""
         return [*self.utterance.parameter_groups(),
                 {"params": list(self.context.parameters()), "lr_scale": 1.0, "frozen_epochs": 0}]
+
+    def aux_loss_weights(self) -> dict[str, float]:
+        """The utterance model's default weights of its auxiliary losses
+        (`MultimodalClassifier.aux_loss_weights`)."""
+        return self.utterance.aux_loss_weights()

@@ -6,7 +6,8 @@ and logs, on the first process only:
 
 - at the start of a fit, the hyper-parameters (`hyperparameters`: the resolved config, flattened);
 - after each epoch, its history row (``train_loss``, ``dev_loss``, ``dev_accuracy``,
-  ``epoch_time``) with ``step = epoch`` (`log_epoch`);
+  ``epoch_time``, and for a model with auxiliary losses ``train_task_loss``, ``train_aux_<name>``
+  and ``dev_aux_<name>``) with ``step = epoch`` (`epoch_metrics`);
 - at the end, the final metrics as ``final/<name>`` at the last epoch's step, then each logger is
   closed (`finish`); the MLflow run also gets the run folder's files as artifacts.
 

@@ -18,7 +18,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,8 +32,17 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
-from scenesense.config import LR_SCHEDULES, ConfigError, TrainerConfig, to_dict
+from scenesense.config import LR_SCHEDULES, ConfigError, TrainerConfig, check_loss_weights, to_dict
 from scenesense.training import tracking
+from scenesense.training.aux_losses import (
+    EpochSums,
+    LossWeights,
+    check_names,
+    check_scalars,
+    history_names,
+    model_defaults,
+    read_scalars,
+)
 from scenesense.training.losses import (
     LOSSES,
     check_loss_params,
@@ -56,13 +65,18 @@ class FitResult:
 
     Fields:
         history: one dict per finished epoch with ``epoch`` (1-based), ``train_loss`` (sample-weighted
-            mean), ``dev_loss`` (sample-weighted mean), ``dev_accuracy`` (``None`` for non-integer
-            labels) and ``epoch_time`` (seconds).
+            mean of the optimised loss), ``dev_loss`` (sample-weighted mean of the unweighted task
+            loss), ``dev_accuracy`` (``None`` for non-integer labels) and ``epoch_time`` (seconds).
+            An epoch in which the model returned auxiliary losses also has ``train_task_loss`` and
+            ``train_aux_<name>`` after ``train_loss``, and ``dev_aux_<name>`` after ``dev_loss``
+            (sample-weighted means of the unweighted terms, see `scenesense.training.aux_losses`).
         best_epoch: 1-based epoch with the lowest dev loss; its weights are in the model.
         best_dev_loss: that dev loss.
         stopped_early: True if early stopping ended the run before ``cfg.epochs``.
         resumed_from_epoch: last finished epoch read from ``last.pt``; ``None`` for a fresh run.
         checkpoint_path: ``<run_dir>/checkpoint.pt`` with the best weights; ``None`` without run_dir.
+        aux_loss_weights: the weight each auxiliary loss of the history was trained with
+            (configured, else the model's default, else 1); empty for a model without them.
     """
 
     history: list[dict[str, Any]]
@@ -71,6 +85,7 @@ class FitResult:
     stopped_early: bool
     resumed_from_epoch: int | None = None
     checkpoint_path: Path | None = None
+    aux_loss_weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,7 @@ def _validate_config(cfg: TrainerConfig) -> None:
     if not cfg.lr > 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:
         raise ConfigError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
                           f"{cfg.weight_decay}")
+    check_loss_weights(cfg)
 
 
 def _check_loss_params(name: str, params: dict[str, Any]) -> None:
@@ -128,8 +144,8 @@ def forward(model: nn.Module, batch: Batch) -> ModelOutput:
     return model(batch["inputs"], batch["masks"], batch["present"])
 
 
-def _check_finite(loss: Tensor, where: str, epoch: int, batch: int, n_batches: int) -> float:
-    value = loss.item()
+def _check_finite(loss: Tensor | float, where: str, epoch: int, batch: int, n_batches: int) -> float:
+    value = loss if isinstance(loss, float) else loss.item()
     if not math.isfinite(value):
         raise RuntimeError(f"non-finite {where} loss ({value}) at epoch {epoch}, batch {batch}/{n_batches}; "
                            "check the inputs for NaN/inf, lower the learning rate or use precision='32-true'")
@@ -200,9 +216,11 @@ class Trainer:
 
     The model is called as ``model(batch["inputs"], batch["masks"], batch["present"])`` (plus
     ``dialogues=batch["dialogues"]`` for batches of whole dialogues, see `forward`); the
-    training loss is ``loss_fn(logits, label) + sum(aux_losses.values())`` and the dev loss (early
-    stopping) is ``loss_fn`` alone. Evaluation runs every rank over the whole dev set, so all ranks
-    take the same early-stopping decision.
+    training loss is ``cfg.task_loss_weight * loss_fn(logits, label) + sum_k w_k * aux_losses[k]``
+    (``w_k``: ``cfg.aux_loss_weights``, else the model's ``aux_loss_weights()``, else 1; see
+    `scenesense.training.aux_losses`) and the dev loss (early stopping) is ``loss_fn`` alone,
+    unweighted. Evaluation runs every rank over the whole dev set, so all ranks take the same
+    early-stopping decision.
 
     Args:
         cfg: optimisation, early stopping and hardware settings.
@@ -310,12 +328,17 @@ class Trainer:
         loss_fn: nn.Module = LOSSES.create(name, **kwargs)
         return loss_fn.to(self.fabric.device)
 
-    def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module,
-                     loader: DataLoader, epoch: int, lrs: list[float]) -> float:
-        """One pass over ``loader``; ``lrs``: each group's epoch learning rate, times `lr_factor`."""
+    def _train_epoch(self, model: nn.Module, optimizer: Optimizer, loss_fn: nn.Module, weights: LossWeights,
+                     loader: DataLoader, epoch: int, lrs: list[float]) -> tuple[float, dict[str, float]]:
+        """One pass over ``loader``; ``lrs``: each group's epoch learning rate, times `lr_factor`.
+
+        Returns:
+            The mean optimised loss, and the means of the unweighted task loss and auxiliary terms
+            (`EpochSums.train_row`: empty when the model returned none).
+        """
         cfg, fabric = self.cfg, self.fabric
         model.train()
-        total, count = 0.0, 0
+        total, count, terms = 0.0, 0, EpochSums()
         steps = cfg.epochs * len(loader)  # every epoch has the same number of batches
         warmup, first = round(cfg.warmup * steps), (epoch - 1) * len(loader)
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", file=sys.stderr, leave=False,
@@ -325,20 +348,27 @@ class Trainer:
             for group, lr in zip(optimizer.param_groups, lrs, strict=True):
                 group["lr"] = lr * factor
             out = forward(model, batch)
-            loss = loss_fn(out.logits, batch["label"]) + sum(out.aux_losses.values())
-            value = _check_finite(loss, "train", epoch, i, len(loader))
+            task, aux = loss_fn(out.logits, batch["label"]), out.aux_losses or {}
+            loss = weights.total(task, aux)
+            n = len(batch["ids"])
+            if aux:  # one read from the device for all the values
+                value, task_value, *aux_values = read_scalars([loss, task, *aux.values()])
+                for name, aux_value in zip(aux, aux_values, strict=True):
+                    _check_finite(aux_value, f"train {name!r} auxiliary", epoch, i, len(loader))
+                terms.add(n, task_value, dict(zip(aux, aux_values, strict=True)))
+            value = _check_finite(value if aux else loss, "train", epoch, i, len(loader))
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             if cfg.grad_clip > 0:
                 fabric.clip_gradients(model, optimizer, max_norm=cfg.grad_clip)
             optimizer.step()
-            n = len(batch["ids"])
             total, count = total + value * n, count + n
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         if fabric.world_size > 1:  # DDP: every rank saw a different shard
             sums = fabric.all_reduce(torch.tensor([total, count], device=fabric.device), reduce_op="sum")
             total, count = cast(Tensor, sums).tolist()
-        return total / count
+            terms.all_reduce(fabric)
+        return total / count, terms.train_row(count)
 
     @torch.no_grad()
     def _outputs(self, model: nn.Module, loader: DataLoader) -> Iterator[tuple[Batch, ModelOutput]]:
@@ -351,17 +381,25 @@ class Trainer:
             model.train(was_training)
 
     def _evaluate(self, model: nn.Module, loss_fn: nn.Module, loader: DataLoader,
-                  epoch: int) -> tuple[float, float | None]:
-        """Dev loss (sample-weighted mean of batch losses) and accuracy (``None`` for float labels)."""
-        total, correct, count, is_classification = 0.0, 0, 0, True
+                  epoch: int) -> tuple[float, float | None, dict[str, float]]:
+        """Dev loss (sample-weighted mean of batch losses), accuracy (``None`` for float labels) and
+        the means of the unweighted auxiliary terms (`EpochSums.dev_row`: empty when the model
+        returned none)."""
+        total, correct, count, is_classification, terms = 0.0, 0, 0, True, EpochSums()
         for i, (batch, out) in enumerate(self._outputs(model, loader), start=1):
-            label, n = batch["label"], len(batch["ids"])
+            label, n, aux = batch["label"], len(batch["ids"]), out.aux_losses or {}
             total += _check_finite(loss_fn(out.logits, label), "dev", epoch, i, len(loader)) * n
+            if aux:
+                check_scalars(aux)
+                values = dict(zip(aux, read_scalars(list(aux.values())), strict=True))
+                for name, value in values.items():
+                    _check_finite(value, f"dev {name!r} auxiliary", epoch, i, len(loader))
+                terms.add(n, 0.0, values)
             is_classification = is_classification and not label.is_floating_point()
             if is_classification:
                 correct += int((out.logits.argmax(dim=1) == label).sum())
             count += n
-        return total / count, (correct / count if is_classification else None)
+        return total / count, (correct / count if is_classification else None), terms.dev_row(count)
 
     def _save_last(self, state: ckpt.TrainingState, model: nn.Module, optimizer: Optimizer) -> None:
         if self.run_dir is not None:
@@ -369,21 +407,24 @@ class Trainer:
                 ckpt.save_last(self.run_dir / ckpt.LAST_FILE, state, model, optimizer, self.cfg)
             self.fabric.barrier()
 
-    def _finish(self, state: ckpt.TrainingState, model: nn.Module, resumed: int | None) -> FitResult:
+    def _finish(self, state: ckpt.TrainingState, model: nn.Module, resumed: int | None,
+                weights: LossWeights) -> FitResult:
         """Restore the best weights, write ``checkpoint.pt`` and build the result."""
         if state.best_state is None:
             raise RuntimeError("no epoch finished, so there are no best weights to restore")
         model.load_state_dict(state.best_state)
+        aux_weights = weights.resolved(history_names(state.history))
         path = None if self.run_dir is None else self.run_dir / ckpt.CHECKPOINT_FILE
         if path is not None and self.fabric.is_global_zero:
-            ckpt.save_checkpoint(path, state.best_state, {
-                "best_epoch": state.best_epoch, "best_dev_loss": state.best_dev_loss,
-                "epochs_run": state.epoch, "stopped_early": state.stopped_early,
-                "trainer_config": ckpt.fingerprinted_config(self.cfg)})
+            meta = {"best_epoch": state.best_epoch, "best_dev_loss": state.best_dev_loss,
+                    "epochs_run": state.epoch, "stopped_early": state.stopped_early,
+                    "trainer_config": ckpt.fingerprinted_config(self.cfg)}
+            ckpt.save_checkpoint(path, state.best_state, {**meta, **({"aux_loss_weights": aux_weights}
+                                                                      if aux_weights else {})})
         self.fabric.barrier()
         self._last_epoch = state.epoch
         return FitResult(list(state.history), state.best_epoch, state.best_dev_loss, state.stopped_early,
-                         resumed, path)
+                         resumed, path, aux_weights)
 
     def _log_epoch(self, row: dict[str, Any]) -> None:
         """One history row to the loggers (step = epoch), written out at once."""
@@ -444,9 +485,10 @@ class Trainer:
         state: ckpt.TrainingState = saved["state"] if saved is not None else ckpt.TrainingState()
         resumed = state.epoch if saved is not None else None
         tracking.start(fabric.loggers, self.hparams, resumed)
+        weights = LossWeights(cfg.task_loss_weight, cfg.aux_loss_weights, model_defaults(model))
         if saved is not None and (state.stopped_early or state.epoch >= cfg.epochs):
             self._log("run in %s already finished (epoch %d); nothing to train", self.run_dir, state.epoch)
-            return self._finish(state, model, resumed)
+            return self._finish(state, model, resumed, weights)
 
         seed_everything(cfg.seed)
         self.loss_fn_ = loss_fn = self._build_loss(train_set)
@@ -465,11 +507,15 @@ class Trainer:
             epoch, start = state.epoch + 1, time.perf_counter()
             lrs = _epoch_learning_rates(foptimizer, None if grouped is None else grouped[1], cfg.lr, epoch)
             train_loader = self._loader(train_set, collate_fn, epoch)
-            train_loss = self._train_epoch(fmodel, foptimizer, loss_fn, train_loader, epoch, lrs)
-            dev_loss, dev_accuracy = self._evaluate(fmodel, loss_fn, dev_loader, epoch)
+            train_loss, train_terms = self._train_epoch(fmodel, foptimizer, loss_fn, weights, train_loader,
+                                                        epoch, lrs)
+            if epoch == 1:  # before anything of the run is saved: a typo costs one training pass
+                self._check_aux_names(weights, history_names([train_terms]))
+            dev_loss, dev_accuracy, dev_terms = self._evaluate(fmodel, loss_fn, dev_loader, epoch)
             state.epoch = epoch
-            state.history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss,
-                                  "dev_accuracy": dev_accuracy, "epoch_time": time.perf_counter() - start})
+            state.history.append({"epoch": epoch, "train_loss": train_loss, **train_terms,
+                                  "dev_loss": dev_loss, **dev_terms, "dev_accuracy": dev_accuracy,
+                                  "epoch_time": time.perf_counter() - start})
             improved = dev_loss < state.best_dev_loss
             if improved:
                 state.best_epoch, state.best_dev_loss, state.bad_epochs = epoch, dev_loss, 0
@@ -479,14 +525,23 @@ class Trainer:
                 state.stopped_early = state.bad_epochs >= cfg.patience and epoch < cfg.epochs
             acc = "-" if dev_accuracy is None else f"{dev_accuracy:.4f}"
             mark = "  *best" if improved else ""
-            self._log("epoch %d/%d  train_loss %.4f  dev_loss %.4f  dev_acc %s  %.1fs%s", epoch, cfg.epochs,
-                     train_loss, dev_loss, acc, state.history[-1]["epoch_time"], mark)
+            terms = "".join(f"  {k} {v:.4f}" for k, v in {**train_terms, **dev_terms}.items())
+            self._log("epoch %d/%d  train_loss %.4f  dev_loss %.4f  dev_acc %s%s  %.1fs%s", epoch, cfg.epochs,
+                     train_loss, dev_loss, acc, terms, state.history[-1]["epoch_time"], mark)
             self._save_last(state, fmodel, foptimizer)
             self._log_epoch(state.history[-1])  # after last.pt: a resumed run does not log an epoch twice
         if state.stopped_early:
             self._log("early stopping after epoch %d (patience %d); best epoch %d", state.epoch, cfg.patience,
                      state.best_epoch)
-        return self._finish(state, fmodel, resumed)
+        return self._finish(state, fmodel, resumed, weights)
+
+    def _check_aux_names(self, weights: LossWeights, returned: list[str]) -> None:
+        """After the first training pass: refuse configured weights of terms the model never returned
+        (`check_names`), and log the weights of those it did."""
+        check_names(self.cfg.aux_loss_weights, returned)
+        if returned:
+            self._log("auxiliary losses (weight): %s; task loss weight %g",
+                      ", ".join(f"{k} {w:g}" for k, w in weights.resolved(returned).items()), weights.task)
 
     def predict(self, model: nn.Module, dataset: Dataset, collate_fn: CollateFn) -> Predictions:
         """Run ``model`` over ``dataset`` (eval mode, no gradients); outputs in dataset order.
