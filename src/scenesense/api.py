@@ -26,7 +26,7 @@ from scenesense.config import (
 from scenesense.data.collate import collate
 from scenesense.data.dataset import FeatureStoreDataset
 from scenesense.data.dialogues import SpeakerVocabulary
-from scenesense.data.labels import LabelSpace
+from scenesense.data.labels import SENTIMENT5, SENTIMENT5_RULES, LabelSpace
 from scenesense.datasets.sources import prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import (
@@ -38,6 +38,7 @@ from scenesense.evaluation.plots import (
 )
 from scenesense.evaluation.regression import regression_metrics
 from scenesense.evaluation.report import write_predictions_csv, write_regression_predictions_csv
+from scenesense.evaluation.sentiment5 import sentiment5_classification_metrics, sentiment5_regression_metrics
 from scenesense.models.builders import build_model
 from scenesense.models.standardize import feature_statistics
 from scenesense.runs import (
@@ -103,11 +104,19 @@ def _make_run_dir(cfg: ExperimentConfig) -> Path:
     return run_dir
 
 
-def _metrics_for(pred: Predictions, label_space: LabelSpace) -> dict[str, Any]:
+def _metrics_for(pred: Predictions, label_space: LabelSpace, source: dict[str, Any]) -> dict[str, Any]:
+    """The scores of ``pred``; 5-class sentiment data (`SENTIMENT5` labels, or scores whose store
+    ``source`` names a ``five_class`` rule) adds `scenesense.evaluation.sentiment5`'s."""
     if not label_space.is_classification:
-        return regression_metrics(pred.labels, pred.logits[:, 0])
+        metrics = regression_metrics(pred.labels, pred.logits[:, 0])
+        if source.get("five_class") in SENTIMENT5_RULES:
+            metrics |= sentiment5_regression_metrics(pred.labels, pred.logits[:, 0], source["five_class"])
+        return metrics
     y_pred = pred.probs.argmax(axis=1)
-    return classification_metrics(pred.labels, y_pred, list(label_space.names))
+    metrics = classification_metrics(pred.labels, y_pred, list(label_space.names))
+    if label_space == SENTIMENT5:
+        metrics |= sentiment5_classification_metrics(pred.labels, y_pred)
+    return metrics
 
 
 def _write_eval_outputs(out_dir: Path, pred: Predictions, label_space: LabelSpace,
@@ -240,7 +249,7 @@ def _finish_run(cfg: ExperimentConfig, run_path: Path, trainer: Trainer, model: 
                 label_space: LabelSpace) -> dict[str, Any]:
     """Score the selected model on dev, write the run folder's files, log the final metrics."""
     pred = trainer.predict(model, dev_data, collate_fn)
-    metrics = _metrics_for(pred, label_space)
+    metrics = _metrics_for(pred, label_space, dev_set.split.source)
     n_params = sum(p.numel() for p in model.parameters())
     summary = {
         "split": cfg.data.dev_split,
@@ -364,7 +373,8 @@ def _evaluate(run_dir: str | Path, store: str | Path | None, split: str | None, 
     if logit_adjust is not None and priors is not None:
         pred, adjustment = _adjusted(pred, priors, logit_adjust)
         name = f"{name}-tau{logit_adjust:g}"
-    metrics = {"data": str(data_file), "n": len(pred.ids), **adjustment, **_metrics_for(pred, label_space)}
+    metrics = {"data": str(data_file), "n": len(pred.ids), **adjustment,
+               **_metrics_for(pred, label_space, dataset.split.source)}
     out_dir = Path(output_dir) if output_dir is not None else Path(run_dir) / EVAL_DIR / name
     csv_path = _write_eval_outputs(out_dir, pred, label_space, metrics, f"{cfg.name} on {name}")
     write_json(out_dir / METRICS_FILE, metrics)

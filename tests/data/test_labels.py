@@ -3,7 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenesense.data.labels import MELD_EMOTIONS, MELD_SENTIMENTS, SENTIMENT3, LabelSpace, sentiment3_ids
+from scenesense.data.labels import (
+    MELD_EMOTIONS,
+    MELD_SENTIMENTS,
+    SENTIMENT3,
+    SENTIMENT5,
+    LabelSpace,
+    sentiment3_ids,
+    sentiment5_ids,
+)
 
 
 def test_meld_presets_follow_the_meld_order():
@@ -96,3 +104,25 @@ def test_sentiment3_ids_reject_a_bad_band(band):
 def test_sentiment3_ids_need_a_1d_sequence():
     with pytest.raises(ValueError, match=r"1-D sequence \[N\], got shape \(2, 1\)"):
         sentiment3_ids([[0.0], [1.0]])
+
+
+def test_sentiment5_round_rule_is_the_rounded_clipped_score_plus_two():
+    scores = [-3.0, -2.5, -1.5, -0.5, 0.0, 0.49, 0.5, 1.5, 2.5, 3.0]
+    assert sentiment5_ids(scores).tolist() == [0, 0, 0, 2, 2, 2, 2, 4, 4, 4]  # halves to even
+    assert SENTIMENT5.decode([0, 4]) == ["Strongly Negative", "Strongly Positive"]
+
+
+def test_sentiment5_sims_rule_matches_tmt_on_the_sims_grid_and_closes_intervals_on_the_right():
+    grid = np.round(np.arange(-5, 6) / 5, 1).astype(np.float32)  # CH-SIMS scores: multiples of 0.2
+    # TMT's 5-class training script: -1, -0.8 -> 0; -0.6 .. -0.2 -> 1; 0 -> 2; 0.2 .. 0.6 -> 3; 0.8, 1 -> 4
+    assert sentiment5_ids(grid, "sims").tolist() == [0, 0, 1, 1, 1, 2, 3, 3, 3, 4, 4]
+    edges = [-0.7, -0.69, -0.1, -0.09, 0.1, 0.11, 0.7, 0.71, -5.0, 5.0]
+    assert sentiment5_ids(edges, "sims").tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 0, 4]
+    assert sentiment5_ids(np.float32(edges), "sims").tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 0, 4]
+
+
+def test_sentiment5_rejects_an_unknown_rule_and_non_finite_scores():
+    with pytest.raises(ValueError, match="unknown 5-class rule 'thirds'"):
+        sentiment5_ids([0.0], "thirds")
+    with pytest.raises(ValueError, match="score 1 is nan"):
+        sentiment5_ids([0.0, float("nan")])

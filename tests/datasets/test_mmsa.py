@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from scenesense.config import ConfigError
+from scenesense.data.labels import SENTIMENT5
 from scenesense.data.safe_pickle import UnsafePickleError, load_pickle
 from scenesense.data.validation import DataFormatError
 from scenesense.datasets.mmsa import MmsaSource
@@ -111,6 +112,40 @@ def test_sims_unimodal_label_is_offered_and_recorded(tmp_path):
     assert out["names"] == ["sentiment_T"]
     np.testing.assert_allclose(out["label"], load_pickle(path)["train"]["regression_labels_T"])
     assert out["source"]["unimodal_labels"] == [f"regression_labels_{m}" for m in "ATV"]
+
+
+def test_sentiment5_label_rounds_mosi_scores_into_five_classes(tmp_path):
+    path = mmsa_file(tmp_path / "in")
+    out = meta(convert(path, tmp_path / "out", label="sentiment5")["train"])
+    assert (out["task"], out["names"]) == ("classification", list(SENTIMENT5.names))
+    scores = load_pickle(path)["train"]["regression_labels"]
+    assert out["label"].tolist() == (np.round(np.clip(scores, -2, 2)) + 2).astype(int).tolist()
+    assert out["source"]["five_class"] == "round"
+    assert out["source"]["label_source"] == "regression_labels, 5 classes by rule 'round'"
+
+
+def test_sentiment5_label_of_a_sims_file_takes_the_sims_intervals(tmp_path):
+    data = {k: mmsa_split(4, seed=i, aligned=False, sims=True) for i, k in enumerate(("train", "valid", "test"))}
+    data["train"]["regression_labels"] = np.array([-0.8, -0.2, 0.6, 0.8], dtype=np.float32)
+    path = write_mmsa(tmp_path / "unaligned_39.pkl", data)
+    out = meta(convert(path, tmp_path / "out", label="sentiment5")["train"])
+    assert out["label"].tolist() == [0, 1, 3, 4]  # rounding would give 1, 2, 3, 3
+    assert out["source"]["five_class"] == "sims"
+    forced = meta(convert(path, tmp_path / "forced", label="sentiment5", five_class="round")["train"])
+    assert forced["label"].tolist() == [1, 2, 3, 3]
+
+
+def test_the_five_class_rule_is_recorded_for_regression_but_not_for_classification(tmp_path):
+    mosi, sims = mmsa_file(tmp_path / "mosi"), mmsa_file(tmp_path / "sims", sims=True)
+    assert meta(convert(mosi, tmp_path / "a")["dev"])["source"]["five_class"] == "round"
+    assert meta(convert(sims, tmp_path / "b")["dev"])["source"]["five_class"] == "sims"
+    assert meta(convert(sims, tmp_path / "c", label="regression_T")["dev"])["source"]["five_class"] == "sims"
+    assert "five_class" not in meta(convert(mosi, tmp_path / "d", label="classification")["dev"])["source"]
+
+
+def test_unknown_five_class_rule_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"data.params.five_class must be one of \['auto', 'round', 'sims'\]"):
+        MmsaSource().params({"five_class": "quantile"})
 
 
 def test_unimodal_label_of_a_non_sims_file_is_one_line_naming_the_key(tmp_path):

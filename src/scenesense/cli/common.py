@@ -16,12 +16,17 @@ def print_json(obj: Any) -> None:  # noqa: ANN401
 
 
 HEADLINE_METRICS = {"classification": ("accuracy", "weighted_f1", "macro_f1"),
-                    "regression": ("mae", "corr", "acc2", "f1", "acc7")}
+                    "regression": ("mae", "corr", "acc2", "f1", "acc7"),
+                    "sentiment5": ("acc5", "f1_5", "mae", "corr"),
+                    "regression_sentiment5": ("mae", "corr", "acc5", "f1_5", "acc2", "f1", "acc7")}
 
 
 def headline_keys(metrics: dict[str, Any]) -> tuple[str, ...]:
-    """The headline metric names for a metrics dict (regression dicts carry ``mae``)."""
-    return HEADLINE_METRICS["regression" if "mae" in metrics else "classification"]
+    """The headline metric names for a metrics dict: classification dicts carry ``accuracy``, and
+    5-class sentiment scores (``f1_5``) come first for data that has them."""
+    if "accuracy" in metrics:
+        return HEADLINE_METRICS["sentiment5" if "f1_5" in metrics else "classification"]
+    return HEADLINE_METRICS["regression_sentiment5" if "f1_5" in metrics else "regression"]
 
 
 def summary_row(name: str, metrics: dict[str, Any]) -> dict[str, Any]:

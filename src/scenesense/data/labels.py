@@ -2,8 +2,8 @@
 
 A `LabelSpace` is stored with every feature store (``label_names`` + ``task`` attributes)
 and travels with checkpoints, so class ids never depend on the order labels were first seen.
-Presets for MELD and 3-class sentiment, and `sentiment3_ids`, which discretises continuous
-sentiment scores (CMU-MOSI / MOSEI) into those 3 classes.
+Presets for MELD and 3- and 5-class sentiment, and `sentiment3_ids` / `sentiment5_ids`, which
+discretise continuous sentiment scores (CMU-MOSI / MOSEI, CH-SIMS) into those classes.
 """
 
 from __future__ import annotations
@@ -160,3 +160,53 @@ def sentiment3_ids(scores: Iterable[float] | np.ndarray, neutral_band: float = 0
     ids[values < -neutral_band] = 0
     ids[values > neutral_band] = 2
     return ids
+
+
+SENTIMENT5 = LabelSpace(("Strongly Negative", "Negative", "Neutral", "Positive", "Strongly Positive"))
+"""5-class sentiment, ids 0..4 from most negative to most positive (class id - 2 is the score's sign
+and strength on the MOSI scale: -2 .. 2)."""
+
+SENTIMENT5_RULES: tuple[str, ...] = ("round", "sims")
+"""How `sentiment5_ids` forms the 5 classes: ``round`` for scores in [-3, 3], ``sims`` for [-1, 1]."""
+
+SIMS5_EDGES: tuple[float, ...] = (-0.7, -0.1, 0.1, 0.7)
+"""Upper bounds of the first four ``sims`` classes: (-inf, -0.7], (-0.7, -0.1], (-0.1, 0.1],
+(0.1, 0.7], (0.7, inf) (MMSA's CH-SIMS 5-class intervals)."""
+
+
+def sentiment5_ids(scores: Iterable[float] | np.ndarray, rule: str = "round") -> np.ndarray:
+    """Map continuous sentiment scores to `SENTIMENT5` class ids.
+
+    - ``rule="round"`` (CMU-MOSI / MOSEI, scores in [-3, 3]): ``round(clip(s, -2, 2)) + 2`` with
+      ``numpy.round`` (halves to the even integer), the classes of the usual Acc-5 (MulT, MMSA);
+    - ``rule="sims"`` (CH-SIMS, scores in [-1, 1]): the interval of `SIMS5_EDGES` holding ``s``
+      (right-closed, compared in float32), MMSA's CH-SIMS Acc-5 classes. On SIMS's label grid (multiples of 0.2) this is
+      the class mapping of TMT's 5-class training script: -1.0 and -0.8 -> 0; -0.6, -0.4, -0.2 -> 1;
+      0 -> 2; 0.2, 0.4, 0.6 -> 3; 0.8 and 1.0 -> 4.
+
+    Args:
+        scores: ``[N]`` finite sentiment scores.
+        rule: ``"round"`` or ``"sims"`` (`SENTIMENT5_RULES`).
+
+    Returns:
+        ``[N]`` int64 class ids in `SENTIMENT5` order.
+
+    Raises:
+        ValueError: an unknown rule, scores that are not 1-D, or a NaN / infinite score (the first
+            is named).
+    """
+    if rule not in SENTIMENT5_RULES:
+        raise ValueError(f"unknown 5-class rule {rule!r}; expected one of {list(SENTIMENT5_RULES)}")
+    values = np.asarray(scores, dtype=np.float64)  # [N]
+    if values.ndim != 1:
+        raise ValueError(f"scores must be a 1-D sequence [N], got shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"sentiment scores must be finite; score {int(bad[0])} is {float(values[bad[0]])} "
+                         f"({bad.size} non-finite)")
+    if rule == "round":
+        return (np.round(np.clip(values, -2.0, 2.0)) + 2).astype(np.int64)
+    # compared in float32, as MMSA compares its float32 labels with the interval bounds (0.1 is then
+    # the bound itself, not just above it)
+    edges = np.asarray(SIMS5_EDGES, dtype=np.float32)
+    return np.searchsorted(edges, values.astype(np.float32), side="left").astype(np.int64)

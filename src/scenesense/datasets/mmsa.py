@@ -20,7 +20,17 @@ video (numeric order when all clip ids are digits). Labels (``data.params.label`
 - ``regression`` (default): ``regression_labels`` as the regression target ``sentiment``;
 - ``classification``: 3 classes Negative / Neutral / Positive from ``annotations``, else from
   ``classification_labels``, else by the sign of ``regression_labels`` (MMSA's <0 / 0 / >0);
-- ``regression_T`` / ``regression_A`` / ``regression_V``: SIMS's unimodal targets.
+- ``regression_T`` / ``regression_A`` / ``regression_V``: SIMS's unimodal targets;
+- ``sentiment5``: 5 classes Strongly Negative .. Strongly Positive (`SENTIMENT5`) from
+  ``regression_labels`` by `sentiment5_ids` with the rule ``data.params.five_class``: ``round``
+  (``round(clip(s, -2, 2)) + 2``, MOSI / MOSEI), ``sims`` (MMSA's CH-SIMS intervals, split at -0.7,
+  -0.1, 0.1, 0.7; on SIMS's labels the classes of TMT's 5-class training script) or ``auto``
+  (default): ``sims`` when every ``regression_labels`` value of the file lies in [-1, 1], else
+  ``round``.
+
+Every label but ``classification`` records the resolved rule as ``five_class`` in the store's
+``source``: evaluation then adds the 5-class scores of that rule (Acc-5 and F1 over the 5 classes;
+`scenesense.evaluation.sentiment5`).
 
 Quirks: audio ``-inf`` -> 0 (MMSA's loader does the same; counted per split into the provenance);
 any other NaN/inf is an error. A file with only ``text_bert`` (token ids, no BERT features) has no
@@ -41,11 +51,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
+from scenesense.data.labels import (
+    SENTIMENT3,
+    SENTIMENT5,
+    SENTIMENT5_RULES,
+    LabelSpace,
+    sentiment3_ids,
+    sentiment5_ids,
+)
 from scenesense.data.safe_pickle import load_pickle
-from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.types import MODALITIES
 
 logger = logging.getLogger(__name__)
@@ -55,7 +72,8 @@ SPLIT_NAMES: dict[str, str] = {"train": "train", "valid": "dev", "val": "dev", "
 
 _LABELS: dict[str, str] = {"regression": "regression_labels", "classification": "annotations",
                            "regression_T": "regression_labels_T", "regression_A": "regression_labels_A",
-                           "regression_V": "regression_labels_V"}
+                           "regression_V": "regression_labels_V", "sentiment5": "regression_labels"}
+_FIVE_CLASS = ("auto", *SENTIMENT5_RULES)
 _KNOWN_DIMS: dict[tuple[int, int], str] = {(5, 20): "MOSI", (74, 35): "MOSEI", (33, 709): "SIMS"}
 _TEXT_DIM = 768
 PUBLISHED_ROWS: dict[str, dict[str, int]] = {
@@ -251,9 +269,12 @@ def is_aligned(path: Path, key: str, split: Mapping[str, Any], n: int) -> bool:
     return len(dims) >= 2 and len(set(dims.values())) == 1
 
 
-def _labels(path: Path, key: str, split: Mapping[str, Any], label: str, ids: Sequence[str]
-            ) -> tuple[np.ndarray, str]:
+def _labels(path: Path, key: str, split: Mapping[str, Any], label: str, ids: Sequence[str],
+            five_class: str = "round") -> tuple[np.ndarray, str]:
     n = len(ids)
+    if label == "sentiment5":
+        values, source = _labels(path, key, split, "regression", ids)
+        return sentiment5_ids(values, five_class), f"{source}, 5 classes by rule {five_class!r}"
     if label != "classification":
         values = split_array(path, key, split, _LABELS[label], n=n).reshape(n, -1)
         if values.shape[1] != 1:
@@ -281,7 +302,7 @@ def _labels(path: Path, key: str, split: Mapping[str, Any], label: str, ids: Seq
 
 
 def read_mmsa_split(path: Path, key: str, split: Mapping[str, Any], *, label: str,
-                    modalities: Sequence[str]) -> SplitRows:
+                    modalities: Sequence[str], five_class: str = "round") -> SplitRows:
     """Turn one split dict of an MMSA pickle into store rows.
 
     Args:
@@ -290,6 +311,7 @@ def read_mmsa_split(path: Path, key: str, split: Mapping[str, Any], *, label: st
         split: that split's dict of arrays.
         label: a ``data.params.label`` value.
         modalities: the modalities to read.
+        five_class: the `sentiment5_ids` rule of label ``sentiment5`` (``round`` or ``sims``).
 
     Returns:
         The rows; ``counts`` holds ``aligned``, ``lengths`` (modality -> rule), ``neg_inf_zeroed``,
@@ -332,10 +354,24 @@ def read_mmsa_split(path: Path, key: str, split: Mapping[str, Any], *, label: st
         check_finite(path, key, m, data, ids)
         rows[m] = trim_rows(data, lengths[m])
         counts["empty"][m] = int((lengths[m] == 0).sum())
-    labels, counts["label_source"] = _labels(path, key, split, label, ids)
+    labels, counts["label_source"] = _labels(path, key, split, label, ids, five_class)
     videos = [i.split("$_$", 1)[0] if "$_$" in i else "" for i in ids]
     clips = [i.split("$_$", 1)[1] if "$_$" in i else "" for i in ids]
     return SplitRows(ids, labels, rows, videos, rank_positions(videos, clips), counts)
+
+
+def resolve_five_class(path: Path, splits: Mapping[str, tuple[str, Mapping[str, Any]]], given: str,
+                       label: str = "regression") -> str:
+    """The 5-class rule ``given`` names; for ``auto``, ``sims`` when every score of ``label``
+    (``regression_labels`` for ``regression`` and ``sentiment5``) in every split lies in [-1, 1]
+    (CH-SIMS's scale), else ``round`` (MOSI / MOSEI's [-3, 3])."""
+    if given != "auto":
+        return given
+    for key, split in splits.values():
+        values = split_array(path, key, split, _LABELS[label]).astype(np.float64)
+        if values.size and np.nanmax(np.abs(values)) > 1.0:
+            return "round"
+    return "sims"
 
 
 def guess_dataset(audio_dim: int, vision_dim: int, path: Path) -> str | None:
@@ -364,16 +400,21 @@ class MmsaSource(SplitPickleSource):
     """MMSA feature pickles (module docstring): ``text``, ``audio``, ``vision`` sequences.
 
     ``data.params``: ``label`` (regression | classification | regression_T | regression_A |
-    regression_V) and ``modalities`` (the feature sets to write; default all three).
+    regression_V | sentiment5), ``five_class`` (auto | round | sims: how ``sentiment5`` and the
+    5-class scores form the classes) and ``modalities`` (the feature sets to write; default all three).
     """
 
-    defaults: ClassVar[Mapping[str, Any]] = {"label": "regression", "modalities": list(MODALITIES)}
+    defaults: ClassVar[Mapping[str, Any]] = {"label": "regression", "five_class": "auto",
+                                             "modalities": list(MODALITIES)}
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters; ``label`` and ``modalities`` are checked."""
+        """Parameters; ``label``, ``five_class`` and ``modalities`` are checked."""
         params = super().params(given)
         if params["label"] not in _LABELS:
             raise ConfigError(f"data.params.label must be one of {sorted(_LABELS)}, got {params['label']!r}")
+        if params["five_class"] not in _FIVE_CLASS:
+            raise ConfigError(f"data.params.five_class must be one of {list(_FIVE_CLASS)}, "
+                              f"got {params['five_class']!r}")
         mods = params["modalities"]
         if not mods or isinstance(mods, str) or any(m not in MODALITIES for m in mods):
             raise ConfigError(f"data.params.modalities must be a non-empty list of {list(MODALITIES)}, "
@@ -387,11 +428,15 @@ class MmsaSource(SplitPickleSource):
         params = self.params(params)
         path = find_pickle(root)
         label = params["label"]
-        space = SENTIMENT3 if label == "classification" else LabelSpace(
+        space = {"classification": SENTIMENT3, "sentiment5": SENTIMENT5}.get(label) or LabelSpace(
             ("sentiment" if label == "regression" else f"sentiment_{label[-1]}",), "regression")
+        splits = load_split_dicts(path)
+        five_class = (None if label == "classification"
+                      else resolve_five_class(path, splits, params["five_class"], label))
         written = {}
-        for split, (key, values) in load_split_dicts(path).items():
-            data = read_mmsa_split(path, key, values, label=label, modalities=params["modalities"])
+        for split, (key, values) in splits.items():
+            data = read_mmsa_split(path, key, values, label=label, modalities=params["modalities"],
+                                   five_class=five_class or "round")
             counts = data.counts
             unimodal = sorted(k for k in values if str(k).startswith("regression_labels_"))
             specs = {}
@@ -405,6 +450,8 @@ class MmsaSource(SplitPickleSource):
                       "label": label, "label_source": counts["label_source"], "aligned": counts["aligned"],
                       "audio_neg_inf_zeroed": counts["neg_inf_zeroed"], "empty": counts["empty"],
                       "unimodal_labels": unimodal, "ids": "id ({video_id}$_${clip_id})"}
+            if five_class is not None:
+                source["five_class"] = five_class
             logger.info("mmsa %s: %d samples, %d audio -inf -> 0", split, len(data.ids),
                         counts["neg_inf_zeroed"])
             written[split] = write_split_rows(out / f"{split}.h5", space, specs, source, data)

@@ -140,7 +140,7 @@ def read_run(run_dir: str | Path, split: str | None = None) -> RunRecord:
     config = yaml.safe_load((path / CONFIG_FILE).read_text(encoding="utf-8")) or {}
     metrics = _read_json(path / METRICS_FILE) or {}
     spec = read_spec(path / SPEC_FILE) if (path / SPEC_FILE).exists() else None
-    if "mae" in metrics or (spec is not None and spec.task == "regression"):
+    if ("mae" in metrics and "accuracy" not in metrics) or (spec is not None and spec.task == "regression"):
         raise ValueError(f"{path}: regression runs are not supported by the experiment report yet")
     if "accuracy" not in metrics or "per_class" not in metrics:
         raise ValueError(f"{path}: metrics.json has no classification metrics (accuracy, per_class)")
