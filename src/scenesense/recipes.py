@@ -127,6 +127,18 @@ _recipe(
                "use_residual": False, "modality_dropout": 0.0}},
 )
 
+# TMT (Yin et al., EAAI 2024), the host model of the AMW paper: identity encoders (TMT projects
+# the raw features itself), the published loss 10 * task + 0.01 * orthogonality + 1 * similarity
+# (the fusion declares the two auxiliary weights), and AMW on the modality-specific tokens.
+_TMT = {"sequence_encoder": {"name": "identity"}, "vector_encoder": {"name": "identity_vector"},
+        "use_residual": False, "modality_dropout": 0.0}
+_recipe("tmt", "TMT: modality-invariant and -specific tokens, mutual transformers, orthogonality + MMD losses",
+        {"model": {**_TMT, "fusion": {"name": "tmt", "amw": "none"}}, "trainer": {"task_loss_weight": 10.0}})
+_recipe("tmt_amw", "TMT + Adaptive Modality Weighting (learnable M x d weights) on the modality-specific tokens",
+        {"model": {**_TMT, "fusion": {"name": "tmt", "amw": "static"}}, "trainer": {"task_loss_weight": 10.0}})
+_recipe("tmt_amw_temporal", "TMT + temporal AMW: weights per modality-specific token, computed from each token",
+        {"model": {**_TMT, "fusion": {"name": "tmt", "amw": "temporal"}}, "trainer": {"task_loss_weight": 10.0}})
+
 # Beyond the paper (issue 7): dialogue context over the fused utterances of a dialogue (window of
 # 8 utterances each side), then speakers, then class-imbalance losses. They choose no fusion, so they
 # apply to any base configuration and run on one modality too. A context model's batch is a number
@@ -155,6 +167,7 @@ SCENE_SENSE_RECIPES: tuple[str, ...] = (
 
 COMPANION_RECIPES: tuple[str, ...] = (
     "tacfn", "mosei_early", "mosei_late", "mosei_attention", "amw", "amw_sample", "amw_temporal", "mult",
+    "tmt", "tmt_amw", "tmt_amw_temporal",
 )
 
 

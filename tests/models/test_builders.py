@@ -154,10 +154,14 @@ def test_companion_recipes_build_and_run(recipe):
                         {"text": "sequence", "audio": "vector", "vision": "sequence"}, 3).eval()
     expected = {"tacfn": "tacfn", "mosei_early": "concat", "mosei_late": "late",
                 "mosei_attention": "modality_attention", "amw": "amw", "amw_sample": "amw",
-                "amw_temporal": "amw", "mult": "mult"}
+                "amw_temporal": "amw", "mult": "mult", "tmt": "tmt", "tmt_amw": "tmt", "tmt_amw_temporal": "tmt"}
     assert type(model.fusion) is FUSIONS.get(expected[recipe])
-    last = recipe.startswith("mosei")
-    assert all(enc.pooling == ("last" if last else "mean") for m, enc in model.encoders.items() if m != "audio")
+    if recipe.startswith("tmt"):  # TMT projects the features itself
+        assert {type(enc).__name__ for enc in model.encoders.values()} == {"IdentitySequenceEncoder",
+                                                                            "IdentityVectorEncoder"}
+    else:
+        last = recipe.startswith("mosei")
+        assert all(enc.pooling == ("last" if last else "mean") for m, enc in model.encoders.items() if m != "audio")
     inputs = {"text": torch.randn(2, 6, 6), "audio": torch.randn(2, 5), "vision": torch.randn(2, 3, 4)}
     masks = {"text": torch.tensor([[True] * 6, [True] * 2 + [False] * 4]), "vision": torch.ones(2, 3, dtype=torch.bool)}
     with torch.no_grad():

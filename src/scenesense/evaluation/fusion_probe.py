@@ -55,11 +55,12 @@ class ProbeResult:
     seconds: float
 
 
-def write_probe_data(out_dir: str | Path) -> Path:
-    """Write the probe's synthetic store (`PROBE_DATA`) to ``out_dir`` once; return it."""
+def write_probe_data(out_dir: str | Path, **overrides: Any) -> Path:  # noqa: ANN401
+    """Write the probe's synthetic store (`PROBE_DATA`, with ``overrides`` such as ``min_len``) to
+    ``out_dir`` once; return it."""
     out = Path(out_dir)
     if not (out / "test.h5").exists():
-        generate_synthetic(out, **PROBE_DATA)
+        generate_synthetic(out, **{**PROBE_DATA, **overrides})
     return out
 
 
@@ -82,8 +83,12 @@ def _raw_encoded(batch: Batch, rows: torch.Tensor) -> dict[str, EncoderOutput]:
 
 
 def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path, *, epochs: int = 15,
-                 lr: float = 3e-3, batch_size: int = 32, seed: int = 0) -> ProbeResult:
+                 lr: float = 3e-3, batch_size: int = 32, seed: int = 0, task_loss_weight: float = 1.0) -> ProbeResult:
     """Train fusion ``name`` (with ``params``) and a head on raw synthetic features; score the test split.
+
+    The training loss is ``task_loss_weight * cross-entropy`` plus the fusion's auxiliary losses
+    (``FusionOutput.aux_losses``, e.g. TMT's), each times the weight the fusion declares in its
+    ``aux_loss_weights`` attribute (1 if it declares none).
 
     Args:
         name: registered fusion name.
@@ -93,6 +98,7 @@ def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path,
         lr: Adam learning rate.
         batch_size: samples per step.
         seed: seeds the weights and the batch order.
+        task_loss_weight: weight of the cross-entropy (TMT's published recipe uses 10).
 
     Returns:
         `ProbeResult`.
@@ -115,7 +121,11 @@ def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path,
         order = torch.randperm(len(labels))
         for i in range(0, len(labels), batch_size):
             rows = order[i:i + batch_size]
-            loss = torch.nn.functional.cross_entropy(head(fusion(_raw_encoded(train, rows)).fused), labels[rows])
+            out = fusion(_raw_encoded(train, rows))
+            loss = task_loss_weight * torch.nn.functional.cross_entropy(head(out.fused), labels[rows])
+            weights = getattr(fusion, "aux_loss_weights", {})
+            for term, value in (out.aux_losses or {}).items():
+                loss = loss + weights.get(term, 1.0) * value
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
