@@ -12,8 +12,8 @@ arg-max of the logits) over ``N`` items:
   class's F1 is weighted by how often it is *predicted* (``weighted_f1`` weights by true support);
 - ``mae = mean |p - t|`` and ``corr`` = Pearson of ``(p, t)`` on the class scale (``id - 2``, i.e.
   -2 .. 2; 0 when either side is constant). TMT's code reports no MAE or Corr for its classifier;
-  these are this package's definitions, equal on MOSI's scale (rule ``round``) to the MAE of the
-  rounded scores clipped to [-2, 2].
+  these are this package's definitions. With rule ``round`` a class id - 2 is the score rounded
+  and clipped to [-2, 2], so ``mae`` is in score units, against the rounded truths.
 
 **Regression** (one score per item) on data with a 5-class rule: ``acc5`` and ``f1_5`` as above on
 the classes of truth and prediction by that rule (``round``: the usual Acc-5; ``sims``: MMSA's
