@@ -18,11 +18,18 @@ from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error
 
 from scenesense.cli import main
 from scenesense.data.safe_pickle import load_pickle
+from scenesense.recipes import recipe_delta
 from scenesense.runs.records import read_run
 from tests.datasets.fixtures_mmsa import mmsa_file, write_mmsa
 
-PAPER_RECIPES = ("amw",)
+PAPER_RECIPES = ("amw", "tmt")
 """The recipes each setting is trained with."""
+_TINY_ENCODER = "{num_layers: 1, num_heads: 1, dim_feedforward: 8}"
+TINY = {  # recipe -> --set overrides that make its model tiny
+    "amw": [f"model.sequence_encoder.params={_TINY_ENCODER}", "model.out_dim=8"],
+    "tmt": ["model.fusion.dim=8", "model.fusion.num_heads=2", "model.fusion.head_dim=4", "model.fusion.mlp_dim=8",
+            "model.fusion.mutual_mlp_dim=8", "model.fusion.depth=1", "model.fusion.mutual_depth=1"],
+}
 
 # TMT's 5-class training script maps CH-SIMS's scores (multiples of 0.2) to classes by this table
 TMT_SIMS_CLASSES = {-1.0: 0, -0.8: 0, -0.6: 1, -0.4: 1, -0.2: 1, 0.0: 2, 0.2: 3, 0.4: 3, 0.6: 3, 0.8: 4, 1.0: 4}
@@ -97,14 +104,15 @@ def test_paper_setting_trains_and_reports_the_papers_scores(setting, recipe, tmp
     label, loss, sims = SETTINGS[setting]
     root = _sims_grid_file(tmp_path / "SIMS") if sims else mmsa_file(tmp_path / "MOSI", sizes=(10, 8, 8))
     run = tmp_path / "run"
-    tiny = "{num_layers: 1, num_heads: 1, dim_feedforward: 8}"
+    sets = [f"data.params.label={label}", f"trainer.loss={loss}", "trainer.batch_size=8", "trainer.progress=false",
+            "model.head_hidden_dim=8", *TINY[recipe]]
     argv = ["train", "--recipe", recipe, "--dataset", "mmsa", "--root", str(root), "--epochs", "2",
-            "--run-dir", str(run), "--set", f"data.params.label={label}", "--set", f"trainer.loss={loss}",
-            "--set", "trainer.batch_size=8", "--set", "trainer.progress=false", "--set", "model.out_dim=8",
-            "--set", "model.head_hidden_dim=8", "--set", f"model.sequence_encoder.params={tiny}"]
+            "--run-dir", str(run), *(a for s in sets for a in ("--set", s))]
     assert main(argv) == 0
     assert "acc5" in capsys.readouterr().out.splitlines()[1]  # the printed table heads the 5-class scores
-    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["loss"] == loss
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["trainer"]["loss"] == loss
+    assert config["model"]["fusion"]["name"] == recipe_delta(recipe)["model"]["fusion"]["name"]
     data = load_pickle(root)
     scores = {s: {i: float(v) for i, v in zip(data[k]["id"], data[k]["regression_labels"], strict=True)}
               for s, k in (("dev", "valid"), ("test", "test"))}
