@@ -11,6 +11,7 @@ import pytest
 from scenesense import api
 from scenesense.cli import main
 from scenesense.config import build_config
+from scenesense.recipes import recipe_delta
 from scenesense.data.labels import LabelSpace
 from scenesense.data.store import FeatureSpec, StoreWriter
 
@@ -109,3 +110,21 @@ def test_the_figures_of_a_run_say_what_data_split_and_seed_they_show(tmp_path, m
     loss = next(t for t in titles if "loss" in t)
     assert loss == "tiny: training and dev loss (synthetic train/dev, seed 7)"
     assert any("tiny: dev split (synthetic train/dev, seed 7)" in t for t in titles), titles
+
+
+@pytest.mark.parametrize(("recipe", "weighted"), [("tmt_amw", True), ("concat", False)])
+def test_metrics_json_has_the_mean_modality_weights_of_a_weighting_fusion(tmp_path, recipe, weighted):
+    config = {"name": "tiny", "data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                                       "params": {"n_train": 24, "n_dev": 12, "n_test": 8}},
+              "model": {"out_dim": 8, "head_hidden_dim": 8, "fusion": {"dim": 8, "head_dim": 4}
+                        if recipe == "tmt_amw" else {}},
+              "trainer": {"epochs": 1, "batch_size": 12, "progress": False}}
+    api.train(build_config(recipe_delta(recipe), config), run_dir=tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    if not weighted:
+        assert "modality_weights" not in metrics
+        return
+    weights = metrics["modality_weights"]
+    assert sorted(weights) == ["audio", "text", "vision"]
+    assert sum(weights.values()) == pytest.approx(1.0)  # AMW's weights sum to 1 over modalities
+    assert metrics["loss_weights"] == {"task": 10.0, "aux": {"orthogonality": 0.01, "similarity": 1.0}}

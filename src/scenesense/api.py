@@ -30,6 +30,7 @@ from scenesense.data.labels import SENTIMENT5, SENTIMENT5_RULES, LabelSpace
 from scenesense.datasets.sources import prepare_dataset
 from scenesense.evaluation.functional import classification_metrics
 from scenesense.evaluation.plots import (
+    mean_modality_weights,
     plot_attention_maps,
     plot_confusion_matrix,
     plot_loss_curves,
@@ -262,6 +263,7 @@ def _finish_run(cfg: ExperimentConfig, run_path: Path, trainer: Trainer, model: 
         "history": fit.history,
         **({"loss_weights": {"task": cfg.trainer.task_loss_weight, "aux": fit.aux_loss_weights}}
            if fit.aux_loss_weights else {}),  # the weights the auxiliary losses were trained with
+        **({"modality_weights": mean_modality_weights(pred.modality_weights)} if pred.modality_weights else {}),
         "seed": cfg.trainer.seed,
         "parameters": n_params,
         "train_seconds": float(sum(h.get("epoch_time", 0.0) for h in fit.history)),

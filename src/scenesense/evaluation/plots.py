@@ -179,6 +179,18 @@ def plot_confusion_matrix(cm: np.ndarray | Sequence[Sequence[int]], label_names:
     return _save(fig, path, dpi)
 
 
+def mean_modality_weights(weights: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Each modality's fusion weight averaged over samples (and over ``D`` for ``[N, D]`` weights).
+
+    Args:
+        weights: per modality ``[N]`` or ``[N, D]`` weights, as in ``Predictions.modality_weights``.
+
+    Returns:
+        per modality the mean, in sorted order.
+    """
+    return {m: float(np.asarray(w, dtype=np.float64).mean()) for m, w in sorted(weights.items())}
+
+
 def modality_weights_per_class(weights: Mapping[str, np.ndarray], labels: np.ndarray,
                                num_classes: int) -> dict[str, np.ndarray]:
     """Mean fusion weight of each modality per true class.
