@@ -157,6 +157,13 @@ def test_sentiment7_rounds_the_clipped_score(mosi, tmp_path):
     assert out["label"].tolist() == (np.round(np.clip(scores, -3, 3)) + 3).astype(int).tolist()
 
 
+def test_sentiment5_rounds_the_score_clipped_to_two(mosi, tmp_path):
+    out = meta(convert(mosi, tmp_path / "out", splits=SPLITS, label="sentiment5")["train"])
+    # scores 1.6, -2.1, 0.6, 0.6, -2.4, -0.1, 0.0
+    assert out["names"] == ["Strongly Negative", "Negative", "Neutral", "Positive", "Strongly Positive"]
+    assert out["label"].tolist() == [4, 0, 3, 3, 0, 2, 2]
+
+
 def test_folds_file_assigns_videos_and_leaves_out_the_rest(mosi, tmp_path):
     folds = tmp_path / "folds.json"
     folds.write_text(json.dumps({"train": ["vidA", "81406"], "valid": ["vidC"], "test": ["vidD"]}))

@@ -26,7 +26,9 @@ Labels: column ``label_column`` (0 = sentiment, also for MOSEI's 7-d labels) of 
 segments labelled exactly 0 are dropped and counted), ``sentiment3`` (Negative / Neutral / Positive
 by `scenesense.data.labels.sentiment3_ids`: Neutral when ``|score| <= neutral_band``, default
 0, i.e. exactly-zero scores, MMSA's convention; 3 sentiment classes on MOSEI as in arXiv 2501.08085)
-or ``sentiment7`` (clipped to [-3, 3] and rounded half to even as MulT's Acc-7 does: classes "-3" ... "3").
+``sentiment7`` (clipped to [-3, 3] and rounded half to even as MulT's Acc-7 does: classes "-3" ... "3")
+or ``sentiment5`` (`SENTIMENT5`, Strongly Negative .. Strongly Positive: ``round(clip(s, -2, 2)) + 2``, the
+classes of Acc-5; `scenesense.data.labels.sentiment5_ids` with rule ``round``).
 
 Splits: ``folds`` (path of a JSON file ``{"train": [...], "valid": [...], "test": [...]}`` of video
 ids) or ``splits`` (the same mapping inline). The standard CMU folds live in the SDK and are not
@@ -49,12 +51,12 @@ import h5py
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.datasets.csd_files import CsdFile, normalise, open_csd, overlapping, read_csd, read_entry
-from scenesense.datasets.mmsa import SPLIT_NAMES
-from scenesense.data.labels import SENTIMENT3, LabelSpace, sentiment3_ids
-from scenesense.datasets.sources import DatasetSource, register_source
+from scenesense.data.labels import SENTIMENT3, SENTIMENT5, LabelSpace, sentiment3_ids, sentiment5_ids
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
+from scenesense.datasets.csd_files import CsdFile, normalise, open_csd, overlapping, read_csd, read_entry
+from scenesense.datasets.mmsa import SPLIT_NAMES
+from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.types import MODALITIES
 from scenesense.utils.io import walk_files
 
@@ -65,7 +67,7 @@ SENTIMENT7 = LabelSpace(("-3", "-2", "-1", "0", "1", "2", "3"))
 BINARY = LabelSpace(("negative", "positive"))
 """Binary sentiment: < 0 negative, > 0 positive (zeros dropped)."""
 _LABELS = {"regression": LabelSpace(("sentiment",), "regression"), "binary": BINARY, "sentiment3": SENTIMENT3,
-           "sentiment7": SENTIMENT7}
+           "sentiment5": SENTIMENT5, "sentiment7": SENTIMENT7}
 _KEYWORDS = {"text": ("wordvector", "glove", "bert"), "audio": ("covarep", "opensmile", "audio", "acoustic"),
              "vision": ("facet", "openface", "visual", "vision")}
 _DIMS = {"text": (300, 768), "audio": (74, 384, 1582), "vision": (35, 47, 713)}
@@ -208,7 +210,9 @@ def label_segments(labels: CsdFile, handle: h5py.File, video: str, column: int, 
         raise DataFormatError(f"{labels.path}: data/{video}/features has a non-finite label in column "
                               f"{column}")
     out, dropped = [], 0
-    classes3 = sentiment3_ids(values[:, column], neutral_band).tolist() if label == "sentiment3" else None
+    scores = values[:, column]
+    class_ids = (sentiment3_ids(scores, neutral_band).tolist() if label == "sentiment3"
+                 else sentiment5_ids(scores, "round").tolist() if label == "sentiment5" else None)
     rows = zip(values[:, column].tolist(), intervals.tolist(), strict=True)
     for k, (score, (start, end)) in enumerate(rows):
         if label == "binary" and score == 0:
@@ -217,8 +221,8 @@ def label_segments(labels: CsdFile, handle: h5py.File, video: str, column: int, 
         value: float | int = score
         if label == "binary":
             value = int(score > 0)
-        elif classes3 is not None:
-            value = classes3[k]
+        elif class_ids is not None:
+            value = class_ids[k]
         elif label == "sentiment7":
             value = int(np.round(np.clip(score, -3, 3))) + 3
         out.append(Segment(video, k, value, start, end))
@@ -246,7 +250,7 @@ class CsdSource(DatasetSource):
     """CMU-MultimodalSDK computational sequences (module docstring): label segments as samples.
 
     ``data.params``: ``features``, ``labels``, ``label_column``, ``label`` (regression | binary |
-    sentiment3 | sentiment7), ``neutral_band`` (sentiment3's Neutral half-width, default 0),
+    sentiment3 | sentiment5 | sentiment7), ``neutral_band`` (sentiment3's Neutral half-width, default 0),
     ``folds`` (JSON file) or ``splits`` (inline mapping).
     """
 
