@@ -17,9 +17,9 @@ against ``concat``, robustness and cost tables) to ``--report``.
 from __future__ import annotations
 
 import argparse
-import os
 import json
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
@@ -40,7 +40,7 @@ def _recipes() -> list[str]:
 TMT_RAVDESS = {"dim": 64, "num_heads": 4, "head_dim": 16, "mlp_dim": 128, "mutual_mlp_dim": 128}
 
 
-def _extra(recipe: str) -> dict[str, Any]:
+def ravdess_extra(recipe: str) -> dict[str, Any]:
     """What RAVDESS's modality kinds (and TMT's width) need on top of the recipe."""
     if "cross_attention" in recipe:
         return {"model": {"fusion": {"vector_tokens": True}}}
@@ -93,7 +93,7 @@ def main() -> None:
         for recipe in recipes:
             if str(seed) in results.get(recipe, {}):
                 continue
-            cfg = build_config(*base, recipe_delta(recipe), _extra(recipe),
+            cfg = build_config(*base, recipe_delta(recipe), ravdess_extra(recipe),
                                {"name": f"ravdess_{recipe}", "trainer": {"seed": seed, "progress": False}})
             start = time.perf_counter()
             run = api.train(cfg)
