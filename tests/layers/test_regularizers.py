@@ -86,3 +86,26 @@ def test_bad_shapes_are_refused():
         mmd_loss(torch.zeros(3, 2), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="kernels"):
         mmd_loss(torch.zeros(3, 2), torch.zeros(3, 2), kernels=0)
+    with pytest.raises(ValueError, match="same N"):
+        mmd_loss(torch.zeros(3, 2), torch.zeros(4, 2), torch.ones(3, dtype=torch.bool))
+
+
+def test_a_mask_leaves_rows_out_exactly_as_selecting_them():
+    torch.manual_seed(0)
+    x1, x2, y = torch.randn(7, 4), torch.randn(7, 3), torch.randn(7, 4) + 1
+    mask = torch.tensor([True, False, True, True, False, True, True])
+    assert_close = torch.testing.assert_close
+    assert_close(decorrelation_loss(x1, x2, mask), decorrelation_loss(x1[mask], x2[mask]))
+    assert_close(mmd_loss(x1, y, mask), mmd_loss(x1[mask], y[mask]))
+    none = torch.zeros(7, dtype=torch.bool)
+    assert float(decorrelation_loss(x1, x2, none)) == 0.0 and float(mmd_loss(x1, y, none)) == 0.0
+    one = torch.arange(7) == 2
+    assert float(mmd_loss(x1, y, one)) == pytest.approx(float(mmd_loss(x1[one], y[one])))
+
+
+def test_gradients_do_not_reach_rows_left_out():
+    x1 = torch.randn(5, 3, requires_grad=True)
+    y = torch.randn(5, 3)
+    mask = torch.tensor([True, True, False, True, True])
+    (decorrelation_loss(x1, y, mask) + mmd_loss(x1, y, mask)).backward()
+    assert float(x1.grad[2].abs().sum()) == 0.0 and float(x1.grad.abs().sum()) > 0

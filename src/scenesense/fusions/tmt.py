@@ -255,12 +255,10 @@ class TMTFusion(Fusion):
         shared = invariant.mean(dim=1)  # [B, d]
         own = specific.mean(dim=2)  # [B, M, d]
         n = len(self.modalities)
-        with_invariant = [decorrelation_loss(shared[flags[:, i]], own[flags[:, i], i]) for i in range(n)]
-        pairs = [decorrelation_loss(own[both, i], own[both, j])
-                 for i in range(n) for j in range(i + 1, n) for both in [flags[:, i] & flags[:, j]]]
-        similarity = [
-            mmd_loss(masked_mean(projected[k], masks[k] if self.mask else None)[flags[:, i]], own[flags[:, i], i])
-            for i, k in enumerate(self.modalities)
-        ]
+        with_invariant = [decorrelation_loss(shared, own[:, i], flags[:, i]) for i in range(n)]
+        pairs = [decorrelation_loss(own[:, i], own[:, j], flags[:, i] & flags[:, j])
+                 for i in range(n) for j in range(i + 1, n)]
+        similarity = [mmd_loss(masked_mean(projected[k], masks[k] if self.mask else None), own[:, i], flags[:, i])
+                      for i, k in enumerate(self.modalities)]
         return {"orthogonality": torch.stack(with_invariant).mean() + torch.stack(pairs).mean(),
                 "similarity": torch.stack(similarity).mean()}
