@@ -39,19 +39,21 @@ PROBE_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 # TMT trains with its published loss weights (task 10, orthogonality 0.01, similarity 1).
 TASK_LOSS_WEIGHT = {"tmt": 10.0}
-# Padding-heavy data: lengths 6-40 instead of 12-14 (about 40% of the padded steps are padding).
-PADDING_HEAVY = {"min_len": 6, "max_len": 40}
+# Padding-heavy data: lengths 10-40 instead of 12-14 (over a third of the padded steps are padding).
+PADDING_HEAVY = {"min_len": 10, "max_len": 40}
 PADDING_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("concat", {}), ("tmt", {**TMT, "mask": True}), ("tmt", {**TMT, "mask": False}),
 )
 
 
 def probe(cases: tuple[tuple[str, dict[str, Any]], ...], **data: Any) -> None:
-    """Print the probe table (Markdown) of ``cases`` on the probe data with ``data`` overrides."""
-    from scenesense.evaluation.fusion_probe import probe_fusion, write_probe_data
+    """Print the probe table (Markdown) of ``cases`` on the probe data with ``data`` overrides;
+    with overrides (padding-heavy data) also the share of predictions unchanged by extra padding."""
+    from scenesense.evaluation.fusion_probe import EXTRA_PADDING, probe_fusion, write_probe_data
 
-    print("| fusion | params | unimodal F1 | co-occurrence F1 | mean modality weights | train s |")
-    print("|---|---|---|---|---|---|")
+    agreement = f" same prediction with {EXTRA_PADDING} more padded steps |" if data else ""
+    print(f"| fusion | params | unimodal F1 | co-occurrence F1 | mean modality weights | train s |{agreement}")
+    print("|---|---|---|---|---|---|" + ("---|" if data else ""))
     with tempfile.TemporaryDirectory() as tmp:
         store = write_probe_data(tmp, **data)
         for name, params in cases:
@@ -59,7 +61,7 @@ def probe(cases: tuple[tuple[str, dict[str, Any]], ...], **data: Any) -> None:
             weights = ", ".join(f"{m} {w:.2f}" for m, w in r.modality_weights.items())
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
             print(f"| `{name}` | {shown} | {r.unimodal_f1:.3f} | {r.co_occurrence_f1:.3f} | {weights} "
-                  f"| {r.seconds:.0f} |", flush=True)
+                  f"| {r.seconds:.0f} |" + (f" {r.padding_agreement:.3f} |" if data else ""), flush=True)
 
 
 def full_models(fusions: list[str], seed: int, output_dir: str) -> None:

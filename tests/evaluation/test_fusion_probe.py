@@ -38,6 +38,7 @@ def test_fusions_that_cannot_solve_the_co_occurrence_classes(store, name, params
 @pytest.mark.parametrize(("name", "params"), [
     ("cross_attention", CROSS_ATTENTION),
     ("tacfn", {"weight_axis": "time"}),  # step weights guided by the source at the same moment
+    ("amw", {"mode": "temporal"}),  # per-segment weights: which modality has its event in a segment
 ])
 def test_fusions_that_solve_the_co_occurrence_classes(store, name, params):
     result = probe_fusion(name, params, store)
@@ -51,3 +52,11 @@ def test_adaptive_weighting_puts_low_weight_on_the_uninformative_modality(store,
     weights = probe_fusion("amw", {"mode": mode}, store).modality_weights
     assert weights["vision"] < 0.25 < 1 / 3  # below its initial share
     assert weights["vision"] < min(weights["audio"], weights["text"]) - 0.05
+
+
+def test_a_fusion_that_honours_its_masks_ignores_extra_padding_and_unmasked_tmt_does_not(store):
+    tiny = {"dim": 16, "num_heads": 2, "head_dim": 8, "dropout": 0.0, "input_dropout": 0.0}
+    assert probe_fusion("concat", {}, store, epochs=1).padding_agreement == 1.0
+    assert probe_fusion("tmt", {**tiny, "mask": True}, store, epochs=1).padding_agreement == 1.0
+    # the published TMT attends to padded steps: more padding changes some predictions
+    assert probe_fusion("tmt", {**tiny, "mask": False}, store, epochs=1).padding_agreement < 1.0

@@ -35,6 +35,7 @@ from scenesense.utils.seed import seed_everything
 PROBE_DATA: dict[str, Any] = {"n_train": 1200, "n_dev": 60, "n_test": 600, "dim": 16, "min_len": 12,
                               "max_len": 14, "seed": 0}
 CO_OCCURRENCE = ("sync", "async")
+EXTRA_PADDING = 16  # padded steps added to every test sequence to check that predictions ignore them
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,18 @@ class ProbeResult:
         modality_weights: per modality the mean of ``FusionOutput.modality_weights`` over the
             test split (empty when the fusion gives none).
         seconds: training time.
+        padding_agreement: share of test predictions that stay the same when every sequence gets
+            `EXTRA_PADDING` more padded steps (1.0 for a fusion that honours its masks).
     """
 
     unimodal_f1: float
     co_occurrence_f1: float
     modality_weights: dict[str, float]
     seconds: float
+    padding_agreement: float = 1.0
 
 
-def write_probe_data(out_dir: str | Path, **overrides: Any) -> Path:  # noqa: ANN401
+def write_probe_data(out_dir: str | Path, **overrides: Any) -> Path:
     """Write the probe's synthetic store (`PROBE_DATA`, with ``overrides`` such as ``min_len``) to
     ``out_dir`` once; return it."""
     out = Path(out_dir)
@@ -80,6 +84,16 @@ def _raw_encoded(batch: Batch, rows: torch.Tensor) -> dict[str, EncoderOutput]:
         else:
             out[m] = EncoderOutput(None, x, None)
     return out
+
+
+def _padded(batch: Batch, extra: int) -> Batch:
+    """``batch`` with ``extra`` more zero, masked-out steps at the end of every sequence modality."""
+    inputs, masks = dict(batch["inputs"]), dict(batch["masks"])
+    for m, mask in batch["masks"].items():
+        x = inputs[m]
+        inputs[m] = torch.cat([x, x.new_zeros(x.shape[0], extra, x.shape[2])], dim=1)
+        masks[m] = torch.cat([mask, mask.new_zeros(mask.shape[0], extra)], dim=1)
+    return {**batch, "inputs": inputs, "masks": masks}
 
 
 def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path, *, epochs: int = 15,
@@ -132,11 +146,14 @@ def probe_fusion(name: str, params: Mapping[str, Any] | None, store: str | Path,
     seconds = time.perf_counter() - start
     fusion.eval()
     head.eval()
+    rows = torch.arange(len(test["label"]))
     with torch.no_grad():
-        out = fusion(_raw_encoded(test, torch.arange(len(test["label"]))))
+        out = fusion(_raw_encoded(test, rows))
         predicted = head(out.fused).argmax(dim=-1).numpy()
+        repadded = head(fusion(_raw_encoded(_padded(test, EXTRA_PADDING), rows)).fused).argmax(dim=-1).numpy()
     f1 = f1_score(test["label"].numpy(), predicted, average=None, labels=range(SYNTHETIC_CLASSES.num_classes))
     co = [SYNTHETIC_CLASSES.id_of(c) for c in CO_OCCURRENCE]
     uni = [i for i in range(SYNTHETIC_CLASSES.num_classes) if i not in co]
     weights = {m: float(w.mean()) for m, w in (out.modality_weights or {}).items()}
-    return ProbeResult(float(np.mean(f1[uni])), float(np.mean(f1[co])), weights, seconds)
+    return ProbeResult(float(np.mean(f1[uni])), float(np.mean(f1[co])), weights, seconds,
+                       float(np.mean(predicted == repadded)))

@@ -54,7 +54,9 @@ class Fusion(nn.Module, ABC):
     Subclasses set the class attribute ``level`` (what they read: ``"pooled"`` vectors,
     ``"sequence"`` outputs with masks, or ``"decision"`` for per-modality heads), take
     ``modality_dims`` (each encoder's ``out_dim``) as their first constructor argument, set
-    ``self.out_dim`` and iterate modalities in sorted order.
+    ``self.out_dim`` and iterate modalities in sorted order. A fusion that returns auxiliary
+    losses (``FusionOutput.aux_losses``) may declare their default weights in a dict attribute
+    ``aux_loss_weights`` (the trainer uses 1 for a term without one).
 
     Args:
         modality_dims: encoder output size per modality.
