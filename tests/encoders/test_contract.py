@@ -42,9 +42,14 @@ def _variants(kind: str | None = None) -> list:
     return out
 
 
+def _out_dim(name: str) -> int:
+    """``OUT_DIM``, or the input size for an encoder without an ``out_dim`` (identity encoders)."""
+    return OUT_DIM if "out_dim" in _params(name) else _in_dim(name)
+
+
 def _make(name: str, extra: dict):
-    kwargs = {k: v for k, v in TINY.items() if k in _params(name)}
-    return ENCODERS.create(name, in_dim=_in_dim(name), out_dim=OUT_DIM, **kwargs, **extra).eval()
+    kwargs = {k: v for k, v in {**TINY, "out_dim": OUT_DIM}.items() if k in _params(name)}
+    return ENCODERS.create(name, in_dim=_in_dim(name), **kwargs, **extra).eval()
 
 
 def _inputs(kind: str, seed: int = 0, in_dim: int = IN_DIM):
@@ -62,14 +67,14 @@ def test_shapes_out_dim_and_no_nan(name, extra):
     x, mask = _inputs(enc.input_kind, in_dim=_in_dim(name))
     out = enc(x, mask)
     assert isinstance(out, EncoderOutput)
-    assert enc.out_dim == OUT_DIM
-    assert out.pooled.shape == (len(LENGTHS), OUT_DIM)
+    assert enc.out_dim == _out_dim(name)
+    assert out.pooled.shape == (len(LENGTHS), enc.out_dim)
     assert torch.isfinite(out.pooled).all()
     if enc.input_kind == "vector":
         assert out.sequence is None
         assert out.mask is None
         return
-    assert out.sequence.shape == (len(LENGTHS), max(LENGTHS), OUT_DIM)
+    assert out.sequence.shape == (len(LENGTHS), max(LENGTHS), enc.out_dim)
     assert torch.isfinite(out.sequence).all()
     assert torch.equal(out.mask, mask)
     assert (out.sequence[~mask] == 0).all()  # padded steps are zeros
@@ -82,11 +87,13 @@ def test_gradients_reach_every_parameter(name, extra):
     torch.manual_seed(0)
     enc = _make(name, extra).train()
     x, mask = _inputs(enc.input_kind, in_dim=_in_dim(name))
+    x.requires_grad_()
     out = enc(x, mask)
     loss = (out.pooled * torch.randn_like(out.pooled)).sum()  # random weights: LayerNorm sums have zero grad
     if out.sequence is not None:
         loss = loss + (out.sequence * torch.randn_like(out.sequence)).sum()
     loss.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # also for encoders without parameters
     for pname, p in enc.named_parameters():
         assert p.grad is not None, pname
         assert torch.isfinite(p.grad).all(), pname

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import torch
 from torch import Tensor
 
 from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequence_input, validate_vector_input
@@ -13,7 +14,7 @@ from scenesense.types import EncoderOutput
 
 @ENCODERS.register("identity")
 class IdentitySequenceEncoder(ModalityEncoder):
-    """Passes a sequence through unchanged; ``pooled`` is the mean over its real steps.
+    """Passes a sequence through (padded steps set to 0); ``pooled`` is the mean over its real steps.
 
     ``out_dim`` is the feature size ``in_dim`` (``model.out_dim`` does not apply).
 
@@ -28,13 +29,14 @@ class IdentitySequenceEncoder(ModalityEncoder):
         self.in_dim = self.out_dim = in_dim
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> EncoderOutput:
-        """``EncoderOutput(sequence=x [B, T, D], pooled=masked mean [B, D], mask [B, T])``.
+        """``EncoderOutput(sequence=x [B, T, D] with zeros at padding, pooled=masked mean [B, D], mask [B, T])``.
 
         Raises:
             ValueError: if ``x`` is not ``[B, T, in_dim]`` or the mask does not match it.
         """
         real = validate_sequence_input(x, mask, self.in_dim)
-        return EncoderOutput(sequence=x, pooled=masked_mean(x, real), mask=real)
+        steps = torch.where(real.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
+        return EncoderOutput(sequence=steps, pooled=masked_mean(steps, real), mask=real)
 
 
 @ENCODERS.register("identity_vector")
