@@ -19,7 +19,7 @@ import yaml
 
 from scenesense.types import MODALITIES
 
-LR_SCHEDULES = ("constant", "linear")  # trainer.lr_schedule values (scenesense.training.trainer.lr_factor)
+LR_SCHEDULES = ("constant", "linear")  # trainer.lr_schedule values (scenesense.training.optim.lr_factor)
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu")  # what Lightning Fabric accepts
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true",  # Fabric's values
               "transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64")

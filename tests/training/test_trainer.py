@@ -18,7 +18,8 @@ import scenesense.training.trainer as trainer_module
 from scenesense.config import TrainerConfig
 from scenesense.training.checkpoint import load_checkpoint, load_weights
 from scenesense.training.losses import CrossEntropyLoss
-from scenesense.training.trainer import Trainer, lr_factor
+from scenesense.training.optim import lr_factor
+from scenesense.training.trainer import Trainer
 from scenesense.types import Batch, ModelOutput, Sample
 
 C, D = 3, 4

@@ -22,8 +22,8 @@ from scenesense.datasets.meld_text import extract_meld_for_run
 from scenesense.data.labels import UNLABELLED
 from scenesense.datasets.sources import default_cache_dir, get_source, prepare_dataset
 from scenesense.runs.spec import RunSpec
+from scenesense.training.loaders import CollateFn
 from scenesense.training.losses import class_priors_from_dataset
-from scenesense.training.trainer import CollateFn
 
 
 def split_file(store_dir: Path, split: str) -> Path:

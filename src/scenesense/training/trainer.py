@@ -17,7 +17,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -28,7 +28,7 @@ from lightning_fabric import Fabric
 from lightning_fabric.wrappers import is_wrapped
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 import scenesense.training.checkpoint as ckpt
@@ -43,6 +43,7 @@ from scenesense.training.aux_losses import (
     model_defaults,
     read_scalars,
 )
+from scenesense.training.loaders import CollateFn, build_loader, sorted_eval_batches
 from scenesense.training.losses import (
     LOSSES,
     check_loss_params,
@@ -50,13 +51,11 @@ from scenesense.training.losses import (
     class_weights_from_dataset,
     loss_parameters,
 )
-from scenesense.training.sampling import LengthBucketBatchSampler, length_sorted_batches
+from scenesense.training.optim import epoch_learning_rates, lr_factor, param_groups
 from scenesense.types import Batch, ModelOutput
-from scenesense.utils.seed import derive_seed, seed_everything, seed_worker
+from scenesense.utils.seed import seed_everything
 
 log = logging.getLogger(__name__)  # a child of the "scenesense" logger
-
-CollateFn = Callable[[list[Any]], Batch]
 
 
 @dataclass(frozen=True)
@@ -152,65 +151,6 @@ def _check_finite(loss: Tensor | float, where: str, epoch: int, batch: int, n_ba
     return value
 
 
-Schedule = list[tuple[float, int]]  # (lr_scale, frozen_epochs) per optimizer param group
-
-
-def _param_groups(model: nn.Module, lr: float) -> tuple[list[dict[str, Any]], Schedule] | None:
-    """Adam param groups and their schedule from ``model.parameter_groups()``; ``None`` without it.
-
-    The contract: ``parameter_groups()`` returns dicts with ``params`` (parameters), ``lr_scale``
-    (learning rate relative to ``lr``) and ``frozen_epochs`` (learning rate 0 during the first
-    ``frozen_epochs`` epochs), and every parameter of the model is in exactly one of them.
-
-    Raises:
-        ValueError: a parameter is in no group, in two groups, or not in the model.
-    """
-    base = cast(nn.Module, model.module) if is_wrapped(model) else model
-    make = getattr(base, "parameter_groups", None)
-    if not callable(make):
-        return None
-    names = {id(p): name for name, p in base.named_parameters()}
-    seen: dict[int, int] = {}
-    groups: list[dict[str, Any]] = []
-    schedule: Schedule = []
-    for i, group in enumerate(make()):
-        params = list(group["params"])
-        for p in params:
-            if id(p) not in names:
-                raise ValueError(f"parameter_groups(): group {i} holds a parameter that is not in the model")
-            if id(p) in seen:
-                raise ValueError(f"parameter_groups(): {names[id(p)]} is in groups {seen[id(p)]} and {i}")
-            seen[id(p)] = i
-        groups.append({"params": params, "lr": lr * float(group["lr_scale"])})
-        schedule.append((float(group["lr_scale"]), int(group["frozen_epochs"])))
-    missing = [name for key, name in names.items() if key not in seen]
-    if missing:
-        raise ValueError(f"parameter_groups() leaves out {len(missing)} parameter(s), e.g. {missing[:3]}; "
-                         "every parameter must be in exactly one group")
-    return groups, schedule
-
-
-def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
-    """The multiplier of every group's learning rate at 0-based optimizer ``step`` of ``total``.
-
-    ``warmup`` steps rise linearly, ``(step + 1) / warmup``; then ``"constant"`` stays at 1 and
-    ``"linear"`` falls as ``(total - step) / (total - warmup)``, to ``1 / (total - warmup)`` on the
-    last step (the usual transformer fine-tuning schedule).
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    if schedule == "linear":
-        return (total - step) / (total - warmup)
-    return 1.0
-
-
-def _epoch_learning_rates(optimizer: Optimizer, grouped: Schedule | None, lr: float, epoch: int) -> list[float]:
-    """Each group's learning rate for 1-based ``epoch`` before the step schedule (0 while frozen)."""
-    if grouped is None:
-        return [lr for _ in optimizer.param_groups]
-    return [0.0 if epoch <= frozen_epochs else lr * scale for scale, frozen_epochs in grouped]
-
-
 class Trainer:
     """Fit, early-stop, checkpoint and predict any model that returns `ModelOutput`.
 
@@ -263,45 +203,6 @@ class Trainer:
         except (ValueError, TypeError) as err:
             raise ConfigError(f"trainer (accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
                               f"precision={cfg.precision!r}): {' '.join(str(err).split())}") from None
-
-    def _eval_batches(self, dataset: Dataset) -> list[list[int]] | None:
-        """Length-sorted evaluation batches for a dataset of single samples; ``None``: dataset order."""
-        lengths = getattr(dataset, "sequence_lengths", None)
-        return None if lengths is None else length_sorted_batches(lengths(), self.cfg.batch_size)
-
-    def _loader(self, dataset: Dataset, collate_fn: CollateFn, epoch: int | None = None,
-                eval_batches: list[list[int]] | None = None) -> DataLoader:
-        """Eval loader (every rank sees all data, in ``eval_batches``, default dataset order) or,
-        with ``epoch``, a shuffled train loader."""
-        cfg, fabric = self.cfg, self.fabric
-        kwargs: dict[str, Any] = {"batch_size": cfg.batch_size, "collate_fn": collate_fn,
-                                  "num_workers": cfg.num_workers,
-                                  "worker_init_fn": seed_worker if cfg.num_workers else None}
-        if epoch is None and eval_batches is not None:
-            kwargs.pop("batch_size")
-            loader = DataLoader(dataset, batch_sampler=eval_batches, **kwargs)
-        elif epoch is None:
-            loader = DataLoader(dataset, shuffle=False, **kwargs)
-        elif cfg.bucket_batches:
-            lengths = getattr(dataset, "sequence_lengths", None)
-            if lengths is None:
-                raise ValueError(f"trainer.bucket_batches needs a dataset of single samples with "
-                                 f"sequence_lengths(), not {type(dataset).__name__} (e.g. whole dialogues "
-                                 f"for model.context); set bucket_batches: 0")
-            batches = LengthBucketBatchSampler(lengths(), cfg.batch_size, cfg.bucket_batches,
-                                               derive_seed(cfg.seed, epoch), fabric.global_rank, fabric.world_size)
-            kwargs.pop("batch_size")
-            loader = DataLoader(dataset, batch_sampler=batches, **kwargs)
-        elif fabric.world_size > 1:
-            # the epoch is folded into the seed: Fabric calls set_epoch(0) on a fresh loader's sampler
-            sampler: DistributedSampler[int] = DistributedSampler(
-                dataset, num_replicas=fabric.world_size, rank=fabric.global_rank, shuffle=True,
-                seed=derive_seed(cfg.seed, epoch))
-            loader = DataLoader(dataset, sampler=sampler, **kwargs)
-        else:
-            generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch))
-            loader = DataLoader(dataset, shuffle=True, generator=generator, **kwargs)
-        return cast(DataLoader, fabric.setup_dataloaders(loader, use_distributed_sampler=False))
 
     def _log(self, msg: str, *args: object) -> None:
         if self.fabric.is_global_zero:  # one line per run, not one per rank
@@ -492,7 +393,7 @@ class Trainer:
 
         seed_everything(cfg.seed)
         self.loss_fn_ = loss_fn = self._build_loss(train_set)
-        grouped = _param_groups(model, cfg.lr)  # per-group learning rates if the model defines them
+        grouped = param_groups(model, cfg.lr)  # per-group learning rates if the model defines them
         params: Any = model.parameters() if grouped is None else grouped[0]
         optimizer = Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         fmodel, foptimizer = fabric.setup(model, optimizer)
@@ -501,12 +402,13 @@ class Trainer:
             foptimizer.load_state_dict(saved["optimizer"])
             ckpt.restore_rng_state(saved["rng"])
             self._log("resuming %s after epoch %d", self.run_dir, state.epoch)
-        dev_loader = self._loader(dev_set, collate_fn, eval_batches=self._eval_batches(dev_set))
+        dev_loader = build_loader(cfg, fabric, dev_set, collate_fn,
+                                  eval_batches=sorted_eval_batches(dev_set, cfg.batch_size))
 
         while state.epoch < cfg.epochs and not state.stopped_early:
             epoch, start = state.epoch + 1, time.perf_counter()
-            lrs = _epoch_learning_rates(foptimizer, None if grouped is None else grouped[1], cfg.lr, epoch)
-            train_loader = self._loader(train_set, collate_fn, epoch)
+            lrs = epoch_learning_rates(foptimizer, None if grouped is None else grouped[1], cfg.lr, epoch)
+            train_loader = build_loader(cfg, fabric, train_set, collate_fn, epoch)
             train_loss, train_terms = self._train_epoch(fmodel, foptimizer, loss_fn, weights, train_loader,
                                                         epoch, lrs)
             if epoch == 1:  # before anything of the run is saved: a typo costs one training pass
@@ -554,12 +456,13 @@ class Trainer:
         """
         self.fabric.launch()
         fmodel = model if is_wrapped(model) else self.fabric.setup_module(model)
-        batches = self._eval_batches(dataset)
+        batches = sorted_eval_batches(dataset, self.cfg.batch_size)
         ids: list[str] = []
         labels: list[Tensor] = []
         logits: list[Tensor] = []
         weights: dict[str, list[Tensor]] = {}
-        for batch, out in self._outputs(fmodel, self._loader(dataset, collate_fn, eval_batches=batches)):
+        loader = build_loader(self.cfg, self.fabric, dataset, collate_fn, eval_batches=batches)
+        for batch, out in self._outputs(fmodel, loader):
             ids.extend(batch["ids"])
             labels.append(batch["label"].cpu())
             logits.append(out.logits.float().cpu())
