@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scenesense.evaluation import plots
+from scenesense.evaluation import comparison_plots
 from scenesense.evaluation.report import markdown_table
 from scenesense.utils.io import atomic_write_text
 
@@ -42,9 +42,10 @@ def comparison_figure_title(seed: int) -> str:
 def _plot(rows: list[dict[str, Any]], path: Path, seed: int) -> Path:
     values = {"unimodal classes": [r["unimodal_f1"] for r in rows],
               "co-occurrence classes": [r["co_occurrence_f1"] for r in rows]}
-    return plots.plot_grouped_bars(values, [r["variant"] for r in rows], path, dpi=110,
-                                   ylabel=f"mean F1 ({SPLIT})", title=comparison_figure_title(seed),
-                                   ylim=(0, 1), reference=(0.5, "chance on the co-occurrence classes"))
+    return comparison_plots.plot_grouped_bars(
+        values, [r["variant"] for r in rows], path, dpi=110, ylabel=f"mean F1 ({SPLIT})",
+        title=comparison_figure_title(seed), ylim=(0, 1),
+        reference=(0.5, "chance on the co-occurrence classes"))
 
 
 def report_command(out_dir: Path) -> str:

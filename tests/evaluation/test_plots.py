@@ -159,7 +159,7 @@ MODELS = ["audio+text+vision/concat", "audio+text+vision/cross_attention", "audi
 
 
 def test_the_per_class_f1_legend_covers_no_bar(tmp_path, monkeypatch):
-    from scenesense.evaluation.plots import plot_per_class_f1
+    from scenesense.evaluation.comparison_plots import plot_per_class_f1
     from tests.support.figures import catch_saved_figures, covered
 
     drawn = catch_saved_figures(monkeypatch)
@@ -174,7 +174,7 @@ def test_the_per_class_f1_legend_covers_no_bar(tmp_path, monkeypatch):
 
 
 def test_loss_and_robustness_legends_cover_no_line(tmp_path, monkeypatch):
-    from scenesense.evaluation.plots import plot_degradation_curves, plot_loss_overlay
+    from scenesense.evaluation.comparison_plots import plot_degradation_curves, plot_loss_overlay
     from tests.support.figures import catch_saved_figures, covered
 
     drawn = catch_saved_figures(monkeypatch)

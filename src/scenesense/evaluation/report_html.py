@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesense.evaluation import plots
+from scenesense.evaluation import comparison_plots, plots
 from scenesense.evaluation.report import markdown_from_cells
 from scenesense.evaluation.report_tables import degradation_curves
 from scenesense.evaluation.report_types import SPREAD, Group, Scope, Table
@@ -199,13 +199,13 @@ def write_figures(groups: Sequence[Group], label_names: Sequence[str], robustnes
     histories = {g.name: [list(r.history) for r in g.runs] for g in groups}
     loss = (f"training loss (solid) and dev loss (dashed) per epoch on {scope.data}; "
             f"{scope.seeds_text('mean')}")
-    figures = {f"Figure 3: {loss}": plots.plot_loss_overlay(histories, folder / "loss_curves.png",
-                                                            title=loss[0].upper() + loss[1:], dpi=dpi)}
+    figures = {f"Figure 3: {loss}": comparison_plots.plot_loss_overlay(
+        histories, folder / "loss_curves.png", title=loss[0].upper() + loss[1:], dpi=dpi)}
     f1 = {g.name: np.array([[r.metrics["per_class"][c]["f1"] for c in names] for r in g.runs])
           for g in groups}  # [S, C] per group
     title = f"Per-class F1, {scope.describe()}"
     bars = "" if scope.single_seed else f" (error bars: {SPREAD})"
-    figures[title + bars] = plots.plot_per_class_f1(
+    figures[title + bars] = comparison_plots.plot_per_class_f1(
         {k: v.mean(axis=0) for k, v in f1.items()}, names, folder / "per_class_f1.png",
         errors={k: v.std(axis=0, ddof=1) for k, v in f1.items() if len(v) > 1}, title=title, dpi=dpi)
     for g in groups:
@@ -225,6 +225,6 @@ def write_figures(groups: Sequence[Group], label_names: Sequence[str], robustnes
         metric = robustness.rows[0]["metric"]
         where = robustness.scope.describe("mean") if robustness.scope is not None else ""
         title = f"Robustness: {metric} against the perturbation's severity, {where}"
-        figures[f"{title} (dotted: clean)"] = plots.plot_degradation_curves(
+        figures[f"{title} (dotted: clean)"] = comparison_plots.plot_degradation_curves(
             curves, folder / "robustness.png", ylabel=metric, clean=clean, title=title, dpi=dpi)
     return figures
