@@ -55,7 +55,7 @@ from scenesense.data.labels import SENTIMENT3, SENTIMENT5, LabelSpace, sentiment
 from scenesense.data.store import FeatureSpec, StoreWriter
 from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.datasets.csd_files import CsdFile, normalise, open_csd, overlapping, read_csd, read_entry
-from scenesense.datasets.mmsa import SPLIT_NAMES
+from scenesense.datasets.pickle_splits import SPLIT_NAMES
 from scenesense.datasets.sources import DatasetSource, register_source
 from scenesense.types import MODALITIES
 from scenesense.utils.io import walk_files

@@ -39,7 +39,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenesense.config import ConfigError
-from scenesense.datasets.mmsa import (
+from scenesense.data.labels import LabelSpace
+from scenesense.data.safe_pickle import load_pickle
+from scenesense.data.store import FeatureSpec
+from scenesense.data.validation import DataFormatError, ValidationReport
+from scenesense.datasets.pickle_splits import (
     SplitPickleSource,
     SplitRows,
     as_strings,
@@ -50,11 +54,7 @@ from scenesense.datasets.mmsa import (
     write_split_rows,
     zero_neg_inf,
 )
-from scenesense.data.labels import LabelSpace
-from scenesense.data.safe_pickle import load_pickle
 from scenesense.datasets.sources import register_source
-from scenesense.data.store import FeatureSpec
-from scenesense.data.validation import DataFormatError, ValidationReport
 from scenesense.types import MODALITIES
 
 logger = logging.getLogger(__name__)
