@@ -1,6 +1,8 @@
 """Token sequences and sentence vectors from any local Hugging Face or sentence-transformers model folder.
 
-Nothing is ever downloaded: the folder is loaded with ``local_files_only=True``. A folder with a
+The model is loaded from a local folder with ``local_files_only=True``. A bundled model's name
+(``all-mpnet-base-v2``) or a Hugging Face Hub id is first turned into one by
+`scenesense.utils.model_store.resolve_model_folder` (only a Hub id downloads, once). A folder with a
 ``modules.json`` is a sentence-transformers model; any other folder must hold a transformers model
 (``config.json`` plus tokenizer files). transformers and sentence-transformers come with the
 ``text`` extra (``pip install "scenesense[text]"``), checked when the extractor is built.
@@ -24,6 +26,7 @@ from scenesense.extraction.text import (
     _sentence_transformer_features,
 )
 from scenesense.utils.extras import Needs
+from scenesense.utils.model_store import resolve_model_folder
 
 POOLINGS = ("auto", "mean")
 _NO_LIMIT = 1_000_000  # tokenizers without a known length store a huge sentinel model_max_length
@@ -81,7 +84,8 @@ class HFTextExtractor(TextExtractor):
     Encoder-decoder models use their encoder. The model loads lazily, on the first extraction.
 
     Args:
-        model_path: a local model folder (required; never downloaded).
+        model_path: a local model folder, a bundled model's name (``all-mpnet-base-v2``) or a
+            Hugging Face Hub id (needs internet on first use); required.
         max_tokens: longest token sequence kept (``T_i <= max_tokens``).
         pooling: ``"auto"`` or ``"mean"`` (see above).
         normalize: L2-normalise the sentence vectors.
@@ -109,7 +113,7 @@ class HFTextExtractor(TextExtractor):
         self.normalize = bool(normalize)
         self.batch_size = _check_positive_int("batch_size", batch_size)
         self.device = device
-        folder = Path(self.model_path)
+        folder = self.model_folder = resolve_model_folder(self.model_path)
         if not folder.is_dir():
             raise FileNotFoundError(f"text model folder {folder} does not exist")
         self.uses_sentence_transformers = pooling == "auto" and (folder / "modules.json").is_file()
@@ -127,7 +131,7 @@ class HFTextExtractor(TextExtractor):
     @property
     def sentence_max_tokens(self) -> int:
         """Word-pieces seen by the sentence vector (the model's input window)."""
-        folder = Path(self.model_path)
+        folder = self.model_folder
         if self.uses_sentence_transformers:
             config = _read_json(folder / "sentence_bert_config.json")
             if "max_seq_length" in config:
@@ -165,7 +169,7 @@ class HFTextExtractor(TextExtractor):
             return
         if self.uses_sentence_transformers:
             sentence_transformers = HF_NEEDS.require("sentence_transformers")
-            model = sentence_transformers.SentenceTransformer(self.model_path, device=self.device,
+            model = sentence_transformers.SentenceTransformer(str(self.model_folder), device=self.device,
                                                               local_files_only=True)
             probe = _sentence_transformer_features(model, ["a"], 1, 1)
             token_dim, sentence_dim = probe.tokens[0].shape[1], probe.sentence.shape[1]
@@ -176,7 +180,7 @@ class HFTextExtractor(TextExtractor):
             self._model, self._dim = model, token_dim
             return
         transformers = HF_NEEDS.require("transformers")
-        model_dir = str(_transformer_dir(Path(self.model_path)))
+        model_dir = str(_transformer_dir(self.model_folder))
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
