@@ -11,6 +11,9 @@ then trains the scenesense model of ``configs/ravdess.yaml`` restricted to that 
 seed, and prints dev accuracy / weighted F1 / macro F1 side by side with the ratio model / LR.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/ravdess.py --root path/to/RAVDESS --seeds 0 1 2
+
+``-c`` takes another RAVDESS config, e.g. ``configs/ravdess_whisper.yaml`` (Whisper tiny.en encoder
+frames for audio); the table names the audio features by the config's ``data.params.audio``.
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ def main() -> None:
     store = api.prepare_store(build_config(*base))
     prepare_s = time.perf_counter() - start
     norm = build_config(*base).data.speaker_norm
+    audio = str(build_config(*base).data.params.get("audio", "table"))
+    audio_name = {"egemaps_lld": "eGeMAPS LLD"}.get(audio, audio)  # the features' name in the table
     results = []
     for modalities in MODALITY_SETS:
         lr_raw = logistic_regression(store, modalities, speaker_norm=False)
@@ -113,10 +118,10 @@ def main() -> None:
           f"seeds {args.seeds}; store prepared in {prepare_s:.0f} s")
     print(f"{'features':<18} {'model':<38} {'acc':>16} {'wF1':>16} {'mF1':>16}")
     for r in results:
-        name = "+".join("AU" if m == "vision" else "eGeMAPS LLD" for m in r["modalities"])
+        name = "+".join("AU" if m == "vision" else audio_name for m in r["modalities"])
         for label, rows in (("logistic regression, raw features", [r["lr_raw"]]),
                             ("logistic regression, speaker-norm", [r["lr_speaker_norm"]]),
-                            ("scenesense (configs/ravdess.yaml)", r["model"])):
+                            (f"scenesense ({Path(args.config).name})", r["model"])):
             print(f"{name:<18} {label:<38} " + " ".join(f"{_cell(rows, k):>16}" for k in METRICS))
         acc = _mean_std(r["model"], "accuracy")[0]
         print(f"{'':<18} accuracy ratio model / LR raw {acc / r['lr_raw']['accuracy']:.3f}, "
