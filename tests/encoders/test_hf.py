@@ -293,3 +293,30 @@ def test_invalid_settings_raise_clear_errors(models, tmp_path):
     cfg = ModelConfig(sequence_encoder=ComponentConfig("hf", {"from_layer": 1, "model_path": path}), out_dim=8)
     with pytest.raises(ConfigError, match=r"model.encoders.text .*in_dim 6 is not the hidden size 32"):
         build_model(cfg, ["text"], {"text": 6}, {"text": "sequence"}, 3)
+
+
+# --------------------------------------------------------------------------- end to end
+def test_meld_run_extracts_layer_k_and_trains_the_remaining_layers(models, tmp_path, write_meld_csv):
+    from scenesense import api
+    from scenesense.config import build_config
+
+    for split in ("train", "dev"):
+        write_meld_csv(f"MELD/{split}_sent_emo.csv")
+    path = str(models["mpnet"])
+
+    def config(from_layer: int):
+        return build_config({
+            "modalities": ["text"],
+            "data": {"dataset": "meld", "root": str(tmp_path / "MELD"), "cache_dir": str(tmp_path / "cache"),
+                     "params": {"extractor": "hf", "model_path": path, "max_tokens": 16,
+                                "extractor_params": {"layer": 1}}},
+            "model": {"out_dim": 8, "head_hidden_dim": 8,
+                      "sequence_encoder": {"name": "hf", "params": {"from_layer": from_layer, "model_path": path}}},
+            "trainer": {"epochs": 1, "batch_size": 4, "progress": False}})
+
+    result = api.train(config(1), run_dir=tmp_path / "run")
+    assert result.run_dir == tmp_path / "run" and (tmp_path / "run" / "checkpoint.pt").is_file()
+    weights = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
+    assert "encoders.text.position_encoder.relative_attention_bias.weight" in weights
+    with pytest.raises(ValueError, match="hidden state 1 but the hf encoder has from_layer=2"):
+        api.train(config(2), run_dir=tmp_path / "refused")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def folders(tmp_path_factory):
     config = transformers.BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=37, max_position_embeddings=64)
     transformers.BertModel(config).save_pretrained(bert)
-    transformers.BertTokenizerFast(vocab_file=str(bert / "vocab.txt")).save_pretrained(bert)
+    transformers.BertTokenizerFast(vocab={t: i for i, t in enumerate(VOCAB)}).save_pretrained(bert)
     st_lib = pytest.importorskip("sentence_transformers")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sentence_transformers.models moved in v6; the alias still works
@@ -130,3 +131,79 @@ def test_clear_errors(folders, tmp_path):
     with pytest.raises(ValueError, match="16-d sentence vectors.*pooling='mean'"):
         _ = HFTextExtractor(str(folders["dense"])).dim
     assert HFTextExtractor(str(folders["dense"]), pooling="mean").dim == 32
+
+
+# --------------------------------------------------------------------------- hidden state k, model identity, pairs
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Tiny BERT and MPNet folders (tests/support/tiny_hf.py), and a copy of the BERT elsewhere."""
+    import shutil
+
+    from tests.support.tiny_hf import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny")
+    folders = {family: build_tiny_model(family, root / family) for family in ("bert", "mpnet")}
+    folders["bert_copy"] = Path(shutil.copytree(folders["bert"], root / "elsewhere" / "bert"))
+    folders["bert_other"] = build_tiny_model("bert", root / "bert_other", seed=1)
+    return folders
+
+
+def test_layer_is_recorded_with_the_model_identity(tiny):
+    extractor = HFTextExtractor(str(tiny["bert"]), layer=2)
+    provenance = extractor.provenance()
+    assert provenance["layer"] == provenance["params"]["layer"] == 2
+    assert provenance["tokens"].startswith("hidden state 2 ")
+    identity = provenance["model_identity"]
+    assert {k: identity[k] for k in ("model_type", "hidden_size", "num_layers")} == {
+        "model_type": "bert", "hidden_size": 32, "num_layers": 3}
+    assert EXTRACTORS.create(provenance["extractor"], **provenance["params"]).provenance() == provenance
+    assert extractor._model is None  # provenance loads nothing
+    plain = HFTextExtractor(str(tiny["bert"])).provenance()
+    assert "layer" not in plain and "layer" not in plain["params"]  # unset: not recorded
+    assert HFTextExtractor(str(tiny["bert_copy"])).provenance()["model_identity"] == identity  # same weights
+    assert HFTextExtractor(str(tiny["bert_other"])).provenance()["model_identity"] != identity
+
+
+def test_layer_out_of_range_or_invalid_is_a_clear_error(tiny):
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.3 \(hidden states of a 3-layer model\), got 4"):
+        HFTextExtractor(str(tiny["bert"]), layer=4)
+    for bad in (-1, True, 2.0):
+        with pytest.raises(ValueError, match="layer must be None or an int >= 0"):
+            HFTextExtractor(str(tiny["bert"]), layer=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("family", ["bert", "mpnet"])
+def test_pairs_are_the_tokenizers_pair_encoding(tiny, family):
+    from tests.support.tiny_hf import reference_states
+
+    pairs = [("Oh my God!", "Joey: you know [SEP] yeah"), ("What?", ""), ("No!", "the end")]
+    extractor = HFTextExtractor(str(tiny[family]), max_tokens=64, batch_size=2, layer=1)
+    separator = "[SEP]" if family == "bert" else "</s>"  # a [SEP] in the context is the model's separator
+    hidden, mask = reference_states(tiny[family], [(a, b.replace("[SEP]", separator)) for a, b in pairs])
+    features = extractor.extract_pairs(pairs)
+    for i in range(len(pairs)):
+        np.testing.assert_allclose(features.tokens[i], hidden[1][i][mask[i]].numpy(), atol=1e-5, rtol=0)
+        real = mask[i].unsqueeze(-1).float()
+        np.testing.assert_allclose(features.sentence[i], ((hidden[-1][i] * real).sum(0) / real.sum()).numpy(),
+                                   atol=1e-5, rtol=0)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny[family])
+    ids = tokenizer(pairs[0][0], pairs[0][1].replace("[SEP]", separator))["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(ids).count(separator) == (3 if family == "bert" else 4)  # 1 inside
+    assert extractor.count_tokens(["Oh my God!", "What?", "xyz"]) == [4, 2, 1]  # no special tokens; unknown
+    with pytest.raises(TypeError, match="pair 1 is"):
+        extractor.extract_pairs([("a", "b"), ("a",)])  # type: ignore[list-item]
+
+
+def test_sentence_transformers_folder_gives_hidden_state_k_and_pairs(folders):
+    bert = HFTextExtractor(str(folders["bert"]), max_tokens=64, layer=1)
+    st = HFTextExtractor(str(folders["st"]), max_tokens=64, layer=1)
+    assert st.provenance()["backend"] == "sentence-transformers"
+    assert st.provenance()["model_identity"] == bert.provenance()["model_identity"]
+    a, b = st.extract(TEXTS[:2]), bert.extract(TEXTS[:2])
+    for x, y in zip(a.tokens, b.tokens):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+    np.testing.assert_allclose(a.sentence, np.stack([t[0] for t in HFTextExtractor(str(folders["st"])).extract(
+        TEXTS[:2]).tokens]), atol=1e-5)  # still the pipeline's CLS pooling of the last layer
+    pairs = [("What?", "oh my god"), ("it", "")]
+    for x, y in zip(st.extract_pairs(pairs).tokens, bert.extract_pairs(pairs).tokens):
+        np.testing.assert_allclose(x, y, atol=1e-5)
