@@ -123,6 +123,19 @@ SENTIMENT3 = LabelSpace(("Negative", "Neutral", "Positive"))
 """3-class sentiment in MMSA's ``classification_labels`` order: 0 = Negative, 1 = Neutral, 2 = Positive."""
 
 
+def _finite_scores(scores: Iterable[float] | np.ndarray) -> np.ndarray:
+    """``scores`` as a float64 ``[N]`` array; ``ValueError`` if not 1-D or a score is NaN / infinite
+    (the first is named)."""
+    values = np.asarray(scores, dtype=np.float64)  # [N]
+    if values.ndim != 1:
+        raise ValueError(f"scores must be a 1-D sequence [N], got shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"sentiment scores must be finite; score {int(bad[0])} is {float(values[bad[0]])} "
+                         f"({bad.size} non-finite)")
+    return values
+
+
 def sentiment3_ids(scores: Iterable[float] | np.ndarray, neutral_band: float = 0.0) -> np.ndarray:
     """Map continuous sentiment scores (CMU-MOSI / MOSEI: [-3, 3]) to `SENTIMENT3` class ids.
 
@@ -149,13 +162,7 @@ def sentiment3_ids(scores: Iterable[float] | np.ndarray, neutral_band: float = 0
     """
     if isinstance(neutral_band, bool) or not np.isfinite(neutral_band) or neutral_band < 0:
         raise ValueError(f"neutral_band must be a finite number >= 0, got {neutral_band!r}")
-    values = np.asarray(scores, dtype=np.float64)  # [N]
-    if values.ndim != 1:
-        raise ValueError(f"scores must be a 1-D sequence [N], got shape {values.shape}")
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise ValueError(f"sentiment scores must be finite; score {int(bad[0])} is {float(values[bad[0]])} "
-                         f"({bad.size} non-finite)")
+    values = _finite_scores(scores)
     ids = np.ones(values.shape, dtype=np.int64)  # Neutral
     ids[values < -neutral_band] = 0
     ids[values > neutral_band] = 2
@@ -197,13 +204,7 @@ def sentiment5_ids(scores: Iterable[float] | np.ndarray, rule: str = "round") ->
     """
     if rule not in SENTIMENT5_RULES:
         raise ValueError(f"unknown 5-class rule {rule!r}; expected one of {list(SENTIMENT5_RULES)}")
-    values = np.asarray(scores, dtype=np.float64)  # [N]
-    if values.ndim != 1:
-        raise ValueError(f"scores must be a 1-D sequence [N], got shape {values.shape}")
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise ValueError(f"sentiment scores must be finite; score {int(bad[0])} is {float(values[bad[0]])} "
-                         f"({bad.size} non-finite)")
+    values = _finite_scores(scores)
     if rule == "round":
         return (np.round(np.clip(values, -2.0, 2.0)) + 2).astype(np.int64)
     # compared in float32, as MMSA compares its float32 labels with the interval bounds (0.1 is then
