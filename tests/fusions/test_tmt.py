@@ -140,8 +140,8 @@ def test_aux_losses_equal_the_published_formulas_on_the_tokens():
     orth = (np.mean([_decorrelation_numpy(invariant, specific[m]) for m in DIMS])
             + np.mean([_decorrelation_numpy(specific[a], specific[b]) for a, b in pairs]))
     sim = np.mean([_mmd_numpy(captured[m].detach().double().numpy().mean(axis=1), specific[m]) for m in DIMS])
-    assert float(aux["orthogonality"]) == pytest.approx(orth, rel=1e-4)
-    assert float(aux["similarity"]) == pytest.approx(sim, rel=1e-4)
+    assert float(aux["orthogonality"].detach()) == pytest.approx(orth, rel=1e-4)
+    assert float(aux["similarity"].detach()) == pytest.approx(sim, rel=1e-4)
 
 
 def test_aux_losses_train_the_tokens():
