@@ -6,10 +6,12 @@ Modalities are *named*: every modality-wise value is a ``dict[str, ...]`` keyed 
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, NotRequired, TypedDict
 
 import numpy as np
-from torch import Tensor
+
+if TYPE_CHECKING:  # annotations only: importing the types must not load torch
+    from torch import Tensor
 
 Modality = Literal["audio", "text", "vision"]
 MODALITIES: tuple[str, ...] = ("audio", "text", "vision")

@@ -13,12 +13,12 @@ from scenesense.cli import main
 from scenesense.cli.listing import summary
 
 _MARKUP = re.compile(r"``|`|:\w+:|\*\*")
-_ALL = [(kind, name) for kind, registry in sorted(listing._KINDS.items()) for name in registry.names()]
+_ALL = [(kind, name) for kind, registry in sorted(listing.registries().items()) for name in registry.names()]
 
 
 @pytest.mark.parametrize(("kind", "name"), _ALL, ids=[f"{k}-{n}" for k, n in _ALL])
 def test_every_entry_has_a_plain_whole_sentence(kind, name):
-    text = listing._describe(kind, name)
+    text = listing._describe(kind, listing.registries()[kind].get(name))
     assert text and "\n" not in text and text == text.strip()
     assert not _MARKUP.search(text), text
     if kind != "recipes":  # recipe descriptions are one-line phrases without a final stop
@@ -46,6 +46,6 @@ def test_list_prints_one_line_per_name(capsys):
     assert main(["list", "fusions"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "fusions:"
-    assert len(lines) == 1 + len(listing._KINDS["fusions"].names())
+    assert len(lines) == 1 + len(listing.registries()["fusions"].names())
     assert main(["list", "--json"]) == 0
-    assert set(json.loads(capsys.readouterr().out)) == set(listing._KINDS)
+    assert set(json.loads(capsys.readouterr().out)) == set(listing.KINDS)

@@ -26,18 +26,38 @@ Modules, top-down: `scenesense.analyze.pipeline` (`analyze_media`),
 
 from __future__ import annotations
 
-from scenesense.analyze.pipeline import DEFAULT_MAX_SEGMENT_S as DEFAULT_MAX_SEGMENT_S
-from scenesense.analyze.pipeline import OUTPUT_FILES as OUTPUT_FILES
-from scenesense.analyze.pipeline import STAGES as STAGES
-from scenesense.analyze.pipeline import TRANSCRIBE_MODES as TRANSCRIBE_MODES
-from scenesense.analyze.pipeline import analyze_media as analyze_media
-from scenesense.analyze.pipeline import check_segmenter as check_segmenter
-from scenesense.analyze.pipeline import default_output_dir as default_output_dir
-from scenesense.analyze.segments import SEGMENTERS as SEGMENTERS
-from scenesense.analyze.segments import FixedSegmenter as FixedSegmenter
-from scenesense.analyze.timeline import Analysis as Analysis
-from scenesense.analyze.timeline import SegmentPrediction as SegmentPrediction
-from scenesense.analyze.timeline import label_colors as label_colors
+from typing import TYPE_CHECKING
+
+from scenesense.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # for static tools; at run time each name loads on first use (see _LAZY)
+    from scenesense.analyze.options import DEFAULT_MAX_SEGMENT_S as DEFAULT_MAX_SEGMENT_S
+    from scenesense.analyze.options import SEGMENTERS as SEGMENTERS
+    from scenesense.analyze.options import TRANSCRIBE_MODES as TRANSCRIBE_MODES
+    from scenesense.analyze.pipeline import OUTPUT_FILES as OUTPUT_FILES
+    from scenesense.analyze.pipeline import STAGES as STAGES
+    from scenesense.analyze.pipeline import analyze_media as analyze_media
+    from scenesense.analyze.pipeline import check_segmenter as check_segmenter
+    from scenesense.analyze.pipeline import default_output_dir as default_output_dir
+    from scenesense.analyze.segments import FixedSegmenter as FixedSegmenter
+    from scenesense.analyze.timeline import Analysis as Analysis
+    from scenesense.analyze.timeline import SegmentPrediction as SegmentPrediction
+    from scenesense.analyze.timeline import label_colors as label_colors
+
+_LAZY = {
+    "DEFAULT_MAX_SEGMENT_S": "scenesense.analyze.options",
+    "OUTPUT_FILES": "scenesense.analyze.pipeline",
+    "STAGES": "scenesense.analyze.pipeline",
+    "TRANSCRIBE_MODES": "scenesense.analyze.options",
+    "analyze_media": "scenesense.analyze.pipeline",
+    "check_segmenter": "scenesense.analyze.pipeline",
+    "default_output_dir": "scenesense.analyze.pipeline",
+    "SEGMENTERS": "scenesense.analyze.options",
+    "FixedSegmenter": "scenesense.analyze.segments",
+    "Analysis": "scenesense.analyze.timeline",
+    "SegmentPrediction": "scenesense.analyze.timeline",
+    "label_colors": "scenesense.analyze.timeline",
+}
 
 __all__ = [
     "DEFAULT_MAX_SEGMENT_S",
@@ -53,3 +73,5 @@ __all__ = [
     "default_output_dir",
     "label_colors",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -25,12 +25,12 @@ from urllib.parse import quote
 from tqdm import tqdm
 
 from scenesense.analyze.frames import FrameCursor, has_video
+from scenesense.analyze.options import DEFAULT_MAX_SEGMENT_S, SEGMENTERS, TRANSCRIBE_MODES
 from scenesense.analyze.page import write_page
 from scenesense.analyze.plot import plot_emotions
 from scenesense.analyze.predictor import SegmentInput, SegmentPredictor
 from scenesense.analyze.segments import (
     BLOCK_S,
-    SEGMENTERS,
     FixedSegmenter,
     Segmenter,
     split_by_transcript,
@@ -45,12 +45,6 @@ from scenesense.predict import DEFAULT_WINDOW_S, Predictor
 from scenesense.utils.extras import MissingExtraError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_SEGMENT_S = 10.0
-"""Longest segment (seconds): longer speech is cut (acted clips last 3-5 s, MELD utterances about 3 s)."""
-
-TRANSCRIBE_MODES = ("auto", "always", "never")
-"""``auto``: transcribe when the run reads text; ``always``: also for the timeline; ``never``."""
 
 STAGES = ("decode", "vad", "transcription", "features", "model", "write")
 """The stages timed in `Analysis.stage_seconds` (``vad``: the segmenter, whichever it is)."""

@@ -24,9 +24,6 @@ import numpy as np
 from scenesense.extraction.transcribe import Segment, Transcriber, Transcript
 from scenesense.extraction.vad import SAMPLE_RATE, SpeechSpan
 
-SEGMENTERS = ("vad", "transcript", "fixed")
-"""How a recording is cut: speech spans, the transcription's segments, or fixed windows."""
-
 BLOCK_S = 28.0
 """Longest audio (seconds) transcribed in one call: under Whisper's 30 s window."""
 

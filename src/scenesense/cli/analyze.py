@@ -11,9 +11,9 @@ import argparse
 import sys
 from typing import Any
 
-from scenesense.analyze import DEFAULT_MAX_SEGMENT_S, SEGMENTERS, TRANSCRIBE_MODES
+from scenesense.analyze.options import DEFAULT_MAX_SEGMENT_S, SEGMENTERS, TRANSCRIBE_MODES
 from scenesense.cli.common import print_json
-from scenesense.predict import DEFAULT_WINDOW_S, clock
+from scenesense.predict.options import DEFAULT_WINDOW_S, clock
 
 _SEGMENTS_SHOWN = 20  # rows of the printed timeline (the files have every segment)
 _TEXT_WIDTH = 48  # characters of a transcript shown

@@ -9,8 +9,6 @@ from typing import Any
 
 from scenesense.cli.common import print_json
 from scenesense.config import ExperimentConfig, load_yaml, parse_override
-from scenesense.recipes import resolve_config
-from scenesense.runs import EFFICIENCY_FILE, ROBUSTNESS_FILE
 from scenesense.utils.io import folder_lock
 
 log = logging.getLogger(__name__)
@@ -42,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scenesense.experiment import parse_modality_set
+    from scenesense.recipes import resolve_config
 
     layers: list[dict[str, Any]] = [load_yaml(args.config)] if args.config else []
     if args.epochs is not None:
@@ -57,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, base: ExperimentConfig, sets: list[tuple[str, ...]] | None) -> int:
     from scenesense.experiment import is_regression_run, run_experiment
+    from scenesense.runs import EFFICIENCY_FILE, ROBUSTNESS_FILE
 
     result = run_experiment(base, Path(args.output_dir), sets=sets, variants=args.variants, seeds=args.seeds,
                             workers=args.workers, threads=args.threads, backend=args.backend,

@@ -19,7 +19,6 @@ from typing import Any
 
 from scenesense.cli.common import parse_params, print_json
 from scenesense.config import ConfigError
-from scenesense.extraction import EXTRACTORS
 
 _MANIFEST_FLAGS = ("manifest", "meld_csv", "ravdess", "folder")
 
@@ -138,6 +137,8 @@ def parse_features(pairs: list[str] | None, params: list[str]) -> dict[str, tupl
         ConfigError: a malformed pair, an unknown extractor, a repeated name, or a parameter whose
             prefix is neither a feature set name nor a chosen extractor.
     """
+    from scenesense.extraction import EXTRACTORS
+
     if not pairs:
         raise ConfigError(f"--features is required with a manifest, e.g. --features text=minilm "
                           f"audio=egemaps; extractors: {EXTRACTORS.names()}")

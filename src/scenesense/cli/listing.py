@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import Any
 
 from scenesense.cli.common import print_json
-from scenesense.datasets.sources import DATASETS
-from scenesense.encoders import ENCODERS
-from scenesense.extraction import EXTRACTORS
-from scenesense.extraction.transcribe import TRANSCRIBERS
-from scenesense.fusions import FUSIONS
-from scenesense.models import CONTEXTS
-from scenesense.recipes import RECIPES, Recipe
 from scenesense.registry import Registry
-from scenesense.training import LOSSES
 from scenesense.utils.extras import Needs
 
-_KINDS: dict[str, Registry] = {
-    "contexts": CONTEXTS,
-    "datasets": DATASETS,
-    "encoders": ENCODERS,
-    "extractors": EXTRACTORS,
-    "fusions": FUSIONS,
-    "losses": LOSSES,
-    "recipes": RECIPES,
-    "transcribers": TRANSCRIBERS,
-}
+KINDS = ("contexts", "datasets", "encoders", "extractors", "fusions", "losses", "recipes", "transcribers")
+"""What ``scenesense list`` shows, one registry each (`registries`)."""
+
+
+def registries() -> dict[str, Registry[Any]]:
+    """Each kind of `KINDS` -> its registry (imported here: the registries load the model code)."""
+    from scenesense.datasets.sources import DATASETS
+    from scenesense.encoders import ENCODERS
+    from scenesense.extraction import EXTRACTORS
+    from scenesense.extraction.transcribe import TRANSCRIBERS
+    from scenesense.fusions import FUSIONS
+    from scenesense.models import CONTEXTS
+    from scenesense.recipes import RECIPES
+    from scenesense.training import LOSSES
+
+    return {"contexts": CONTEXTS, "datasets": DATASETS, "encoders": ENCODERS, "extractors": EXTRACTORS,
+            "fusions": FUSIONS, "losses": LOSSES, "recipes": RECIPES, "transcribers": TRANSCRIBERS}
 
 _ROLE = re.compile(r":([\w:.-]+):`(~?)([^`<]*?)\s*(<[^>]*>)?`")  # `a.b.C`, `text <target>`
 _LITERAL = re.compile(r"``(.*?)``|`([^`]*)`")  # ``x`` and `x`
@@ -83,28 +83,29 @@ def _missing_extra(entry: object) -> str | None:
     return needs.extra if isinstance(needs, Needs) and needs.missing() else None
 
 
-def _describe(kind: str, name: str) -> str:
-    entry = _KINDS[kind].get(name)
-    return summary(entry.description if isinstance(entry, Recipe) else entry.__doc__)
+def _describe(kind: str, entry: object) -> str:
+    """The first sentence of a registry entry: a recipe's description, else its docstring."""
+    return summary(getattr(entry, "description", None) if kind == "recipes" else entry.__doc__)
 
 
-def _line(kind: str, name: str) -> str:
+def _line(kind: str, entry: object) -> str:
     """`_describe`, plus ``(needs scenesense[<extra>])`` when the entry's extra is missing."""
-    extra = _missing_extra(_KINDS[kind].get(name))
-    text = _describe(kind, name)
+    text = _describe(kind, entry)
+    extra = _missing_extra(entry)
     return text if extra is None else f"{text} (needs scenesense[{extra}])"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list registered components")
-    p.add_argument("kind", nargs="?", choices=sorted(_KINDS), help="one kind (default: all)")
+    p.add_argument("kind", nargs="?", choices=KINDS, help="one kind (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    kinds = [args.kind] if args.kind else sorted(_KINDS)
-    listing = {k: {n: _line(k, n) for n in _KINDS[k].names()} for k in kinds}
+    kinds = [args.kind] if args.kind else list(KINDS)
+    found = registries()
+    listing = {k: {n: _line(k, found[k].get(n)) for n in found[k].names()} for k in kinds}
     if args.json:
         print_json(listing)
         return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
-from scenesense.predict import DEFAULT_WINDOW_S, TRANSCRIBE_MODES, clock
+from scenesense.predict.options import DEFAULT_WINDOW_S, TRANSCRIBE_MODES, clock
 
 _TEXT_WIDTH = 32  # characters of a text shown in the table's input column
 _SEGMENTS_SHOWN = 12  # timeline segments printed per long item (--json and --out have every window)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from scenesense.cli.common import print_json
-from scenesense.runs import CELL_FILE
 from scenesense.utils.io import folder_lock
 
 
@@ -35,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _label(run_dir: str) -> str:
     """``<modalities>/<variant>/s<seed>`` from the run's ``cell.json``, else the folder name."""
+    from scenesense.runs import CELL_FILE
+
     cell = Path(run_dir) / CELL_FILE
     if cell.exists():
         c = json.loads(cell.read_text(encoding="utf-8"))

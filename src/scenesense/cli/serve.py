@@ -10,7 +10,7 @@ import argparse
 import signal
 import sys
 
-from scenesense.predict import DEFAULT_WINDOW_S
+from scenesense.predict.options import DEFAULT_WINDOW_S
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -16,14 +16,13 @@ from scenesense.config import (
     parse_override,
     validate_config,
 )
-from scenesense.recipes import RECIPES, recipe_delta, resolve_config
 from scenesense.types import MODALITIES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and write a run directory")
     p.add_argument("-c", "--config", help="YAML config file (values over the defaults)")
-    p.add_argument("--recipe", choices=RECIPES.names(), help="named model recipe (see `scenesense list recipes`)")
+    p.add_argument("--recipe", help="named model recipe: concat, residual_cross_attention, ... (`scenesense list recipes`)")
     p.add_argument("--dataset", help="dataset source: synthetic, meld, store, ... (`scenesense list datasets`)")
     p.add_argument("--root", help="dataset root (e.g. a folder with MELD CSVs, or a store folder)")
     p.add_argument("--modalities", nargs="+", choices=MODALITIES, help="modalities to use")
@@ -44,11 +43,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """Resolve defaults < --config < --recipe < flags < --set into a checked config (``resolve_config``)."""
+    from scenesense.recipes import RECIPES, resolve_config
+
     layers: list[dict[str, Any]] = []
     if args.config:
         layers.append(load_yaml(args.config))
     if args.recipe:
-        layers.append(recipe_delta(args.recipe))
+        if args.recipe not in RECIPES:
+            raise ConfigError(f"--recipe: unknown recipe {args.recipe!r}; choose from {RECIPES.names()}")
+        layers.append(RECIPES.get(args.recipe).delta)
     flags: dict[str, Any] = {}
     data = {k: v for k, v in (("dataset", args.dataset), ("root", args.root)) if v is not None}
     if data:

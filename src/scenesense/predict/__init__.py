@@ -51,28 +51,58 @@ types and the CSV writer).
 
 from __future__ import annotations
 
-from scenesense.predict.inputs import AUDIO_SUFFIXES as AUDIO_SUFFIXES
-from scenesense.predict.inputs import INPUT_KINDS as INPUT_KINDS
-from scenesense.predict.inputs import VIDEO_SUFFIXES as VIDEO_SUFFIXES
-from scenesense.predict.inputs import InputItem as InputItem
-from scenesense.predict.inputs import read_manifest as read_manifest
-from scenesense.predict.inputs import route_input as route_input
-from scenesense.predict.model import MIN_SPEAKER_ITEMS as MIN_SPEAKER_ITEMS
-from scenesense.predict.output import ItemPrediction as ItemPrediction
-from scenesense.predict.output import PredictionResult as PredictionResult
-from scenesense.predict.output import WindowPrediction as WindowPrediction
-from scenesense.predict.output import write_predictions as write_predictions
-from scenesense.predict.plan import ModalityPlan as ModalityPlan
-from scenesense.predict.plan import feature_provenance as feature_provenance
-from scenesense.predict.plan import plan_modality as plan_modality
-from scenesense.predict.plan import recorded_output as recorded_output
-from scenesense.predict.predictor import NO_CONTEXT_WARNING as NO_CONTEXT_WARNING
-from scenesense.predict.predictor import Predictor as Predictor
-from scenesense.predict.predictor import predict as predict
-from scenesense.predict.transcripts import TRANSCRIBE_MODES as TRANSCRIBE_MODES
-from scenesense.predict.transcripts import default_transcriber as default_transcriber
-from scenesense.predict.windows import DEFAULT_WINDOW_S as DEFAULT_WINDOW_S
-from scenesense.predict.windows import clock as clock
+from typing import TYPE_CHECKING
+
+from scenesense.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # for static tools; at run time each name loads on first use (see _LAZY)
+    from scenesense.predict.inputs import AUDIO_SUFFIXES as AUDIO_SUFFIXES
+    from scenesense.predict.inputs import INPUT_KINDS as INPUT_KINDS
+    from scenesense.predict.inputs import VIDEO_SUFFIXES as VIDEO_SUFFIXES
+    from scenesense.predict.inputs import InputItem as InputItem
+    from scenesense.predict.inputs import read_manifest as read_manifest
+    from scenesense.predict.inputs import route_input as route_input
+    from scenesense.predict.model import MIN_SPEAKER_ITEMS as MIN_SPEAKER_ITEMS
+    from scenesense.predict.options import DEFAULT_WINDOW_S as DEFAULT_WINDOW_S
+    from scenesense.predict.options import TRANSCRIBE_MODES as TRANSCRIBE_MODES
+    from scenesense.predict.options import clock as clock
+    from scenesense.predict.output import ItemPrediction as ItemPrediction
+    from scenesense.predict.output import PredictionResult as PredictionResult
+    from scenesense.predict.output import WindowPrediction as WindowPrediction
+    from scenesense.predict.output import write_predictions as write_predictions
+    from scenesense.predict.plan import ModalityPlan as ModalityPlan
+    from scenesense.predict.plan import feature_provenance as feature_provenance
+    from scenesense.predict.plan import plan_modality as plan_modality
+    from scenesense.predict.plan import recorded_output as recorded_output
+    from scenesense.predict.predictor import NO_CONTEXT_WARNING as NO_CONTEXT_WARNING
+    from scenesense.predict.predictor import Predictor as Predictor
+    from scenesense.predict.predictor import predict as predict
+    from scenesense.predict.transcripts import default_transcriber as default_transcriber
+
+_LAZY = {
+    "AUDIO_SUFFIXES": "scenesense.predict.inputs",
+    "INPUT_KINDS": "scenesense.predict.inputs",
+    "VIDEO_SUFFIXES": "scenesense.predict.inputs",
+    "InputItem": "scenesense.predict.inputs",
+    "read_manifest": "scenesense.predict.inputs",
+    "route_input": "scenesense.predict.inputs",
+    "MIN_SPEAKER_ITEMS": "scenesense.predict.model",
+    "ItemPrediction": "scenesense.predict.output",
+    "PredictionResult": "scenesense.predict.output",
+    "WindowPrediction": "scenesense.predict.output",
+    "write_predictions": "scenesense.predict.output",
+    "ModalityPlan": "scenesense.predict.plan",
+    "feature_provenance": "scenesense.predict.plan",
+    "plan_modality": "scenesense.predict.plan",
+    "recorded_output": "scenesense.predict.plan",
+    "NO_CONTEXT_WARNING": "scenesense.predict.predictor",
+    "Predictor": "scenesense.predict.predictor",
+    "predict": "scenesense.predict.predictor",
+    "TRANSCRIBE_MODES": "scenesense.predict.options",
+    "default_transcriber": "scenesense.predict.transcripts",
+    "DEFAULT_WINDOW_S": "scenesense.predict.options",
+    "clock": "scenesense.predict.options",
+}
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -98,3 +128,5 @@ __all__ = [
     "route_input",
     "write_predictions",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -12,6 +12,7 @@ from pathlib import Path
 from scenesense.extraction.transcribe import Transcriber, Transcript
 from scenesense.predict.inputs import InputItem, Item, normalise_inputs
 from scenesense.predict.model import predict_chunk, speaker_norm_warnings
+from scenesense.predict.options import DEFAULT_WINDOW_S
 from scenesense.predict.output import ItemPrediction, PredictionResult
 from scenesense.predict.plan import ignored_input_warnings, plan_modality, version_warnings
 from scenesense.predict.transcripts import (
@@ -22,7 +23,7 @@ from scenesense.predict.transcripts import (
     unavailable_warning,
     wants_transcript,
 )
-from scenesense.predict.windows import DEFAULT_WINDOW_S, long_audio, predict_windows
+from scenesense.predict.windows import long_audio, predict_windows
 from scenesense.runs import load_run
 from scenesense.utils.extras import MissingExtraError
 

@@ -21,11 +21,9 @@ from scenesense.extraction.base import ItemError
 from scenesense.extraction.items import one_line
 from scenesense.extraction.transcribe import TRANSCRIBERS, Transcriber, Transcript
 from scenesense.predict.inputs import Item
+from scenesense.predict.options import TRANSCRIBE_MODES
 from scenesense.predict.plan import ModalityPlan
 from scenesense.utils.extras import MissingExtraError
-
-TRANSCRIBE_MODES = ("auto", "never")
-"""``auto``: transcribe items without a text for runs that read text; ``never``: leave their text missing."""
 
 DEFAULT_TRANSCRIBER = "whisper"
 DEFAULT_PARAMS: dict[str, Any] = {"vad_filter": True}

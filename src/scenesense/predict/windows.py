@@ -29,12 +29,12 @@ from scenesense.predict.model import (
     prepare_chunk,
     source_of,
 )
+from scenesense.predict.options import clock
 from scenesense.predict.output import ItemPrediction, WindowPrediction
 from scenesense.predict.plan import ModalityPlan
 from scenesense.predict.transcripts import give_transcript
 from scenesense.runs import RunSpec
 
-DEFAULT_WINDOW_S = 4.0  # seconds of audio per window of long media (acted clips last 3-5 s)
 _LONG_FACTOR = 2.0  # audio longer than this many windows is predicted window by window
 
 
@@ -50,13 +50,6 @@ def long_audio(item: Item, plans: Mapping[str, ModalityPlan], window_s: float,
         return None
     seconds = audio_seconds(path)
     return path if seconds is not None and seconds > _LONG_FACTOR * window_s else None
-
-
-def clock(seconds: float) -> str:
-    """A time in a recording as ``"M:SS.s"`` (``"H:MM:SS.s"`` from one hour)."""
-    minutes, sec = divmod(float(seconds), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{sec:04.1f}" if hours else f"{minutes}:{sec:04.1f}"
 
 
 def _batches(windows: Iterator[AudioWindow], size: int) -> Iterator[list[AudioWindow]]:

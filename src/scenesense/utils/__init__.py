@@ -7,9 +7,5 @@ from scenesense.utils.io import atomic_torch_save as atomic_torch_save
 from scenesense.utils.io import atomic_write_bytes as atomic_write_bytes
 from scenesense.utils.io import atomic_write_text as atomic_write_text
 from scenesense.utils.io import write_json as write_json
-from scenesense.utils.seed import derive_seed as derive_seed
-from scenesense.utils.seed import seed_everything as seed_everything
-from scenesense.utils.seed import seed_worker as seed_worker
 
-__all__ = ["atomic_save_with", "atomic_torch_save", "atomic_write_bytes", "atomic_write_text", "derive_seed",
-           "seed_everything", "seed_worker", "write_json"]
+__all__ = ["atomic_save_with", "atomic_torch_save", "atomic_write_bytes", "atomic_write_text", "write_json"]

@@ -16,6 +16,7 @@ import glob
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 from filelock import FileLock, Timeout
 
 LOCK_FILE = ".scenesense.lock"
@@ -201,6 +201,8 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:  # noqa: ANN401
     Returns:
         ``path`` as a `pathlib.Path`.
     """
+    import torch  # only here: the other helpers must not load torch (`scenesense --help` imports them)
+
     return atomic_save_with(path, lambda handle: torch.save(obj, handle))
 
 
@@ -210,7 +212,8 @@ def _to_jsonable(value: Any) -> Any:  # noqa: ANN401
         return {str(k): _to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_to_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded; never load it here
+    if torch is not None and isinstance(value, torch.Tensor):
         return _to_jsonable(value.detach().cpu().tolist())
     if isinstance(value, (np.ndarray, np.generic)):
         return _to_jsonable(value.tolist())
