@@ -14,6 +14,11 @@ in chunks, then measures, in one process and in this order:
 4. ``baseline``: the same reader with ``in_memory=True`` (the whole ``[N, T, D]`` matrix read once),
    then the same read pass: load time, samples/s, peak RSS. This is what bounded reading avoids.
 
+With ``--data-share B``, the share of a training step spent waiting for data: B batches of the
+small model trained through the lazy dataset with ``DataLoader(num_workers=W)`` for each W of
+``--workers`` (the trainer's ``trainer.num_workers``), timing the wait for each batch apart from
+forward, backward and the optimizer step (the first batch, which starts the workers, is not counted).
+
 Peak RSS per phase is sampled from ``/proc/self/status`` (VmRSS, every 10 ms); ``ru_maxrss`` is
 the process-wide peak so far (the baseline runs last, so ``ru_maxrss`` after phase 3 is the bounded
 peak). The run fails (exit 1) if a bounded phase exceeds ``--limit-mb`` (default 2048).
@@ -182,6 +187,39 @@ def train_batches(train_file: Path, batch_size: int, batches: int) -> int:
     return seen
 
 
+def data_share(train_file: Path, batch_size: int, batches: int, workers: int) -> dict[str, float]:
+    """Seconds waiting for data and computing over ``batches`` batches (after a first, uncounted one)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from scenesense.data.collate import collate
+    from scenesense.data.dataset import FeatureStoreDataset
+    from scenesense.models.builders import build_model
+
+    torch.manual_seed(0)
+    ds = FeatureStoreDataset(train_file, ["vision"])
+    model = build_model(_model_config(), ["vision"], ds.feature_dims, ds.feature_kinds,
+                        ds.label_space.num_outputs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    loader = iter(DataLoader(ds, batch_size=batch_size, shuffle=True, collate_fn=collate, num_workers=workers,
+                             generator=torch.Generator().manual_seed(0)))
+    wait = compute = 0.0
+    model.train()
+    for i in range(batches + 1):
+        start = time.perf_counter()
+        batch = next(loader)
+        got = time.perf_counter()
+        out = model(batch["inputs"], batch["masks"], batch["present"])
+        loss = torch.nn.functional.cross_entropy(out.logits, batch["label"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i:  # the first batch starts the workers
+            wait, compute = wait + got - start, compute + time.perf_counter() - got
+    return {"workers": workers, "wait_s": wait, "compute_s": compute, "share": wait / (wait + compute),
+            "samples_per_s": batches * batch_size / (wait + compute)}
+
+
 def train_epoch_api(store: Path, run_dir: Path, batch_size: int) -> dict[str, Any]:
     """One epoch through ``scenesense.api.train`` (``data.dataset=store``); return its summary."""
     from scenesense import api
@@ -239,6 +277,9 @@ def run(args: argparse.Namespace, out: Path, sampler: RssSampler) -> dict[str, A
     report["bounded_peak_rss_mb"] = max(phases[k]["peak_rss_mb"] for k in ("write", "read", "train"))
     report["bounded_ru_maxrss_mb"] = ru_maxrss_mb()
 
+    if args.data_share:
+        report["data_share"] = [data_share(train_file, args.batch_size, args.data_share, w) for w in args.workers]
+
     b = phases["baseline"]
     available = _mem_available()
     if args.no_baseline or (available is not None and available < 1.3 * padded):
@@ -279,6 +320,10 @@ def format_report(r: dict[str, Any], limit_mb: float) -> str:
                                      f"full load (in_memory=True)"))
         lines.append(f"bounded reading avoids {b['peak_rss_mb'] - bounded:.0f} MB of peak RSS "
                      f"({bounded:.0f} MB vs {b['peak_rss_mb']:.0f} MB)")
+    for d in r.get("data_share", []):
+        lines.append(f"data share, num_workers={d['workers']}: {100 * d['share']:.1f}% of each training step "
+                     f"waiting for data ({d['wait_s']:.2f} s of {d['wait_s'] + d['compute_s']:.1f} s; "
+                     f"{d['samples_per_s']:.0f} samples/s)")
     ok = bounded <= limit_mb
     lines.append(f"bounded peak RSS {bounded:.0f} MB (ru_maxrss {r['bounded_ru_maxrss_mb']:.0f} MB) "
                  f"{'<=' if ok else '>'} limit {limit_mb:.0f} MB: {'ok' if ok else 'FAILED'}")
@@ -307,6 +352,9 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=0,
                         help="train/read this many batches instead of one epoch through scenesense.api.train")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--data-share", type=int, default=0, metavar="B",
+                        help="also time B training batches per --workers value, data wait apart (0: skip)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="DataLoader workers for --data-share")
     parser.add_argument("--chunk", type=int, default=256, help="rows per StoreWriter.append")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-baseline", action="store_true", help="skip the whole-matrix-in-RAM baseline")
