@@ -135,6 +135,8 @@ class TrainerConfig:
     precision: str = "32-true"  # Fabric precision, e.g. "bf16-mixed"
     num_workers: int = 0  # DataLoader workers
     bucket_batches: int = 0  # > 0: train batches of similar length, sorted in pools of this many batches
+    compile: bool = False  # torch.compile the model for training (eager where a part cannot be compiled)
+    compile_backend: str = "inductor"  # torch.compile backend when compile is on
     progress: bool = True  # tqdm progress bar on stderr
     loggers: tuple[str, ...] = ()  # experiment loggers: csv | tensorboard | mlflow (under <run dir>/logs)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)  # the mlflow logger's tracking URI, experiment

@@ -43,6 +43,7 @@ from scenesense.training.aux_losses import (
     model_defaults,
     read_scalars,
 )
+from scenesense.training.compiling import check_compile_config, compile_model, eager_fallback
 from scenesense.training.loaders import CollateFn, build_loader, sorted_eval_batches
 from scenesense.training.losses import (
     LOSSES,
@@ -126,6 +127,7 @@ def _validate_config(cfg: TrainerConfig) -> None:
         raise ConfigError(f"need lr > 0, grad_clip >= 0, weight_decay >= 0; got {cfg.lr}, {cfg.grad_clip}, "
                           f"{cfg.weight_decay}")
     check_loss_weights(cfg)
+    check_compile_config(cfg)
 
 
 def _check_loss_params(name: str, params: dict[str, Any]) -> None:
@@ -374,7 +376,8 @@ class Trainer:
             raise ValueError(f"empty dataset: {sizes[0]} train and {sizes[1]} dev samples")
         fabric.launch()
         try:
-            return self._fit(model, train_set, dev_set, collate_fn)
+            with eager_fallback(self.cfg.compile):
+                return self._fit(model, train_set, dev_set, collate_fn)
         except BaseException as err:
             if fabric.loggers:
                 self.close_loggers(err)
@@ -396,7 +399,8 @@ class Trainer:
         grouped = param_groups(model, cfg.lr)  # per-group learning rates if the model defines them
         params: Any = model.parameters() if grouped is None else grouped[0]
         optimizer = Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        fmodel, foptimizer = fabric.setup(model, optimizer)
+        fmodel, foptimizer = fabric.setup(compile_model(model, cfg.compile_backend) if cfg.compile else model,
+                                          optimizer)
         if saved is not None:
             fmodel.load_state_dict(saved["model"])
             foptimizer.load_state_dict(saved["optimizer"])
