@@ -446,6 +446,8 @@ CASES: dict[str, Case] = {
     "demo output is a file": Case(
         lambda d, r: ["demo", "--quick", "--output-dir", str(_file(d / "out"))], out=""
     ),
+    "demo no workers": Case(lambda d, r: ["demo", "--quick", "--workers", "0", "--output-dir", str(d / "out")],
+                            codes=(2,)),
 }
 for _payload in ("pickle", "torch_zip", "random", "empty"):
 

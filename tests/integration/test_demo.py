@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import torch
+
 from scenesense.demo import run_demo
 from scenesense.evaluation.experiment_report import build_report
 from scenesense.runs import load_runs
@@ -19,6 +23,22 @@ def test_demo_writes_a_report_and_reruns_from_its_runs(tmp_path, monkeypatch):
     assert result.margin == expected
     again = run_demo(tmp_path / "demo", **kwargs)  # finished runs are reused, not retrained
     assert [r["accuracy"] for r in again.rows] == [r["accuracy"] for r in result.rows]
+
+
+def test_variants_trained_in_parallel_processes_score_as_trained_one_by_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCENESENSE_CACHE", str(tmp_path / "cache"))
+    kwargs = {"epochs": 1, "quick": True, "variants": ("concat", "cross_attention")}
+    parallel = run_demo(tmp_path / "parallel", workers=2, **kwargs)
+    assert [r["variant"] for r in parallel.rows] == ["concat", "cross_attention"]  # the order asked for
+    assert (tmp_path / "parallel" / "report.md").exists()
+    one_thread = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # the workers' thread count
+    try:
+        serial = run_demo(tmp_path / "serial", workers=1, **kwargs)
+    finally:
+        torch.set_num_threads(one_thread)
+    for p, s in zip(parallel.rows, serial.rows, strict=True):
+        assert {k: v for k, v in p.items() if k != "seconds"} == {k: v for k, v in s.items() if k != "seconds"}
 
 
 def test_the_demo_and_the_report_agree_on_the_test_split(tmp_path, monkeypatch):
