@@ -11,8 +11,9 @@ compilation). Compilation can fail in three places, and none of them stops a run
   (`eager_fallback`, TorchDynamo's ``suppress_errors`` for the duration of the fit);
 * a backend name that does not exist is a `ConfigError` before anything is trained.
 
-Compiled kernels may round differently from eager ones, so a compiled run can differ from an
-eager run of the same seed in the last bits; a compiled run resumed after a kill is compiled again.
+A compiled run is not the eager run of the same seed: compiled kernels round differently and
+``inductor`` draws dropout masks from its own generator, so scores differ as between two seeds
+(on CPU, measured by ``benchmarks/compile_speed.py``). A killed compiled run resumes compiled.
 """
 
 from __future__ import annotations
