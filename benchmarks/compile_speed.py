@@ -41,7 +41,7 @@ def measure(recipe: str, root: Path, args: argparse.Namespace) -> dict[str, Any]
     row: dict[str, Any] = {"recipe": recipe}
     for label, compiled in (("eager", False), ("compiled", True)):
         result = api.train(_config(recipe, root, args, compiled), root / "runs" / f"{recipe}-{label}")
-        row[label] = {"epoch_s": [h["epoch_time"] for h in result.history],
+        row[label] = {"epoch_s": [h["epoch_time"] for h in result.fit.history],
                       "dev_accuracy": result.metrics["accuracy"]}
     steady = {k: statistics.mean(row[k]["epoch_s"][1:]) for k in ("eager", "compiled")}
     row["steady_ratio"] = steady["eager"] / steady["compiled"]
