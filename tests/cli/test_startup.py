@@ -50,9 +50,22 @@ def test_an_unknown_recipe_is_a_usage_error_naming_the_recipes(capsys):
     assert "unknown recipe 'nope'" in err and "residual_cross_attention" in err
 
 
-@pytest.mark.parametrize("package", ["scenesense.predict", "scenesense.analyze"])
+LAZY_PACKAGES = ["scenesense.analyze", "scenesense.data", "scenesense.predict", "scenesense.runs",
+                 "scenesense.training"]
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
 def test_an_unknown_name_of_a_lazy_package_is_an_attribute_error(package):
     module = __import__(package, fromlist=["x"])
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         module.nope  # noqa: B018
     assert set(module.__all__) <= set(dir(module))
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_a_lazy_package_exports_exactly_its_listed_names_from_their_modules(package):
+    module = __import__(package, fromlist=["x"])
+    assert sorted(module.__all__) == sorted(module._LAZY)  # the name -> module map lists every export once
+    for name, defining in module._LAZY.items():
+        source = __import__(defining, fromlist=["x"])  # first: a loaded submodule must not hide its namesake
+        assert getattr(module, name) is getattr(source, name), name
