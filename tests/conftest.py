@@ -1,10 +1,15 @@
 """Shared fixtures: seeded rng, real-data locations (skipping when absent), writers of tiny
 files in the real formats (MELD CSV, scenesense feature store) under ``tmp_path``, one tiny
 synthetic run trained once per session, the stub extractors (registered for one test) and the
-predict tests' runs (trained once per session)."""
+predict tests' runs (trained once per session).
+
+The session runs with the traced-text cache switched off (``SCENESENSE_TRACE=0``, unless it is set),
+so MiniLM tests run sentence-transformers and write no trace into the user's cache;
+``tests/extraction/test_text_traced.py`` switches it on over a temporary cache."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,11 +21,17 @@ from scenesense.config import build_config
 from scenesense.demo import DEMO_DELTA
 from scenesense.extraction import EXTRACTORS
 from scenesense.extraction.text import MiniLMTextExtractor
+from scenesense.extraction.text_traced import TRACE_ENV
 from tests.support.extractors import FakeFaces, FakeWavStats, StubTextExtractor
 from tests.support.meld import MELD_HEADER, MELD_ROWS, render_meld_csv
 from tests.support.predict_runs import build_lld_run, build_run_a, build_run_b
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(TRACE_ENV, "0")  # inherited by the commands tests run in subprocesses
+
 
 @pytest.fixture
 def meld_rows() -> list[list[object]]:

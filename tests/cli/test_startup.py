@@ -50,8 +50,8 @@ def test_an_unknown_recipe_is_a_usage_error_naming_the_recipes(capsys):
     assert "unknown recipe 'nope'" in err and "residual_cross_attention" in err
 
 
-LAZY_PACKAGES = ["scenesense.analyze", "scenesense.data", "scenesense.predict", "scenesense.runs",
-                 "scenesense.training"]
+LAZY_PACKAGES = ["scenesense.analyze", "scenesense.data", "scenesense.evaluation", "scenesense.predict",
+                 "scenesense.runs", "scenesense.training"]
 
 
 @pytest.mark.parametrize("package", LAZY_PACKAGES)

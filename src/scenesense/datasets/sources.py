@@ -28,6 +28,7 @@ from scenesense.data.synthetic import DESIGN_VERSION, generate_synthetic
 from scenesense.data.validation import ValidationReport
 from scenesense.registry import Registry
 from scenesense.types import MODALITIES
+from scenesense.utils.cache import cache_root
 from scenesense.utils.io import walk_files
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def default_cache_dir(cfg: DataConfig | None = None) -> Path:
     """``cfg.cache_dir``, else ``$SCENESENSE_CACHE``, else ``~/.cache/scenesense``."""
     if cfg is not None and cfg.cache_dir:
         return Path(cfg.cache_dir).expanduser()
-    return Path(os.environ.get("SCENESENSE_CACHE") or Path.home() / ".cache" / "scenesense").expanduser()
+    return cache_root()
 
 
 def digest(value: Any) -> str:  # noqa: ANN401

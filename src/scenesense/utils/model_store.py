@@ -32,9 +32,9 @@ from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 
+from scenesense.utils.cache import CACHE_ENV, cache_root
 from scenesense.utils.extras import MissingExtraError, require_extra
 
-CACHE_ENV = "SCENESENSE_CACHE"
 _CHUNK = 1 << 20
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _HUB_NEVER = ("onnx/*", "openvino/*", "coreml/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite",
@@ -96,8 +96,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {MPNET.name: MPNET}
 
 def model_cache_dir() -> Path:
     """Where bundled models are assembled: ``$SCENESENSE_CACHE/models``, else ``~/.cache/scenesense/models``."""
-    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "scenesense"
-    return Path(root).expanduser() / "models"
+    return cache_root() / "models"
 
 
 def bundled_model(name: str) -> BundledModel | None:
