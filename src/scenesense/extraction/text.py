@@ -112,7 +112,7 @@ def _check_texts(texts: Sequence[object]) -> None:
             raise TypeError(f"text {i} is {type(text).__name__} {text!r}, expected str")
 
 
-def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int,
+def _sentence_transformer_features(model: Any, texts: list[str], batch_size: int,  # noqa: ANN401
                                    max_tokens: int) -> TextFeatures:
     """Both outputs from one ``SentenceTransformer.encode`` pass over ``texts`` (``N >= 1``).
 
@@ -139,7 +139,7 @@ def _length_order(texts: Sequence[str | tuple[str, str]]) -> list[int]:
     return sorted(range(len(texts)), key=lambda i: -len(str(texts[i])))
 
 
-def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],
+def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],  # noqa: ANN401
                            batch_size: int, max_tokens: int, layer: int) -> TextFeatures:
     """Like `_sentence_transformer_features`, with ``hidden_states[layer]`` as the tokens.
 
@@ -288,7 +288,7 @@ class MiniLMTextExtractor(TextExtractor):
             provenance["params"]["layer"] = provenance["layer"] = layer
         return provenance
 
-    def _load(self) -> Any:
+    def _load(self) -> Any:  # noqa: ANN401
         """The ``SentenceTransformer``, loaded on the first call; on the CPU, the first load also
         caches a traced copy when none is valid (`text_traced.save_trace`, which never raises)."""
         if self._model is None:
