@@ -400,8 +400,8 @@ def test_the_key_follows_the_model_and_the_libraries(tmp_path: Path, monkeypatch
     before = trace_key(_tiny_folder(tmp_path / "a"))
     moved = _tiny_folder(tmp_path / "b")  # the same files elsewhere
     if change == "torch":
-        versions = text_traced._versions()
-        monkeypatch.setattr(text_traced, "_versions", lambda: {**versions, "torch": "0.0.1"})
+        real = text_traced.package_versions
+        monkeypatch.setattr(text_traced, "package_versions", lambda names: {**real(names), "torch": "0.0.1"})
     elif change is not None:
         path = moved / change
         path.write_text(path.read_text() + " ")

@@ -32,12 +32,12 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from scenesense.extraction.base import package_versions
 from scenesense.utils.cache import cache_root
 from scenesense.utils.hf_folders import model_identity, read_json, transformer_dir, weight_files
 from scenesense.utils.io import FolderInUseError, atomic_write_bytes, folder_lock, write_json
@@ -98,16 +98,6 @@ def trace_cache_dir() -> Path:
     return cache_root() / "traced-text"
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def _pipeline_files(folder: Path) -> list[Path]:
     """The small files that configure a sentence-transformers folder: configs, vocabularies and the
     tokenizer, at the top of the folder, of its transformers model and of each listed module."""
@@ -140,7 +130,7 @@ def trace_key(folder: str | Path) -> str:
     except (OSError, ValueError) as err:
         raise ValueError(f"{folder}: unreadable model configuration ({err})") from None
     identity = {"format": TRACE_FORMAT, "model": model_identity(transformer_dir(folder)), "files": files,
-                "versions": _versions()}
+                "versions": package_versions(_VERSIONED)}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:24]
 
 
@@ -498,7 +488,8 @@ def save_trace(model: Any, folder: str | Path) -> Path | None:
             atomic_write_bytes(entry / TRACE_FILE, data)
             write_json(entry / SIDECAR_FILE, {
                 "format": TRACE_FORMAT, "key": entry.name, "source": str(folder),
-                "model": model_identity(transformer_dir(folder)), "versions": _versions(), **record})
+                "model": model_identity(transformer_dir(folder)), "versions": package_versions(_VERSIONED),
+                **record})
     except NotTraceableError as err:
         logger.debug("not tracing the text model in %s: %s", folder, err)
     except FolderInUseError:
